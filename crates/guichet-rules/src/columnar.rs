@@ -1,0 +1,380 @@
+//! Columnar evaluation of a whole caseload: the same compiled nodes as the
+//! scalar evaluator, run over chunks of rows so each operation is a tight
+//! loop over integers, on every core.
+
+use crate::answers::Application;
+use crate::eval::Mode;
+use crate::ir::{self, Cell, ERROR, KNOWN, Op, UNKNOWN};
+use crate::program::Program;
+use crate::{ErrorCode, EvalError};
+
+/// Rows evaluated together: small enough that a chunk's node buffers stay
+/// in the CPU caches.
+const CHUNK: usize = 512;
+
+/// Applications encoded for one program, column by column.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    rows: usize,
+    dates: Vec<i64>,
+    values: Vec<Vec<i64>>,
+    states: Vec<Vec<u8>>,
+    /// Rows whose answers could not be encoded, with why.
+    invalid: Vec<Option<ErrorCode>>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+#[repr(u8)]
+pub enum RowStatus {
+    Eligible = 0,
+    NotEligible = 1,
+    Undetermined = 2,
+    Error = 3,
+}
+
+impl RowStatus {
+    pub const ALL: [RowStatus; 4] = [RowStatus::Eligible, RowStatus::NotEligible, RowStatus::Undetermined, RowStatus::Error];
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RowStatus::Eligible => "eligible",
+            RowStatus::NotEligible => "not eligible",
+            RowStatus::Undetermined => "undetermined",
+            RowStatus::Error => "error",
+        }
+    }
+}
+
+/// Per-row results of a batch evaluation.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BatchOutcome {
+    pub status: Vec<RowStatus>,
+    /// Cents; zero unless eligible.
+    pub amount: Vec<i64>,
+}
+
+impl Batch {
+    /// Encodes applications for `program`. Rows with invalid answers are
+    /// kept (as errors) so row numbers stay aligned with the input.
+    pub fn new(program: &Program, apps: &[Application]) -> Batch {
+        let mut b = Batch::with_capacity(program, apps.len());
+        for a in apps {
+            b.push(program, a);
+        }
+        b
+    }
+
+    pub fn with_capacity(program: &Program, rows: usize) -> Batch {
+        Batch {
+            rows: 0,
+            dates: Vec::with_capacity(rows),
+            values: (0..program.n_slots).map(|_| Vec::with_capacity(rows)).collect(),
+            states: (0..program.n_slots).map(|_| Vec::with_capacity(rows)).collect(),
+            invalid: Vec::with_capacity(rows),
+        }
+    }
+
+    pub fn push(&mut self, program: &Program, app: &Application) {
+        match program.prepare(app) {
+            Ok(inputs) => self.push_cells(i64::from(app.submitted_on.0), &inputs.slots, None),
+            Err(e) => self.push_invalid(e),
+        }
+    }
+
+    /// Appends a row that could not be parsed or encoded.
+    pub fn push_invalid(&mut self, e: EvalError) {
+        let empty = vec![Cell::UNKNOWN; self.values.len()];
+        self.push_cells(0, &empty, Some(e.code));
+    }
+
+    fn push_cells(&mut self, date: i64, cells: &[Cell], invalid: Option<ErrorCode>) {
+        self.dates.push(date);
+        for (s, c) in cells.iter().enumerate() {
+            self.values[s].push(c.v);
+            self.states[s].push(c.s);
+        }
+        self.invalid.push(invalid);
+        self.rows += 1;
+    }
+
+    pub fn len(&self) -> usize {
+        self.rows
+    }
+    pub fn is_empty(&self) -> bool {
+        self.rows == 0
+    }
+
+    /// Bytes held by the columns (for the memory figures of the benchmark).
+    pub fn heap_bytes(&self) -> usize {
+        self.dates.capacity() * 8
+            + self.values.iter().map(|v| v.capacity() * 8).sum::<usize>()
+            + self.states.iter().map(|v| v.capacity()).sum::<usize>()
+            + self.invalid.capacity() * std::mem::size_of::<Option<ErrorCode>>()
+    }
+}
+
+struct Scratch {
+    v: Vec<i64>,
+    s: Vec<u8>,
+}
+
+impl Program {
+    /// Evaluates every row of a batch, on `threads` threads (0: all cores).
+    pub fn evaluate_batch(&self, batch: &Batch, mode: Mode, threads: usize) -> BatchOutcome {
+        let n = batch.rows;
+        let mut out = BatchOutcome { status: vec![RowStatus::Error; n], amount: vec![0; n] };
+        let threads = if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
+        let per = n.div_ceil(threads.max(1)).div_ceil(CHUNK).max(1) * CHUNK;
+        std::thread::scope(|scope| {
+            for (i, (st, am)) in out.status.chunks_mut(per).zip(out.amount.chunks_mut(per)).enumerate() {
+                let start = i * per;
+                scope.spawn(move || {
+                    let mut scratch = Scratch { v: vec![0; self.nodes.len() * CHUNK], s: vec![0; self.nodes.len() * CHUNK] };
+                    let mut r = 0;
+                    while r < st.len() {
+                        let len = CHUNK.min(st.len() - r);
+                        self.eval_chunk(batch, start + r, len, mode, &mut scratch, &mut st[r..r + len], &mut am[r..r + len]);
+                        r += len;
+                    }
+                });
+            }
+        });
+        out
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn eval_chunk(&self, b: &Batch, r0: usize, n: usize, mode: Mode, sc: &mut Scratch, status: &mut [RowStatus], amount: &mut [i64]) {
+        let dates = &b.dates[r0..r0 + n];
+        for (i, node) in self.nodes.iter().enumerate() {
+            let (vb, va) = sc.v.split_at_mut(i * CHUNK);
+            let (sb, sa) = sc.s.split_at_mut(i * CHUNK);
+            let ov = &mut va[..n];
+            let os = &mut sa[..n];
+            let cv = |id: u32| &vb[id as usize * CHUNK..id as usize * CHUNK + n];
+            let cs = |id: u32| &sb[id as usize * CHUNK..id as usize * CHUNK + n];
+            match &node.op {
+                Op::Const(c) => {
+                    ov.fill(*c);
+                    os.fill(KNOWN);
+                }
+                Op::Input(slot) => {
+                    ov.copy_from_slice(&b.values[*slot as usize][r0..r0 + n]);
+                    os.copy_from_slice(&b.states[*slot as usize][r0..r0 + n]);
+                }
+                Op::Gate(x, k) => {
+                    let (xv, xs, kv, ks) = (cv(*x), cs(*x), cv(*k), cs(*k));
+                    for j in 0..n {
+                        let open = ks[j] == KNOWN && kv[j] != 0;
+                        ov[j] = xv[j];
+                        os[j] = if open { xs[j] } else if ks[j] == ERROR { ERROR } else { UNKNOWN };
+                    }
+                }
+                Op::Param(p) => {
+                    let t = &self.timelines[*p as usize];
+                    for j in 0..n {
+                        match t.at(dates[j]) {
+                            Some(v) => {
+                                ov[j] = v;
+                                os[j] = KNOWN;
+                            }
+                            None => os[j] = ERROR,
+                        }
+                    }
+                }
+                Op::RefDate => {
+                    ov.copy_from_slice(dates);
+                    os.fill(KNOWN);
+                }
+                Op::Not(a) => {
+                    let (av, as_) = (cv(*a), cs(*a));
+                    for j in 0..n {
+                        ov[j] = i64::from(av[j] == 0);
+                        os[j] = as_[j];
+                    }
+                }
+                Op::And(a, c) | Op::Or(a, c) => {
+                    let decide = i64::from(matches!(node.op, Op::Or(..)));
+                    let (av, as_, bv, bs) = (cv(*a), cs(*a), cv(*c), cs(*c));
+                    for j in 0..n {
+                        let fa = as_[j] == KNOWN && (av[j] != 0) as i64 == decide;
+                        let fb = bs[j] == KNOWN && (bv[j] != 0) as i64 == decide;
+                        let f = fa | fb;
+                        os[j] = if f { KNOWN } else { as_[j].max(bs[j]) };
+                        ov[j] = if f { decide } else { 1 - decide };
+                    }
+                }
+                Op::Cmp(op, a, c) => {
+                    let (av, as_, bv, bs) = (cv(*a), cs(*a), cv(*c), cs(*c));
+                    macro_rules! cmp_loop {
+                        ($f:expr) => {
+                            for j in 0..n {
+                                ov[j] = i64::from($f(av[j], bv[j]));
+                                os[j] = as_[j].max(bs[j]);
+                            }
+                        };
+                    }
+                    match op {
+                        ir::Cmp::Eq => cmp_loop!(|x: i64, y: i64| x == y),
+                        ir::Cmp::Ne => cmp_loop!(|x: i64, y: i64| x != y),
+                        ir::Cmp::Lt => cmp_loop!(|x: i64, y: i64| x < y),
+                        ir::Cmp::Le => cmp_loop!(|x: i64, y: i64| x <= y),
+                        ir::Cmp::Gt => cmp_loop!(|x: i64, y: i64| x > y),
+                        ir::Cmp::Ge => cmp_loop!(|x: i64, y: i64| x >= y),
+                    }
+                }
+                Op::IsNone(a) | Op::IsSome(a) => {
+                    let want = if matches!(node.op, Op::IsNone(_)) { UNKNOWN } else { KNOWN };
+                    let as_ = cs(*a);
+                    for j in 0..n {
+                        ov[j] = i64::from(as_[j] == want);
+                        os[j] = if as_[j] == ERROR { ERROR } else { KNOWN };
+                    }
+                }
+                Op::In(a, set) => {
+                    let (av, as_) = (cv(*a), cs(*a));
+                    for j in 0..n {
+                        ov[j] = i64::from(set.contains(&av[j]));
+                        os[j] = as_[j];
+                    }
+                }
+                Op::Add(a, c) | Op::Sub(a, c) | Op::Mul(a, c) => {
+                    let (av, as_, bv, bs) = (cv(*a), cs(*a), cv(*c), cs(*c));
+                    macro_rules! arith_loop {
+                        ($f:ident) => {
+                            for j in 0..n {
+                                let (r, o) = av[j].$f(bv[j]);
+                                let s = as_[j].max(bs[j]);
+                                ov[j] = r;
+                                os[j] = s.max(u8::from((s == KNOWN) & o) * ERROR);
+                            }
+                        };
+                    }
+                    match node.op {
+                        Op::Add(..) => arith_loop!(overflowing_add),
+                        Op::Sub(..) => arith_loop!(overflowing_sub),
+                        _ => arith_loop!(overflowing_mul),
+                    }
+                }
+                Op::Neg(a) => {
+                    let (av, as_) = (cv(*a), cs(*a));
+                    for j in 0..n {
+                        let (r, o) = av[j].overflowing_neg();
+                        ov[j] = r;
+                        os[j] = as_[j].max(u8::from((as_[j] == KNOWN) & o) * ERROR);
+                    }
+                }
+                Op::MulPct(a, c) | Op::DivRound(a, c) | Op::DivPct(a, c) | Op::DivTrunc(a, c) | Op::AddMonths(a, c) => {
+                    let (av, as_, bv, bs) = (cv(*a), cs(*a), cv(*c), cs(*c));
+                    let f: fn(i64, i64) -> Option<i64> = match node.op {
+                        Op::MulPct(..) => ir::mul_pct,
+                        Op::DivRound(..) => ir::div_rnd,
+                        Op::DivPct(..) => ir::div_pct,
+                        Op::DivTrunc(..) => i64::checked_div,
+                        _ => ir::add_months,
+                    };
+                    for j in 0..n {
+                        let s = as_[j].max(bs[j]);
+                        if s == KNOWN {
+                            match f(av[j], bv[j]) {
+                                Some(r) => {
+                                    ov[j] = r;
+                                    os[j] = KNOWN;
+                                }
+                                None => os[j] = ERROR,
+                            }
+                        } else {
+                            os[j] = s;
+                        }
+                    }
+                }
+                Op::If(k, a, c) => {
+                    let (kv, ks, av, as_, bv, bs) = (cv(*k), cs(*k), cv(*a), cs(*a), cv(*c), cs(*c));
+                    for j in 0..n {
+                        let t = kv[j] != 0;
+                        ov[j] = if t { av[j] } else { bv[j] };
+                        os[j] = if ks[j] != KNOWN { ks[j] } else if t { as_[j] } else { bs[j] };
+                    }
+                }
+                Op::Min(xs) | Op::Max(xs) => {
+                    let is_min = matches!(node.op, Op::Min(_));
+                    ov.fill(if is_min { i64::MAX } else { i64::MIN });
+                    os.fill(KNOWN);
+                    for x in xs.iter() {
+                        let (xv, xs_) = (cv(*x), cs(*x));
+                        for j in 0..n {
+                            ov[j] = if is_min { ov[j].min(xv[j]) } else { ov[j].max(xv[j]) };
+                            os[j] = os[j].max(xs_[j]);
+                        }
+                    }
+                }
+                Op::RoundDollar(a) | Op::Year(a) | Op::Month(a) => {
+                    let (av, as_) = (cv(*a), cs(*a));
+                    for j in 0..n {
+                        os[j] = as_[j];
+                        if as_[j] == KNOWN {
+                            match node.op {
+                                Op::RoundDollar(_) => match ir::round_dollar(av[j]) {
+                                    Some(r) => ov[j] = r,
+                                    None => os[j] = ERROR,
+                                },
+                                Op::Year(_) => ov[j] = ir::year(av[j]),
+                                _ => ov[j] = ir::month(av[j]),
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        // Row status, with the scalar evaluator's precedence.
+        let node_s = |id: u32, j: usize| sc.s[id as usize * CHUNK + j];
+        let node_v = |id: u32, j: usize| sc.v[id as usize * CHUNK + j];
+        for j in 0..n {
+            let r = r0 + j;
+            amount[j] = 0;
+            if b.invalid[r].is_some() || dates[j] < i64::from(self.opens.0) || dates[j] > i64::from(self.closes.0) {
+                status[j] = RowStatus::Error;
+                continue;
+            }
+            if mode == Mode::Complete {
+                let missing = self.questions.iter().any(|q| {
+                    !q.optional
+                        && q.cond.is_none_or(|k| node_s(k, j) == KNOWN && node_v(k, j) == 1)
+                        && b.states[q.slot as usize][r] != KNOWN
+                });
+                if missing {
+                    status[j] = RowStatus::Error;
+                    continue;
+                }
+            }
+            let mut st = RowStatus::Eligible;
+            for rule in &self.rules {
+                match node_s(rule.node, j) {
+                    ERROR => {
+                        st = RowStatus::Error;
+                        break;
+                    }
+                    UNKNOWN => {
+                        if st == RowStatus::Eligible {
+                            st = RowStatus::Undetermined;
+                        }
+                    }
+                    _ => {
+                        if node_v(rule.node, j) == 0 {
+                            st = RowStatus::NotEligible;
+                        }
+                    }
+                }
+            }
+            if st == RowStatus::Eligible
+                && let Some(a) = &self.amount
+            {
+                match node_s(a.node, j) {
+                    ERROR => st = RowStatus::Error,
+                    UNKNOWN => st = RowStatus::Undetermined,
+                    _ => amount[j] = node_v(a.node, j).max(0),
+                }
+            }
+            status[j] = st;
+        }
+    }
+}
