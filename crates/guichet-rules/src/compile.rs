@@ -949,7 +949,6 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
                     ty,
                     source: rd.get_ref().value.get_ref().clone(),
                     node,
-                    expr: e.clone(),
                 });
             }
             Err(d) => c.errors.push(d),
@@ -978,7 +977,6 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
                 source: rr.when.get_ref().clone(),
                 span,
                 node,
-                expr: e,
                 refs: std::mem::take(&mut c.used),
             }),
             Err(d) => c.errors.push(d),
@@ -1081,7 +1079,6 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         agreement,
         tests: Vec::new(),
         nodes: std::mem::take(&mut c.nodes),
-        types: std::mem::take(&mut c.types),
         timelines,
         n_slots: n_slots as usize,
         choice_sets: std::mem::take(&mut c.choice_sets),

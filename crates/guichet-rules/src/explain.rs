@@ -99,6 +99,12 @@ impl Program {
                 let label = self.ref_label(target, lang);
                 let v = self.show(*ty, value, lang);
                 let dated = *ty == Type::Date;
+                if matches!(cmp, Cmp::Eq) && matches!(ty, Type::Bool | Type::Choice(_)) {
+                    return match lang {
+                        Lang::Fr => format!("il aurait fallu : {label} : {v}"),
+                        Lang::En => format!("it would have needed: {label}: {v}"),
+                    };
+                }
                 let phrase = match (lang, cmp, dated) {
                     (Lang::Fr, Cmp::Lt, true) => "avant le",
                     (Lang::Fr, Cmp::Le, true) => "au plus tard le",

@@ -17,6 +17,7 @@ mod compile;
 mod diagnostic;
 mod eval;
 mod explain;
+pub mod generate;
 mod ir;
 mod program;
 pub mod raw;

@@ -30,7 +30,6 @@ pub struct Program {
     pub agreement: Option<Agreement>,
     pub tests: Vec<TestCase>,
     pub(crate) nodes: Vec<Node>,
-    pub(crate) types: Vec<Type>,
     pub(crate) timelines: Vec<Timeline>,
     pub(crate) n_slots: usize,
     pub(crate) choice_sets: Vec<Vec<String>>,
@@ -101,7 +100,6 @@ pub struct Derived {
     pub ty: Type,
     pub source: String,
     pub(crate) node: NodeId,
-    pub(crate) expr: Expr,
 }
 
 /// A named reference an expression reads, for "the values it used".
@@ -123,7 +121,6 @@ pub struct Rule {
     pub source: String,
     pub span: Span,
     pub(crate) node: NodeId,
-    pub(crate) expr: Expr,
     pub(crate) refs: Vec<(Ref, NodeId, Type)>,
 }
 
