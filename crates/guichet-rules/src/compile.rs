@@ -19,7 +19,10 @@ use toml::Spanned;
 pub(crate) fn closest<'a>(name: &str, candidates: impl Iterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .map(|c| (strsim::damerau_levenshtein(name, c), c))
-        .filter(|(d, c)| *d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
+        .filter(|(d, c)| {
+            (*d <= 2.max(name.len() / 3) && *d < c.len().max(name.len()))
+                || (c.len() >= 3 && name.len() >= 3 && (name.starts_with(c) || c.starts_with(name)))
+        })
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -194,6 +197,8 @@ struct Compiler<'s> {
     used: Vec<(Ref, NodeId, Type)>,
     /// Every question read by any expression.
     read: HashSet<usize>,
+    /// Where each question is declared (known before any is compiled).
+    qspans: Vec<Span>,
 }
 
 type R<T> = Result<T, Diagnostic>;
@@ -256,13 +261,13 @@ impl<'s> Compiler<'s> {
         };
         match (b, scope) {
             (Binding::Question(q), Scope::AskIf(me)) if q >= me => {
-                let other = &self.questions[q];
+                let other_span = self.qspans.get(q).cloned().unwrap_or(0..0);
                 let d = if q == me {
                     Diagnostic::error(format!("the condition of `{name}` uses `{name}` itself"), span.clone())
                         .with_hint("a question cannot depend on its own answer")
                 } else {
                     Diagnostic::error(format!("`{name}` is asked after this question"), span.clone())
-                        .with_related(other.span.clone(), "asked here")
+                        .with_related(other_span, "asked here")
                         .with_hint("a condition may only use questions that come before it in the form; move this question after it")
                 };
                 return Err(d);
@@ -628,7 +633,10 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         Ok(r) => r,
         Err(e) => {
             let span = e.span().unwrap_or(0..0);
-            let msg = e.message().trim().to_owned();
+            let mut msg = e.message().trim().to_owned();
+            if msg == "wanted string or table" {
+                msg = "expected text here (one of the allowed values, in quotes)".into();
+            }
             let mut d = Diagnostic::error(msg.clone(), span);
             if let Some(field) = msg.strip_prefix("unknown field `").and_then(|s| s.split('`').next()) {
                 let expected: Vec<&str> = msg.split("expected ").nth(1).map(|s| s.split(", ").collect()).unwrap_or_default();
@@ -659,6 +667,7 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         refdate: None,
         used: Vec::new(),
         read: HashSet::new(),
+        qspans: raw.questions.values().map(|q| q.span()).collect(),
     };
     c.bindings.insert("submitted_on".into(), Binding::RefDate);
 
@@ -783,12 +792,17 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         .map(|(id, s)| Section { id: id.clone(), title: s.title.clone(), help: s.help.clone() })
         .collect();
 
-    // Questions, in form order. Slots are allocated as they come.
+    // Questions, in form order. Names are bound first so that a condition
+    // naming a later question gets "asked after", not "unknown".
+    for (qi, (name, spanned)) in raw.questions.iter().enumerate() {
+        if define(&mut c, name, "question", spanned.span()) {
+            c.bindings.insert(name.clone(), Binding::Question(qi));
+        }
+    }
     let mut n_slots: u32 = 0;
     for (qi, (name, spanned)) in raw.questions.iter().enumerate() {
         let span = spanned.span();
         let rq = spanned.get_ref();
-        let ok = define(&mut c, name, "question", span.clone());
         if let Some(sec) = &rq.section
             && !raw.sections.contains_key(sec.get_ref())
         {
@@ -915,9 +929,6 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             q.node = gate(&mut c, slot, ty);
         }
         c.questions.push(q);
-        if ok {
-            c.bindings.insert(name.clone(), Binding::Question(qi));
-        }
     }
 
     // Derived values: declare all, then compile in dependency order.
