@@ -95,7 +95,7 @@ fn remap(e: &mut Expr, o: &Origin) {
 }
 
 /// Free names of an expression (without address fields).
-fn names(e: &Expr, out: &mut Vec<(String, Span)>) {
+pub(crate) fn names(e: &Expr, out: &mut Vec<(String, Span)>) {
     match &e.kind {
         ExprKind::Name(n) => out.push((n.clone(), e.span.clone())),
         ExprKind::Lit(_) => {}
@@ -960,6 +960,7 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
                     ty,
                     source: rd.get_ref().value.get_ref().clone(),
                     node,
+                    expr: e.clone(),
                 });
             }
             Err(d) => c.errors.push(d),

@@ -171,7 +171,11 @@ impl Program {
             ExprKind::Lit(Lit::Money(m)) => (if lang == Lang::Fr { m.to_fr() } else { m.to_en() }, 9),
             ExprKind::Lit(Lit::Percent(x)) => (x.to_string(), 9),
             ExprKind::Lit(Lit::Date(d)) => (if lang == Lang::Fr { d.to_fr() } else { d.to_en() }, 9),
-            ExprKind::Lit(Lit::Str(s)) => (format!("« {s} »"), 9),
+            ExprKind::Lit(Lit::Str(s)) => {
+                // A choice literal reads as its option's label.
+                let label = self.questions.iter().flat_map(|q| q.options.iter()).find(|o| &o.value == s).map(|o| o.label.get(lang).to_owned());
+                (label.unwrap_or_else(|| s.clone()), 9)
+            }
             ExprKind::Lit(Lit::Bool(b)) => (self.show(Type::Bool, &Value::Bool(*b), lang), 9),
             ExprKind::Name(n) => (named(n).unwrap_or_else(|| n.clone()), 9),
             ExprKind::Field(_, f, _) => (f.clone(), 9),
@@ -276,6 +280,21 @@ impl Program {
             let f = self.formula(&a.expr, ev, lang, 0);
             let m = if fr { m.to_fr() } else { m.to_en() };
             out.push_str(&format!("{} : {f} = {m}\n", a.label.get(lang)).replace(" : ", if fr { " : " } else { ": " }));
+            // Derived values behind the amount, each with its own formula.
+            let mut todo: Vec<usize> = ev.amount_used.iter().filter_map(|u| if let Ref::Derived(d) = u.name { Some(d) } else { None }).collect();
+            let mut shown = Vec::new();
+            while let Some(d) = todo.pop() {
+                if shown.contains(&d) {
+                    continue;
+                }
+                shown.push(d);
+                let dv = &self.derived[d];
+                let value = ev.cells.get(dv.node as usize).and_then(|c| c.as_known()).map(|v| self.show(dv.ty, &self.value_of(dv.ty, v), lang)).unwrap_or_else(|| "—".into());
+                out.push_str(&format!("  {} = {} = {value}\n", dv.label.get(lang), self.formula(&dv.expr, ev, lang, 0)));
+                let mut ns = Vec::new();
+                crate::compile::names(&dv.expr, &mut ns);
+                todo.extend(ns.iter().filter_map(|(n, _)| self.derived.iter().position(|x| &x.name == n)));
+            }
             let used: Vec<String> = ev.amount_used.iter().map(|u| self.show_named(u, lang)).collect();
             if !used.is_empty() {
                 out.push_str(&format!("  {} {}\n", if fr { "Valeurs utilisées :" } else { "Values used:" }, used.join(" ; ")));

@@ -100,6 +100,7 @@ pub struct Derived {
     pub ty: Type,
     pub source: String,
     pub(crate) node: NodeId,
+    pub(crate) expr: Expr,
 }
 
 /// A named reference an expression reads, for "the values it used".
