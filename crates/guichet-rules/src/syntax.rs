@@ -256,7 +256,7 @@ fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
             out.push((Tok::Lit(Lit::Str(s)), start..i));
             continue;
         }
-        let two = if i + 1 < b.len() { &src[i..i + 2] } else { "" };
+        let two = src.get(i..i + 2).unwrap_or("");
         let (tok, len) = match (c, two) {
             (_, "==") => (Tok::Op(BinOp::Eq), 2),
             (_, "!=") => (Tok::Op(BinOp::Ne), 2),
