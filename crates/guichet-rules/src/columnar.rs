@@ -146,21 +146,29 @@ impl Program {
     fn eval_chunk(&self, b: &Batch, r0: usize, n: usize, mode: Mode, sc: &mut Scratch, status: &mut [RowStatus], amount: &mut [i64]) {
         let dates = &b.dates[r0..r0 + n];
         for (i, node) in self.nodes.iter().enumerate() {
+            // Inputs are read in place from the batch; dead nodes are skipped.
+            if !self.live[i] || matches!(node.op, Op::Input(_)) {
+                continue;
+            }
             let (vb, va) = sc.v.split_at_mut(i * CHUNK);
             let (sb, sa) = sc.s.split_at_mut(i * CHUNK);
             let ov = &mut va[..n];
             let os = &mut sa[..n];
-            let cv = |id: u32| &vb[id as usize * CHUNK..id as usize * CHUNK + n];
-            let cs = |id: u32| &sb[id as usize * CHUNK..id as usize * CHUNK + n];
+            let nodes = &self.nodes;
+            let cv = |id: u32| match nodes[id as usize].op {
+                Op::Input(slot) => &b.values[slot as usize][r0..r0 + n],
+                _ => &vb[id as usize * CHUNK..id as usize * CHUNK + n],
+            };
+            let cs = |id: u32| match nodes[id as usize].op {
+                Op::Input(slot) => &b.states[slot as usize][r0..r0 + n],
+                _ => &sb[id as usize * CHUNK..id as usize * CHUNK + n],
+            };
             match &node.op {
                 Op::Const(c) => {
                     ov.fill(*c);
                     os.fill(KNOWN);
                 }
-                Op::Input(slot) => {
-                    ov.copy_from_slice(&b.values[*slot as usize][r0..r0 + n]);
-                    os.copy_from_slice(&b.states[*slot as usize][r0..r0 + n]);
-                }
+                Op::Input(_) => {}
                 Op::Gate(x, k) => {
                     let (xv, xs, kv, ks) = (cv(*x), cs(*x), cv(*k), cs(*k));
                     for j in 0..n {
@@ -171,6 +179,14 @@ impl Program {
                 }
                 Op::Param(p) => {
                     let t = &self.timelines[*p as usize];
+                    // One value in force for the whole chunk: the usual case.
+                    let (lo, hi) = dates.iter().fold((i64::MAX, i64::MIN), |(l, h), d| (l.min(*d), h.max(*d)));
+                    let k = t.dates.partition_point(|d| *d <= lo);
+                    if k > 0 && t.dates.get(k).is_none_or(|next| *next > hi) {
+                        ov.fill(t.values[k - 1]);
+                        os.fill(KNOWN);
+                        continue;
+                    }
                     for j in 0..n {
                         match t.at(dates[j]) {
                             Some(v) => {
@@ -325,53 +341,56 @@ impl Program {
                 }
             }
         }
-        // Row status, with the scalar evaluator's precedence.
-        let node_s = |id: u32, j: usize| sc.s[id as usize * CHUNK + j];
-        let node_v = |id: u32, j: usize| sc.v[id as usize * CHUNK + j];
+        // Row status, with the scalar evaluator's precedence, one flag
+        // array at a time so that each loop is branch-free.
+        let node_s = |id: u32| &sc.s[id as usize * CHUNK..id as usize * CHUNK + n];
+        let node_v = |id: u32| &sc.v[id as usize * CHUNK..id as usize * CHUNK + n];
+        let mut err = [false; CHUNK];
+        let mut fail = [false; CHUNK];
+        let mut unk = [false; CHUNK];
+        let (opens, closes) = (i64::from(self.opens.0), i64::from(self.closes.0));
         for j in 0..n {
-            let r = r0 + j;
+            err[j] = b.invalid[r0 + j].is_some() | (dates[j] < opens) | (dates[j] > closes);
+        }
+        if mode == Mode::Complete {
+            for q in self.questions.iter().filter(|q| !q.optional) {
+                let have = &b.states[q.slot as usize][r0..r0 + n];
+                match q.cond {
+                    None => (0..n).for_each(|j| err[j] |= have[j] != KNOWN),
+                    Some(k) => {
+                        let (ks, kv) = (node_s(k), node_v(k));
+                        (0..n).for_each(|j| err[j] |= (ks[j] == KNOWN) & (kv[j] == 1) & (have[j] != KNOWN));
+                    }
+                }
+            }
+        }
+        for rule in &self.rules {
+            let (rs, rv) = (node_s(rule.node), node_v(rule.node));
+            for j in 0..n {
+                err[j] |= rs[j] == ERROR;
+                unk[j] |= rs[j] == UNKNOWN;
+                fail[j] |= (rs[j] == KNOWN) & (rv[j] == 0);
+            }
+        }
+        let amount_cells = self.amount.as_ref().map(|a| (node_s(a.node), node_v(a.node)));
+        for j in 0..n {
+            let mut st = if err[j] {
+                RowStatus::Error
+            } else if fail[j] {
+                RowStatus::NotEligible
+            } else if unk[j] {
+                RowStatus::Undetermined
+            } else {
+                RowStatus::Eligible
+            };
             amount[j] = 0;
-            if b.invalid[r].is_some() || dates[j] < i64::from(self.opens.0) || dates[j] > i64::from(self.closes.0) {
-                status[j] = RowStatus::Error;
-                continue;
-            }
-            if mode == Mode::Complete {
-                let missing = self.questions.iter().any(|q| {
-                    !q.optional
-                        && q.cond.is_none_or(|k| node_s(k, j) == KNOWN && node_v(k, j) == 1)
-                        && b.states[q.slot as usize][r] != KNOWN
-                });
-                if missing {
-                    status[j] = RowStatus::Error;
-                    continue;
-                }
-            }
-            let mut st = RowStatus::Eligible;
-            for rule in &self.rules {
-                match node_s(rule.node, j) {
-                    ERROR => {
-                        st = RowStatus::Error;
-                        break;
-                    }
-                    UNKNOWN => {
-                        if st == RowStatus::Eligible {
-                            st = RowStatus::Undetermined;
-                        }
-                    }
-                    _ => {
-                        if node_v(rule.node, j) == 0 {
-                            st = RowStatus::NotEligible;
-                        }
-                    }
-                }
-            }
             if st == RowStatus::Eligible
-                && let Some(a) = &self.amount
+                && let Some((as_, av)) = amount_cells
             {
-                match node_s(a.node, j) {
+                match as_[j] {
                     ERROR => st = RowStatus::Error,
                     UNKNOWN => st = RowStatus::Undetermined,
-                    _ => amount[j] = node_v(a.node, j).max(0),
+                    _ => amount[j] = av[j].max(0),
                 }
             }
             status[j] = st;

@@ -1097,7 +1097,9 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         texts: std::mem::take(&mut c.texts),
         text_list: std::mem::take(&mut c.text_list),
         question_index,
+        live: Vec::new(),
     };
+    program.live = crate::reach::live_nodes(&program);
     let mut errors = Vec::new();
     crate::reach::check_unreachable(&program, &mut errors);
     program.tests = tests(&program, &raw, &mut errors);

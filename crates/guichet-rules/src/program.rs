@@ -36,6 +36,8 @@ pub struct Program {
     pub(crate) texts: HashMap<String, i64>,
     pub(crate) text_list: Vec<String>,
     pub(crate) question_index: HashMap<String, usize>,
+    /// Nodes the columnar evaluator must compute (see `reach::live_nodes`).
+    pub(crate) live: Vec<bool>,
 }
 
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use std::collections::BTreeSet;
 
 const MAX_COMBINATIONS: usize = 512;
 
-fn children(op: &Op) -> Vec<NodeId> {
+pub(crate) fn children(op: &Op) -> Vec<NodeId> {
     match op {
         Op::Const(_) | Op::Input(_) | Op::Param(_) | Op::RefDate => vec![],
         Op::Gate(a, b)
@@ -109,4 +109,21 @@ pub(crate) fn check_unreachable(p: &Program, errors: &mut Vec<Diagnostic>) {
             );
         }
     }
+}
+
+/// Nodes that a batch evaluation needs: those the rules, the amount and
+/// the required-answer checks read. The others (address lines, names…)
+/// are skipped by the columnar evaluator.
+pub(crate) fn live_nodes(p: &Program) -> Vec<bool> {
+    let mut live = vec![false; p.nodes.len()];
+    let mut stack: Vec<NodeId> = p.rules.iter().map(|r| r.node).collect();
+    stack.extend(p.amount.as_ref().map(|a| a.node));
+    stack.extend(p.questions.iter().filter_map(|q| q.cond));
+    while let Some(n) = stack.pop() {
+        if std::mem::replace(&mut live[n as usize], true) {
+            continue;
+        }
+        stack.extend(children(&p.nodes[n as usize].op));
+    }
+    live
 }
