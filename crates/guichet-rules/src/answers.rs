@@ -9,16 +9,19 @@ use crate::{ErrorCode, EvalError};
 use indexmap::IndexMap;
 
 /// One answer as it arrived, before it is checked against its question.
+/// `S` is the string type: owned for stored answers, borrowed from the
+/// input line on the simulation's fast path.
 #[derive(Debug, Clone, PartialEq)]
-pub enum AnswerValue {
+pub enum AnswerValue<S = String> {
     Bool(bool),
     Int(i64),
     /// A number with decimals, kept as its shortest decimal text so money
     /// never goes through a float computation.
-    Decimal(String),
-    Str(String),
+    Decimal(S),
+    Str(S),
     Date(Date),
-    Table(IndexMap<String, AnswerValue>),
+    /// A small table (address, bank account), fields in the order given.
+    Table(Vec<(S, AnswerValue<S>)>),
     List,
 }
 
@@ -49,9 +52,9 @@ impl AnswerValue {
                 _ => return Err(format!("`{dt}` has a time of day; give only a date like 2020-05-01")),
             },
             toml::Value::Table(t) => {
-                let mut m = IndexMap::new();
+                let mut m = Vec::with_capacity(t.len());
                 for (k, v) in t {
-                    m.insert(k.clone(), AnswerValue::from_toml(v)?);
+                    m.push((k.clone(), AnswerValue::from_toml(v)?));
                 }
                 AnswerValue::Table(m)
             }
@@ -69,18 +72,15 @@ impl AnswerValue {
             },
             serde_json::Value::String(s) => AnswerValue::Str(s.clone()),
             serde_json::Value::Object(o) => {
-                let mut m = IndexMap::new();
-                for (k, v) in o {
-                    if let Some(a) = AnswerValue::from_json(v) {
-                        m.insert(k.clone(), a);
-                    }
-                }
-                AnswerValue::Table(m)
+                AnswerValue::Table(o.iter().filter_map(|(k, v)| Some((k.clone(), AnswerValue::from_json(v)?))).collect())
             }
             serde_json::Value::Array(_) => AnswerValue::List,
         })
     }
 
+}
+
+impl<S> AnswerValue<S> {
     fn describe(&self) -> &'static str {
         match self {
             AnswerValue::Bool(_) => "true/false",
@@ -157,7 +157,17 @@ impl Program {
     /// Checks the answers against the questions and encodes them.
     pub fn prepare(&self, app: &Application) -> Result<Inputs, EvalError> {
         let mut slots = vec![Cell::UNKNOWN; self.n_slots];
-        for (name, value) in &app.answers.0 {
+        self.encode_all(app.answers.0.iter().map(|(k, v)| (k.as_str(), v)), &mut slots)?;
+        Ok(Inputs { submitted_on: app.submitted_on, slots })
+    }
+
+    /// Encodes answers into `slots` (all unknown on entry).
+    pub(crate) fn encode_all<'a, S: AsRef<str> + 'a>(
+        &self,
+        answers: impl Iterator<Item = (&'a str, &'a AnswerValue<S>)>,
+        slots: &mut [Cell],
+    ) -> Result<(), EvalError> {
+        for (name, value) in answers {
             let q = self.question(name).ok_or_else(|| {
                 let mut msg = format!("there is no question `{name}` in program `{}`", self.id);
                 if let Some(best) = crate::compile::closest(name, self.questions.iter().map(|q| q.id.as_str())) {
@@ -165,9 +175,9 @@ impl Program {
                 }
                 EvalError::new(ErrorCode::InvalidAnswer, msg).field(name)
             })?;
-            self.encode(q, value, &mut slots)?;
+            self.encode(q, value, slots)?;
         }
-        Ok(Inputs { submitted_on: app.submitted_on, slots })
+        Ok(())
     }
 
     fn bad(q: &Question, msg: impl Into<String>) -> EvalError {
@@ -195,7 +205,7 @@ impl Program {
         Ok(())
     }
 
-    fn encode(&self, q: &Question, a: &AnswerValue, slots: &mut [Cell]) -> Result<(), EvalError> {
+    fn encode<S: AsRef<str>>(&self, q: &Question, a: &AnswerValue<S>, slots: &mut [Cell]) -> Result<(), EvalError> {
         let base = q.slot as usize;
         let want = |what: &str| Program::bad(q, format!("expected {what}, got {}", a.describe()));
         let lane = match (q.kind, a) {
@@ -207,7 +217,7 @@ impl Program {
             }
             (QuestionType::Integer, _) => return Err(want("a whole number")),
             (QuestionType::Money, AnswerValue::Str(s) | AnswerValue::Decimal(s)) => {
-                let m = Money::parse(s).map_err(|e| Program::bad(q, e.to_string()))?;
+                let m = Money::parse(s.as_ref()).map_err(|e| Program::bad(q, e.to_string()))?;
                 Program::check_bounds(q, &Value::Money(m), m.0)?;
                 m.0
             }
@@ -222,13 +232,14 @@ impl Program {
                 i64::from(d.0)
             }
             (QuestionType::Date, AnswerValue::Str(s)) => {
-                let d = Date::parse(s).map_err(|e| Program::bad(q, e.to_string()))?;
+                let d = Date::parse(s.as_ref()).map_err(|e| Program::bad(q, e.to_string()))?;
                 Program::check_bounds(q, &Value::Date(d), i64::from(d.0))?;
                 i64::from(d.0)
             }
             (QuestionType::Date, _) => return Err(want("a date like 2020-05-01")),
             (QuestionType::Choice, AnswerValue::Str(s)) => {
-                let idx = q.options.iter().position(|o| o.value == *s).ok_or_else(|| {
+                let s = s.as_ref();
+                let idx = q.options.iter().position(|o| o.value == s).ok_or_else(|| {
                     let opts: Vec<&str> = q.options.iter().map(|o| o.value.as_str()).collect();
                     Program::bad(q, format!("`{s}` is not one of the options: {}", opts.join(", ")))
                 })?;
@@ -236,23 +247,25 @@ impl Program {
             }
             (QuestionType::Choice, _) => return Err(want("one of the options, as text")),
             (QuestionType::Text, AnswerValue::Str(s)) => {
-                if s.trim().is_empty() {
+                let s = s.as_ref().trim();
+                if s.is_empty() {
                     return Ok(());
                 }
-                self.text_id(s.trim())
+                self.text_id(s)
             }
             (QuestionType::Text, _) => return Err(want("text")),
-            (QuestionType::File, AnswerValue::Str(s)) if !s.trim().is_empty() => 1,
+            (QuestionType::File, AnswerValue::Str(s)) if !s.as_ref().trim().is_empty() => 1,
             (QuestionType::File, AnswerValue::Table(_)) => 1,
             (QuestionType::File, _) => return Err(want("a file name or reference")),
             (QuestionType::BankAccount, AnswerValue::Table(t)) => {
-                let get = |k: &str| match t.get(k) {
-                    Some(AnswerValue::Str(s)) => Some(s.trim().to_owned()),
+                let get = |k: &str| match t.iter().find(|(n, _)| n.as_ref() == k).map(|(_, v)| v) {
+                    Some(AnswerValue::Str(s)) => Some(s.as_ref().trim().to_owned()),
                     Some(AnswerValue::Int(i)) => Some(i.to_string()),
                     _ => None,
                 };
-                for k in t.keys() {
-                    if !matches!(k.as_str(), "institution" | "transit" | "account") {
+                for (k, _) in t {
+                    let k = k.as_ref();
+                    if !matches!(k, "institution" | "transit" | "account") {
                         return Err(Program::bad(q, format!("unknown field `{k}` (expected institution, transit, account)")));
                     }
                 }
@@ -272,33 +285,41 @@ impl Program {
             }
             (QuestionType::BankAccount, _) => return Err(want("{ institution, transit, account }")),
             (QuestionType::Address, AnswerValue::Table(t)) => {
-                for k in t.keys() {
-                    if !matches!(k.as_str(), "line1" | "city" | "province" | "postal_code") {
+                for (k, _) in t {
+                    let k = k.as_ref();
+                    if !matches!(k, "line1" | "city" | "province" | "postal_code") {
                         return Err(Program::bad(
                             q,
                             format!("unknown field `{k}` (expected line1, city, province, postal_code)"),
                         ));
                     }
                 }
-                let get = |k: &str| match t.get(k) {
-                    Some(AnswerValue::Str(s)) if !s.trim().is_empty() => Ok(s.trim().to_owned()),
+                let get = |k: &str| match t.iter().find(|(n, _)| n.as_ref() == k).map(|(_, v)| v) {
+                    Some(AnswerValue::Str(s)) if !s.as_ref().trim().is_empty() => Ok(s.as_ref().trim()),
                     _ => Err(Program::bad(q, format!("the address needs `{k}`"))),
                 };
                 let line1 = get("line1")?;
                 let city = get("city")?;
-                let province = get("province")?.to_ascii_uppercase();
+                let province = get("province")?;
                 let postal = get("postal_code")?;
-                let p = PROVINCES.iter().position(|p| *p == province).ok_or_else(|| {
+                let p = PROVINCES.iter().position(|p| p.eq_ignore_ascii_case(province)).ok_or_else(|| {
                     Program::bad(q, format!("`{province}` is not a Canadian province or territory code (QC, ON, …)"))
                 })?;
-                if !is_postal_code(&postal) {
+                if !is_postal_code(postal) {
                     return Err(Program::bad(q, format!("`{postal}` is not a Canadian postal code like H2X 1Y4")));
                 }
-                let norm: String = postal.chars().filter(|c| *c != ' ').map(|c| c.to_ascii_uppercase()).collect();
-                slots[base] = Cell::known(self.text_id(&line1));
-                slots[base + 1] = Cell::known(self.text_id(&city));
+                slots[base] = Cell::known(self.text_id(line1));
+                slots[base + 1] = Cell::known(self.text_id(city));
                 slots[base + 2] = Cell::known(p as i64);
-                slots[base + 3] = Cell::known(self.text_id(&format!("{} {}", &norm[..3], &norm[3..])));
+                // Postal codes compare in their canonical form `H2X 1Y4`;
+                // built only when the program compares text at all.
+                let postal_id = if self.texts.is_empty() {
+                    -1
+                } else {
+                    let norm: String = postal.chars().filter(|c| *c != ' ').map(|c| c.to_ascii_uppercase()).collect();
+                    self.text_id(&format!("{} {}", &norm[..3], &norm[3..]))
+                };
+                slots[base + 3] = Cell::known(postal_id);
                 return Ok(());
             }
             (QuestionType::Address, _) => return Err(want("an address { line1, city, province, postal_code }")),

@@ -81,6 +81,22 @@ impl Batch {
         }
     }
 
+    /// Appends a row from answers borrowed from an input line.
+    pub(crate) fn push_answers<'a, S: AsRef<str> + 'a>(
+        &mut self,
+        program: &Program,
+        date: crate::value::Date,
+        answers: impl Iterator<Item = (&'a str, &'a crate::answers::AnswerValue<S>)>,
+        scratch: &mut Vec<Cell>,
+    ) {
+        scratch.clear();
+        scratch.resize(program.n_slots, Cell::UNKNOWN);
+        match program.encode_all(answers, scratch) {
+            Ok(()) => self.push_cells(i64::from(date.0), scratch, None),
+            Err(e) => self.push_invalid(e),
+        }
+    }
+
     /// Appends a row that could not be parsed or encoded.
     pub fn push_invalid(&mut self, e: EvalError) {
         let empty = vec![Cell::UNKNOWN; self.values.len()];
@@ -95,6 +111,15 @@ impl Batch {
         }
         self.invalid.push(invalid);
         self.rows += 1;
+    }
+
+    /// Empties the batch, keeping its memory for the next rows.
+    pub fn clear(&mut self) {
+        self.rows = 0;
+        self.dates.clear();
+        self.values.iter_mut().for_each(Vec::clear);
+        self.states.iter_mut().for_each(Vec::clear);
+        self.invalid.clear();
     }
 
     pub fn len(&self) -> usize {

@@ -1071,7 +1071,13 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         .iter()
         .map(|p| Timeline { dates: p.values.iter().map(|(d, _)| i64::from(d.0)).collect(), values: p.values.iter().map(|(_, v)| v.lane()).collect() })
         .collect();
-    let question_index = c.questions.iter().enumerate().map(|(i, q)| (q.id.clone(), i)).collect();
+    let mut question_index: Vec<Vec<(Box<str>, usize)>> = Vec::new();
+    for (i, q) in c.questions.iter().enumerate() {
+        if question_index.len() <= q.id.len() {
+            question_index.resize(q.id.len() + 1, Vec::new());
+        }
+        question_index[q.id.len()].push((q.id.as_str().into(), i));
+    }
     let mut program = Program {
         id: raw.id.get_ref().clone(),
         title: raw.title.clone(),

@@ -19,6 +19,7 @@ mod eval;
 mod explain;
 pub mod generate;
 mod ir;
+mod jsonline;
 mod program;
 pub mod raw;
 mod reach;

@@ -35,7 +35,9 @@ pub struct Program {
     pub(crate) choice_sets: Vec<Vec<String>>,
     pub(crate) texts: HashMap<String, i64>,
     pub(crate) text_list: Vec<String>,
-    pub(crate) question_index: HashMap<String, usize>,
+    /// Question ids by length, with their index: on the hot path of
+    /// `prepare` a length check and one or two comparisons beat hashing.
+    pub(crate) question_index: Vec<Vec<(Box<str>, usize)>>,
     /// Nodes the columnar evaluator must compute (see `reach::live_nodes`).
     pub(crate) live: Vec<bool>,
 }
@@ -173,7 +175,8 @@ pub struct Expectation {
 
 impl Program {
     pub fn question(&self, id: &str) -> Option<&Question> {
-        self.question_index.get(id).and_then(|&i| self.questions.get(i))
+        let (_, i) = self.question_index.get(id.len())?.iter().find(|(n, _)| &**n == id)?;
+        self.questions.get(*i)
     }
 
     /// The documents the program asks for: its file questions.
@@ -188,6 +191,9 @@ impl Program {
     }
 
     pub(crate) fn text_id(&self, s: &str) -> i64 {
+        if self.texts.is_empty() {
+            return -1;
+        }
         self.texts.get(s).copied().unwrap_or(-1)
     }
 
@@ -217,6 +223,23 @@ impl Program {
                 .map(String::as_str),
             _ => None,
         }
+    }
+
+    /// Whether two programs read answers identically (same questions,
+    /// types, options, bounds, slots and text table), so one encoding of
+    /// an application serves both.
+    pub fn same_inputs(&self, other: &Program) -> bool {
+        self.n_slots == other.n_slots
+            && self.texts == other.texts
+            && self.questions.len() == other.questions.len()
+            && self.questions.iter().zip(&other.questions).all(|(a, b)| {
+                a.id == b.id
+                    && a.kind == b.kind
+                    && a.slot == b.slot
+                    && a.min == b.min
+                    && a.max == b.max
+                    && a.options.iter().map(|o| &o.value).eq(b.options.iter().map(|o| &o.value))
+            })
     }
 
     /// Number of compiled expression nodes (for tests and benchmarks).

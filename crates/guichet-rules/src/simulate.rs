@@ -1,7 +1,6 @@
 //! What-if simulation: evaluate a caseload under two versions of a program
 //! and report counts, cost and every application whose outcome changes.
 
-use crate::answers::Application;
 use crate::columnar::{Batch, RowStatus};
 use crate::eval::Mode;
 use crate::program::Program;
@@ -74,13 +73,6 @@ impl Simulation {
     }
 }
 
-/// Parses one JSONL line into an application.
-pub fn parse_line(line: &[u8]) -> Result<Application, EvalError> {
-    let v: serde_json::Value = serde_json::from_slice(line)
-        .map_err(|e| EvalError::new(ErrorCode::InvalidAnswer, format!("not valid JSON: {e}")))?;
-    Application::from_json(&v)
-}
-
 /// Splits `data` into `parts` ranges that end on line boundaries.
 fn split_lines(data: &[u8], parts: usize) -> Vec<(usize, usize)> {
     let mut out = Vec::new();
@@ -107,80 +99,149 @@ pub fn simulate(
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Simulation {
-    let threads = if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
-    let parts = split_lines(jsonl, threads);
-    // Line numbers: count newlines before each part.
-    let mut first_lines = Vec::new();
-    let mut line = 1;
-    for (s, e) in &parts {
-        first_lines.push(line);
-        line += jsonl[*s..*e].iter().filter(|b| **b == b'\n').count();
-    }
-    let results: Vec<Simulation> = std::thread::scope(|scope| {
-        let handles: Vec<_> = parts
-            .iter()
-            .zip(first_lines)
-            .map(|((s, e), first)| {
-                let part = &jsonl[*s..*e];
-                scope.spawn(move || run_part(baseline, candidate, part, first, progress))
-            })
-            .collect();
-        handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-    });
-    let mut total = Simulation::default();
-    for r in results {
-        total.merge(r);
-    }
-    total
+    let mut s = Simulator::new(baseline, candidate, threads);
+    s.feed(jsonl, progress);
+    s.finish()
 }
 
-fn run_part(a: &Program, b: &Program, part: &[u8], first_line: usize, progress: &(dyn Fn(usize) + Sync)) -> Simulation {
+/// A simulation fed in chunks, so that reading the input overlaps with
+/// evaluating it and memory stays bounded whatever the file's size.
+#[derive(Debug)]
+pub struct Simulator<'p> {
+    baseline: &'p Program,
+    candidate: &'p Program,
+    shared: bool,
+    threads: usize,
+    lines: usize,
+    total: Simulation,
+    workers: Vec<Worker>,
+}
+
+impl<'p> Simulator<'p> {
+    pub fn new(baseline: &'p Program, candidate: &'p Program, threads: usize) -> Self {
+        let threads = if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
+        let workers = (0..threads)
+            .map(|_| Worker {
+                ba: Batch::with_capacity(baseline, SLICE),
+                bb: Batch::with_capacity(candidate, SLICE),
+                scratch: Vec::new(),
+            })
+            .collect();
+        Simulator { baseline, candidate, shared: baseline.same_inputs(candidate), threads, lines: 0, total: Simulation::default(), workers }
+    }
+
+    /// Evaluates a chunk of whole lines (it should end with a newline; a
+    /// last line without one counts as a line too).
+    pub fn feed(&mut self, chunk: &[u8], progress: &(dyn Fn(usize) + Sync)) {
+        let parts = split_lines(chunk, self.threads);
+        let (a, b, shared) = (self.baseline, self.candidate, self.shared);
+        let results: Vec<(usize, Simulation)> = std::thread::scope(|scope| {
+            let handles: Vec<_> = parts
+                .iter()
+                .zip(self.workers.iter_mut())
+                .map(|((s, e), w)| {
+                    let part = &chunk[*s..*e];
+                    scope.spawn(move || run_part(a, b, shared, w, part, progress))
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
+        });
+        // Each part numbered its lines from 1: shift by the lines before it.
+        for (lines, mut r) in results {
+            r.changes.iter_mut().for_each(|c| c.line += self.lines);
+            r.unreadable.iter_mut().for_each(|u| u.0 += self.lines);
+            self.lines += lines;
+            self.total.merge(r);
+        }
+    }
+
+    pub fn finish(self) -> Simulation {
+        self.total
+    }
+}
+
+/// What one worker thread keeps between chunks: its batches and scratch
+/// space, so memory is allocated once, not per chunk.
+#[derive(Debug, Default)]
+struct Worker {
+    ba: Batch,
+    bb: Batch,
+    scratch: Vec<crate::ir::Cell>,
+}
+
+/// Evaluates one part; returns its number of lines and its results, with
+/// line numbers counted from the start of the part.
+fn run_part(a: &Program, b: &Program, shared: bool, w: &mut Worker, part: &[u8], progress: &(dyn Fn(usize) + Sync)) -> (usize, Simulation) {
     let mut sim = Simulation::default();
-    let mut lines = part.split(|c| *c == b'\n').enumerate().peekable();
-    let mut apps: Vec<(usize, Option<Application>)> = Vec::with_capacity(SLICE);
+    let mut count = 0;
+    // One UTF-8 check for the whole part; then `str::split` finds newlines
+    // with memchr. An invalid part falls back to checking line by line.
+    let text = std::str::from_utf8(part);
+    let mut lines: Box<dyn Iterator<Item = Result<&str, &[u8]>>> = match text {
+        Ok(t) => Box::new(t.split('\n').map(Ok)),
+        Err(_) => Box::new(part.split(|c| *c == b'\n').map(|l| std::str::from_utf8(l).map_err(|_| l))),
+    };
+    let mut lines = std::iter::from_fn(move || lines.next()).enumerate().peekable();
+    // Per row of the slice: its line number and id (kept for the changes).
+    let mut rows: Vec<(usize, Option<std::borrow::Cow<'_, str>>)> = Vec::with_capacity(SLICE);
     loop {
-        apps.clear();
+        rows.clear();
+        w.ba.clear();
+        w.bb.clear();
         let mut bytes = 0;
-        while apps.len() < SLICE {
+        while rows.len() < SLICE {
             let Some((i, l)) = lines.next() else { break };
-            bytes += l.len() + 1;
-            let l = l.strip_suffix(b"\r").unwrap_or(l);
-            if l.iter().all(u8::is_ascii_whitespace) {
-                continue;
+            let len = match l {
+                Ok(s) => s.len(),
+                Err(b) => b.len(),
+            };
+            bytes += len + 1;
+            // `split` yields an empty last piece after a final newline.
+            if i + 1 > count && !(len == 0 && lines.peek().is_none()) {
+                count = i + 1;
             }
-            let line = first_line + i;
-            match parse_line(l) {
-                Ok(app) => apps.push((line, Some(app))),
+            let line = i + 1;
+            let parsed = match l {
+                Ok(l) => {
+                    let l = l.strip_suffix('\r').unwrap_or(l);
+                    if l.trim().is_empty() {
+                        continue;
+                    }
+                    crate::jsonline::parse(l)
+                }
+                Err(_) => Err(EvalError::new(ErrorCode::InvalidAnswer, "this line is not valid UTF-8")),
+            };
+            // Encode at once: when both versions read answers the same way
+            // (the usual what-if: a parameter or a rule changed), one
+            // encoding serves both.
+            match parsed {
+                Ok(app) => {
+                    let answers = || app.answers.iter().map(|(k, v)| (k.as_ref(), v));
+                    w.ba.push_answers(a, app.submitted_on, answers(), &mut w.scratch);
+                    if !shared {
+                        w.bb.push_answers(b, app.submitted_on, answers(), &mut w.scratch);
+                    }
+                    rows.push((line, app.id));
+                }
                 Err(e) => {
                     sim.unreadable_count += 1;
                     if sim.unreadable.len() < 100 {
-                        sim.unreadable.push((line, e.message));
+                        sim.unreadable.push((line, e.message.clone()));
                     }
-                    apps.push((line, None));
+                    if !shared {
+                        w.bb.push_invalid(e.clone());
+                    }
+                    w.ba.push_invalid(e);
+                    rows.push((line, None));
                 }
             }
         }
-        if apps.is_empty() {
+        if rows.is_empty() {
             break;
         }
-        let mut ba = Batch::with_capacity(a, apps.len());
-        let mut bb = Batch::with_capacity(b, apps.len());
-        for (_, app) in &apps {
-            match app {
-                Some(app) => {
-                    ba.push(a, app);
-                    bb.push(b, app);
-                }
-                None => {
-                    let e = EvalError::new(ErrorCode::InvalidAnswer, "unreadable");
-                    ba.push_invalid(e.clone());
-                    bb.push_invalid(e);
-                }
-            }
-        }
-        let ra = a.evaluate_batch(&ba, Mode::Complete, 1);
-        let rb = b.evaluate_batch(&bb, Mode::Complete, 1);
-        for (k, (line, app)) in apps.iter().enumerate() {
+        let ra = a.evaluate_batch(&w.ba, Mode::Complete, 1);
+        let rb = b.evaluate_batch(if shared { &w.ba } else { &w.bb }, Mode::Complete, 1);
+        for (k, (line, id)) in rows.iter().enumerate() {
             let (sa, sb) = (ra.status[k], rb.status[k]);
             let (ma, mb) = (ra.amount[k], rb.amount[k]);
             sim.rows += 1;
@@ -192,7 +253,7 @@ fn run_part(a: &Program, b: &Program, part: &[u8], first_line: usize, progress: 
             if sa != sb || ma != mb {
                 sim.changes.push(Change {
                     line: *line,
-                    id: app.as_ref().and_then(|x| x.id.clone()),
+                    id: id.as_ref().map(|s| s.to_string()),
                     before: (sa, Money(ma)),
                     after: (sb, Money(mb)),
                 });
@@ -200,5 +261,5 @@ fn run_part(a: &Program, b: &Program, part: &[u8], first_line: usize, progress: 
         }
         progress(bytes);
     }
-    sim
+    (count, sim)
 }

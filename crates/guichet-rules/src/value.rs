@@ -173,8 +173,12 @@ impl Date {
         if !ok_shape {
             return Err(LiteralError::Date(s.to_owned()));
         }
-        let d: jiff::civil::Date = t.parse().map_err(|_| LiteralError::Date(s.to_owned()))?;
-        Ok(Date::from_civil(d))
+        let b = t.as_bytes();
+        let num = |r: std::ops::Range<usize>| b[r].iter().fold(0i32, |acc, d| acc * 10 + i32::from(d - b'0'));
+        let (y, m, d) = (num(0..4), num(5..7), num(8..10));
+        // jiff checks the day exists (leap years, month lengths).
+        jiff::civil::Date::new(y as i16, m as i8, d as i8).map_err(|_| LiteralError::Date(s.to_owned()))?;
+        Ok(Date(days_from_civil(y, m, d)))
     }
 
     pub fn from_ymd(y: i16, m: i8, d: i8) -> Result<Date, LiteralError> {
@@ -184,9 +188,7 @@ impl Date {
     }
 
     pub fn from_civil(d: jiff::civil::Date) -> Date {
-        // Civil dates span years -9999..=9999: the day count always fits an i32.
-        let days = Date::epoch().until(d).map(|s| s.get_days()).unwrap_or(0);
-        Date(days)
+        Date(days_from_civil(i32::from(d.year()), i32::from(d.month()), i32::from(d.day())))
     }
 
     pub fn to_civil(self) -> jiff::civil::Date {
@@ -245,6 +247,18 @@ impl fmt::Display for Date {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", self.to_civil())
     }
+}
+
+/// Days since 1970-01-01 of a proleptic Gregorian date (the classic
+/// era-based computation; checked against jiff in the tests).
+fn days_from_civil(y: i32, m: i32, d: i32) -> i32 {
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = if y >= 0 { y } else { y - 399 } / 400;
+    let yoe = y - era * 400;
+    let mp = (m + 9) % 12;
+    let doy = (153 * mp + 2) / 5 + d - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// The static type of an expression.
@@ -358,5 +372,20 @@ mod tests {
         assert!(Date::parse("2020-02-30").is_err());
         assert!(Date::parse("2020-5-1").is_err());
         assert_eq!(Date::parse("1970-01-01"), Ok(Date(0)));
+        assert_eq!(Date::parse("1969-12-31"), Ok(Date(-1)));
+        assert!(Date::parse("2021-02-29").is_err());
+        assert!(Date::parse("2020-02-29").is_ok());
+    }
+
+    #[test]
+    fn day_numbers_agree_with_jiff() {
+        let epoch = jiff::civil::date(1970, 1, 1);
+        let mut d = jiff::civil::date(1890, 1, 1);
+        while d < jiff::civil::date(2110, 1, 1) {
+            let want = epoch.until(d).map(|s| s.get_days()).expect("span");
+            assert_eq!(Date::from_civil(d).0, want, "{d}");
+            assert_eq!(Date(want).to_civil(), d);
+            d = d.checked_add(jiff::Span::new().days(13)).expect("in range");
+        }
     }
 }

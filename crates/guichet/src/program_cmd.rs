@@ -244,9 +244,10 @@ fn simulate(a: &SimulateArgs) -> Result<Result<(), Fail>> {
     let (Some(new), Some(old)) = (load(&a.new, true)?, load(&a.baseline, true)?) else {
         return Ok(Err(Fail(2)));
     };
-    let data = std::fs::read(&a.applications).with_context(|| format!("cannot read {}", a.applications.display()))?;
-    let bar = if data.len() > 8 << 20 && !a.json {
-        let b = indicatif::ProgressBar::new(data.len() as u64);
+    let file = std::fs::File::open(&a.applications).with_context(|| format!("cannot read {}", a.applications.display()))?;
+    let size = file.metadata().map(|m| m.len()).unwrap_or(0);
+    let bar = if size > 8 << 20 && !a.json {
+        let b = indicatif::ProgressBar::new(size);
         b.set_style(
             indicatif::ProgressStyle::with_template("{bar:40} {percent:>3}% {bytes}/{total_bytes} {eta}")
                 .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
@@ -256,7 +257,18 @@ fn simulate(a: &SimulateArgs) -> Result<Result<(), Fail>> {
         indicatif::ProgressBar::hidden()
     };
     let progress = |n: usize| bar.inc(n as u64);
-    let sim = guichet_rules::simulate(&old.program, &new.program, &data, a.threads, &progress);
+    let mut sim = guichet_rules::simulate::Simulator::new(&old.program, &new.program, a.threads);
+    // A reader thread fills the next chunk while the current one is evaluated.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
+    let (give_back, free) = std::sync::mpsc::channel::<Vec<u8>>();
+    let reader = std::thread::spawn(move || read_chunks(file, &tx, &free));
+    for chunk in rx {
+        let chunk = chunk.with_context(|| format!("cannot read {}", a.applications.display()))?;
+        sim.feed(&chunk, &progress);
+        let _ = give_back.send(chunk);
+    }
+    let _ = reader.join();
+    let sim = sim.finish();
     bar.finish_and_clear();
     if let Some(path) = &a.changes {
         let mut out = std::io::BufWriter::new(
@@ -347,6 +359,51 @@ fn simulate(a: &SimulateArgs) -> Result<Result<(), Fail>> {
         }
     }
     Ok(Ok(()))
+}
+
+/// Sends the file in chunks of whole lines (about 32 MB each). Buffers
+/// come back through `free` to be reused: no fresh pages per chunk.
+fn read_chunks(
+    mut file: std::fs::File,
+    tx: &std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
+    free: &std::sync::mpsc::Receiver<Vec<u8>>,
+) {
+    use std::io::Read;
+    const CHUNK: u64 = 32 << 20;
+    let mut carry: Vec<u8> = Vec::new();
+    loop {
+        let mut buf = free.try_recv().unwrap_or_default();
+        buf.clear();
+        buf.append(&mut carry);
+        let before = buf.len();
+        match (&mut file).take(CHUNK).read_to_end(&mut buf) {
+            Ok(_) => {}
+            Err(e) => {
+                let _ = tx.send(Err(e));
+                return;
+            }
+        }
+        let at_end = (buf.len() - before) < CHUNK as usize;
+        if !at_end {
+            // Keep the unfinished last line for the next chunk.
+            match buf.iter().rposition(|b| *b == b'\n') {
+                Some(nl) => {
+                    carry.extend_from_slice(&buf[nl + 1..]);
+                    buf.truncate(nl + 1);
+                }
+                None => {
+                    carry = buf;
+                    continue;
+                }
+            }
+        }
+        if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
+            return;
+        }
+        if at_end {
+            return;
+        }
+    }
 }
 
 fn schema() -> Result<Result<(), Fail>> {
