@@ -49,7 +49,9 @@ impl AnswerValue {
                     Date::from_ymd(i16::try_from(d.year).unwrap_or(i16::MAX), d.month as i8, d.day as i8)
                         .map_err(|e| e.to_string())?,
                 ),
-                _ => return Err(format!("`{dt}` has a time of day; give only a date like 2020-05-01")),
+                _ => {
+                    return Err(format!("`{dt}` has a time of day; give only a date like 2020-05-01"));
+                }
             },
             toml::Value::Table(t) => {
                 let mut m = Vec::with_capacity(t.len());
@@ -71,13 +73,12 @@ impl AnswerValue {
                 None => AnswerValue::Decimal(n.to_string()),
             },
             serde_json::Value::String(s) => AnswerValue::Str(s.clone()),
-            serde_json::Value::Object(o) => {
-                AnswerValue::Table(o.iter().filter_map(|(k, v)| Some((k.clone(), AnswerValue::from_json(v)?))).collect())
-            }
+            serde_json::Value::Object(o) => AnswerValue::Table(
+                o.iter().filter_map(|(k, v)| Some((k.clone(), AnswerValue::from_json(v)?))).collect(),
+            ),
             serde_json::Value::Array(_) => AnswerValue::List,
         })
     }
-
 }
 
 impl<S> AnswerValue<S> {
@@ -98,7 +99,10 @@ impl Application {
     /// Reads `{"id": …, "submitted_on": "YYYY-MM-DD", "answers": {…}}`.
     pub fn from_json(v: &serde_json::Value) -> Result<Application, EvalError> {
         let obj = v.as_object().ok_or_else(|| {
-            EvalError::new(ErrorCode::InvalidAnswer, "an application must be a JSON object with `submitted_on` and `answers`")
+            EvalError::new(
+                ErrorCode::InvalidAnswer,
+                "an application must be a JSON object with `submitted_on` and `answers`",
+            )
         })?;
         for k in obj.keys() {
             if !matches!(k.as_str(), "id" | "submitted_on" | "answers") {
@@ -129,7 +133,9 @@ impl Application {
                     }
                 }
             }
-            Some(_) => return Err(EvalError::new(ErrorCode::InvalidAnswer, "`answers` must be a JSON object")),
+            Some(_) => {
+                return Err(EvalError::new(ErrorCode::InvalidAnswer, "`answers` must be a JSON object"));
+            }
         }
         Ok(Application { id, submitted_on, answers })
     }
@@ -266,7 +272,10 @@ impl Program {
                 for (k, _) in t {
                     let k = k.as_ref();
                     if !matches!(k, "institution" | "transit" | "account") {
-                        return Err(Program::bad(q, format!("unknown field `{k}` (expected institution, transit, account)")));
+                        return Err(Program::bad(
+                            q,
+                            format!("unknown field `{k}` (expected institution, transit, account)"),
+                        ));
                     }
                 }
                 let inst = get("institution").unwrap_or_default();
@@ -283,7 +292,9 @@ impl Program {
                 }
                 1
             }
-            (QuestionType::BankAccount, _) => return Err(want("{ institution, transit, account }")),
+            (QuestionType::BankAccount, _) => {
+                return Err(want("{ institution, transit, account }"));
+            }
             (QuestionType::Address, AnswerValue::Table(t)) => {
                 for (k, _) in t {
                     let k = k.as_ref();
@@ -322,7 +333,9 @@ impl Program {
                 slots[base + 3] = Cell::known(postal_id);
                 return Ok(());
             }
-            (QuestionType::Address, _) => return Err(want("an address { line1, city, province, postal_code }")),
+            (QuestionType::Address, _) => {
+                return Err(want("an address { line1, city, province, postal_code }"));
+            }
         };
         slots[base] = Cell::known(lane);
         Ok(())

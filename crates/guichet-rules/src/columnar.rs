@@ -34,7 +34,8 @@ pub enum RowStatus {
 }
 
 impl RowStatus {
-    pub const ALL: [RowStatus; 4] = [RowStatus::Eligible, RowStatus::NotEligible, RowStatus::Undetermined, RowStatus::Error];
+    pub const ALL: [RowStatus; 4] =
+        [RowStatus::Eligible, RowStatus::NotEligible, RowStatus::Undetermined, RowStatus::Error];
     pub fn as_str(self) -> &'static str {
         match self {
             RowStatus::Eligible => "eligible",
@@ -148,17 +149,27 @@ impl Program {
     pub fn evaluate_batch(&self, batch: &Batch, mode: Mode, threads: usize) -> BatchOutcome {
         let n = batch.rows;
         let mut out = BatchOutcome { status: vec![RowStatus::Error; n], amount: vec![0; n] };
-        let threads = if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
+        let threads =
+            if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
         let per = n.div_ceil(threads.max(1)).div_ceil(CHUNK).max(1) * CHUNK;
         std::thread::scope(|scope| {
             for (i, (st, am)) in out.status.chunks_mut(per).zip(out.amount.chunks_mut(per)).enumerate() {
                 let start = i * per;
                 scope.spawn(move || {
-                    let mut scratch = Scratch { v: vec![0; self.nodes.len() * CHUNK], s: vec![0; self.nodes.len() * CHUNK] };
+                    let mut scratch =
+                        Scratch { v: vec![0; self.nodes.len() * CHUNK], s: vec![0; self.nodes.len() * CHUNK] };
                     let mut r = 0;
                     while r < st.len() {
                         let len = CHUNK.min(st.len() - r);
-                        self.eval_chunk(batch, start + r, len, mode, &mut scratch, &mut st[r..r + len], &mut am[r..r + len]);
+                        self.eval_chunk(
+                            batch,
+                            start + r,
+                            len,
+                            mode,
+                            &mut scratch,
+                            &mut st[r..r + len],
+                            &mut am[r..r + len],
+                        );
                         r += len;
                     }
                 });
@@ -168,7 +179,16 @@ impl Program {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn eval_chunk(&self, b: &Batch, r0: usize, n: usize, mode: Mode, sc: &mut Scratch, status: &mut [RowStatus], amount: &mut [i64]) {
+    fn eval_chunk(
+        &self,
+        b: &Batch,
+        r0: usize,
+        n: usize,
+        mode: Mode,
+        sc: &mut Scratch,
+        status: &mut [RowStatus],
+        amount: &mut [i64],
+    ) {
         let dates = &b.dates[r0..r0 + n];
         for (i, node) in self.nodes.iter().enumerate() {
             // Inputs are read in place from the batch; dead nodes are skipped.
@@ -199,7 +219,13 @@ impl Program {
                     for j in 0..n {
                         let open = ks[j] == KNOWN && kv[j] != 0;
                         ov[j] = xv[j];
-                        os[j] = if open { xs[j] } else if ks[j] == ERROR { ERROR } else { UNKNOWN };
+                        os[j] = if open {
+                            xs[j]
+                        } else if ks[j] == ERROR {
+                            ERROR
+                        } else {
+                            UNKNOWN
+                        };
                     }
                 }
                 Op::Param(p) => {
@@ -333,7 +359,13 @@ impl Program {
                     for j in 0..n {
                         let t = kv[j] != 0;
                         ov[j] = if t { av[j] } else { bv[j] };
-                        os[j] = if ks[j] != KNOWN { ks[j] } else if t { as_[j] } else { bs[j] };
+                        os[j] = if ks[j] != KNOWN {
+                            ks[j]
+                        } else if t {
+                            as_[j]
+                        } else {
+                            bs[j]
+                        };
                     }
                 }
                 Op::Min(xs) | Op::Max(xs) => {

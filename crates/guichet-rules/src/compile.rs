@@ -47,10 +47,10 @@ struct Origin {
 impl Origin {
     fn of(src: &str, span: Span) -> Origin {
         let raw = src.get(span.clone()).unwrap_or("");
-        let (open, exact) = if raw.starts_with("'''") {
-            (3 + usize::from(raw[3..].starts_with('\n')), true)
-        } else if raw.starts_with("\"\"\"") {
-            (3 + usize::from(raw[3..].starts_with('\n')), !raw.contains('\\'))
+        let (open, exact) = if let Some(rest) = raw.strip_prefix("'''") {
+            (3 + usize::from(rest.starts_with('\n')), true)
+        } else if let Some(rest) = raw.strip_prefix("\"\"\"") {
+            (3 + usize::from(rest.starts_with('\n')), !raw.contains('\\'))
         } else if raw.starts_with('\'') {
             (1, true)
         } else if raw.starts_with('"') {
@@ -251,7 +251,8 @@ impl<'s> Compiler<'s> {
     fn name(&mut self, name: &str, span: &Span, scope: Scope) -> R<(NodeId, Type)> {
         let Some(b) = self.bindings.get(name).copied() else {
             let cands: Vec<String> = self.bindings.keys().cloned().chain(["submitted_on".to_owned()]).collect();
-            let mut d = Diagnostic::error(format!("unknown name `{name}`"), span.clone()).with_label("not a question, derived value or parameter");
+            let mut d = Diagnostic::error(format!("unknown name `{name}`"), span.clone())
+                .with_label("not a question, derived value or parameter");
             if let Some(best) = closest(name, cands.iter().map(String::as_str)) {
                 d = d.with_hint(format!("did you mean `{best}`?"));
             } else if FUNCTIONS.contains(&name) {
@@ -273,8 +274,11 @@ impl<'s> Compiler<'s> {
                 return Err(d);
             }
             (Binding::Derived(_), Scope::AskIf(_)) => {
-                return Err(Diagnostic::error(format!("a question's condition cannot use the derived value `{name}`"), span.clone())
-                    .with_hint("write the condition with the earlier questions directly"));
+                return Err(Diagnostic::error(
+                    format!("a question's condition cannot use the derived value `{name}`"),
+                    span.clone(),
+                )
+                .with_hint("write the condition with the earlier questions directly"));
             }
             _ => {}
         }
@@ -381,8 +385,11 @@ impl<'s> Compiler<'s> {
                 Lit::Date(d) => (self.push(Op::Const(i64::from(d.0)), Type::Date, span), Type::Date),
                 Lit::Bool(b) => (self.push(Op::Const(i64::from(*b)), Type::Bool, span), Type::Bool),
                 Lit::Str(s) => {
-                    return Err(Diagnostic::error(format!("the text \"{s}\" can only be compared with a question"), span)
-                        .with_hint("write `question == \"value\"`"));
+                    return Err(Diagnostic::error(
+                        format!("the text \"{s}\" can only be compared with a question"),
+                        span,
+                    )
+                    .with_hint("write `question == \"value\"`"));
                 }
             }),
             ExprKind::Name(n) => self.name(n, &span, scope),
@@ -394,8 +401,11 @@ impl<'s> Compiler<'s> {
                 let q = match self.bindings.get(qname) {
                     Some(Binding::Question(q)) if self.questions[*q].kind == QuestionType::Address => *q,
                     _ => {
-                        return Err(Diagnostic::error(format!("`{qname}` has no fields (it is {})", self.type_name(ty)), fspan.clone())
-                            .with_hint("fields exist on address questions: line1, city, province, postal_code"));
+                        return Err(Diagnostic::error(
+                            format!("`{qname}` has no fields (it is {})", self.type_name(ty)),
+                            fspan.clone(),
+                        )
+                        .with_hint("fields exist on address questions: line1, city, province, postal_code"));
                     }
                 };
                 let found = self.questions[q].fields.iter().find(|(f, _, _)| f == field).cloned();
@@ -438,7 +448,9 @@ impl<'s> Compiler<'s> {
                     let id = self.expr_as(it, t, scope)?;
                     match self.nodes[id as usize].op {
                         Op::Const(v) => set.push(v),
-                        _ => return Err(Diagnostic::error("the list after `in` may hold only values", it.span.clone())),
+                        _ => {
+                            return Err(Diagnostic::error("the list after `in` may hold only values", it.span.clone()));
+                        }
                     }
                 }
                 Ok((self.push(Op::In(n, set.into_boxed_slice()), Type::Bool, span), Type::Bool))
@@ -489,7 +501,11 @@ impl<'s> Compiler<'s> {
                     let bn = self.expr_as(b, at, scope).map_err(|d| {
                         if d.message.contains("must be") {
                             Diagnostic::error(
-                                format!("cannot compare {} with {}", self.type_name(at), d.label.clone().unwrap_or_default().trim_start_matches("this is ")),
+                                format!(
+                                    "cannot compare {} with {}",
+                                    self.type_name(at),
+                                    d.label.clone().unwrap_or_default().trim_start_matches("this is ")
+                                ),
                                 span.clone(),
                             )
                             .with_related(a.span.clone(), format!("this is {}", self.type_name(at)))
@@ -502,8 +518,11 @@ impl<'s> Compiler<'s> {
                 };
                 let ordered = matches!(t, Integer | Money | Percent | Date);
                 if !ordered && !matches!(cmp, Cmp::Eq | Cmp::Ne) {
-                    return Err(Diagnostic::error(format!("`{}` does not apply to {}", op.symbol(), self.type_name(t)), span)
-                        .with_hint("only numbers, money, percentages and dates are ordered; use `==` or `!=`"));
+                    return Err(Diagnostic::error(
+                        format!("`{}` does not apply to {}", op.symbol(), self.type_name(t)),
+                        span,
+                    )
+                    .with_hint("only numbers, money, percentages and dates are ordered; use `==` or `!=`"));
                 }
                 if t == Opaque {
                     return Err(Diagnostic::error("a document, address or bank account cannot be compared", span)
@@ -539,15 +558,26 @@ impl<'s> Compiler<'s> {
                     Some((o, t)) => Ok((self.push(o, t, span), t)),
                     None => {
                         let mut d = Diagnostic::error(
-                            format!("`{}` does not apply to {} and {}", op.symbol(), self.type_name(at), self.type_name(bt)),
+                            format!(
+                                "`{}` does not apply to {} and {}",
+                                op.symbol(),
+                                self.type_name(at),
+                                self.type_name(bt)
+                            ),
                             span,
                         )
-                        .with_related(a.span.clone(), format!("{}", self.type_name(at)))
-                        .with_related(b.span.clone(), format!("{}", self.type_name(bt)));
+                        .with_related(a.span.clone(), self.type_name(at))
+                        .with_related(b.span.clone(), self.type_name(bt));
                         d = d.with_hint(match (at, bt) {
-                            (Money, Money) if op == BinOp::Mul => "multiply money by a number or a percentage".to_owned(),
-                            (Integer, Money) | (Money, Integer) => "write money amounts with a unit: `1500 $`".to_owned(),
-                            (Date, Date) => "subtracting two dates gives days: `b - a` or `days_between(a, b)`".to_owned(),
+                            (Money, Money) if op == BinOp::Mul => {
+                                "multiply money by a number or a percentage".to_owned()
+                            }
+                            (Integer, Money) | (Money, Integer) => {
+                                "write money amounts with a unit: `1500 $`".to_owned()
+                            }
+                            (Date, Date) => {
+                                "subtracting two dates gives days: `b - a` or `days_between(a, b)`".to_owned()
+                            }
                             _ => "see the operator table in docs/program-format.md".to_owned(),
                         });
                         Err(d)
@@ -563,7 +593,10 @@ impl<'s> Compiler<'s> {
             if args.len() == n {
                 Ok(())
             } else {
-                Err(Diagnostic::error(format!("`{f}` takes {n} argument{}, {} given", if n == 1 { "" } else { "s" }, args.len()), span.clone()))
+                Err(Diagnostic::error(
+                    format!("`{f}` takes {n} argument{}, {} given", if n == 1 { "" } else { "s" }, args.len()),
+                    span.clone(),
+                ))
             }
         };
         match f {
@@ -573,7 +606,12 @@ impl<'s> Compiler<'s> {
                 }
                 let (first, t) = self.expr(&args[0], scope)?;
                 if !matches!(t, Integer | Money | Percent | Date) {
-                    return Err(self.mismatch(&format!("an argument of `{f}`"), &args[0].span, "a number, money, a percentage or a date", t));
+                    return Err(self.mismatch(
+                        &format!("an argument of `{f}`"),
+                        &args[0].span,
+                        "a number, money, a percentage or a date",
+                        t,
+                    ));
                 }
                 let mut ns = vec![first];
                 for a in &args[1..] {
@@ -639,8 +677,17 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             }
             let mut d = Diagnostic::error(msg.clone(), span);
             if let Some(field) = msg.strip_prefix("unknown field `").and_then(|s| s.split('`').next()) {
-                let expected: Vec<&str> = msg.split("expected ").nth(1).map(|s| s.split(", ").collect()).unwrap_or_default();
-                let exp: Vec<String> = expected.iter().map(|s| s.trim_matches(|c| c == '`' || c == ' ' || c == '.').trim_start_matches("one of ").trim_matches('`').to_owned()).collect();
+                let expected: Vec<&str> =
+                    msg.split("expected ").nth(1).map(|s| s.split(", ").collect()).unwrap_or_default();
+                let exp: Vec<String> = expected
+                    .iter()
+                    .map(|s| {
+                        s.trim_matches(|c| c == '`' || c == ' ' || c == '.')
+                            .trim_start_matches("one of ")
+                            .trim_matches('`')
+                            .to_owned()
+                    })
+                    .collect();
                 if let Some(best) = closest(field, exp.iter().map(String::as_str)) {
                     d = d.with_hint(format!("did you mean `{best}`?"));
                 }
@@ -674,7 +721,10 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
     // Identity and window.
     let id = raw.id.get_ref();
     if id.is_empty() || !id.chars().all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-') {
-        c.errors.push(Diagnostic::error("a program id uses lowercase letters, digits and dashes", raw.id.span()).with_hint("e.g. `shq-pret-loyer-2020`"));
+        c.errors.push(
+            Diagnostic::error("a program id uses lowercase letters, digits and dashes", raw.id.span())
+                .with_hint("e.g. `shq-pret-loyer-2020`"),
+        );
     }
     let date_of = |c: &mut Compiler, d: &Spanned<toml::value::Datetime>| match toml_date(d.get_ref()) {
         Ok(x) => Some(x),
@@ -698,8 +748,10 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let mut defined: HashMap<String, (&str, Span)> = HashMap::new();
     let mut define = |c: &mut Compiler, name: &str, kind: &'static str, span: Span| -> bool {
         if !is_ident(name) {
-            c.errors.push(Diagnostic::error(format!("`{name}` is not a valid name for a {kind}"), span)
-                .with_hint("use lowercase letters, digits and underscores, starting with a letter: `monthly_rent`"));
+            c.errors
+                .push(Diagnostic::error(format!("`{name}` is not a valid name for a {kind}"), span).with_hint(
+                    "use lowercase letters, digits and underscores, starting with a letter: `monthly_rent`",
+                ));
             return false;
         }
         if KEYWORDS.contains(&name) || FUNCTIONS.contains(&name) || name == "submitted_on" {
@@ -707,7 +759,10 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             return false;
         }
         if let Some((other, ospan)) = defined.get(name) {
-            c.errors.push(Diagnostic::error(format!("`{name}` is already defined as a {other}"), span).with_related(ospan.clone(), "first defined here"));
+            c.errors.push(
+                Diagnostic::error(format!("`{name}` is already defined as a {other}"), span)
+                    .with_related(ospan.clone(), "first defined here"),
+            );
             return false;
         }
         defined.insert(name.to_owned(), (kind, span));
@@ -728,9 +783,15 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
                         "values" => {}
                         "label" => match v.clone().try_into::<crate::raw::Bilingual>() {
                             Ok(b) => label = Some(b),
-                            Err(_) => c.errors.push(Diagnostic::error(format!("the label of parameter `{name}` needs `fr` and `en` texts"), span.clone())),
+                            Err(_) => c.errors.push(Diagnostic::error(
+                                format!("the label of parameter `{name}` needs `fr` and `en` texts"),
+                                span.clone(),
+                            )),
                         },
-                        other => c.errors.push(Diagnostic::error(format!("unknown key `{other}` in parameter `{name}`"), span.clone()).with_hint("a parameter has `label` and `values`")),
+                        other => c.errors.push(
+                            Diagnostic::error(format!("unknown key `{other}` in parameter `{name}`"), span.clone())
+                                .with_hint("a parameter has `label` and `values`"),
+                        ),
                     }
                 }
                 (label, t.get("values").cloned())
@@ -739,8 +800,10 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             _ => (None, None),
         };
         let Some(toml::Value::Table(values)) = values else {
-            c.errors.push(Diagnostic::error(format!("parameter `{name}` needs values by effective date"), span)
-                .with_hint(format!("write `{name} = {{ 2020-04-01 = \"1500.00 $\" }}`")));
+            c.errors.push(
+                Diagnostic::error(format!("parameter `{name}` needs values by effective date"), span)
+                    .with_hint(format!("write `{name} = {{ 2020-04-01 = \"1500.00 $\" }}`")),
+            );
             continue;
         };
         let mut list: Vec<(Date, Value)> = Vec::new();
@@ -749,7 +812,13 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             let d = match Date::parse(k) {
                 Ok(d) => d,
                 Err(_) => {
-                    c.errors.push(Diagnostic::error(format!("`{k}` in parameter `{name}` is not an effective date"), span.clone()).with_hint("keys are dates: `2020-04-01 = …`"));
+                    c.errors.push(
+                        Diagnostic::error(
+                            format!("`{k}` in parameter `{name}` is not an effective date"),
+                            span.clone(),
+                        )
+                        .with_hint("keys are dates: `2020-04-01 = …`"),
+                    );
                     continue;
                 }
             };
@@ -759,7 +828,10 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
                     if let Some(prev) = ty
                         && prev != t
                     {
-                        c.errors.push(Diagnostic::error(format!("parameter `{name}` mixes {} and {} values", prev.name(), t.name()), span.clone()));
+                        c.errors.push(Diagnostic::error(
+                            format!("parameter `{name}` mixes {} and {} values", prev.name(), t.name()),
+                            span.clone(),
+                        ));
                     }
                     ty = Some(t);
                     list.push((d, val));
@@ -769,16 +841,27 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         }
         list.sort_by_key(|(d, _)| *d);
         if list.windows(2).any(|w| w[0].0 == w[1].0) {
-            c.errors.push(Diagnostic::error(format!("parameter `{name}` has two values on the same date"), span.clone()));
+            c.errors
+                .push(Diagnostic::error(format!("parameter `{name}` has two values on the same date"), span.clone()));
         }
         if ty == Some(Type::Text) {
-            c.errors.push(Diagnostic::error(format!("parameter `{name}` holds text; parameters are numbers, money, percentages, dates or yes/no"), span.clone())
-                .with_hint("write money as \"1500.00 $\" and percentages as \"12.5 %\""));
+            c.errors.push(
+                Diagnostic::error(
+                    format!(
+                        "parameter `{name}` holds text; parameters are numbers, money, percentages, dates or yes/no"
+                    ),
+                    span.clone(),
+                )
+                .with_hint("write money as \"1500.00 $\" and percentages as \"12.5 %\""),
+            );
         }
         if let (Some(first), Some(o)) = (list.first(), opens)
             && first.0 > o
         {
-            c.warnings.push(Diagnostic::warning(format!("parameter `{name}` has no value before {}, but the program opens on {o}", first.0), span.clone()));
+            c.warnings.push(Diagnostic::warning(
+                format!("parameter `{name}` has no value before {}, but the program opens on {o}", first.0),
+                span.clone(),
+            ));
         }
         let idx = c.parameters.len();
         c.parameters.push(Parameter { name: name.clone(), label, ty: ty.unwrap_or(Type::Integer), values: list, span });
@@ -815,16 +898,22 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             c.errors.push(d);
         }
         if rq.kind == QuestionType::Choice && rq.options.len() < 2 {
-            c.errors.push(Diagnostic::error(format!("choice question `{name}` needs at least two options"), span.clone())
-                .with_hint("options = [{ value = \"a\", label = { fr = \"…\", en = \"…\" } }, …]"));
+            c.errors.push(
+                Diagnostic::error(format!("choice question `{name}` needs at least two options"), span.clone())
+                    .with_hint("options = [{ value = \"a\", label = { fr = \"…\", en = \"…\" } }, …]"),
+            );
         }
         if rq.kind != QuestionType::Choice && !rq.options.is_empty() {
-            c.errors.push(Diagnostic::error(format!("only a choice question has options (`{name}` is not one)"), span.clone()));
+            c.errors.push(Diagnostic::error(
+                format!("only a choice question has options (`{name}` is not one)"),
+                span.clone(),
+            ));
         }
         let mut seen = HashSet::new();
         for o in &rq.options {
             if !seen.insert(o.value.as_str()) {
-                c.errors.push(Diagnostic::error(format!("option \"{}\" appears twice in `{name}`", o.value), span.clone()));
+                c.errors
+                    .push(Diagnostic::error(format!("option \"{}\" appears twice in `{name}`", o.value), span.clone()));
             }
         }
         let bound = |c: &mut Compiler, b: &Option<Spanned<toml::Value>>| -> Option<Value> {
@@ -836,10 +925,20 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
                     return None;
                 }
             };
-            let fits = matches!((rq.kind, &val), (QuestionType::Integer, Value::Integer(_)) | (QuestionType::Money, Value::Money(_)) | (QuestionType::Date, Value::Date(_)));
+            let fits = matches!(
+                (rq.kind, &val),
+                (QuestionType::Integer, Value::Integer(_))
+                    | (QuestionType::Money, Value::Money(_))
+                    | (QuestionType::Date, Value::Date(_))
+            );
             if !fits {
-                c.errors.push(Diagnostic::error(format!("this bound does not fit a {:?} question", rq.kind).to_lowercase(), b.span())
-                    .with_hint("bounds apply to integer (2), money (\"1.00 $\") and date (2020-05-01) questions"));
+                c.errors.push(
+                    Diagnostic::error(
+                        format!("this bound does not fit a {:?} question", rq.kind).to_lowercase(),
+                        b.span(),
+                    )
+                    .with_hint("bounds apply to integer (2), money (\"1.00 $\") and date (2020-05-01) questions"),
+                );
                 return None;
             }
             Some(val)
@@ -894,7 +993,11 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             optional: rq.optional,
             min,
             max,
-            options: rq.options.iter().map(|o| ChoiceOption { value: o.value.clone(), label: o.label.clone() }).collect(),
+            options: rq
+                .options
+                .iter()
+                .map(|o| ChoiceOption { value: o.value.clone(), label: o.label.clone() })
+                .collect(),
             accept: rq.accept.clone(),
             span: span.clone(),
             slot,
@@ -947,12 +1050,17 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let order = derived_order(&mut c, &raw, &derived_exprs);
     for i in order {
         let Some(e) = &derived_exprs[i] else { continue };
-        let Some((name, rd)) = raw.derived.get_index(i) else { continue };
+        let Some((name, rd)) = raw.derived.get_index(i) else {
+            continue;
+        };
         c.used.clear();
         match c.expr(e, Scope::All) {
             Ok((node, ty)) => {
                 if ty == Type::Opaque {
-                    c.errors.push(Diagnostic::error(format!("derived value `{name}` must be a value, not a document"), e.span.clone()));
+                    c.errors.push(Diagnostic::error(
+                        format!("derived value `{name}` must be a value, not a document"),
+                        e.span.clone(),
+                    ));
                 }
                 c.derived[i] = Some(Derived {
                     name: name.clone(),
@@ -978,7 +1086,9 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         if !define(&mut c, name, "rule", span.clone()) {
             continue;
         }
-        let Some(e) = c.parse_expr(&rr.when) else { continue };
+        let Some(e) = c.parse_expr(&rr.when) else {
+            continue;
+        };
         c.used.clear();
         match c.expr_as(&e, Type::Bool, Scope::All) {
             Ok(node) => rules.push(Rule {
@@ -1023,10 +1133,19 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
                 Some(i) => {
                     c.read.insert(i);
                     if !kinds.contains(&c.questions[i].kind) {
-                        c.errors.push(Diagnostic::error(format!("payee `{field}` must name a {:?} question; `{qn}` is {:?}", kinds[0], c.questions[i].kind).to_lowercase(), p.span()));
+                        c.errors.push(Diagnostic::error(
+                            format!(
+                                "payee `{field}` must name a {:?} question; `{qn}` is {:?}",
+                                kinds[0], c.questions[i].kind
+                            )
+                            .to_lowercase(),
+                            p.span(),
+                        ));
                     }
                 }
-                None => c.errors.push(Diagnostic::error(format!("payee `{field}` names no question: `{qn}`"), p.span())),
+                None => {
+                    c.errors.push(Diagnostic::error(format!("payee `{field}` names no question: `{qn}`"), p.span()))
+                }
             }
         };
         check(&mut c, "name", &pr.name, &[QuestionType::Text]);
@@ -1036,14 +1155,24 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         if pr.kind == crate::raw::PayeeKind::ThirdParty && pr.name.is_none() {
             c.errors.push(Diagnostic::error("a third-party payee needs a `name` question", p.span()));
         }
-        Payee { kind: pr.kind, role: pr.role.clone(), name: pr.name.clone(), address: pr.address.clone(), email: pr.email.clone(), bank_account: pr.bank_account.clone() }
+        Payee {
+            kind: pr.kind,
+            role: pr.role.clone(),
+            name: pr.name.clone(),
+            address: pr.address.clone(),
+            email: pr.email.clone(),
+            bank_account: pr.bank_account.clone(),
+        }
     });
     let agreement = raw.agreement.as_ref().map(|a| {
         let ar = a.get_ref();
         if let Some(p) = &ar.repay_by {
             match c.parameters.iter().find(|x| &x.name == p) {
                 Some(x) if x.ty == Type::Date => {}
-                Some(_) => c.errors.push(Diagnostic::error(format!("`repay_by` must name a date parameter; `{p}` is not a date"), a.span())),
+                Some(_) => c.errors.push(Diagnostic::error(
+                    format!("`repay_by` must name a date parameter; `{p}` is not a date"),
+                    a.span(),
+                )),
                 None => c.errors.push(Diagnostic::error(format!("`repay_by` names no parameter: `{p}`"), a.span())),
             }
         }
@@ -1056,9 +1185,15 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
     // Questions nothing reads are worth a warning (documents and payee
     // details are read by people, not rules).
     for (i, q) in c.questions.iter().enumerate() {
-        let data = matches!(q.kind, QuestionType::File | QuestionType::Text | QuestionType::Address | QuestionType::BankAccount);
+        let data = matches!(
+            q.kind,
+            QuestionType::File | QuestionType::Text | QuestionType::Address | QuestionType::BankAccount
+        );
         if !data && !c.read.contains(&i) {
-            c.warnings.push(Diagnostic::warning(format!("question `{}` is asked but no rule, amount or condition uses it", q.id), q.span.clone()));
+            c.warnings.push(Diagnostic::warning(
+                format!("question `{}` is asked but no rule, amount or condition uses it", q.id),
+                q.span.clone(),
+            ));
         }
     }
 
@@ -1069,7 +1204,10 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let timelines = c
         .parameters
         .iter()
-        .map(|p| Timeline { dates: p.values.iter().map(|(d, _)| i64::from(d.0)).collect(), values: p.values.iter().map(|(_, v)| v.lane()).collect() })
+        .map(|p| Timeline {
+            dates: p.values.iter().map(|(d, _)| i64::from(d.0)).collect(),
+            values: p.values.iter().map(|(_, v)| v.lane()).collect(),
+        })
         .collect();
     let mut question_index: Vec<Vec<(Box<str>, usize)>> = Vec::new();
     for (i, q) in c.questions.iter().enumerate() {
@@ -1133,7 +1271,14 @@ fn derived_order(c: &mut Compiler, raw: &RawProgram, exprs: &[Option<Expr>]) -> 
     let mut state = vec![0u8; n];
     let mut order = Vec::new();
     let mut reported = false;
-    fn visit(i: usize, deps: &[Vec<(usize, Span)>], state: &mut [u8], stack: &mut Vec<(usize, Span)>, order: &mut Vec<usize>, cycle: &mut Option<Vec<(usize, Span)>>) {
+    fn visit(
+        i: usize,
+        deps: &[Vec<(usize, Span)>],
+        state: &mut [u8],
+        stack: &mut Vec<(usize, Span)>,
+        order: &mut Vec<usize>,
+        cycle: &mut Option<Vec<(usize, Span)>>,
+    ) {
         state[i] = 1;
         for (j, s) in &deps[i] {
             if state[*j] == 1 {
@@ -1160,14 +1305,19 @@ fn derived_order(c: &mut Compiler, raw: &RawProgram, exprs: &[Option<Expr>]) -> 
                 && !reported
             {
                 reported = true;
-                let names: Vec<&str> = cyc.iter().map(|(k, _)| raw.derived.get_index(*k).map(|(n, _)| n.as_str()).unwrap_or("?")).collect();
+                let names: Vec<&str> = cyc
+                    .iter()
+                    .map(|(k, _)| raw.derived.get_index(*k).map(|(n, _)| n.as_str()).unwrap_or("?"))
+                    .collect();
                 let mut path = names.join(" → ");
                 if let Some(first) = names.first() {
                     path.push_str(&format!(" → {first}"));
                 }
                 let last = cyc.last().map(|(_, s)| s.clone()).unwrap_or(0..0);
                 let mut d = Diagnostic::error(format!("derived values depend on each other in a cycle: {path}"), last)
-                    .with_hint("break the cycle: one of these values must be computed from answers and parameters only");
+                    .with_hint(
+                        "break the cycle: one of these values must be computed from answers and parameters only",
+                    );
                 for (_, s) in cyc.iter().take(cyc.len().saturating_sub(1)) {
                     d = d.with_related(s.clone(), "used here");
                 }
@@ -1182,35 +1332,36 @@ fn tests(program: &Program, raw: &RawProgram, errors: &mut Vec<Diagnostic>) -> V
     let mut out = Vec::new();
     let base_date = raw.test_defaults.as_ref().and_then(|d| d.submitted_on.as_ref());
     let mut base = Answers::default();
-    let convert = |m: &IndexMap<String, Spanned<toml::Value>>, into: &mut Answers, errors: &mut Vec<Diagnostic>, probe: bool| {
-        for (k, v) in m {
-            let Some(q) = program.question(k) else {
-                let mut d = Diagnostic::error(format!("there is no question `{k}`"), v.span());
-                if let Some(best) = closest(k, program.questions.iter().map(|q| q.id.as_str())) {
-                    d = d.with_hint(format!("did you mean `{best}`?"));
-                }
-                errors.push(d);
-                continue;
-            };
-            match AnswerValue::from_toml(v.get_ref()) {
-                Ok(a) => {
-                    // Check the answer now, so a typo in a test is a load error.
-                    // (A test that expects `invalid_answer` keeps its bad answer.)
-                    let app = crate::answers::Application {
-                        id: None,
-                        submitted_on: program.opens,
-                        answers: Answers([(q.id.clone(), a.clone())].into_iter().collect()),
-                    };
-                    if probe && let Err(e) = program.prepare(&app) {
-                        errors.push(Diagnostic::error(e.message, v.span()));
-                        continue;
+    let convert =
+        |m: &IndexMap<String, Spanned<toml::Value>>, into: &mut Answers, errors: &mut Vec<Diagnostic>, probe: bool| {
+            for (k, v) in m {
+                let Some(q) = program.question(k) else {
+                    let mut d = Diagnostic::error(format!("there is no question `{k}`"), v.span());
+                    if let Some(best) = closest(k, program.questions.iter().map(|q| q.id.as_str())) {
+                        d = d.with_hint(format!("did you mean `{best}`?"));
                     }
-                    into.0.insert(k.clone(), a);
+                    errors.push(d);
+                    continue;
+                };
+                match AnswerValue::from_toml(v.get_ref()) {
+                    Ok(a) => {
+                        // Check the answer now, so a typo in a test is a load error.
+                        // (A test that expects `invalid_answer` keeps its bad answer.)
+                        let app = crate::answers::Application {
+                            id: None,
+                            submitted_on: program.opens,
+                            answers: Answers([(q.id.clone(), a.clone())].into_iter().collect()),
+                        };
+                        if probe && let Err(e) = program.prepare(&app) {
+                            errors.push(Diagnostic::error(e.message, v.span()));
+                            continue;
+                        }
+                        into.0.insert(k.clone(), a);
+                    }
+                    Err(m) => errors.push(Diagnostic::error(m, v.span())),
                 }
-                Err(m) => errors.push(Diagnostic::error(m, v.span())),
             }
-        }
-    };
+        };
     if let Some(d) = &raw.test_defaults {
         convert(&d.answers, &mut base, errors, true);
     }
@@ -1218,12 +1369,18 @@ fn tests(program: &Program, raw: &RawProgram, errors: &mut Vec<Diagnostic>) -> V
     for t in &raw.tests {
         let tr = t.get_ref();
         if let Some(prev) = names_seen.insert(tr.name.as_str(), t.span()) {
-            errors.push(Diagnostic::error(format!("two tests are named \"{}\"", tr.name), t.span()).with_related(prev, "first here"));
+            errors.push(
+                Diagnostic::error(format!("two tests are named \"{}\"", tr.name), t.span())
+                    .with_related(prev, "first here"),
+            );
         }
         let mut answers = base.clone();
         for u in &tr.unset {
             if answers.0.shift_remove(u).is_none() {
-                errors.push(Diagnostic::error(format!("`unset` names `{u}`, which the defaults do not answer"), t.span()));
+                errors.push(Diagnostic::error(
+                    format!("`unset` names `{u}`, which the defaults do not answer"),
+                    t.span(),
+                ));
             }
         }
         let expects_invalid = tr.expect.get_ref().error.as_deref() == Some("invalid_answer");
@@ -1237,7 +1394,10 @@ fn tests(program: &Program, raw: &RawProgram, errors: &mut Vec<Diagnostic>) -> V
                 }
             },
             None => {
-                errors.push(Diagnostic::error(format!("test \"{}\" has no `submitted_on` (nor does [test_defaults])", tr.name), t.span()));
+                errors.push(Diagnostic::error(
+                    format!("test \"{}\" has no `submitted_on` (nor does [test_defaults])", tr.name),
+                    t.span(),
+                ));
                 continue;
             }
         };
@@ -1267,11 +1427,18 @@ fn tests(program: &Program, raw: &RawProgram, errors: &mut Vec<Diagnostic>) -> V
         if let Some(code) = &ex.error {
             match ErrorCode::parse(code) {
                 Some(c) => expect.error = Some(c),
-                None => errors.push(Diagnostic::error(format!("unknown error code `{code}`"), espan.clone()).with_hint(format!("one of: {}", ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")))),
+                None => {
+                    errors.push(Diagnostic::error(format!("unknown error code `{code}`"), espan.clone()).with_hint(
+                        format!("one of: {}", ErrorCode::ALL.iter().map(|c| c.as_str()).collect::<Vec<_>>().join(", ")),
+                    ))
+                }
             }
         }
         if *ex == crate::raw::RawExpect::default() {
-            errors.push(Diagnostic::error(format!("test \"{}\" expects nothing", tr.name), espan.clone()).with_hint("give `eligible`, `amount`, `failed` or `error`"));
+            errors.push(
+                Diagnostic::error(format!("test \"{}\" expects nothing", tr.name), espan.clone())
+                    .with_hint("give `eligible`, `amount`, `failed` or `error`"),
+            );
         }
         out.push(TestCase { name: tr.name.clone(), span: t.span(), submitted_on: date, answers, expect });
     }

@@ -28,7 +28,14 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(message: impl Into<String>, span: Range<usize>) -> Self {
-        Diagnostic { severity: Severity::Error, message: message.into(), span, label: None, related: Vec::new(), hint: None }
+        Diagnostic {
+            severity: Severity::Error,
+            message: message.into(),
+            span,
+            label: None,
+            related: Vec::new(),
+            hint: None,
+        }
     }
     pub fn warning(message: impl Into<String>, span: Range<usize>) -> Self {
         Diagnostic { severity: Severity::Warning, ..Diagnostic::error(message, span) }
@@ -68,7 +75,8 @@ impl Diagnostic {
             Severity::Warning => CsDiagnostic::warning(),
         }
         .with_message(&self.message);
-        let mut labels = vec![Label::primary((), clamp(&self.span)).with_message(self.label.clone().unwrap_or_default())];
+        let mut labels =
+            vec![Label::primary((), clamp(&self.span)).with_message(self.label.clone().unwrap_or_default())];
         for (span, msg) in &self.related {
             labels.push(Label::secondary((), clamp(span)).with_message(msg));
         }

@@ -142,7 +142,12 @@ impl Program {
     }
 
     /// The decision only: status and amount, no trace. The fast path.
-    pub fn decide(&self, inputs: &Inputs, mode: Mode, scratch: &mut Vec<Cell>) -> Result<(Status, Option<Money>), EvalError> {
+    pub fn decide(
+        &self,
+        inputs: &Inputs,
+        mode: Mode,
+        scratch: &mut Vec<Cell>,
+    ) -> Result<(Status, Option<Money>), EvalError> {
         self.run(inputs, mode, scratch)?;
         let cells = &*scratch;
         let mut status = Status::Eligible;
@@ -150,24 +155,30 @@ impl Program {
             let c = cells[r.node as usize];
             match c.s {
                 ERROR => return Err(self.fault(c, &format!("rule `{}`", r.name))),
-                UNKNOWN => {
-                    if status == Status::Eligible {
-                        status = Status::Undetermined
-                    }
-                }
+                UNKNOWN if status == Status::Eligible => status = Status::Undetermined,
+                UNKNOWN => {}
                 _ if c.v == 0 => status = Status::NotEligible,
                 _ => {}
             }
         }
         let amount = self.amount_of(cells, status)?;
-        Ok((if status == Status::Eligible && amount.is_none() && self.amount.is_some() { Status::Undetermined } else { status }, amount))
+        Ok((
+            if status == Status::Eligible && amount.is_none() && self.amount.is_some() {
+                Status::Undetermined
+            } else {
+                status
+            },
+            amount,
+        ))
     }
 
     fn amount_of(&self, cells: &[Cell], status: Status) -> Result<Option<Money>, EvalError> {
         if status != Status::Eligible {
             return Ok(None);
         }
-        let Some(a) = &self.amount else { return Ok(None) };
+        let Some(a) = &self.amount else {
+            return Ok(None);
+        };
         let c = cells[a.node as usize];
         match c.s {
             ERROR => Err(self.fault(c, "the amount")),
@@ -235,11 +246,16 @@ impl Program {
 
     /// Walks a false condition down to the comparisons that made it false
     /// and states, for each, the value that would have made it hold.
-    fn why(&self, node: NodeId, cells: &[Cell], refs: &[(Ref, NodeId, Type)], negated: bool, out: &mut Vec<Requirement>) {
+    fn why(
+        &self,
+        node: NodeId,
+        cells: &[Cell],
+        refs: &[(Ref, NodeId, Type)],
+        negated: bool,
+        out: &mut Vec<Requirement>,
+    ) {
         let target = |n: NodeId| {
-            refs.iter()
-                .find(|(r, id, _)| *id == n && !matches!(r, Ref::Param(_)))
-                .map(|(r, _, t)| (r.clone(), *t))
+            refs.iter().find(|(r, id, _)| *id == n && !matches!(r, Ref::Param(_))).map(|(r, _, t)| (r.clone(), *t))
         };
         match &self.nodes[node as usize].op {
             Op::And(a, b) if !negated => {

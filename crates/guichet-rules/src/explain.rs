@@ -69,7 +69,9 @@ impl Program {
     }
 
     fn choice_label(&self, ty: Type, lane: i64, lang: Lang) -> String {
-        let Type::Choice(set) = ty else { return lane.to_string() };
+        let Type::Choice(set) = ty else {
+            return lane.to_string();
+        };
         let value = self.choice_value(ty, lane).unwrap_or("?");
         if set == 0 {
             return value.to_owned();
@@ -136,7 +138,9 @@ impl Program {
                 let opts: Vec<String> = values.iter().map(|v| self.choice_label(*ty, *v, lang)).collect();
                 match lang {
                     Lang::Fr => format!("il aurait fallu : {} parmi {}", self.ref_label(target, lang), opts.join(", ")),
-                    Lang::En => format!("it would have needed: {} one of {}", self.ref_label(target, lang), opts.join(", ")),
+                    Lang::En => {
+                        format!("it would have needed: {} one of {}", self.ref_label(target, lang), opts.join(", "))
+                    }
                 }
             }
             Requirement::Provide { target } => match lang {
@@ -173,14 +177,21 @@ impl Program {
             ExprKind::Lit(Lit::Date(d)) => (if lang == Lang::Fr { d.to_fr() } else { d.to_en() }, 9),
             ExprKind::Lit(Lit::Str(s)) => {
                 // A choice literal reads as its option's label.
-                let label = self.questions.iter().flat_map(|q| q.options.iter()).find(|o| &o.value == s).map(|o| o.label.get(lang).to_owned());
+                let label = self
+                    .questions
+                    .iter()
+                    .flat_map(|q| q.options.iter())
+                    .find(|o| &o.value == s)
+                    .map(|o| o.label.get(lang).to_owned());
                 (label.unwrap_or_else(|| s.clone()), 9)
             }
             ExprKind::Lit(Lit::Bool(b)) => (self.show(Type::Bool, &Value::Bool(*b), lang), 9),
             ExprKind::Name(n) => (named(n).unwrap_or_else(|| n.clone()), 9),
             ExprKind::Field(_, f, _) => (f.clone(), 9),
             ExprKind::Neg(a) => (format!("-{}", self.formula(a, ev, lang, 8)), 8),
-            ExprKind::Not(a) => (format!("{} {}", if lang == Lang::Fr { "non" } else { "not" }, self.formula(a, ev, lang, 3)), 3),
+            ExprKind::Not(a) => {
+                (format!("{} {}", if lang == Lang::Fr { "non" } else { "not" }, self.formula(a, ev, lang, 3)), 3)
+            }
             ExprKind::Binary(op, a, b) => {
                 let (p, sym) = match op {
                     BinOp::Or => (1, if lang == Lang::Fr { "ou" } else { "or" }),
@@ -213,7 +224,15 @@ impl Program {
             }
             ExprKind::If(c, a, b) => {
                 let (si, sa, sb) = if lang == Lang::Fr { ("si", "alors", "sinon") } else { ("if", "then", "else") };
-                (format!("{si} {} {sa} {} {sb} {}", self.formula(c, ev, lang, 0), self.formula(a, ev, lang, 0), self.formula(b, ev, lang, 0)), 0)
+                (
+                    format!(
+                        "{si} {} {sa} {} {sb} {}",
+                        self.formula(c, ev, lang, 0),
+                        self.formula(a, ev, lang, 0),
+                        self.formula(b, ev, lang, 0)
+                    ),
+                    0,
+                )
             }
             ExprKind::Call(f, _, args) => {
                 let xs: Vec<String> = args.iter().map(|i| self.formula(i, ev, lang, 0)).collect();
@@ -244,7 +263,11 @@ impl Program {
         };
         out.push_str(verdict);
         if let Some(m) = ev.amount {
-            out.push_str(&if fr { format!(" — {} : {}", self.amount_label(lang), m.to_fr()) } else { format!(" — {}: {}", self.amount_label(lang), m.to_en()) });
+            out.push_str(&if fr {
+                format!(" — {} : {}", self.amount_label(lang), m.to_fr())
+            } else {
+                format!(" — {}: {}", self.amount_label(lang), m.to_en())
+            });
         }
         out.push_str("\n\n");
         out.push_str(if fr { "Conditions :\n" } else { "Conditions:\n" });
@@ -265,14 +288,22 @@ impl Program {
             }
             let used: Vec<String> = r.used.iter().map(|u| self.show_named(u, lang)).collect();
             if !used.is_empty() {
-                out.push_str(&format!("      {} {}\n", if fr { "Valeurs utilisées :" } else { "Values used:" }, used.join(" ; ")));
+                out.push_str(&format!(
+                    "      {} {}\n",
+                    if fr { "Valeurs utilisées :" } else { "Values used:" },
+                    used.join(" ; ")
+                ));
             }
             for req in &r.would_pass {
                 out.push_str(&format!("      → {}\n", self.show_requirement(req, lang)));
             }
             if !r.missing.is_empty() {
                 let m: Vec<&str> = r.missing.iter().map(|q| self.questions[*q].label.get(lang)).collect();
-                out.push_str(&format!("      {} {}\n", if fr { "Réponses manquantes :" } else { "Missing answers:" }, m.join(" ; ")));
+                out.push_str(&format!(
+                    "      {} {}\n",
+                    if fr { "Réponses manquantes :" } else { "Missing answers:" },
+                    m.join(" ; ")
+                ));
             }
         }
         if let (Some(a), Some(m)) = (&self.amount, ev.amount) {
@@ -281,7 +312,11 @@ impl Program {
             let m = if fr { m.to_fr() } else { m.to_en() };
             out.push_str(&format!("{} : {f} = {m}\n", a.label.get(lang)).replace(" : ", if fr { " : " } else { ": " }));
             // Derived values behind the amount, each with its own formula.
-            let mut todo: Vec<usize> = ev.amount_used.iter().filter_map(|u| if let Ref::Derived(d) = u.name { Some(d) } else { None }).collect();
+            let mut todo: Vec<usize> = ev
+                .amount_used
+                .iter()
+                .filter_map(|u| if let Ref::Derived(d) = u.name { Some(d) } else { None })
+                .collect();
             let mut shown = Vec::new();
             while let Some(d) = todo.pop() {
                 if shown.contains(&d) {
@@ -289,22 +324,38 @@ impl Program {
                 }
                 shown.push(d);
                 let dv = &self.derived[d];
-                let value = ev.cells.get(dv.node as usize).and_then(|c| c.as_known()).map(|v| self.show(dv.ty, &self.value_of(dv.ty, v), lang)).unwrap_or_else(|| "—".into());
-                out.push_str(&format!("  {} = {} = {value}\n", dv.label.get(lang), self.formula(&dv.expr, ev, lang, 0)));
+                let value = ev
+                    .cells
+                    .get(dv.node as usize)
+                    .and_then(|c| c.as_known())
+                    .map(|v| self.show(dv.ty, &self.value_of(dv.ty, v), lang))
+                    .unwrap_or_else(|| "—".into());
+                out.push_str(&format!(
+                    "  {} = {} = {value}\n",
+                    dv.label.get(lang),
+                    self.formula(&dv.expr, ev, lang, 0)
+                ));
                 let mut ns = Vec::new();
                 crate::compile::names(&dv.expr, &mut ns);
                 todo.extend(ns.iter().filter_map(|(n, _)| self.derived.iter().position(|x| &x.name == n)));
             }
             let used: Vec<String> = ev.amount_used.iter().map(|u| self.show_named(u, lang)).collect();
             if !used.is_empty() {
-                out.push_str(&format!("  {} {}\n", if fr { "Valeurs utilisées :" } else { "Values used:" }, used.join(" ; ")));
+                out.push_str(&format!(
+                    "  {} {}\n",
+                    if fr { "Valeurs utilisées :" } else { "Values used:" },
+                    used.join(" ; ")
+                ));
             }
         }
         out
     }
 
     fn amount_label(&self, lang: Lang) -> String {
-        self.amount.as_ref().map(|a| a.label.get(lang).to_owned()).unwrap_or_else(|| if lang == Lang::Fr { "Montant".into() } else { "Amount".into() })
+        self.amount
+            .as_ref()
+            .map(|a| a.label.get(lang).to_owned())
+            .unwrap_or_else(|| if lang == Lang::Fr { "Montant".into() } else { "Amount".into() })
     }
 
     fn named_json(&self, nv: &NamedValue, lang: Lang) -> serde_json::Value {

@@ -16,8 +16,16 @@ const CITIES: [(&str, &str, &str); 6] = [
     ("Saguenay", "QC", "G7H 5B1"),
     ("Ottawa", "ON", "K1P 1J1"),
 ];
-const STREETS: [&str; 6] = ["rue Saint-Denis", "boulevard René-Lévesque", "rue King Ouest", "avenue du Parc", "rue Racine Est", "chemin Sainte-Foy"];
-const NAMES: [&str; 6] = ["Gestion Tremblay inc.", "Marie Gagnon", "Immeubles Roy", "Jean Côté", "Habitations Bouchard", "Sylvie Lavoie"];
+const STREETS: [&str; 6] = [
+    "rue Saint-Denis",
+    "boulevard René-Lévesque",
+    "rue King Ouest",
+    "avenue du Parc",
+    "rue Racine Est",
+    "chemin Sainte-Foy",
+];
+const NAMES: [&str; 6] =
+    ["Gestion Tremblay inc.", "Marie Gagnon", "Immeubles Roy", "Jean Côté", "Habitations Bouchard", "Sylvie Lavoie"];
 
 /// Generates `count` applications (JSON values) for `program`.
 pub fn applications(program: &Program, count: usize, seed: u64) -> Vec<Value> {

@@ -124,7 +124,11 @@ impl<'de> Visitor<'de> for LineVisitor {
                 "submitted_on" => {
                     let s = match map.next_value::<Nullable<'de>>()?.0 {
                         Some(AnswerValue::Str(s)) => s,
-                        _ => return Err(de::Error::custom("`submitted_on` is missing: give the date as \"YYYY-MM-DD\"")),
+                        _ => {
+                            return Err(de::Error::custom(
+                                "`submitted_on` is missing: give the date as \"YYYY-MM-DD\"",
+                            ));
+                        }
                     };
                     date = Some(Date::parse(&s).map_err(de::Error::custom)?);
                 }

@@ -1,10 +1,10 @@
 //! The checked, compiled program: what the rest of guichet works with.
 
+use crate::answers::Answers;
 use crate::ir::{Node, NodeId, Timeline};
 use crate::raw::{AgreementKind, Bilingual, Decision, PayeeKind, QuestionType};
 use crate::syntax::{Expr, Span};
 use crate::value::{Date, Money, Type, Value};
-use crate::answers::Answers;
 use std::collections::HashMap;
 use std::sync::Arc;
 

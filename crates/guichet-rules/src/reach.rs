@@ -26,7 +26,14 @@ pub(crate) fn children(op: &Op) -> Vec<NodeId> {
         | Op::DivPct(a, b)
         | Op::DivTrunc(a, b)
         | Op::AddMonths(a, b) => vec![*a, *b],
-        Op::Not(a) | Op::IsNone(a) | Op::IsSome(a) | Op::In(a, _) | Op::Neg(a) | Op::RoundDollar(a) | Op::Year(a) | Op::Month(a) => {
+        Op::Not(a)
+        | Op::IsNone(a)
+        | Op::IsSome(a)
+        | Op::In(a, _)
+        | Op::Neg(a)
+        | Op::RoundDollar(a)
+        | Op::Year(a)
+        | Op::Month(a) => {
             vec![*a]
         }
         Op::If(a, b, c) => vec![*a, *b, *c],

@@ -119,7 +119,8 @@ pub struct Simulator<'p> {
 
 impl<'p> Simulator<'p> {
     pub fn new(baseline: &'p Program, candidate: &'p Program, threads: usize) -> Self {
-        let threads = if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
+        let threads =
+            if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
         let workers = (0..threads)
             .map(|_| Worker {
                 ba: Batch::with_capacity(baseline, SLICE),
@@ -127,7 +128,15 @@ impl<'p> Simulator<'p> {
                 scratch: Vec::new(),
             })
             .collect();
-        Simulator { baseline, candidate, shared: baseline.same_inputs(candidate), threads, lines: 0, total: Simulation::default(), workers }
+        Simulator {
+            baseline,
+            candidate,
+            shared: baseline.same_inputs(candidate),
+            threads,
+            lines: 0,
+            total: Simulation::default(),
+            workers,
+        }
     }
 
     /// Evaluates a chunk of whole lines (it should end with a newline; a
@@ -171,7 +180,14 @@ struct Worker {
 
 /// Evaluates one part; returns its number of lines and its results, with
 /// line numbers counted from the start of the part.
-fn run_part(a: &Program, b: &Program, shared: bool, w: &mut Worker, part: &[u8], progress: &(dyn Fn(usize) + Sync)) -> (usize, Simulation) {
+fn run_part(
+    a: &Program,
+    b: &Program,
+    shared: bool,
+    w: &mut Worker,
+    part: &[u8],
+    progress: &(dyn Fn(usize) + Sync),
+) -> (usize, Simulation) {
     let mut sim = Simulation::default();
     let mut count = 0;
     // One UTF-8 check for the whole part; then `str::split` finds newlines

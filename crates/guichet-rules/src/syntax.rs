@@ -156,7 +156,11 @@ fn lex(src: &str) -> Result<Vec<(Tok, Span)>, SyntaxError> {
         if c.is_ascii_digit() {
             // Date: exactly dddd-dd-dd.
             if i + 10 <= b.len()
-                && b[i..i + 10].iter().enumerate().all(|(k, ch)| if k == 4 || k == 7 { *ch == b'-' } else { ch.is_ascii_digit() })
+                && b[i..i + 10].iter().enumerate().all(
+                    |(k, ch)| {
+                        if k == 4 || k == 7 { *ch == b'-' } else { ch.is_ascii_digit() }
+                    },
+                )
                 && !b.get(i + 10).is_some_and(|ch| ch.is_ascii_alphanumeric())
             {
                 let text = &src[i..i + 10];
@@ -355,8 +359,9 @@ impl Parser {
     fn enter(&mut self, span: &Span) -> Result<(), SyntaxError> {
         self.depth += 1;
         if self.depth > MAX_DEPTH {
-            return Err(SyntaxError::new("expression nested too deeply", span.clone())
-                .hint("split it into derived values"));
+            return Err(
+                SyntaxError::new("expression nested too deeply", span.clone()).hint("split it into derived values")
+            );
         }
         Ok(())
     }
@@ -517,7 +522,10 @@ impl Parser {
                     e = Expr { kind: ExprKind::Field(Box::new(e), name, span), span: full };
                 }
                 other => {
-                    return Err(SyntaxError::new(format!("expected a field name after `.`, found {}", describe(&other)), span));
+                    return Err(SyntaxError::new(
+                        format!("expected a field name after `.`, found {}", describe(&other)),
+                        span,
+                    ));
                 }
             }
         }
@@ -560,7 +568,9 @@ impl Parser {
             }
             Tok::None => Err(SyntaxError::new("`none` can only be tested with `is none`", span)
                 .hint("write `x is none` or `x is not none`")),
-            Tok::Eof => Err(SyntaxError::new("the expression ends too early", span).hint("a value or a name is missing here")),
+            Tok::Eof => {
+                Err(SyntaxError::new("the expression ends too early", span).hint("a value or a name is missing here"))
+            }
             other => Err(SyntaxError::new(format!("expected a value or a name, found {}", describe(&other)), span)),
         }
     }
@@ -584,7 +594,9 @@ mod tests {
             ExprKind::Not(e) => format!("(not {})", sexp(e)),
             ExprKind::Binary(op, a, b) => format!("({} {} {})", op.symbol(), sexp(a), sexp(b)),
             ExprKind::IsNone(e, n) => format!("({} {})", if *n { "is-not-none" } else { "is-none" }, sexp(e)),
-            ExprKind::In(e, items) => format!("(in {} [{}])", sexp(e), items.iter().map(sexp).collect::<Vec<_>>().join(" ")),
+            ExprKind::In(e, items) => {
+                format!("(in {} [{}])", sexp(e), items.iter().map(sexp).collect::<Vec<_>>().join(" "))
+            }
             ExprKind::If(c, a, b) => format!("(if {} {} {})", sexp(c), sexp(a), sexp(b)),
             ExprKind::Call(f, _, args) => format!("({f} {})", args.iter().map(sexp).collect::<Vec<_>>().join(" ")),
         }

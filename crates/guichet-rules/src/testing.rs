@@ -50,8 +50,16 @@ impl Program {
             match result {
                 Err(err) => match e.error {
                     Some(code) if code == err.code => {}
-                    Some(code) => mismatches.push(("error".into(), code.as_str().into(), format!("{}: {}", err.code.as_str(), err.message))),
-                    None => mismatches.push(("error".into(), "(none)".into(), format!("{}: {}", err.code.as_str(), err.message))),
+                    Some(code) => mismatches.push((
+                        "error".into(),
+                        code.as_str().into(),
+                        format!("{}: {}", err.code.as_str(), err.message),
+                    )),
+                    None => mismatches.push((
+                        "error".into(),
+                        "(none)".into(),
+                        format!("{}: {}", err.code.as_str(), err.message),
+                    )),
                 },
                 Ok(ev) => {
                     if let Some(code) = e.error {
@@ -60,17 +68,32 @@ impl Program {
                     if let Some(want) = e.eligible
                         && want != ev.eligible()
                     {
-                        mismatches.push(("eligible".into(), want.to_string(), format!("{} ({:?})", ev.eligible(), ev.status)));
+                        mismatches.push((
+                            "eligible".into(),
+                            want.to_string(),
+                            format!("{} ({:?})", ev.eligible(), ev.status),
+                        ));
                     }
                     if let Some(want) = e.amount {
                         let got = ev.amount.unwrap_or_default();
                         if want != got {
-                            mismatches.push(("amount".into(), want.to_string(), ev.amount.map(|m| m.to_string()).unwrap_or_else(|| "(none: not eligible)".into())));
+                            mismatches.push((
+                                "amount".into(),
+                                want.to_string(),
+                                ev.amount.map(|m| m.to_string()).unwrap_or_else(|| "(none: not eligible)".into()),
+                            ));
                         }
                     }
-                    for (want, outcome, what) in [(&e.failed, Outcome::Fail, "failed"), (&e.undetermined, Outcome::Unknown, "undetermined")] {
+                    for (want, outcome, what) in
+                        [(&e.failed, Outcome::Fail, "failed"), (&e.undetermined, Outcome::Unknown, "undetermined")]
+                    {
                         if let Some(want) = want {
-                            let got: Vec<String> = ev.rules.iter().filter(|r| r.outcome == outcome).map(|r| self.rules[r.rule].name.clone()).collect();
+                            let got: Vec<String> = ev
+                                .rules
+                                .iter()
+                                .filter(|r| r.outcome == outcome)
+                                .map(|r| self.rules[r.rule].name.clone())
+                                .collect();
                             let mut a = want.clone();
                             a.sort();
                             let mut b = got.clone();

@@ -21,7 +21,9 @@ pub struct Date(pub i32);
 /// Why a literal could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum LiteralError {
-    #[error("`{0}` is not an amount of money: write it like `1500.00 $` (a dot before the cents, at most two decimals)")]
+    #[error(
+        "`{0}` is not an amount of money: write it like `1500.00 $` (a dot before the cents, at most two decimals)"
+    )]
     Money(String),
     #[error("`{0}` is not a percentage: write it like `12.5 %` (at most two decimals)")]
     Percent(String),
@@ -153,11 +155,7 @@ pub(crate) fn div_round(num: i128, den: i128) -> Option<i128> {
     }
     let q = num / den;
     let r = num % den;
-    if 2 * r.abs() >= den.abs() {
-        Some(if (num < 0) != (den < 0) { q - 1 } else { q + 1 })
-    } else {
-        Some(q)
-    }
+    if 2 * r.abs() >= den.abs() { Some(if (num < 0) != (den < 0) { q - 1 } else { q + 1 }) } else { Some(q) }
 }
 
 impl Date {
@@ -192,9 +190,7 @@ impl Date {
     }
 
     pub fn to_civil(self) -> jiff::civil::Date {
-        Date::epoch()
-            .checked_add(jiff::Span::new().days(i64::from(self.0)))
-            .unwrap_or(jiff::civil::Date::MAX)
+        Date::epoch().checked_add(jiff::Span::new().days(i64::from(self.0))).unwrap_or(jiff::civil::Date::MAX)
     }
 
     pub fn add_days(self, n: i64) -> Option<Date> {
@@ -222,8 +218,18 @@ impl Date {
     /// `1er mai 2020`, `15 juillet 2020`.
     pub fn to_fr(self) -> String {
         const MONTHS: [&str; 12] = [
-            "janvier", "février", "mars", "avril", "mai", "juin", "juillet", "août", "septembre", "octobre",
-            "novembre", "décembre",
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
         ];
         let c = self.to_civil();
         let day = if c.day() == 1 { "1er".to_owned() } else { c.day().to_string() };
@@ -234,8 +240,18 @@ impl Date {
     /// `May 1, 2020`.
     pub fn to_en(self) -> String {
         const MONTHS: [&str; 12] = [
-            "January", "February", "March", "April", "May", "June", "July", "August", "September", "October",
-            "November", "December",
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
         ];
         let c = self.to_civil();
         let m = MONTHS.get(usize::try_from(c.month() - 1).unwrap_or(0)).copied().unwrap_or("");
@@ -367,7 +383,10 @@ mod tests {
         assert_eq!(d.to_string(), "2020-05-01");
         assert_eq!(d.to_fr(), "1er mai 2020");
         assert_eq!(d.to_en(), "May 1, 2020");
-        assert_eq!(Date::parse("2020-01-31").expect("valid").add_months(1).map(|d| d.to_string()).as_deref(), Some("2020-02-29"));
+        assert_eq!(
+            Date::parse("2020-01-31").expect("valid").add_months(1).map(|d| d.to_string()).as_deref(),
+            Some("2020-02-29")
+        );
         assert_eq!(d.add_days(31).map(|d| d.to_string()).as_deref(), Some("2020-06-01"));
         assert!(Date::parse("2020-02-30").is_err());
         assert!(Date::parse("2020-5-1").is_err());

@@ -71,10 +71,9 @@ fn errors(src: &str) -> Vec<Diagnostic> {
 #[track_caller]
 fn check(src: &str, msg: &str, line: usize, col: usize, hint: Option<&str>) {
     let ds = errors(src);
-    let d = ds
-        .iter()
-        .find(|d| d.message.contains(msg))
-        .unwrap_or_else(|| panic!("no error containing {msg:?}; got {:#?}", ds.iter().map(|d| &d.message).collect::<Vec<_>>()));
+    let d = ds.iter().find(|d| d.message.contains(msg)).unwrap_or_else(|| {
+        panic!("no error containing {msg:?}; got {:#?}", ds.iter().map(|d| &d.message).collect::<Vec<_>>())
+    });
     assert_eq!(line_col(src, d.span.start), (line, col), "position of {:?}", d.message);
     if let Some(h) = hint {
         let got = d.hint.as_deref().unwrap_or("");
@@ -163,10 +162,8 @@ fn condition_on_a_later_question() {
 
 #[test]
 fn unreachable_question() {
-    let src = replace(
-        "type = \"date\"\n",
-        "type = \"date\"\nask_if = 'housing == \"hlm\" and housing == \"ordinary\"'\n",
-    );
+    let src =
+        replace("type = \"date\"\n", "type = \"date\"\nask_if = 'housing == \"hlm\" and housing == \"ordinary\"'\n");
     check(&src, "can never be asked", 29, 11, None);
 }
 
@@ -216,25 +213,31 @@ fn escaped_strings_still_point_at_the_expression() {
 
 #[test]
 fn test_case_with_unknown_question() {
-    let src = format!("{BASE}\n[[tests]]\nname = \"t\"\nsubmitted_on = 2020-05-01\nanswers = {{ rnt = \"1.00 $\" }}\nexpect = {{ eligible = true }}\n");
+    let src = format!(
+        "{BASE}\n[[tests]]\nname = \"t\"\nsubmitted_on = 2020-05-01\nanswers = {{ rnt = \"1.00 $\" }}\nexpect = {{ eligible = true }}\n"
+    );
     check(&src, "there is no question `rnt`", 58, 19, Some("rent"));
 }
 
 #[test]
 fn test_case_with_badly_typed_answer() {
-    let src = format!("{BASE}\n[[tests]]\nname = \"t\"\nsubmitted_on = 2020-05-01\nanswers = {{ months = \"two\" }}\nexpect = {{ eligible = true }}\n");
+    let src = format!(
+        "{BASE}\n[[tests]]\nname = \"t\"\nsubmitted_on = 2020-05-01\nanswers = {{ months = \"two\" }}\nexpect = {{ eligible = true }}\n"
+    );
     check(&src, "expected a whole number", 58, 22, None);
 }
 
 #[test]
 fn test_case_expecting_an_unknown_rule() {
-    let src = format!("{BASE}\n[[tests]]\nname = \"t\"\nsubmitted_on = 2020-05-01\nexpect = {{ failed = [\"leas\"] }}\n");
+    let src =
+        format!("{BASE}\n[[tests]]\nname = \"t\"\nsubmitted_on = 2020-05-01\nexpect = {{ failed = [\"leas\"] }}\n");
     check(&src, "there is no rule `leas`", 58, 10, Some("lease"));
 }
 
 #[test]
 fn many_errors_are_reported_at_once() {
-    let src = replace("value = \"rent * months\"", "value = \"rent * month\"").replace("when = \"lease_start <= cutoff\"", "when = \"lease_start <= cutof\"");
+    let src = replace("value = \"rent * months\"", "value = \"rent * month\"")
+        .replace("when = \"lease_start <= cutoff\"", "when = \"lease_start <= cutof\"");
     assert!(errors(&src).len() >= 2);
 }
 

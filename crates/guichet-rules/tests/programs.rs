@@ -119,9 +119,21 @@ fn wrong_answers_get_precise_errors() {
         ("monthly_rent", serde_json::json!("0.00"), "below the minimum"),
         ("lease_start", serde_json::json!("2020-02-30"), "not a date"),
         ("housing_type", serde_json::json!("hml"), "not one of the options"),
-        ("home", serde_json::json!({ "line1": "1 rue A", "city": "X", "province": "QQ", "postal_code": "H2J 2L4" }), "province"),
-        ("home", serde_json::json!({ "line1": "1 rue A", "city": "X", "province": "QC", "postal_code": "12345" }), "postal code"),
-        ("landlord_bank", serde_json::json!({ "institution": "81", "transit": "12345", "account": "1234567" }), "institution"),
+        (
+            "home",
+            serde_json::json!({ "line1": "1 rue A", "city": "X", "province": "QQ", "postal_code": "H2J 2L4" }),
+            "province",
+        ),
+        (
+            "home",
+            serde_json::json!({ "line1": "1 rue A", "city": "X", "province": "QC", "postal_code": "12345" }),
+            "postal code",
+        ),
+        (
+            "landlord_bank",
+            serde_json::json!({ "institution": "81", "transit": "12345", "account": "1234567" }),
+            "institution",
+        ),
         ("monthly_rnt", serde_json::json!("800.00"), "did you mean `monthly_rent`"),
     ];
     for (q, v, expect) in cases {

@@ -43,10 +43,8 @@ fn perturbed(p: &Program, seed: u64, n: usize) -> Vec<Application> {
                             answers[&k] = moved.to_string().into();
                         }
                     }
-                    2 => {
-                        if answers[&k].is_string() && answers[&k].as_str().is_some_and(|s| s.contains('.')) {
-                            answers[&k] = format!("{}.{:02}", rng.u32(0..4000), rng.u32(0..100)).into();
-                        }
+                    2 if answers[&k].as_str().is_some_and(|s| s.contains('.')) => {
+                        answers[&k] = format!("{}.{:02}", rng.u32(0..4000), rng.u32(0..100)).into();
                     }
                     _ => {}
                 }

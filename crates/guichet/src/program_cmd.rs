@@ -198,11 +198,13 @@ fn test(files: &[PathBuf]) -> Result<Result<(), Fail>> {
 }
 
 fn explain(a: &ExplainArgs) -> Result<Result<(), Fail>> {
-    let Some(l) = load(&a.file, true)? else { return Ok(Err(Fail(2))) };
+    let Some(l) = load(&a.file, true)? else {
+        return Ok(Err(Fail(2)));
+    };
     let p = &l.program;
     let text = read(&a.answers)?;
-    let json: serde_json::Value = serde_json::from_str(&text)
-        .with_context(|| format!("{} is not valid JSON", a.answers.display()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(&text).with_context(|| format!("{} is not valid JSON", a.answers.display()))?;
     let lang = match a.lang {
         LangArg::Fr => Lang::Fr,
         LangArg::En => Lang::En,
@@ -230,7 +232,8 @@ fn explain(a: &ExplainArgs) -> Result<Result<(), Fail>> {
             let src = read(&a.file)?;
             match &e.span {
                 Some(span) => {
-                    let d = guichet_rules::Diagnostic::error(format!("{}: {}", e.code.as_str(), e.message), span.clone());
+                    let d =
+                        guichet_rules::Diagnostic::error(format!("{}: {}", e.code.as_str(), e.message), span.clone());
                     eprint!("{}", d.render(&a.file.display().to_string(), &src));
                 }
                 None => eprintln!("error[{}]: {}", e.code.as_str(), e.message),
@@ -244,7 +247,8 @@ fn simulate(a: &SimulateArgs) -> Result<Result<(), Fail>> {
     let (Some(new), Some(old)) = (load(&a.new, true)?, load(&a.baseline, true)?) else {
         return Ok(Err(Fail(2)));
     };
-    let file = std::fs::File::open(&a.applications).with_context(|| format!("cannot read {}", a.applications.display()))?;
+    let file =
+        std::fs::File::open(&a.applications).with_context(|| format!("cannot read {}", a.applications.display()))?;
     let size = file.metadata().map(|m| m.len()).unwrap_or(0);
     let bar = if size > 8 << 20 && !a.json {
         let b = indicatif::ProgressBar::new(size);
@@ -412,7 +416,9 @@ fn schema() -> Result<Result<(), Fail>> {
 }
 
 fn generate(a: &GenerateArgs) -> Result<Result<(), Fail>> {
-    let Some(l) = load(&a.file, true)? else { return Ok(Err(Fail(2))) };
+    let Some(l) = load(&a.file, true)? else {
+        return Ok(Err(Fail(2)));
+    };
     let mut out: Box<dyn Write> = match &a.out {
         Some(p) => Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
