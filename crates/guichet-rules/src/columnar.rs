@@ -10,15 +10,17 @@ use crate::{ErrorCode, EvalError};
 
 /// Rows evaluated together: small enough that a chunk's node buffers stay
 /// in the CPU caches.
-const CHUNK: usize = 512;
+const CHUNK: usize = 1024;
 
 /// Applications encoded for one program, column by column.
 #[derive(Debug, Clone, Default)]
 pub struct Batch {
     rows: usize,
     dates: Vec<i64>,
+    /// Per slot; empty for slots whose value no expression needs.
     values: Vec<Vec<i64>>,
     states: Vec<Vec<u8>>,
+    keep: Vec<bool>,
     /// Rows whose answers could not be encoded, with why.
     invalid: Vec<Option<ErrorCode>>,
 }
@@ -66,11 +68,15 @@ impl Batch {
     }
 
     pub fn with_capacity(program: &Program, rows: usize) -> Batch {
+        // Values are kept only where they can matter (not for free text that
+        // no rule compares, documents or bank accounts: their state says all).
+        let keep = &program.value_slots;
         Batch {
             rows: 0,
             dates: Vec::with_capacity(rows),
-            values: (0..program.n_slots).map(|_| Vec::with_capacity(rows)).collect(),
+            values: keep.iter().map(|k| Vec::with_capacity(if *k { rows } else { 0 })).collect(),
             states: (0..program.n_slots).map(|_| Vec::with_capacity(rows)).collect(),
+            keep: keep.clone(),
             invalid: Vec::with_capacity(rows),
         }
     }
@@ -100,14 +106,16 @@ impl Batch {
 
     /// Appends a row that could not be parsed or encoded.
     pub fn push_invalid(&mut self, e: EvalError) {
-        let empty = vec![Cell::UNKNOWN; self.values.len()];
+        let empty = vec![Cell::UNKNOWN; self.states.len()];
         self.push_cells(0, &empty, Some(e.code));
     }
 
     fn push_cells(&mut self, date: i64, cells: &[Cell], invalid: Option<ErrorCode>) {
         self.dates.push(date);
         for (s, c) in cells.iter().enumerate() {
-            self.values[s].push(c.v);
+            if self.keep[s] {
+                self.values[s].push(c.v);
+            }
             self.states[s].push(c.s);
         }
         self.invalid.push(invalid);
@@ -142,6 +150,8 @@ impl Batch {
 struct Scratch {
     v: Vec<i64>,
     s: Vec<u8>,
+    /// Read in place of a value column the batch does not keep.
+    zeros: Vec<i64>,
 }
 
 impl Program {
@@ -149,6 +159,11 @@ impl Program {
     pub fn evaluate_batch(&self, batch: &Batch, mode: Mode, threads: usize) -> BatchOutcome {
         let n = batch.rows;
         let mut out = BatchOutcome { status: vec![RowStatus::Error; n], amount: vec![0; n] };
+        // A batch encoded for a program with other questions: every row is
+        // an error rather than a wrong answer.
+        if batch.states.len() != self.n_slots || batch.keep != self.value_slots {
+            return out;
+        }
         let threads =
             if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
         let per = n.div_ceil(threads.max(1)).div_ceil(CHUNK).max(1) * CHUNK;
@@ -156,20 +171,22 @@ impl Program {
             for (i, (st, am)) in out.status.chunks_mut(per).zip(out.amount.chunks_mut(per)).enumerate() {
                 let start = i * per;
                 scope.spawn(move || {
-                    let mut scratch =
-                        Scratch { v: vec![0; self.nodes.len() * CHUNK], s: vec![0; self.nodes.len() * CHUNK] };
+                    let mut sc = Scratch {
+                        v: vec![0; self.nodes.len() * CHUNK],
+                        s: vec![0; self.nodes.len() * CHUNK],
+                        zeros: vec![0; CHUNK],
+                    };
+                    // Constants never change: fill them once.
+                    for (i, node) in self.nodes.iter().enumerate() {
+                        if let Op::Const(c) = node.op {
+                            sc.v[i * CHUNK..(i + 1) * CHUNK].fill(c);
+                            sc.s[i * CHUNK..(i + 1) * CHUNK].fill(KNOWN);
+                        }
+                    }
                     let mut r = 0;
                     while r < st.len() {
                         let len = CHUNK.min(st.len() - r);
-                        self.eval_chunk(
-                            batch,
-                            start + r,
-                            len,
-                            mode,
-                            &mut scratch,
-                            &mut st[r..r + len],
-                            &mut am[r..r + len],
-                        );
+                        self.eval_chunk(batch, start + r, len, mode, &mut sc, &mut st[r..r + len], &mut am[r..r + len]);
                         r += len;
                     }
                 });
@@ -190,9 +207,11 @@ impl Program {
         amount: &mut [i64],
     ) {
         let dates = &b.dates[r0..r0 + n];
+        let zeros = &sc.zeros[..n];
         for (i, node) in self.nodes.iter().enumerate() {
-            // Inputs are read in place from the batch; dead nodes are skipped.
-            if !self.live[i] || matches!(node.op, Op::Input(_)) {
+            // Inputs are read in place from the batch, constants were filled
+            // once, dead nodes are skipped.
+            if !self.live[i] || matches!(node.op, Op::Input(_) | Op::Const(_)) {
                 continue;
             }
             let (vb, va) = sc.v.split_at_mut(i * CHUNK);
@@ -200,32 +219,33 @@ impl Program {
             let ov = &mut va[..n];
             let os = &mut sa[..n];
             let nodes = &self.nodes;
-            let cv = |id: u32| match nodes[id as usize].op {
-                Op::Input(slot) => &b.values[slot as usize][r0..r0 + n],
-                _ => &vb[id as usize * CHUNK..id as usize * CHUNK + n],
+            // Every slice handed to a kernel has exactly `n` elements, which
+            // lets the compiler drop bounds checks and vectorize the loops.
+            let cv = |id: u32| -> &[i64] {
+                let x = match nodes[id as usize].op {
+                    Op::Input(slot) => match b.values[slot as usize].get(r0..r0 + n) {
+                        Some(col) => col,
+                        None => zeros,
+                    },
+                    _ => &vb[id as usize * CHUNK..],
+                };
+                &x[..n]
             };
-            let cs = |id: u32| match nodes[id as usize].op {
-                Op::Input(slot) => &b.states[slot as usize][r0..r0 + n],
-                _ => &sb[id as usize * CHUNK..id as usize * CHUNK + n],
+            let cs = |id: u32| -> &[u8] {
+                let x = match nodes[id as usize].op {
+                    Op::Input(slot) => &b.states[slot as usize][r0..],
+                    _ => &sb[id as usize * CHUNK..],
+                };
+                &x[..n]
             };
             match &node.op {
-                Op::Const(c) => {
-                    ov.fill(*c);
-                    os.fill(KNOWN);
-                }
-                Op::Input(_) => {}
+                Op::Const(_) | Op::Input(_) => {}
                 Op::Gate(x, k) => {
                     let (xv, xs, kv, ks) = (cv(*x), cs(*x), cv(*k), cs(*k));
                     for j in 0..n {
-                        let open = ks[j] == KNOWN && kv[j] != 0;
+                        let open = (ks[j] == KNOWN) & (kv[j] != 0);
                         ov[j] = xv[j];
-                        os[j] = if open {
-                            xs[j]
-                        } else if ks[j] == ERROR {
-                            ERROR
-                        } else {
-                            UNKNOWN
-                        };
+                        os[j] = if open { xs[j] } else if ks[j] == ERROR { ERROR } else { UNKNOWN };
                     }
                 }
                 Op::Param(p) => {
@@ -254,29 +274,49 @@ impl Program {
                 }
                 Op::Not(a) => {
                     let (av, as_) = (cv(*a), cs(*a));
-                    for j in 0..n {
-                        ov[j] = i64::from(av[j] == 0);
-                        os[j] = as_[j];
+                    for (o, x) in ov.iter_mut().zip(av) {
+                        *o = i64::from(*x == 0);
                     }
+                    os.copy_from_slice(as_);
                 }
                 Op::And(a, c) | Op::Or(a, c) => {
                     let decide = i64::from(matches!(node.op, Op::Or(..)));
                     let (av, as_, bv, bs) = (cv(*a), cs(*a), cv(*c), cs(*c));
                     for j in 0..n {
-                        let fa = as_[j] == KNOWN && (av[j] != 0) as i64 == decide;
-                        let fb = bs[j] == KNOWN && (bv[j] != 0) as i64 == decide;
+                        let fa = (as_[j] == KNOWN) & (i64::from(av[j] != 0) == decide);
+                        let fb = (bs[j] == KNOWN) & (i64::from(bv[j] != 0) == decide);
                         let f = fa | fb;
                         os[j] = if f { KNOWN } else { as_[j].max(bs[j]) };
                         ov[j] = if f { decide } else { 1 - decide };
                     }
                 }
                 Op::Cmp(op, a, c) => {
-                    let (av, as_, bv, bs) = (cv(*a), cs(*a), cv(*c), cs(*c));
+                    let (av, as_) = (cv(*a), cs(*a));
+                    // A comparison with a constant reads a scalar, not a column.
+                    if let Op::Const(k) = nodes[*c as usize].op {
+                        macro_rules! cmp_const {
+                            ($f:expr) => {
+                                for (o, x) in ov.iter_mut().zip(av) {
+                                    *o = i64::from($f(*x, k));
+                                }
+                            };
+                        }
+                        match op {
+                            ir::Cmp::Eq => cmp_const!(|x: i64, y: i64| x == y),
+                            ir::Cmp::Ne => cmp_const!(|x: i64, y: i64| x != y),
+                            ir::Cmp::Lt => cmp_const!(|x: i64, y: i64| x < y),
+                            ir::Cmp::Le => cmp_const!(|x: i64, y: i64| x <= y),
+                            ir::Cmp::Gt => cmp_const!(|x: i64, y: i64| x > y),
+                            ir::Cmp::Ge => cmp_const!(|x: i64, y: i64| x >= y),
+                        }
+                        os.copy_from_slice(as_);
+                        continue;
+                    }
+                    let (bv, bs) = (cv(*c), cs(*c));
                     macro_rules! cmp_loop {
                         ($f:expr) => {
-                            for j in 0..n {
-                                ov[j] = i64::from($f(av[j], bv[j]));
-                                os[j] = as_[j].max(bs[j]);
+                            for ((o, x), y) in ov.iter_mut().zip(av).zip(bv) {
+                                *o = i64::from($f(*x, *y));
                             }
                         };
                     }
@@ -287,6 +327,9 @@ impl Program {
                         ir::Cmp::Le => cmp_loop!(|x: i64, y: i64| x <= y),
                         ir::Cmp::Gt => cmp_loop!(|x: i64, y: i64| x > y),
                         ir::Cmp::Ge => cmp_loop!(|x: i64, y: i64| x >= y),
+                    }
+                    for ((o, x), y) in os.iter_mut().zip(as_).zip(bs) {
+                        *o = (*x).max(*y);
                     }
                 }
                 Op::IsNone(a) | Op::IsSome(a) => {
@@ -299,10 +342,10 @@ impl Program {
                 }
                 Op::In(a, set) => {
                     let (av, as_) = (cv(*a), cs(*a));
-                    for j in 0..n {
-                        ov[j] = i64::from(set.contains(&av[j]));
-                        os[j] = as_[j];
+                    for (o, x) in ov.iter_mut().zip(av) {
+                        *o = i64::from(set.contains(x));
                     }
+                    os.copy_from_slice(as_);
                 }
                 Op::Add(a, c) | Op::Sub(a, c) | Op::Mul(a, c) => {
                     let (av, as_, bv, bs) = (cv(*a), cs(*a), cv(*c), cs(*c));
@@ -370,13 +413,22 @@ impl Program {
                 }
                 Op::Min(xs) | Op::Max(xs) => {
                     let is_min = matches!(node.op, Op::Min(_));
-                    ov.fill(if is_min { i64::MAX } else { i64::MIN });
-                    os.fill(KNOWN);
-                    for x in xs.iter() {
+                    let (first, rest) = xs.split_first().map(|(f, r)| (*f, r)).unwrap_or((0, &[]));
+                    ov.copy_from_slice(cv(first));
+                    os.copy_from_slice(cs(first));
+                    for x in rest {
                         let (xv, xs_) = (cv(*x), cs(*x));
-                        for j in 0..n {
-                            ov[j] = if is_min { ov[j].min(xv[j]) } else { ov[j].max(xv[j]) };
-                            os[j] = os[j].max(xs_[j]);
+                        if is_min {
+                            for (o, y) in ov.iter_mut().zip(xv) {
+                                *o = (*o).min(*y);
+                            }
+                        } else {
+                            for (o, y) in ov.iter_mut().zip(xv) {
+                                *o = (*o).max(*y);
+                            }
+                        }
+                        for (o, y) in os.iter_mut().zip(xs_) {
+                            *o = (*o).max(*y);
                         }
                     }
                 }

@@ -1242,8 +1242,27 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         text_list: std::mem::take(&mut c.text_list),
         question_index,
         live: Vec::new(),
+        value_slots: Vec::new(),
     };
     program.live = crate::reach::live_nodes(&program);
+    // Free text matters only if some expression compares it to a literal;
+    // documents and bank accounts only by being there.
+    let texts_compared = !program.texts.is_empty();
+    program.value_slots = vec![false; program.n_slots];
+    for q in &program.questions {
+        let types: Vec<Type> = if q.kind == QuestionType::Address {
+            q.fields.iter().map(|(_, _, t)| *t).collect()
+        } else {
+            vec![q.ty]
+        };
+        for (k, t) in types.into_iter().enumerate() {
+            program.value_slots[q.slot as usize + k] = match t {
+                Type::Opaque => false,
+                Type::Text => texts_compared,
+                _ => true,
+            };
+        }
+    }
     let mut errors = Vec::new();
     crate::reach::check_unreachable(&program, &mut errors);
     program.tests = tests(&program, &raw, &mut errors);

@@ -40,6 +40,9 @@ pub struct Program {
     pub(crate) question_index: Vec<Vec<(Box<str>, usize)>>,
     /// Nodes the columnar evaluator must compute (see `reach::live_nodes`).
     pub(crate) live: Vec<bool>,
+    /// Slots whose value (not only whether it was answered) an expression
+    /// may read: see `Batch`.
+    pub(crate) value_slots: Vec<bool>,
 }
 
 #[derive(Debug, Clone)]
@@ -250,3 +253,16 @@ impl Program {
 
 /// Canadian provinces and territories: the option set of address provinces.
 pub const PROVINCES: [&str; 13] = ["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"];
+
+#[cfg(test)]
+mod shape {
+    #[test]
+    #[ignore = "prints the compiled shape of the rent loan program"]
+    fn print_nodes() {
+        let src = include_str!("../../../programs/shq-pret-loyer-2020.toml");
+        let p = crate::load(src).expect("loads").program;
+        for (i, n) in p.nodes.iter().enumerate() {
+            println!("{i:3} {} {:?}", if p.live[i] { "live" } else { "dead" }, n.op);
+        }
+    }
+}
