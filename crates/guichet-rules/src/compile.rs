@@ -183,6 +183,8 @@ struct Compiler<'s> {
     warnings: Vec<Diagnostic>,
     nodes: Vec<Node>,
     types: Vec<Type>,
+    /// Nodes by their op and type, for sharing identical ones.
+    seen: HashMap<String, NodeId>,
     bindings: HashMap<String, Binding>,
     questions: Vec<Question>,
     parameters: Vec<Parameter>,
@@ -204,10 +206,19 @@ struct Compiler<'s> {
 type R<T> = Result<T, Diagnostic>;
 
 impl<'s> Compiler<'s> {
+    /// Adds a node, or returns the identical one already built: every op
+    /// is pure, so `x is none` written twice is computed once. (A shared
+    /// node keeps the span of its first occurrence.)
     fn push(&mut self, op: Op, ty: Type, span: Span) -> NodeId {
+        let key = format!("{op:?}/{ty:?}");
+        if let Some(&id) = self.seen.get(&key) {
+            return id;
+        }
         self.nodes.push(Node { op, span });
         self.types.push(ty);
-        (self.nodes.len() - 1) as NodeId
+        let id = (self.nodes.len() - 1) as NodeId;
+        self.seen.insert(key, id);
+        id
     }
 
     fn intern(&mut self, s: &str) -> i64 {
@@ -702,6 +713,7 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         warnings: Vec::new(),
         nodes: Vec::new(),
         types: Vec::new(),
+        seen: HashMap::new(),
         bindings: HashMap::new(),
         questions: Vec::new(),
         parameters: Vec::new(),
