@@ -497,7 +497,9 @@ impl Program {
                     let decide = i64::from(matches!(node.op, Op::Or(..)));
                     let (av, as_, bv, bs) = (cv(*a), cs(*a), cv(*c), cs(*c));
                     let d = decide != 0;
-                    for ((((o, st), (x, xs)), y), ys) in ov.iter_mut().zip(os.iter_mut()).zip(av.iter().zip(as_)).zip(bv).zip(bs) {
+                    for ((((o, st), (x, xs)), y), ys) in
+                        ov.iter_mut().zip(os.iter_mut()).zip(av.iter().zip(as_)).zip(bv).zip(bs)
+                    {
                         let f = ((*xs == KNOWN) & ((*x != 0) == d)) | ((*ys == KNOWN) & ((*y != 0) == d));
                         *st = if f { KNOWN } else { (*xs).max(*ys) };
                         *o = if f { decide } else { 1 - decide };
@@ -666,7 +668,11 @@ impl Program {
         // Row status, with the scalar evaluator's precedence, one flag
         // array at a time so that each loop is branch-free.
         let node_s = |id: u32| {
-            if sc.known[id as usize] { &sc.known_states[..n] } else { &sc.s[id as usize * CHUNK..id as usize * CHUNK + n] }
+            if sc.known[id as usize] {
+                &sc.known_states[..n]
+            } else {
+                &sc.s[id as usize * CHUNK..id as usize * CHUNK + n]
+            }
         };
         let node_v = |id: u32| &sc.v[id as usize * CHUNK..id as usize * CHUNK + n];
         let mut err = [false; CHUNK];
@@ -739,7 +745,9 @@ mod tests {
         }
         for mode in [Mode::Complete, Mode::Draft] {
             let portable = p.evaluate_batch_with(&batch, mode, 2, false);
-            assert!(portable.status.contains(&RowStatus::Eligible) && portable.status.contains(&RowStatus::NotEligible));
+            assert!(
+                portable.status.contains(&RowStatus::Eligible) && portable.status.contains(&RowStatus::NotEligible)
+            );
             if has_avx2() {
                 assert_eq!(p.evaluate_batch_with(&batch, mode, 1, true), portable);
             }

@@ -1262,11 +1262,8 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let texts_compared = !program.texts.is_empty();
     program.value_slots = vec![false; program.n_slots];
     for q in &program.questions {
-        let types: Vec<Type> = if q.kind == QuestionType::Address {
-            q.fields.iter().map(|(_, _, t)| *t).collect()
-        } else {
-            vec![q.ty]
-        };
+        let types: Vec<Type> =
+            if q.kind == QuestionType::Address { q.fields.iter().map(|(_, _, t)| *t).collect() } else { vec![q.ty] };
         for (k, t) in types.into_iter().enumerate() {
             program.value_slots[q.slot as usize + k] = match t {
                 Type::Opaque => false,

@@ -74,7 +74,13 @@ pub fn application(program: &Program, rng: &mut fastrand::Rng, index: usize) -> 
             QuestionType::Date => {
                 let lo = q.min.as_ref().map(|v| v.lane()).unwrap_or(i64::from(program.opens.0) - 900);
                 let hi = q.max.as_ref().map(|v| v.lane()).unwrap_or(i64::from(program.closes.0) + 120).max(lo);
-                let d = rng.i64(lo..=hi);
+                // Near a date the rules compare it with, mostly on the side
+                // that satisfies the rule: real applicants mostly qualify,
+                // and the boundaries get exercised.
+                let d = match near_anchor(program, q, rng, 90) {
+                    Some(d) => d.clamp(lo, hi),
+                    None => rng.i64(lo..=hi),
+                };
                 json!(Date(i32::try_from(d).unwrap_or(0)).to_string())
             }
             QuestionType::Text => json!(NAMES[rng.usize(..NAMES.len())]),
@@ -98,6 +104,43 @@ pub fn application(program: &Program, rng: &mut fastrand::Rng, index: usize) -> 
         answers.insert(q.id.clone(), v);
     }
     json!({ "id": format!("app-{index:07}"), "submitted_on": submitted.to_string(), "answers": answers })
+}
+
+/// A value near one of the constants or parameters a rule compares the
+/// question with: 85% on the side that satisfies the comparison.
+fn near_anchor(program: &Program, q: &crate::program::Question, rng: &mut fastrand::Rng, spread: i64) -> Option<i64> {
+    use crate::ir::{Cmp, Op};
+    let reads_q = |id: u32| {
+        id == q.node || matches!(program.nodes.get(id as usize).map(|n| &n.op), Some(Op::Input(s)) if *s == q.slot)
+    };
+    let value = |id: u32| match program.nodes.get(id as usize).map(|n| &n.op) {
+        Some(Op::Const(v)) => Some(*v),
+        Some(Op::Param(p)) => program.timelines.get(*p as usize).and_then(|t| t.at(i64::from(program.opens.0))),
+        _ => None,
+    };
+    let anchors: Vec<(Cmp, i64)> = program
+        .nodes
+        .iter()
+        .filter_map(|n| match n.op {
+            Op::Cmp(c, a, b) if reads_q(a) => value(b).map(|v| (c, v)),
+            Op::Cmp(c, a, b) if reads_q(b) => value(a).map(|v| (c.flip(), v)),
+            _ => None,
+        })
+        .collect();
+    if anchors.is_empty() {
+        return None;
+    }
+    let (cmp, anchor) = anchors[rng.usize(..anchors.len())];
+    let cmp = if rng.u8(..100) < 85 { cmp } else { cmp.negate() };
+    let off = rng.i64(1..=spread.max(1));
+    Some(match cmp {
+        Cmp::Lt => anchor - off,
+        Cmp::Le => anchor - off + 1,
+        Cmp::Gt => anchor + off,
+        Cmp::Ge => anchor + off - 1,
+        Cmp::Eq => anchor,
+        Cmp::Ne => anchor + if rng.bool() { off } else { -off },
+    })
 }
 
 /// The generator's random source for a seed.

@@ -63,7 +63,8 @@ impl<'de> Visitor<'de> for AnswerVisitor {
         Ok(Nullable(Some(AnswerValue::List)))
     }
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut t = Vec::new();
+        // Sized for a whole application's answers: no reallocation on the way.
+        let mut t = Vec::with_capacity(map.size_hint().unwrap_or(24));
         while let Some(k) = map.next_key::<Key<'de>>()? {
             if let Nullable(Some(v)) = map.next_value::<Nullable<'de>>()? {
                 t.push((k.0, v));

@@ -6,6 +6,7 @@ use crate::eval::Mode;
 use crate::program::Program;
 use crate::value::Money;
 use crate::{ErrorCode, EvalError};
+use std::sync::Mutex;
 
 /// Lines handled together by one thread.
 const SLICE: usize = 8192;
@@ -73,23 +74,6 @@ impl Simulation {
     }
 }
 
-/// Splits `data` into `parts` ranges that end on line boundaries.
-fn split_lines(data: &[u8], parts: usize) -> Vec<(usize, usize)> {
-    let mut out = Vec::new();
-    let mut start = 0;
-    for p in 1..=parts {
-        let mut end = if p == parts { data.len() } else { (data.len() * p / parts).max(start) };
-        while end < data.len() && data[end - 1] != b'\n' {
-            end += 1;
-        }
-        if end > start || p == parts {
-            out.push((start, end));
-        }
-        start = end;
-    }
-    out
-}
-
 /// Evaluates every line of `jsonl` under both programs. `progress` is
 /// called with the number of bytes done since its last call.
 pub fn simulate(
@@ -99,74 +83,101 @@ pub fn simulate(
     threads: usize,
     progress: &(dyn Fn(usize) + Sync),
 ) -> Simulation {
-    let mut s = Simulator::new(baseline, candidate, threads);
-    s.feed(jsonl, progress);
-    s.finish()
+    // Chunks of about 4 MB of whole lines, handed to the workers in turn.
+    let mut rest = jsonl;
+    let chunks = std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let mut end = rest.len().min(4 << 20);
+        while end < rest.len() && rest[end - 1] != b'\n' {
+            end += 1;
+        }
+        let (chunk, tail) = rest.split_at(end);
+        rest = tail;
+        Some(Ok::<_, std::convert::Infallible>(chunk))
+    });
+    match simulate_stream(baseline, candidate, threads, chunks, progress, &|_| {}) {
+        Ok(sim) => sim,
+        Err(never) => match never {},
+    }
 }
 
-/// A simulation fed in chunks, so that reading the input overlaps with
-/// evaluating it and memory stays bounded whatever the file's size.
-#[derive(Debug)]
-pub struct Simulator<'p> {
-    baseline: &'p Program,
-    candidate: &'p Program,
-    shared: bool,
+/// Evaluates a stream of chunks, each made of whole lines, under both
+/// programs. Each worker thread takes the next chunk when it is free (it
+/// reads it, too, when the iterator reads a file), so reading overlaps with
+/// evaluating and no thread waits for another; memory stays bounded by a
+/// few chunks whatever the input's size. Each chunk is handed to `recycle`
+/// once evaluated, so its buffer can be reused. The first error of the
+/// iterator stops the simulation.
+pub fn simulate_stream<C, E, I>(
+    baseline: &Program,
+    candidate: &Program,
     threads: usize,
-    lines: usize,
-    total: Simulation,
-    workers: Vec<Worker>,
-}
-
-impl<'p> Simulator<'p> {
-    pub fn new(baseline: &'p Program, candidate: &'p Program, threads: usize) -> Self {
-        let threads =
-            if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
-        let workers = (0..threads)
-            .map(|_| Worker {
-                ba: Batch::with_capacity(baseline, SLICE),
-                bb: Batch::with_capacity(candidate, SLICE),
-                scratch: Vec::new(),
-            })
-            .collect();
-        Simulator {
-            baseline,
-            candidate,
-            shared: baseline.same_inputs(candidate),
-            threads,
-            lines: 0,
-            total: Simulation::default(),
-            workers,
+    chunks: I,
+    progress: &(dyn Fn(usize) + Sync),
+    recycle: &(dyn Fn(C) + Sync),
+) -> Result<Simulation, E>
+where
+    C: AsRef<[u8]> + Send,
+    E: Send,
+    I: Iterator<Item = Result<C, E>> + Send,
+{
+    let threads =
+        if threads == 0 { std::thread::available_parallelism().map(|x| x.get()).unwrap_or(1) } else { threads };
+    let shared = baseline.same_inputs(candidate);
+    // The source: the iterator, the next chunk's number, the first error.
+    let source = Mutex::new((chunks, 0usize, None::<E>));
+    let done: Mutex<Vec<(usize, usize, Simulation)>> = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..threads {
+            scope.spawn(|| {
+                let mut w = Worker {
+                    ba: Batch::with_capacity(baseline, SLICE),
+                    bb: Batch::with_capacity(candidate, SLICE),
+                    scratch: Vec::new(),
+                };
+                loop {
+                    let (index, chunk) = {
+                        let mut src = source.lock().unwrap_or_else(|p| p.into_inner());
+                        if src.2.is_some() {
+                            break;
+                        }
+                        match src.0.next() {
+                            None => break,
+                            Some(Err(e)) => {
+                                src.2 = Some(e);
+                                break;
+                            }
+                            Some(Ok(c)) => {
+                                src.1 += 1;
+                                (src.1 - 1, c)
+                            }
+                        }
+                    };
+                    let (lines, sim) = run_part(baseline, candidate, shared, &mut w, chunk.as_ref(), progress);
+                    recycle(chunk);
+                    done.lock().unwrap_or_else(|p| p.into_inner()).push((index, lines, sim));
+                }
+            });
         }
+    });
+    let (_, _, error) = source.into_inner().unwrap_or_else(|p| p.into_inner());
+    if let Some(e) = error {
+        return Err(e);
     }
-
-    /// Evaluates a chunk of whole lines (it should end with a newline; a
-    /// last line without one counts as a line too).
-    pub fn feed(&mut self, chunk: &[u8], progress: &(dyn Fn(usize) + Sync)) {
-        let parts = split_lines(chunk, self.threads);
-        let (a, b, shared) = (self.baseline, self.candidate, self.shared);
-        let results: Vec<(usize, Simulation)> = std::thread::scope(|scope| {
-            let handles: Vec<_> = parts
-                .iter()
-                .zip(self.workers.iter_mut())
-                .map(|((s, e), w)| {
-                    let part = &chunk[*s..*e];
-                    scope.spawn(move || run_part(a, b, shared, w, part, progress))
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
-        });
-        // Each part numbered its lines from 1: shift by the lines before it.
-        for (lines, mut r) in results {
-            r.changes.iter_mut().for_each(|c| c.line += self.lines);
-            r.unreadable.iter_mut().for_each(|u| u.0 += self.lines);
-            self.lines += lines;
-            self.total.merge(r);
-        }
+    let mut parts = done.into_inner().unwrap_or_else(|p| p.into_inner());
+    parts.sort_by_key(|(i, _, _)| *i);
+    // Each chunk numbered its lines from 1: shift by the lines before it.
+    let mut total = Simulation::default();
+    let mut before = 0;
+    for (_, lines, mut r) in parts {
+        r.changes.iter_mut().for_each(|c| c.line += before);
+        r.unreadable.iter_mut().for_each(|u| u.0 += before);
+        before += lines;
+        total.merge(r);
     }
-
-    pub fn finish(self) -> Simulation {
-        self.total
-    }
+    Ok(total)
 }
 
 /// What one worker thread keeps between chunks: its batches and scratch

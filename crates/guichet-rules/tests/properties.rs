@@ -93,8 +93,9 @@ proptest! {
                 prop_assert_eq!((out.status[i], out.amount[i]), (s, m), "program {} row {}", p.id, i);
                 seen[s as usize] += 1;
             }
-            // The perturbations reach both outcomes, so the comparison means something.
-            prop_assert!(seen[RowStatus::Eligible as usize] > 0 && seen[RowStatus::NotEligible as usize] > 0, "{:?}", seen);
+            // The rows reach several outcomes, so the comparison means something.
+            prop_assert!(seen.iter().filter(|c| **c > 0).count() >= 2, "{:?}", seen);
+            prop_assert!(seen[RowStatus::NotEligible as usize] > 0, "{:?}", seen);
         }
     }
 

@@ -2,7 +2,7 @@
 //! application one by one; bad lines are reported with their number;
 //! feeding in chunks gives the same result as feeding at once.
 
-use guichet_rules::simulate::{Simulator, simulate};
+use guichet_rules::simulate::{simulate, simulate_stream};
 use guichet_rules::{Application, Mode, Program, RowStatus, Status, generate, load};
 
 fn rent_loan(cap: &str) -> Program {
@@ -94,12 +94,23 @@ fn chunked_feeding_equals_one_feed() {
     let (old, new) = (rent_loan("1500.00 $"), rent_loan("1200.00 $"));
     let data = jsonl(&old, 2000);
     let whole = simulate(&old, &new, data.as_bytes(), 2, &|_| {});
-    let mut s = Simulator::new(&old, &new, 2);
     let lines: Vec<&str> = data.split_inclusive('\n').collect();
-    for chunk in lines.chunks(333) {
-        s.feed(chunk.concat().as_bytes(), &|_| {});
-    }
-    assert_eq!(s.finish(), whole);
+    let chunks = lines.chunks(333).map(|c| Ok::<_, ()>(c.concat().into_bytes()));
+    let recycled = std::sync::atomic::AtomicUsize::new(0);
+    let streamed = simulate_stream(&old, &new, 2, chunks, &|_| {}, &|_| {
+        recycled.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    });
+    assert_eq!(streamed, Ok(whole));
+    assert_eq!(recycled.into_inner(), 2000usize.div_ceil(333));
+}
+
+#[test]
+fn a_read_error_stops_the_simulation() {
+    let p = rent_loan("1500.00 $");
+    let data = jsonl(&p, 10);
+    let chunks = vec![Ok(data.clone().into_bytes()), Err("disk on fire"), Ok(data.into_bytes())];
+    let r = simulate_stream(&p, &p, 1, chunks.into_iter(), &|_| {}, &|_| {});
+    assert_eq!(r, Err("disk on fire"));
 }
 
 #[test]

@@ -261,18 +261,14 @@ fn simulate(a: &SimulateArgs) -> Result<Result<(), Fail>> {
         indicatif::ProgressBar::hidden()
     };
     let progress = |n: usize| bar.inc(n as u64);
-    let mut sim = guichet_rules::simulate::Simulator::new(&old.program, &new.program, a.threads);
-    // A reader thread fills the next chunk while the current one is evaluated.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<std::io::Result<Vec<u8>>>(1);
-    let (give_back, free) = std::sync::mpsc::channel::<Vec<u8>>();
-    let reader = std::thread::spawn(move || read_chunks(file, &tx, &free));
-    for chunk in rx {
-        let chunk = chunk.with_context(|| format!("cannot read {}", a.applications.display()))?;
-        sim.feed(&chunk, &progress);
-        let _ = give_back.send(chunk);
-    }
-    let _ = reader.join();
-    let sim = sim.finish();
+    // The workers read the file chunk by chunk as they become free;
+    // evaluated buffers come back through `pool` to be filled again.
+    let pool = std::sync::Mutex::new(Vec::<Vec<u8>>::new());
+    let chunks = Chunks { file, carry: Vec::new(), pool: &pool, done: false };
+    let recycle = |buf: Vec<u8>| pool.lock().unwrap_or_else(|p| p.into_inner()).push(buf);
+    let sim =
+        guichet_rules::simulate::simulate_stream(&old.program, &new.program, a.threads, chunks, &progress, &recycle)
+            .with_context(|| format!("cannot read {}", a.applications.display()))?;
     bar.finish_and_clear();
     if let Some(path) = &a.changes {
         let mut out = std::io::BufWriter::new(
@@ -365,48 +361,51 @@ fn simulate(a: &SimulateArgs) -> Result<Result<(), Fail>> {
     Ok(Ok(()))
 }
 
-/// Sends the file in chunks of whole lines (about 32 MB each). Buffers
-/// come back through `free` to be reused: no fresh pages per chunk.
-fn read_chunks(
-    mut file: std::fs::File,
-    tx: &std::sync::mpsc::SyncSender<std::io::Result<Vec<u8>>>,
-    free: &std::sync::mpsc::Receiver<Vec<u8>>,
-) {
-    use std::io::Read;
-    const CHUNK: u64 = 32 << 20;
-    let mut carry: Vec<u8> = Vec::new();
-    loop {
-        let mut buf = free.try_recv().unwrap_or_default();
-        buf.clear();
-        buf.append(&mut carry);
-        let before = buf.len();
-        match (&mut file).take(CHUNK).read_to_end(&mut buf) {
-            Ok(_) => {}
-            Err(e) => {
-                let _ = tx.send(Err(e));
-                return;
+/// A file read in chunks of whole lines (about 16 MB each), reusing the
+/// buffers the simulation gives back.
+struct Chunks<'a> {
+    file: std::fs::File,
+    /// The unfinished last line of the previous chunk.
+    carry: Vec<u8>,
+    pool: &'a std::sync::Mutex<Vec<Vec<u8>>>,
+    done: bool,
+}
+
+impl Iterator for Chunks<'_> {
+    type Item = std::io::Result<Vec<u8>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        use std::io::Read;
+        const CHUNK: u64 = 16 << 20;
+        while !self.done {
+            let mut buf = self.pool.lock().unwrap_or_else(|p| p.into_inner()).pop().unwrap_or_default();
+            buf.clear();
+            buf.append(&mut self.carry);
+            let before = buf.len();
+            if let Err(e) = (&mut self.file).take(CHUNK).read_to_end(&mut buf) {
+                self.done = true;
+                return Some(Err(e));
+            }
+            if buf.len() - before < CHUNK as usize {
+                self.done = true;
+            } else {
+                // Keep the unfinished last line for the next chunk.
+                match buf.iter().rposition(|b| *b == b'\n') {
+                    Some(nl) => {
+                        self.carry.extend_from_slice(&buf[nl + 1..]);
+                        buf.truncate(nl + 1);
+                    }
+                    None => {
+                        self.carry = buf;
+                        continue;
+                    }
+                }
+            }
+            if !buf.is_empty() {
+                return Some(Ok(buf));
             }
         }
-        let at_end = (buf.len() - before) < CHUNK as usize;
-        if !at_end {
-            // Keep the unfinished last line for the next chunk.
-            match buf.iter().rposition(|b| *b == b'\n') {
-                Some(nl) => {
-                    carry.extend_from_slice(&buf[nl + 1..]);
-                    buf.truncate(nl + 1);
-                }
-                None => {
-                    carry = buf;
-                    continue;
-                }
-            }
-        }
-        if !buf.is_empty() && tx.send(Ok(buf)).is_err() {
-            return;
-        }
-        if at_end {
-            return;
-        }
+        None
     }
 }
 
