@@ -236,7 +236,7 @@ impl Program {
             }
             ExprKind::Call(f, _, args) => {
                 let xs: Vec<String> = args.iter().map(|i| self.formula(i, ev, lang, 0)).collect();
-                (format!("{f}({})", xs.join(" ; ")), 9)
+                (format!("{f}({})", xs.join(if lang == Lang::Fr { " ; " } else { ", " })), 9)
             }
         };
         if p < prec { format!("({s})") } else { s }
@@ -245,6 +245,8 @@ impl Program {
     /// A plain-language explanation of an evaluation.
     pub fn explain(&self, ev: &Evaluation, lang: Lang) -> String {
         let fr = lang == Lang::Fr;
+        // French puts a space before the semicolon; English does not.
+        let sep = if fr { " ; " } else { "; " };
         let mut out = String::new();
         out.push_str(self.title.get(lang));
         out.push('\n');
@@ -291,7 +293,7 @@ impl Program {
                 out.push_str(&format!(
                     "      {} {}\n",
                     if fr { "Valeurs utilisées :" } else { "Values used:" },
-                    used.join(" ; ")
+                    used.join(sep)
                 ));
             }
             for req in &r.would_pass {
@@ -302,7 +304,7 @@ impl Program {
                 out.push_str(&format!(
                     "      {} {}\n",
                     if fr { "Réponses manquantes :" } else { "Missing answers:" },
-                    m.join(" ; ")
+                    m.join(sep)
                 ));
             }
         }
@@ -344,7 +346,7 @@ impl Program {
                 out.push_str(&format!(
                     "  {} {}\n",
                     if fr { "Valeurs utilisées :" } else { "Values used:" },
-                    used.join(" ; ")
+                    used.join(sep)
                 ));
             }
         }
