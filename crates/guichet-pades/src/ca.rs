@@ -1,0 +1,188 @@
+//! A built-in certification authority for organizations without a PKI: a
+//! root, an issuing CA, and employees' signing certificates
+//! (digitalSignature + nonRepudiation), with revocation lists.
+
+use crate::Error;
+use rcgen::{
+    BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams,
+    SerialNumber,
+};
+use time::{Duration, OffsetDateTime};
+
+fn ca_err(e: rcgen::Error) -> Error {
+    Error::Ca(e.to_string())
+}
+
+/// Who a signing certificate is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Employee {
+    pub name: String,
+    pub email: String,
+    pub organization: String,
+    pub unit: Option<String>,
+}
+
+/// The certificates and keys of a CA, as PEM text (what is stored).
+#[derive(Clone)]
+pub struct CaFiles {
+    pub root_cert: String,
+    pub root_key: String,
+    pub issuing_cert: String,
+    pub issuing_key: String,
+}
+
+impl std::fmt::Debug for CaFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CaFiles").finish_non_exhaustive()
+    }
+}
+
+/// A certificate just issued, with its new private key (PKCS#8 PEM).
+#[derive(Clone)]
+pub struct Issued {
+    pub cert_pem: String,
+    pub cert_der: Vec<u8>,
+    pub key_pem: String,
+    pub serial: Vec<u8>,
+}
+
+impl std::fmt::Debug for Issued {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Issued").field("serial", &self.serial).finish_non_exhaustive()
+    }
+}
+
+fn ca_name(organization: &str, country: &str, role: &str) -> DistinguishedName {
+    let mut dn = DistinguishedName::new();
+    dn.push(DnType::CountryName, country);
+    dn.push(DnType::OrganizationName, organization);
+    dn.push(DnType::CommonName, format!("{organization} — {role}"));
+    dn
+}
+
+fn ca_params(organization: &str, country: &str, role: &str, now: OffsetDateTime, years: i64, path_len: u8) -> CertificateParams {
+    let mut p = CertificateParams::default();
+    p.distinguished_name = ca_name(organization, country, role);
+    p.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
+    p.not_before = now - Duration::minutes(5);
+    p.not_after = now + Duration::days(365 * years);
+    p
+}
+
+/// Creates a root CA (20 years) and an issuing CA (10 years) signed by it,
+/// with ECDSA P-384 keys.
+pub fn init(organization: &str, country: &str, now: OffsetDateTime) -> Result<CaFiles, Error> {
+    let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(ca_err)?;
+    let root_params = ca_params(organization, country, "Root CA", now, 20, 1);
+    let root = root_params.self_signed(&root_key).map_err(ca_err)?;
+    let issuing_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(ca_err)?;
+    let issuing_params = ca_params(organization, country, "Issuing CA", now, 10, 0);
+    let root_issuer = Issuer::new(root_params, &root_key);
+    let issuing = issuing_params.signed_by(&issuing_key, &root_issuer).map_err(ca_err)?;
+    Ok(CaFiles {
+        root_cert: root.pem(),
+        root_key: root_key.serialize_pem(),
+        issuing_cert: issuing.pem(),
+        issuing_key: issuing_key.serialize_pem(),
+    })
+}
+
+/// The issuing CA, ready to issue (rebuilt from its stored files and the
+/// names it was created with).
+pub struct IssuingCa {
+    params: CertificateParams,
+    key: KeyPair,
+}
+
+impl std::fmt::Debug for IssuingCa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuingCa").finish_non_exhaustive()
+    }
+}
+
+impl IssuingCa {
+    pub fn load(organization: &str, country: &str, issuing_key_pem: &str) -> Result<IssuingCa, Error> {
+        let key = KeyPair::from_pem(issuing_key_pem).map_err(ca_err)?;
+        let params = ca_params(organization, country, "Issuing CA", OffsetDateTime::UNIX_EPOCH, 10, 0);
+        Ok(IssuingCa { params, key })
+    }
+
+    /// Issues an employee's signing certificate (P-256 key, `days` long).
+    pub fn issue(&self, e: &Employee, serial: u64, now: OffsetDateTime, days: i64) -> Result<Issued, Error> {
+        if e.name.trim().is_empty() || !e.email.contains('@') {
+            return Err(Error::Ca("an employee needs a name and an email address".into()));
+        }
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
+        let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, e.name.as_str());
+        dn.push(DnType::OrganizationName, e.organization.as_str());
+        if let Some(u) = &e.unit {
+            dn.push(DnType::OrganizationalUnitName, u.as_str());
+        }
+        p.distinguished_name = dn;
+        p.subject_alt_names = vec![rcgen::SanType::Rfc822Name(e.email.as_str().try_into().map_err(ca_err)?)];
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.not_before = now - Duration::minutes(5);
+        p.not_after = now + Duration::days(days);
+        let serial_bytes = serial.to_be_bytes().iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
+        let serial_bytes = if serial_bytes.first().is_some_and(|b| *b >= 0x80) || serial_bytes.is_empty() {
+            [vec![0], serial_bytes].concat()
+        } else {
+            serial_bytes
+        };
+        p.serial_number = Some(SerialNumber::from_slice(&serial_bytes));
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
+        Ok(Issued { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), key_pem: key.serialize_pem(), serial: serial_bytes })
+    }
+
+    /// A CRL listing `revoked` (serial, time, reason), valid for `days`.
+    pub fn crl(&self, revoked: &[(Vec<u8>, OffsetDateTime, RevocationReason)], number: u64, now: OffsetDateTime, days: i64) -> Result<Vec<u8>, Error> {
+        let params = CertificateRevocationListParams {
+            this_update: now,
+            next_update: now + Duration::days(days),
+            crl_number: SerialNumber::from(number),
+            issuing_distribution_point: None,
+            revoked_certs: revoked
+                .iter()
+                .map(|(s, t, r)| RevokedCertParams {
+                    serial_number: SerialNumber::from_slice(s),
+                    revocation_time: *t,
+                    reason_code: Some(*r),
+                    invalidity_date: None,
+                })
+                .collect(),
+            key_identifier_method: self.params.key_identifier_method.clone(),
+        };
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        Ok(params.signed_by(&issuer).map_err(ca_err)?.der().to_vec())
+    }
+}
+
+pub use rcgen::RevocationReason as Reason;
+
+/// DER of the first certificate in a PEM text.
+pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, Error> {
+    pem_all(pem)?.into_iter().next().ok_or_else(|| Error::Certificate("no certificate in this PEM text".into()))
+}
+
+/// DER of every certificate in a PEM text (a chain file).
+pub fn pem_all(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
+    let mut out = Vec::new();
+    let mut rest = pem;
+    while let Some(start) = rest.find("-----BEGIN CERTIFICATE-----") {
+        let Some(end) = rest[start..].find("-----END CERTIFICATE-----") else {
+            return Err(Error::Certificate("a PEM certificate is not closed".into()));
+        };
+        let block = &rest[start..start + end + "-----END CERTIFICATE-----".len()];
+        let (_, der) = der::pem::decode_vec(block.as_bytes()).map_err(|e| Error::Certificate(format!("bad PEM: {e}")))?;
+        out.push(der);
+        rest = &rest[start + end + 1..];
+    }
+    Ok(out)
+}

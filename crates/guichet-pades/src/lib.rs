@@ -1,0 +1,42 @@
+//! # guichet-pades
+//!
+//! PAdES signatures (ETSI EN 319 142-1) over PDF documents: signing by
+//! incremental update, validation of every signature in a file, signing
+//! keys behind the [`Signer`] trait, and a built-in certification authority.
+//!
+//! Pure: no database, no HTTP server, no files. Callers pass bytes in and
+//! get bytes and reports out.
+
+mod asn1;
+pub mod ca;
+mod cades;
+mod keys;
+mod pdf;
+mod sign;
+mod verify;
+
+pub use cades::SignedAttributesInfo;
+pub use keys::{Algorithm, Digest, Signer, SoftwareKey, verify_signature};
+pub use sign::{SignOptions, sign_pdf};
+pub use verify::{Indication, Modification, SignatureReport, ValidationReport, verify_pdf};
+
+/// Everything that can go wrong, with a message a person can act on.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Error {
+    #[error("unreadable PDF: {0}")]
+    Pdf(String),
+    #[error("encrypted PDFs cannot be signed or validated (remove the encryption first)")]
+    Encrypted,
+    #[error("key: {0}")]
+    Key(String),
+    #[error("certificate: {0}")]
+    Certificate(String),
+    #[error("signing failed: {0}")]
+    Sign(String),
+    #[error("verification: {0}")]
+    Verify(String),
+    #[error("ASN.1: {0}")]
+    Asn1(String),
+    #[error("certification authority: {0}")]
+    Ca(String),
+}

@@ -1,0 +1,175 @@
+//! The PDF side: reading what signing and validation need (through
+//! lopdf), and writing objects for an incremental update.
+
+use crate::Error;
+use lopdf::{Dictionary, Document, Object, ObjectId, StringFormat};
+use std::io::Write;
+
+/// Parses a PDF (or a prefix of one: an earlier revision).
+pub(crate) fn load(bytes: &[u8]) -> Result<Document, Error> {
+    if !bytes.starts_with(b"%PDF-") {
+        let head = bytes.iter().take(64).position(|b| *b == b'%');
+        if head.is_none() || !bytes.windows(5).take(1024).any(|w| w == b"%PDF-") {
+            return Err(Error::Pdf("this is not a PDF file (no %PDF- header)".into()));
+        }
+    }
+    // A complete file ends with %%EOF (readers tolerate a little after it).
+    let tail = &bytes[bytes.len().saturating_sub(1024)..];
+    if !tail.windows(5).any(|w| w == b"%%EOF") {
+        return Err(Error::Pdf("no %%EOF at the end: the file is truncated".into()));
+    }
+    let doc = Document::load_mem(bytes).map_err(|e| Error::Pdf(e.to_string()))?;
+    if doc.is_encrypted() {
+        return Err(Error::Encrypted);
+    }
+    Ok(doc)
+}
+
+/// The offset given by the last `startxref`.
+pub(crate) fn last_startxref(bytes: &[u8]) -> Result<usize, Error> {
+    let tail_start = bytes.len().saturating_sub(2048);
+    let tail = &bytes[tail_start..];
+    let pos = tail
+        .windows(9)
+        .rposition(|w| w == b"startxref")
+        .ok_or_else(|| Error::Pdf("no `startxref` at the end of the file (truncated?)".into()))?;
+    let rest = &tail[pos + 9..];
+    let digits: Vec<u8> = rest.iter().skip_while(|b| b.is_ascii_whitespace()).take_while(|b| b.is_ascii_digit()).copied().collect();
+    std::str::from_utf8(&digits)
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .filter(|off: &usize| *off < bytes.len())
+        .ok_or_else(|| Error::Pdf("the `startxref` offset is not a valid position".into()))
+}
+
+/// Whether the last cross-reference section is a stream (PDF 1.5+).
+pub(crate) fn last_xref_is_stream(bytes: &[u8], startxref: usize) -> bool {
+    !bytes[startxref..].starts_with(b"xref")
+}
+
+/// Offsets just past each `%%EOF` marker: the ends of the revisions.
+pub(crate) fn revision_ends(bytes: &[u8]) -> Vec<usize> {
+    let mut out = Vec::new();
+    let mut i = 0;
+    while let Some(p) = bytes[i..].windows(5).position(|w| w == b"%%EOF") {
+        let mut end = i + p + 5;
+        // The end-of-line after %%EOF belongs to the revision.
+        if bytes.get(end) == Some(&b'\r') {
+            end += 1;
+        }
+        if bytes.get(end) == Some(&b'\n') {
+            end += 1;
+        }
+        out.push(end);
+        i = i + p + 5;
+    }
+    out
+}
+
+pub(crate) fn write_name(out: &mut Vec<u8>, name: &[u8]) {
+    out.push(b'/');
+    for &c in name {
+        if c.is_ascii_graphic() && !b"()<>[]{}/%#".contains(&c) {
+            out.push(c);
+        } else {
+            let _ = write!(out, "#{c:02X}");
+        }
+    }
+}
+
+pub(crate) fn write_string(out: &mut Vec<u8>, s: &[u8], format: StringFormat) {
+    match format {
+        StringFormat::Hexadecimal => {
+            out.push(b'<');
+            for b in s {
+                let _ = write!(out, "{b:02X}");
+            }
+            out.push(b'>');
+        }
+        StringFormat::Literal => {
+            out.push(b'(');
+            for &c in s {
+                match c {
+                    b'(' | b')' | b'\\' => {
+                        out.push(b'\\');
+                        out.push(c);
+                    }
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    _ => out.push(c),
+                }
+            }
+            out.push(b')');
+        }
+    }
+}
+
+/// A text string: PDFDocEncoding-compatible ASCII as is, anything else as
+/// UTF-16BE with a byte order mark.
+pub(crate) fn text_string(s: &str) -> Object {
+    if s.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        Object::String(s.as_bytes().to_vec(), StringFormat::Literal)
+    } else {
+        let mut v = vec![0xfe, 0xff];
+        for u in s.encode_utf16() {
+            v.extend_from_slice(&u.to_be_bytes());
+        }
+        Object::String(v, StringFormat::Hexadecimal)
+    }
+}
+
+pub(crate) fn write_object(out: &mut Vec<u8>, o: &Object) {
+    match o {
+        Object::Null => out.extend_from_slice(b"null"),
+        Object::Boolean(b) => out.extend_from_slice(if *b { b"true" } else { b"false" }),
+        Object::Integer(i) => {
+            let _ = write!(out, "{i}");
+        }
+        Object::Real(r) => {
+            let _ = write!(out, "{}", if r.fract() == 0.0 { format!("{r:.1}") } else { format!("{r}") });
+        }
+        Object::Name(n) => write_name(out, n),
+        Object::String(s, f) => write_string(out, s, *f),
+        Object::Array(a) => {
+            out.push(b'[');
+            for (i, x) in a.iter().enumerate() {
+                if i > 0 {
+                    out.push(b' ');
+                }
+                write_object(out, x);
+            }
+            out.push(b']');
+        }
+        Object::Dictionary(d) => write_dict(out, d),
+        Object::Stream(s) => {
+            let mut d = s.dict.clone();
+            d.set("Length", Object::Integer(s.content.len() as i64));
+            write_dict(out, &d);
+            out.extend_from_slice(b"\nstream\n");
+            out.extend_from_slice(&s.content);
+            out.extend_from_slice(b"\nendstream");
+        }
+        Object::Reference((n, g)) => {
+            let _ = write!(out, "{n} {g} R");
+        }
+    }
+}
+
+pub(crate) fn write_dict(out: &mut Vec<u8>, d: &Dictionary) {
+    out.extend_from_slice(b"<<");
+    for (k, v) in d.iter() {
+        write_name(out, k);
+        out.push(b' ');
+        write_object(out, v);
+    }
+    out.extend_from_slice(b">>");
+}
+
+/// Resolves a reference to its dictionary (or returns the inline one).
+pub(crate) fn dict<'a>(doc: &'a Document, o: &'a Object) -> Option<(Option<ObjectId>, &'a Dictionary)> {
+    match o {
+        Object::Reference(id) => doc.get_dictionary(*id).ok().map(|d| (Some(*id), d)),
+        Object::Dictionary(d) => Some((None, d)),
+        _ => None,
+    }
+}

@@ -1,0 +1,406 @@
+//! Validation of every signature in a PDF, in the spirit of ETSI EN 319
+//! 102-1: byte range, digest, signature, signing certificate, path to a
+//! trust anchor, and what changed in the file after each signature.
+
+use crate::keys::verify_signature;
+use crate::pdf;
+use crate::{Error, cades};
+use der::{Decode, Encode};
+use lopdf::{Document, Object, ObjectId};
+use x509_cert::Certificate;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Indication {
+    TotalPassed,
+    Indeterminate,
+    TotalFailed,
+}
+
+impl Indication {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Indication::TotalPassed => "TOTAL-PASSED",
+            Indication::Indeterminate => "INDETERMINATE",
+            Indication::TotalFailed => "TOTAL-FAILED",
+        }
+    }
+}
+
+/// What happened to the document after a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Modification {
+    /// The signature covers the whole file.
+    None,
+    /// Later revisions only add signatures, their fields, validation data
+    /// or timestamps.
+    Allowed,
+    /// A later revision changes signed content.
+    NotAllowed,
+}
+
+impl Modification {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Modification::None => "none",
+            Modification::Allowed => "allowed",
+            Modification::NotAllowed => "not allowed",
+        }
+    }
+}
+
+/// The verdict on one signature.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignatureReport {
+    pub field: String,
+    pub indication: Indication,
+    /// ETSI sub-indication (`HASH_FAILURE`, `NO_CERTIFICATE_CHAIN_FOUND`…).
+    pub sub_indication: Option<&'static str>,
+    pub signer: Option<String>,
+    pub level: Option<&'static str>,
+    pub byte_range: Vec<i64>,
+    pub modification: Modification,
+    /// Every check made, in order, with its outcome, for people.
+    pub details: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ValidationReport {
+    pub signatures: Vec<SignatureReport>,
+}
+
+impl ValidationReport {
+    pub fn all_passed(&self) -> bool {
+        !self.signatures.is_empty() && self.signatures.iter().all(|s| s.indication == Indication::TotalPassed)
+    }
+}
+
+/// Validates every signature of `pdf` against `trust` (DER certificates),
+/// at time `now` (the proven signing time when there is no timestamp).
+pub fn verify_pdf(pdf_bytes: &[u8], trust: &[Vec<u8>], now: time::OffsetDateTime) -> Result<ValidationReport, Error> {
+    let doc = pdf::load(pdf_bytes)?;
+    let ends = pdf::revision_ends(pdf_bytes);
+    let mut sigs: Vec<(ObjectId, &lopdf::Dictionary)> = doc
+        .objects
+        .iter()
+        .filter_map(|(id, o)| o.as_dict().ok().map(|d| (*id, d)))
+        .filter(|(_, d)| d.has(b"ByteRange") && d.has(b"Contents"))
+        .collect();
+    // In file order.
+    sigs.sort_by_key(|(_, d)| byte_range(d).and_then(|r| r.get(1).copied()).unwrap_or(0));
+    let mut out = ValidationReport::default();
+    for (id, d) in sigs {
+        let field = field_name(&doc, id).unwrap_or_else(|| format!("object {} {}", id.0, id.1));
+        out.signatures.push(check_one(pdf_bytes, &doc, &ends, d, field, trust, now));
+    }
+    Ok(out)
+}
+
+fn byte_range(d: &lopdf::Dictionary) -> Option<Vec<i64>> {
+    d.get(b"ByteRange").ok()?.as_array().ok()?.iter().map(|o| o.as_i64().ok()).collect()
+}
+
+fn field_name(doc: &Document, sig: ObjectId) -> Option<String> {
+    doc.objects.values().filter_map(|o| o.as_dict().ok()).find_map(|d| match d.get(b"V") {
+        Ok(Object::Reference(r)) if *r == sig => d.get(b"T").ok().and_then(|t| t.as_str().ok()).map(|t| String::from_utf8_lossy(t).into_owned()),
+        _ => None,
+    })
+}
+
+struct Verdict {
+    indication: Indication,
+    sub: Option<&'static str>,
+}
+
+fn check_one(
+    bytes: &[u8],
+    doc: &Document,
+    ends: &[usize],
+    d: &lopdf::Dictionary,
+    field: String,
+    trust: &[Vec<u8>],
+    now: time::OffsetDateTime,
+) -> SignatureReport {
+    let mut details = Vec::new();
+    let mut report = SignatureReport {
+        field,
+        indication: Indication::TotalFailed,
+        sub_indication: Some("FORMAT_FAILURE"),
+        signer: None,
+        level: None,
+        byte_range: Vec::new(),
+        modification: Modification::None,
+        details: Vec::new(),
+    };
+    let fail = |mut r: SignatureReport, sub: &'static str, msg: String, mut details: Vec<String>| {
+        details.push(format!("✗ {msg}"));
+        r.indication = Indication::TotalFailed;
+        r.sub_indication = Some(sub);
+        r.details = details;
+        r
+    };
+    // 1. The byte range: from 0, around exactly the /Contents string, to
+    //    the end of a revision.
+    let Some(br) = byte_range(d) else {
+        return fail(report, "FORMAT_FAILURE", "the /ByteRange is not four integers".into(), details);
+    };
+    report.byte_range = br.clone();
+    let ok_shape = br.len() == 4 && br.iter().all(|x| *x >= 0);
+    let (a, b, c, l) = if ok_shape { (br[0] as usize, br[1] as usize, br[2] as usize, br[3] as usize) } else { (1, 0, 0, 0) };
+    if !ok_shape || a != 0 || b == 0 || c <= b || c.checked_add(l).is_none_or(|e| e > bytes.len()) {
+        return fail(report, "FORMAT_FAILURE", format!("the byte range {br:?} is not [0 a b c] inside the file"), details);
+    }
+    let end = c + l;
+    let gap = &bytes[b..c];
+    if gap.first() != Some(&b'<') || gap.last() != Some(&b'>') || !gap[1..gap.len() - 1].iter().all(|x| x.is_ascii_hexdigit()) {
+        return fail(report, "FORMAT_FAILURE", "the byte range does not exclude exactly the /Contents hex string".into(), details);
+    }
+    let hex = &gap[1..gap.len() - 1];
+    let cms_bytes: Vec<u8> = hex.chunks(2).filter(|p| p.len() == 2).filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok()).collect();
+    // Signature wrapping: the dictionary's /Contents must be the bytes the
+    // range leaves out, not a string hidden elsewhere.
+    let declared = d.get(b"Contents").ok().and_then(|c| c.as_str().ok()).map(<[u8]>::to_vec).unwrap_or_default();
+    if declared != cms_bytes {
+        return fail(report, "FORMAT_FAILURE", "the /Contents of the signature is not the part the byte range excludes (signature wrapping)".into(), details);
+    }
+    if !ends.contains(&end) {
+        return fail(report, "FORMAT_FAILURE", format!("the byte range ends at {end}, which is not the end of a revision"), details);
+    }
+    details.push(format!("✓ byte range {br:?} ends a revision and excludes only /Contents"));
+
+    // 2. The CMS object, its digest and its signature.
+    let info = match cades::parse(&cms_bytes) {
+        Ok(i) => i,
+        Err(e) => return fail(report, "FORMAT_FAILURE", e.to_string(), details),
+    };
+    if info.signer_infos != 1 {
+        return fail(report, "FORMAT_FAILURE", format!("the CMS object has {} SignerInfos; PAdES wants exactly one", info.signer_infos), details);
+    }
+    let Some(digest) = info.digest else {
+        return fail(report, "CRYPTO_CONSTRAINTS_FAILURE", format!("unsupported digest algorithm {}", info.digest_oid), details);
+    };
+    let mut h = digest.hasher();
+    h.update(&bytes[..b]);
+    h.update(&bytes[c..end]);
+    let actual = h.finish();
+    if info.message_digest.as_deref() != Some(actual.as_slice()) {
+        return fail(report, "HASH_FAILURE", "the document digest does not match the signed message digest: the signed bytes were changed".into(), details);
+    }
+    details.push("✓ the digest of the signed bytes matches".into());
+    let Some(si) = info.signer else {
+        report.indication = Indication::Indeterminate;
+        report.sub_indication = Some("NO_SIGNING_CERTIFICATE_FOUND");
+        details.push("? the signer's certificate is not in the signature".into());
+        report.details = details;
+        return report;
+    };
+    let signer_der = &info.certificates[si];
+    let signer = match Certificate::from_der(signer_der) {
+        Ok(c) => c,
+        Err(e) => return fail(report, "FORMAT_FAILURE", format!("unreadable signer certificate: {e}"), details),
+    };
+    report.signer = Some(signer.tbs_certificate.subject.to_string());
+    let spki = signer.tbs_certificate.subject_public_key_info.to_der().unwrap_or_default();
+    if let Err(e) = verify_signature(&spki, &info.signature_algorithm, &info.signed_attrs_der, &info.signature) {
+        return fail(report, "SIG_CRYPTO_FAILURE", format!("the signature value is wrong: {e}"), details);
+    }
+    details.push("✓ the signature value is correct".into());
+    if !info.content_type_is_data {
+        return fail(report, "FORMAT_FAILURE", "the content-type attribute is not id-data".into(), details);
+    }
+    let mut verdict = Verdict { indication: Indication::TotalPassed, sub: None };
+    match info.signing_certificate_v2 {
+        Some(true) => details.push("✓ signing-certificate-v2 names the signer's certificate".into()),
+        Some(false) => return fail(report, "SIG_CONSTRAINTS_FAILURE", "signing-certificate-v2 does not match the signer's certificate".into(), details),
+        None => {
+            details.push("? no signing-certificate-v2 attribute (required by PAdES)".into());
+            verdict = Verdict { indication: Indication::Indeterminate, sub: Some("SIG_CONSTRAINTS_FAILURE") };
+        }
+    }
+    if info.has_signing_time {
+        details.push("? a signing-time attribute is present (PAdES baseline forbids it)".into());
+    }
+    report.level = Some(if info.timestamp_token.is_some() { "B-T" } else { "B-B" });
+
+    // 3. The certificate path, at the proven time.
+    match check_path(signer_der, &info.certificates, trust, now) {
+        Ok(path) => details.push(format!("✓ certificate path to a trust anchor: {path}")),
+        Err((sub, msg)) => {
+            details.push(format!("? {msg}"));
+            if verdict.indication == Indication::TotalPassed {
+                verdict = Verdict { indication: Indication::Indeterminate, sub: Some(sub) };
+            }
+        }
+    }
+
+    // 4. What changed after this signature.
+    report.modification = if end == bytes.len() {
+        Modification::None
+    } else {
+        match changes_after(doc, &bytes[..end]) {
+            Ok(()) => Modification::Allowed,
+            Err(what) => {
+                details.push(format!("✗ changed after signing: {what}"));
+                Modification::NotAllowed
+            }
+        }
+    };
+    if report.modification == Modification::NotAllowed {
+        verdict = Verdict { indication: Indication::TotalFailed, sub: Some("MODIFIED_AFTER_SIGNING") };
+    } else {
+        details.push(format!("✓ changes after this signature: {}", report.modification.as_str()));
+    }
+    report.indication = verdict.indication;
+    report.sub_indication = verdict.sub;
+    report.details = details;
+    report
+}
+
+fn unix(t: &x509_cert::time::Time) -> i64 {
+    t.to_unix_duration().as_secs() as i64
+}
+
+/// Builds a path from the signer to one of the trust anchors and checks
+/// it: names chain, each certificate is signed by the next, issuers are
+/// CAs, every certificate is valid at `now`, the signer may sign.
+fn check_path(signer: &[u8], pool: &[Vec<u8>], trust: &[Vec<u8>], now: time::OffsetDateTime) -> Result<String, (&'static str, String)> {
+    let now = now.unix_timestamp();
+    let parse = |d: &[u8]| Certificate::from_der(d).map_err(|e| ("FORMAT_FAILURE", format!("unreadable certificate: {e}")));
+    let mut current = parse(signer)?;
+    let ku = key_usage(&current);
+    if let Some(bits) = ku
+        && bits & 0b1100_0000 == 0
+    {
+        return Err(("CHAIN_CONSTRAINTS_FAILURE", "the signer's certificate allows neither digitalSignature nor nonRepudiation".into()));
+    }
+    let mut names = vec![current.tbs_certificate.subject.to_string()];
+    for _depth in 0..8 {
+        let v = &current.tbs_certificate.validity;
+        if now < unix(&v.not_before) || now > unix(&v.not_after) {
+            return Err(("OUT_OF_BOUNDS_NO_POE", format!("{} is not valid at the validation time", current.tbs_certificate.subject)));
+        }
+        let der = current.to_der().unwrap_or_default();
+        if trust.iter().any(|t| *t == der) {
+            return Ok(names.join(" ← "));
+        }
+        let issuer = pool.iter().chain(trust.iter()).filter_map(|c| Certificate::from_der(c).ok()).find(|c| {
+            c.tbs_certificate.subject == current.tbs_certificate.issuer
+                && c.tbs_certificate.subject_public_key_info.to_der().is_ok_and(|spki| {
+                    current.tbs_certificate.to_der().is_ok_and(|tbs| {
+                        verify_signature(&spki, &current.signature_algorithm, &tbs, current.signature.raw_bytes()).is_ok()
+                    })
+                })
+        });
+        let Some(issuer) = issuer else {
+            return Err(("NO_CERTIFICATE_CHAIN_FOUND", format!("no trusted issuer found for {}", current.tbs_certificate.issuer)));
+        };
+        if !is_ca(&issuer) {
+            return Err(("CHAIN_CONSTRAINTS_FAILURE", format!("{} is not a certification authority", issuer.tbs_certificate.subject)));
+        }
+        names.push(issuer.tbs_certificate.subject.to_string());
+        if issuer == current {
+            return Err(("NO_CERTIFICATE_CHAIN_FOUND", "the path ends at an untrusted self-signed certificate".into()));
+        }
+        current = issuer;
+    }
+    Err(("NO_CERTIFICATE_CHAIN_FOUND", "the certificate path is too long".into()))
+}
+
+fn extension<'a>(c: &'a Certificate, oid: const_oid::ObjectIdentifier) -> Option<&'a [u8]> {
+    c.tbs_certificate.extensions.iter().flatten().find(|e| e.extn_id == oid).map(|e| e.extn_value.as_bytes())
+}
+
+/// The first byte of the keyUsage bits (digitalSignature is 0x80,
+/// nonRepudiation 0x40), if the extension is present.
+fn key_usage(c: &Certificate) -> Option<u8> {
+    let v = extension(c, const_oid::db::rfc5280::ID_CE_KEY_USAGE)?;
+    let bits = der::asn1::BitString::from_der(v).ok()?;
+    Some(bits.raw_bytes().first().copied().unwrap_or(0))
+}
+
+fn is_ca(c: &Certificate) -> bool {
+    extension(c, const_oid::db::rfc5280::ID_CE_BASIC_CONSTRAINTS)
+        .and_then(|v| x509_cert::ext::pkix::BasicConstraints::from_der(v).ok())
+        .is_some_and(|b| b.ca)
+}
+
+/// Compares the signed revision with the final document: every object of
+/// the signed revision must be unchanged, except the catalog (new AcroForm
+/// or DSS), the AcroForm (more fields), and pages (more signature
+/// widgets); new objects may only serve signatures.
+fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
+    let old = pdf::load(signed).map_err(|e| format!("the signed revision cannot be read: {e}"))?;
+    let canon = |o: &Object| {
+        let mut v = Vec::new();
+        pdf::write_object(&mut v, o);
+        v
+    };
+    let root = match old.trailer.get(b"Root") {
+        Ok(Object::Reference(r)) => Some(*r),
+        _ => None,
+    };
+    let acro = root.and_then(|r| old.get_dictionary(r).ok()).and_then(|c| match c.get(b"AcroForm") {
+        Ok(Object::Reference(a)) => Some(*a),
+        _ => None,
+    });
+    for (id, o) in &old.objects {
+        let Ok(n) = full.get_object(*id) else {
+            return Err(format!("object {} {} was removed", id.0, id.1));
+        };
+        if canon(o) == canon(n) {
+            continue;
+        }
+        let (Ok(od), Ok(nd)) = (o.as_dict(), n.as_dict()) else {
+            return Err(format!("object {} {} was changed", id.0, id.1));
+        };
+        // Keys that may change, per kind of object.
+        let allowed: &[&[u8]] = if Some(*id) == root {
+            &[b"AcroForm", b"DSS", b"Extensions", b"Perms"]
+        } else if Some(*id) == acro {
+            &[b"Fields", b"SigFlags", b"DR", b"DA", b"NeedAppearances"]
+        } else if od.get(b"Type").ok().and_then(|t| t.as_name().ok()) == Some(b"Page") {
+            &[b"Annots"]
+        } else {
+            &[]
+        };
+        let keys: std::collections::BTreeSet<&Vec<u8>> = od.iter().map(|(k, _)| k).chain(nd.iter().map(|(k, _)| k)).collect();
+        for k in keys {
+            let same = match (od.get(k), nd.get(k)) {
+                (Ok(a), Ok(b)) => canon(a) == canon(b),
+                (Err(_), Err(_)) => true,
+                _ => false,
+            };
+            if !same && !allowed.contains(&k.as_slice()) {
+                return Err(format!("/{} of object {} {} was changed", String::from_utf8_lossy(k), id.0, id.1));
+            }
+        }
+        // Fields and annotations may only grow, and only by signatures.
+        for list in [b"Fields".as_slice(), b"Annots".as_slice()] {
+            let (Some(before), Some(after)) = (od.get(list).ok().map(|x| resolve_list(&old, x)), nd.get(list).ok().map(|x| resolve_list(full, x))) else {
+                continue;
+            };
+            if !before.iter().all(|x| after.contains(x)) {
+                return Err(format!("an entry of /{} was removed", String::from_utf8_lossy(list)));
+            }
+            for added in after.iter().filter(|x| !before.contains(x)) {
+                let is_sig = match added {
+                    Object::Reference(r) => full.get_dictionary(*r).ok().is_some_and(|d| {
+                        d.get(b"FT").ok().and_then(|f| f.as_name().ok()) == Some(b"Sig")
+                    }),
+                    _ => false,
+                };
+                if !is_sig {
+                    return Err(format!("a non-signature entry was added to /{}", String::from_utf8_lossy(list)));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn resolve_list(doc: &Document, o: &Object) -> Vec<Object> {
+    match o {
+        Object::Array(a) => a.clone(),
+        Object::Reference(r) => doc.get_object(*r).ok().and_then(|x| x.as_array().ok()).cloned().unwrap_or_default(),
+        _ => Vec::new(),
+    }
+}

@@ -1,0 +1,138 @@
+//! Shared by the signature tests: PDFs, a CA, keys, and the external
+//! validators (pdfsig, pyHanko, openssl, qpdf) when they are installed.
+#![allow(dead_code)]
+
+use guichet_pades::ca::{self, Employee};
+use guichet_pades::{SignOptions, SoftwareKey, sign_pdf};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// A small valid PDF with a classic cross-reference table, `pages` pages
+/// of text.
+pub fn simple_pdf(pages: usize) -> Vec<u8> {
+    let mut objs: Vec<String> = Vec::new();
+    objs.push("<< /Type /Catalog /Pages 2 0 R >>".into());
+    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
+    objs.push(format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" ")));
+    objs.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into());
+    for i in 0..pages {
+        objs.push(format!(
+            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
+            5 + 2 * i
+        ));
+        let text = format!("BT /F1 24 Tf 72 700 Td (Entente de pret, page {}) Tj ET", i + 1);
+        objs.push(format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len()));
+    }
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes());
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n\r\n").as_bytes());
+    }
+    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes());
+    out
+}
+
+pub struct Pki {
+    pub files: ca::CaFiles,
+    pub root_der: Vec<u8>,
+    pub issuing_der: Vec<u8>,
+    pub issuing: ca::IssuingCa,
+}
+
+pub fn pki() -> Pki {
+    let now = time::OffsetDateTime::now_utc();
+    let files = ca::init("Société du Plan Nord", "CA", now).expect("CA");
+    let issuing = ca::IssuingCa::load("Société du Plan Nord", "CA", &files.issuing_key).expect("issuing CA");
+    Pki {
+        root_der: ca::pem_to_der(&files.root_cert).expect("root"),
+        issuing_der: ca::pem_to_der(&files.issuing_cert).expect("issuing"),
+        files,
+        issuing,
+    }
+}
+
+pub struct Person {
+    pub cert_der: Vec<u8>,
+    pub cert_pem: String,
+    pub key: SoftwareKey,
+    pub key_pem: String,
+}
+
+pub fn employee(pki: &Pki, name: &str, serial: u64) -> Person {
+    let e = Employee {
+        name: name.into(),
+        email: format!("{}@plannord.example", name.to_lowercase().replace(' ', ".")),
+        organization: "Société du Plan Nord".into(),
+        unit: Some("Affaires juridiques".into()),
+    };
+    let issued = pki.issuing.issue(&e, serial, time::OffsetDateTime::now_utc(), 365).expect("issue");
+    Person {
+        cert_der: issued.cert_der,
+        cert_pem: issued.cert_pem,
+        key: SoftwareKey::from_pkcs8(issued.key_pem.as_bytes(), false).expect("key"),
+        key_pem: issued.key_pem,
+    }
+}
+
+pub fn sign(pki: &Pki, p: &Person, pdf: &[u8], reason: &str) -> Vec<u8> {
+    let chain = vec![pki.issuing_der.clone()];
+    let opts = SignOptions {
+        signer: &p.key,
+        certificate: &p.cert_der,
+        chain: &chain,
+        signing_time: Some(time::OffsetDateTime::now_utc()),
+        reason: Some(reason),
+        location: Some("Québec"),
+        name: None,
+    };
+    sign_pdf(pdf, &opts).expect("signs")
+}
+
+pub fn tmpdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("guichet-pades-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&d).expect("tmp");
+    d
+}
+
+pub fn have(tool: &str) -> bool {
+    Command::new("sh").arg("-c").arg(format!("command -v {tool}")).output().is_ok_and(|o| o.status.success())
+}
+
+/// Whether external validators must be present (CI installs them).
+pub fn required() -> bool {
+    std::env::var_os("GUICHET_REQUIRE_VALIDATORS").is_some()
+}
+
+pub fn pyhanko() -> Option<PathBuf> {
+    let candidates = [std::env::var_os("PYHANKO").map(PathBuf::from), Some(PathBuf::from("/var/tmp/pyhanko/bin/pyhanko"))];
+    candidates.into_iter().flatten().find(|p| p.exists())
+}
+
+/// An NSS database trusting `root_pem`, for pdfsig.
+pub fn nss_db(dir: &Path, root_pem: &str) -> String {
+    let db = dir.join("nss");
+    std::fs::create_dir_all(&db).expect("nss dir");
+    let root = dir.join("root.pem");
+    std::fs::write(&root, root_pem).expect("root");
+    let sql = format!("sql:{}", db.display());
+    let ok = Command::new("certutil").args(["-N", "-d", &sql, "--empty-password"]).output().is_ok_and(|o| o.status.success());
+    assert!(ok, "certutil -N failed");
+    let ok = Command::new("certutil")
+        .args(["-A", "-d", &sql, "-n", "root", "-t", "CT,C,C", "-i"])
+        .arg(&root)
+        .output()
+        .is_ok_and(|o| o.status.success());
+    assert!(ok, "certutil -A failed");
+    sql
+}
+
+pub fn run(cmd: &mut Command) -> (bool, String) {
+    let o = cmd.output().expect("runs");
+    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
+}

@@ -1,0 +1,113 @@
+//! Signing and validating with guichet alone.
+
+mod common;
+use common::*;
+use guichet_pades::{Indication, Modification, verify_pdf};
+
+fn now() -> time::OffsetDateTime {
+    time::OffsetDateTime::now_utc()
+}
+
+#[test]
+fn a_signed_pdf_validates_and_keeps_its_original_bytes() {
+    let pki = pki();
+    let alice = employee(&pki, "Alice Tremblay", 1001);
+    let pdf = simple_pdf(2);
+    let signed = sign(&pki, &alice, &pdf, "Approbation");
+    assert!(signed.starts_with(&pdf), "incremental update: the original bytes are kept");
+    let r = verify_pdf(&signed, &[pki.root_der.clone()], now()).expect("readable");
+    assert_eq!(r.signatures.len(), 1);
+    let s = &r.signatures[0];
+    assert_eq!(s.indication, Indication::TotalPassed, "{:#?}", s.details);
+    assert_eq!(s.modification, Modification::None);
+    assert_eq!(s.level, Some("B-B"));
+    assert!(s.signer.as_deref().is_some_and(|n| n.contains("Alice Tremblay")));
+}
+
+#[test]
+fn without_the_trust_anchor_the_result_is_indeterminate() {
+    let pki = pki();
+    let alice = employee(&pki, "Alice Tremblay", 1002);
+    let signed = sign(&pki, &alice, &simple_pdf(1), "x");
+    let r = verify_pdf(&signed, &[], now()).expect("readable");
+    assert_eq!(r.signatures[0].indication, Indication::Indeterminate);
+    assert_eq!(r.signatures[0].sub_indication, Some("NO_CERTIFICATE_CHAIN_FOUND"));
+}
+
+#[test]
+fn five_signers_in_sequence_all_stay_valid() {
+    let pki = pki();
+    let mut pdf = simple_pdf(3);
+    for i in 0..5 {
+        let p = employee(&pki, &format!("Signataire {i}"), 2000 + i);
+        pdf = sign(&pki, &p, &pdf, &format!("Signature {i}"));
+        let r = verify_pdf(&pdf, &[pki.root_der.clone()], now()).expect("readable");
+        assert_eq!(r.signatures.len(), i as usize + 1);
+        for (k, s) in r.signatures.iter().enumerate() {
+            assert_eq!(s.indication, Indication::TotalPassed, "after {} signers, signature {k}: {:#?}", i + 1, s.details);
+            let expected = if k as u64 == i { Modification::None } else { Modification::Allowed };
+            assert_eq!(s.modification, expected);
+        }
+        let names: Vec<&str> = r.signatures.iter().map(|s| s.field.as_str()).collect();
+        assert_eq!(names.len(), names.iter().collect::<std::collections::BTreeSet<_>>().len(), "unique field names");
+    }
+}
+
+#[test]
+fn one_changed_byte_in_the_signed_range_fails_the_hash() {
+    let pki = pki();
+    let alice = employee(&pki, "Alice Tremblay", 1003);
+    let mut signed = sign(&pki, &alice, &simple_pdf(1), "x");
+    let at = signed.windows(5).position(|w| w == b"page ").expect("text") + 5;
+    signed[at] = b'X';
+    let r = verify_pdf(&signed, &[pki.root_der.clone()], now()).expect("readable");
+    assert_eq!(r.signatures[0].indication, Indication::TotalFailed);
+    assert_eq!(r.signatures[0].sub_indication, Some("HASH_FAILURE"));
+}
+
+#[test]
+fn a_later_revision_that_changes_the_page_content_is_reported() {
+    let pki = pki();
+    let alice = employee(&pki, "Alice Tremblay", 1004);
+    let signed = sign(&pki, &alice, &simple_pdf(1), "x");
+    // Incremental saving attack: a new revision replaces the page's text.
+    let startxref = {
+        let t = String::from_utf8_lossy(&signed[signed.len() - 40..]).to_string();
+        t.split("startxref").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse::<usize>().ok()).expect("startxref")
+    };
+    let mut forged = signed.clone();
+    let text = "BT /F1 24 Tf 72 700 Td (Montant : 1 000 000 $) Tj ET";
+    let obj_at = forged.len();
+    forged.extend_from_slice(format!("5 0 obj\n<< /Length {} >>\nstream\n{text}\nendstream\nendobj\n", text.len()).as_bytes());
+    let xref_at = forged.len();
+    forged.extend_from_slice(format!("xref\n5 1\n{obj_at:010} 00000 n\r\ntrailer\n<< /Size 20 /Root 1 0 R /Prev {startxref} >>\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
+    let r = verify_pdf(&forged, &[pki.root_der.clone()], now()).expect("readable");
+    let s = &r.signatures[0];
+    assert_eq!(s.modification, Modification::NotAllowed, "{:#?}", s.details);
+    assert_eq!(s.indication, Indication::TotalFailed);
+}
+
+#[test]
+fn bad_inputs_get_precise_errors() {
+    let pki = pki();
+    let alice = employee(&pki, "Alice Tremblay", 1005);
+    let bob = employee(&pki, "Bob Gagnon", 1006);
+    // A key that is not the certificate's.
+    let chain = vec![pki.issuing_der.clone()];
+    let opts = guichet_pades::SignOptions {
+        signer: &bob.key,
+        certificate: &alice.cert_der,
+        chain: &chain,
+        signing_time: None,
+        reason: None,
+        location: None,
+        name: None,
+    };
+    let e = guichet_pades::sign_pdf(&simple_pdf(1), &opts).expect_err("mismatch");
+    assert!(e.to_string().contains("does not match"), "{e}");
+    // Not a PDF, truncated PDF.
+    assert!(guichet_pades::sign_pdf(b"hello", &opts).is_err());
+    let pdf = simple_pdf(1);
+    let e = verify_pdf(&pdf[..pdf.len() / 2], &[], now()).expect_err("truncated");
+    assert!(matches!(e, guichet_pades::Error::Pdf(_)), "{e}");
+}
