@@ -1,0 +1,107 @@
+//! Our signatures checked by independent validators: poppler's pdfsig,
+//! pyHanko, `openssl cms -verify` on the extracted CMS, and `qpdf --check`.
+//! CI installs them and sets GUICHET_REQUIRE_VALIDATORS, so a missing tool
+//! fails there instead of skipping.
+
+mod common;
+use common::*;
+use std::process::Command;
+
+fn tool(name: &str) -> bool {
+    let present = have(name);
+    assert!(present || !required(), "{name} is required (GUICHET_REQUIRE_VALIDATORS is set) but not installed");
+    if !present {
+        eprintln!("{name} not installed: this check is skipped here (CI runs it)");
+    }
+    present
+}
+
+/// pdfsig's verdict for every signature: valid, trusted, and whether it
+/// covers the whole document. (pdfsig exits 0 even on a bad digest: its
+/// output is what counts.)
+fn pdfsig(nss: &str, file: &std::path::Path) -> String {
+    let (_, out) = run(Command::new("pdfsig").args(["-nssdir", nss]).arg(file));
+    out
+}
+
+#[test]
+fn pdfsig_pyhanko_openssl_and_qpdf_accept_five_sequential_signatures() {
+    let pki = pki();
+    let dir = tmpdir("interop");
+    let mut pdf = simple_pdf(2);
+    let nss = tool("pdfsig").then(|| nss_db(&dir, &pki.files.root_cert));
+    let py = pyhanko();
+    assert!(py.is_some() || !required(), "pyHanko is required but not installed");
+    let root_pem = dir.join("root.pem");
+    std::fs::write(&root_pem, &pki.files.root_cert).expect("root");
+    for i in 0..5u64 {
+        let p = employee(&pki, &format!("Signataire {i}"), 3000 + i);
+        pdf = sign(&pki, &p, &pdf, &format!("Étape {i}"));
+        let file = dir.join(format!("signed-{i}.pdf"));
+        std::fs::write(&file, &pdf).expect("write");
+        if let Some(nss) = &nss {
+            let out = pdfsig(nss, &file);
+            assert_eq!(out.matches("Signature Validation: Signature is Valid.").count(), i as usize + 1, "{out}");
+            assert_eq!(out.matches("Certificate Validation: Certificate is Trusted.").count(), i as usize + 1, "{out}");
+            // The last signature covers the whole file, the earlier ones do not.
+            assert_eq!(out.matches("Signed Ranges").count(), i as usize + 1, "{out}");
+            assert!(out.contains("Total document signed"), "{out}");
+            assert!(out.contains("ETSI.CAdES.detached"), "{out}");
+        }
+        if let Some(py) = &py {
+            // pyHanko reports every signature of the file, with its own
+            // analysis of what the later revisions changed.
+            let (ok, out) =
+                run(Command::new(py).args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"]).arg(&root_pem).arg(&file));
+            assert!(ok, "pyHanko rejected the file after {} signers: {out}", i + 1);
+            let n = i as usize + 1;
+            assert_eq!(out.matches("The signature is cryptographically sound.").count(), n, "{out}");
+            assert_eq!(out.matches("The signer's certificate is trusted.").count(), n, "{out}");
+            assert_eq!(out.matches("The signature is judged VALID.").count(), n, "{out}");
+            assert_eq!(out.matches("The signature covers the entire file.").count(), 1, "{out}");
+            assert_eq!(
+                out.matches("All modifications relate to signing and form filling operations").count(),
+                n - 1,
+                "{out}"
+            );
+        }
+    }
+    if tool("qpdf") {
+        let file = dir.join("signed-4.pdf");
+        let (ok, out) = run(Command::new("qpdf").arg("--check").arg(&file));
+        assert!(ok && out.contains("No syntax or stream encoding errors"), "{out}");
+    }
+}
+
+#[test]
+fn openssl_verifies_the_extracted_cms() {
+    if !tool("openssl") {
+        return;
+    }
+    let pki = pki();
+    let dir = tmpdir("openssl");
+    let p = employee(&pki, "Alice Tremblay", 4000);
+    let signed = sign(&pki, &p, &simple_pdf(1), "x");
+    let r = guichet_pades::verify_pdf(&signed, &[pki.root_der.clone()], time::OffsetDateTime::now_utc()).expect("ok");
+    let br = &r.signatures[0].byte_range;
+    let (b, c, l) = (br[1] as usize, br[2] as usize, br[3] as usize);
+    let hex = &signed[b + 1..c - 1];
+    let cms: Vec<u8> = hex.chunks(2).map(|x| u8::from_str_radix(std::str::from_utf8(x).expect("hex"), 16).expect("hex")).collect();
+    // The DER object without its zero padding.
+    let len = if cms[1] & 0x80 != 0 {
+        let n = (cms[1] & 0x7f) as usize;
+        2 + n + cms[2..2 + n].iter().fold(0usize, |a, x| a * 256 + *x as usize)
+    } else {
+        2 + cms[1] as usize
+    };
+    std::fs::write(dir.join("sig.der"), &cms[..len]).expect("cms");
+    let mut content = signed[..b].to_vec();
+    content.extend_from_slice(&signed[c..c + l]);
+    std::fs::write(dir.join("content.bin"), &content).expect("content");
+    std::fs::write(dir.join("root.pem"), &pki.files.root_cert).expect("root");
+    let (ok, out) = run(Command::new("openssl").current_dir(&dir).args([
+        "cms", "-verify", "-inform", "DER", "-in", "sig.der", "-content", "content.bin", "-binary", "-CAfile", "root.pem",
+        "-purpose", "any", "-out", "/dev/null",
+    ]));
+    assert!(ok && out.contains("Verification successful"), "{out}");
+}
