@@ -105,3 +105,87 @@ fn openssl_verifies_the_extracted_cms() {
     ]));
     assert!(ok && out.contains("Verification successful"), "{out}");
 }
+
+/// A file whose cross-reference is a stream (object streams, PDF 1.5+):
+/// the new revision must use a stream too, and validators must agree.
+#[test]
+fn signing_a_file_with_xref_streams() {
+    if !tool("qpdf") {
+        return;
+    }
+    let pki = pki();
+    let dir = tmpdir("xrefstream");
+    std::fs::write(dir.join("plain.pdf"), simple_pdf(2)).expect("write");
+    let (ok, out) = run(Command::new("qpdf").current_dir(&dir).args(["--object-streams=generate", "plain.pdf", "streams.pdf"]));
+    assert!(ok, "{out}");
+    let original = std::fs::read(dir.join("streams.pdf")).expect("read");
+    assert!(!original.windows(5).any(|w| w == b"\nxref"), "qpdf wrote a classic table");
+    let mut pdf = original.clone();
+    for i in 0..2u64 {
+        let p = employee(&pki, &format!("Signataire {i}"), 5000 + i);
+        pdf = sign(&pki, &p, &pdf, "xref stream");
+    }
+    assert!(pdf.starts_with(&original));
+    assert!(!pdf.windows(5).any(|w| w == b"\nxref"), "the update used a classic table in a stream file");
+    let r = guichet_pades::verify_pdf(&pdf, &[pki.root_der.clone()], time::OffsetDateTime::now_utc()).expect("ok");
+    assert!(r.all_passed(), "{r:#?}");
+    let file = dir.join("signed.pdf");
+    std::fs::write(&file, &pdf).expect("write");
+    let (ok, out) = run(Command::new("qpdf").arg("--check").arg(&file));
+    assert!(ok, "{out}");
+    if tool("pdfsig") {
+        let nss = nss_db(&dir, &pki.files.root_cert);
+        let out = pdfsig(&nss, &file);
+        assert_eq!(out.matches("Signature is Valid.").count(), 2, "{out}");
+    }
+    if let Some(py) = pyhanko() {
+        let root = dir.join("root.pem");
+        let (ok, out) = run(Command::new(py).args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"]).arg(&root).arg(&file));
+        assert!(ok, "{out}");
+        assert_eq!(out.matches("The signature is judged VALID.").count(), 2, "{out}");
+    }
+}
+
+/// guichet accepts what pyHanko signs, and rejects it once tampered with.
+#[test]
+fn guichet_validates_pyhanko_signatures_and_catches_tampering() {
+    let Some(py) = pyhanko() else {
+        assert!(!required(), "pyHanko is required");
+        return;
+    };
+    let pki = pki();
+    let dir = tmpdir("pyhanko-signed");
+    let p = employee(&pki, "Alice Tremblay", 6000);
+    std::fs::write(dir.join("in.pdf"), simple_pdf(1)).expect("write");
+    std::fs::write(dir.join("key.pem"), &p.key_pem).expect("write");
+    std::fs::write(dir.join("cert.pem"), &p.cert_pem).expect("write");
+    std::fs::write(dir.join("chain.pem"), &pki.files.issuing_cert).expect("write");
+    let (ok, out) = run(Command::new(&py).current_dir(&dir).args([
+        "sign", "addsig", "--field", "Sig1", "pemder", "--no-pass", "--key", "key.pem", "--cert", "cert.pem", "--chain",
+        "chain.pem", "in.pdf", "out.pdf",
+    ]));
+    assert!(ok, "{out}");
+    let signed = std::fs::read(dir.join("out.pdf")).expect("read");
+    let now = time::OffsetDateTime::now_utc();
+    let r = guichet_pades::verify_pdf(&signed, &[pki.root_der.clone()], now).expect("ok");
+    assert_eq!(r.signatures.len(), 1);
+    assert!(r.all_passed(), "{r:#?}");
+    assert_eq!(r.signatures[0].field, "Sig1");
+
+    // One byte in the signed range.
+    let mut tampered = signed.clone();
+    let at = tampered.windows(7).position(|w| w == b"Entente").expect("text");
+    tampered[at] = b'e';
+    let r = guichet_pades::verify_pdf(&tampered, &[pki.root_der.clone()], now).expect("ok");
+    assert_eq!(r.signatures[0].indication, guichet_pades::Indication::TotalFailed);
+
+    // A signature with a second /Contents string hidden elsewhere: the
+    // byte range must exclude exactly the /Contents of the dictionary.
+    let r0 = &r.signatures[0].byte_range;
+    let mut wrapped = signed.clone();
+    let (b, c) = (r0[1] as usize, r0[2] as usize);
+    wrapped[b + 1] = if wrapped[b + 1] == b'3' { b'2' } else { b'3' };
+    let r = guichet_pades::verify_pdf(&wrapped, &[pki.root_der.clone()], now).expect("ok");
+    assert_eq!(r.signatures[0].indication, guichet_pades::Indication::TotalFailed, "{:#?}", r.signatures[0]);
+    assert!(c > b);
+}
