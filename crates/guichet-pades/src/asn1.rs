@@ -34,7 +34,10 @@ impl PrivateKeyInfoHead {
 
 pub(crate) fn ec_spki(curve: ObjectIdentifier, point: &[u8]) -> Result<Vec<u8>, Error> {
     let spki = SubjectPublicKeyInfoOwned {
-        algorithm: AlgorithmIdentifierOwned { oid: rfc5912::ID_EC_PUBLIC_KEY, parameters: Some(der::Any::encode_from(&curve)?) },
+        algorithm: AlgorithmIdentifierOwned {
+            oid: rfc5912::ID_EC_PUBLIC_KEY,
+            parameters: Some(der::Any::encode_from(&curve)?),
+        },
         subject_public_key: BitString::from_bytes(point)?,
     };
     Ok(spki.to_der()?)

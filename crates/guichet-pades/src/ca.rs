@@ -5,8 +5,7 @@
 use crate::Error;
 use rcgen::{
     BasicConstraints, CertificateParams, CertificateRevocationListParams, DistinguishedName, DnType,
-    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams,
-    SerialNumber,
+    ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose, RevocationReason, RevokedCertParams, SerialNumber,
 };
 use time::{Duration, OffsetDateTime};
 
@@ -61,7 +60,14 @@ fn ca_name(organization: &str, country: &str, role: &str) -> DistinguishedName {
     dn
 }
 
-fn ca_params(organization: &str, country: &str, role: &str, now: OffsetDateTime, years: i64, path_len: u8) -> CertificateParams {
+fn ca_params(
+    organization: &str,
+    country: &str,
+    role: &str,
+    now: OffsetDateTime,
+    years: i64,
+    path_len: u8,
+) -> CertificateParams {
     let mut p = CertificateParams::default();
     p.distinguished_name = ca_name(organization, country, role);
     p.is_ca = IsCa::Ca(BasicConstraints::Constrained(path_len));
@@ -138,11 +144,22 @@ impl IssuingCa {
         p.serial_number = Some(SerialNumber::from_slice(&serial_bytes));
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
-        Ok(Issued { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), key_pem: key.serialize_pem(), serial: serial_bytes })
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem: key.serialize_pem(),
+            serial: serial_bytes,
+        })
     }
 
     /// A CRL listing `revoked` (serial, time, reason), valid for `days`.
-    pub fn crl(&self, revoked: &[(Vec<u8>, OffsetDateTime, RevocationReason)], number: u64, now: OffsetDateTime, days: i64) -> Result<Vec<u8>, Error> {
+    pub fn crl(
+        &self,
+        revoked: &[(Vec<u8>, OffsetDateTime, RevocationReason)],
+        number: u64,
+        now: OffsetDateTime,
+        days: i64,
+    ) -> Result<Vec<u8>, Error> {
         let params = CertificateRevocationListParams {
             this_update: now,
             next_update: now + Duration::days(days),
@@ -180,7 +197,8 @@ pub fn pem_all(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
             return Err(Error::Certificate("a PEM certificate is not closed".into()));
         };
         let block = &rest[start..start + end + "-----END CERTIFICATE-----".len()];
-        let (_, der) = der::pem::decode_vec(block.as_bytes()).map_err(|e| Error::Certificate(format!("bad PEM: {e}")))?;
+        let (_, der) =
+            der::pem::decode_vec(block.as_bytes()).map_err(|e| Error::Certificate(format!("bad PEM: {e}")))?;
         out.push(der);
         rest = &rest[start + end + 1..];
     }

@@ -31,8 +31,14 @@ fn attribute<T: Encode>(oid: ObjectIdentifier, value: &T) -> Result<Attribute, E
 /// document digest: content-type, message-digest and signing-certificate-v2
 /// signed attributes, no signing-time (PAdES forbids it), exactly one
 /// SignerInfo, the signer's certificate and chain included.
-pub(crate) fn build(signer: &dyn Signer, cert_der: &[u8], chain: &[Vec<u8>], document_digest: &[u8]) -> Result<Vec<u8>, Error> {
-    let cert = Certificate::from_der(cert_der).map_err(|e| Error::Certificate(format!("unreadable signer certificate: {e}")))?;
+pub(crate) fn build(
+    signer: &dyn Signer,
+    cert_der: &[u8],
+    chain: &[Vec<u8>],
+    document_digest: &[u8],
+) -> Result<Vec<u8>, Error> {
+    let cert = Certificate::from_der(cert_der)
+        .map_err(|e| Error::Certificate(format!("unreadable signer certificate: {e}")))?;
     let cert_spki = cert.tbs_certificate.subject_public_key_info.to_der()?;
     if cert_spki != signer.public_key_info() {
         return Err(Error::Key("the private key does not match the certificate's public key".into()));
@@ -71,7 +77,8 @@ pub(crate) fn build(signer: &dyn Signer, cert_der: &[u8], chain: &[Vec<u8>], doc
     };
     let mut certs = vec![CertificateChoices::Certificate(cert)];
     for c in chain {
-        let c = Certificate::from_der(c).map_err(|e| Error::Certificate(format!("unreadable chain certificate: {e}")))?;
+        let c =
+            Certificate::from_der(c).map_err(|e| Error::Certificate(format!("unreadable chain certificate: {e}")))?;
         certs.push(CertificateChoices::Certificate(c));
     }
     let signed = SignedData {
@@ -112,7 +119,8 @@ pub struct SignedAttributesInfo {
 /// Reads a `ContentInfo` (possibly followed by zero padding).
 pub(crate) fn parse(bytes: &[u8]) -> Result<SignedAttributesInfo, Error> {
     let mut r = SliceReader::new(bytes)?;
-    let ci = ContentInfo::decode(&mut r).map_err(|e| Error::Verify(format!("the signature is not a CMS object: {e}")))?;
+    let ci =
+        ContentInfo::decode(&mut r).map_err(|e| Error::Verify(format!("the signature is not a CMS object: {e}")))?;
     let used = usize::try_from(u32::from(r.position())).unwrap_or(bytes.len());
     let trailing_nonzero = bytes.get(used..).is_some_and(|rest| rest.iter().any(|b| *b != 0));
     if ci.content_type != rfc5911::ID_SIGNED_DATA {
@@ -136,18 +144,19 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SignedAttributesInfo, Error> {
             SignerIdentifier::IssuerAndSerialNumber(ias) => {
                 ias.issuer == c.tbs_certificate.issuer && ias.serial_number == c.tbs_certificate.serial_number
             }
-            SignerIdentifier::SubjectKeyIdentifier(ski) => c
-                .tbs_certificate
-                .extensions
-                .iter()
-                .flatten()
-                .any(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER && e.extn_value.as_bytes().ends_with(ski.0.as_bytes())),
+            SignerIdentifier::SubjectKeyIdentifier(ski) => c.tbs_certificate.extensions.iter().flatten().any(|e| {
+                e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_KEY_IDENTIFIER
+                    && e.extn_value.as_bytes().ends_with(ski.0.as_bytes())
+            }),
         }
     });
-    let attrs = si.signed_attrs.as_ref().ok_or_else(|| Error::Verify("the signature has no signed attributes".into()))?;
+    let attrs =
+        si.signed_attrs.as_ref().ok_or_else(|| Error::Verify("the signature has no signed attributes".into()))?;
     let find = |oid: ObjectIdentifier| attrs.iter().find(|a| a.oid == oid).and_then(|a| a.values.iter().next());
-    let message_digest = find(rfc5911::ID_MESSAGE_DIGEST).and_then(|v| v.decode_as::<OctetString>().ok()).map(|o| o.as_bytes().to_vec());
-    let content_type_is_data = find(rfc5911::ID_CONTENT_TYPE).and_then(|v| v.decode_as::<ObjectIdentifier>().ok()) == Some(rfc5911::ID_DATA);
+    let message_digest =
+        find(rfc5911::ID_MESSAGE_DIGEST).and_then(|v| v.decode_as::<OctetString>().ok()).map(|o| o.as_bytes().to_vec());
+    let content_type_is_data =
+        find(rfc5911::ID_CONTENT_TYPE).and_then(|v| v.decode_as::<ObjectIdentifier>().ok()) == Some(rfc5911::ID_DATA);
     let signing_certificate_v2 = find(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2).map(|v| {
         let Ok(ess) = v.decode_as::<SigningCertificateV2>() else { return false };
         let (Some(first), Some(s)) = (ess.certs.first(), signer) else { return false };

@@ -6,8 +6,8 @@ use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::signature::{self as sig, EcdsaKeyPair, KeyPair, RsaKeyPair};
 use const_oid::ObjectIdentifier;
 use const_oid::db::rfc5912;
-use der::asn1::AnyRef;
 use der::Decode;
+use der::asn1::AnyRef;
 use spki::AlgorithmIdentifierOwned;
 
 /// The signature algorithms guichet signs with.
@@ -94,8 +94,12 @@ impl Algorithm {
     /// The CMS `signatureAlgorithm` identifier.
     pub fn algorithm_identifier(self) -> Result<AlgorithmIdentifierOwned, Error> {
         Ok(match self {
-            Algorithm::EcdsaP256Sha256 => AlgorithmIdentifierOwned { oid: rfc5912::ECDSA_WITH_SHA_256, parameters: None },
-            Algorithm::EcdsaP384Sha384 => AlgorithmIdentifierOwned { oid: rfc5912::ECDSA_WITH_SHA_384, parameters: None },
+            Algorithm::EcdsaP256Sha256 => {
+                AlgorithmIdentifierOwned { oid: rfc5912::ECDSA_WITH_SHA_256, parameters: None }
+            }
+            Algorithm::EcdsaP384Sha384 => {
+                AlgorithmIdentifierOwned { oid: rfc5912::ECDSA_WITH_SHA_384, parameters: None }
+            }
             Algorithm::RsaPkcs1Sha256 => AlgorithmIdentifierOwned {
                 oid: rfc5912::SHA_256_WITH_RSA_ENCRYPTION,
                 parameters: Some(AnyRef::NULL.into()),
@@ -158,8 +162,8 @@ impl SoftwareKey {
     pub fn from_pkcs8(data: &[u8], pss: bool) -> Result<SoftwareKey, Error> {
         let der = if data.starts_with(b"-----") {
             let text = std::str::from_utf8(data).map_err(|_| Error::Key("the PEM file is not text".into()))?;
-            let (label, der) = der::pem::decode_vec(text.as_bytes())
-                .map_err(|e| Error::Key(format!("not a PEM private key: {e}")))?;
+            let (label, der) =
+                der::pem::decode_vec(text.as_bytes()).map_err(|e| Error::Key(format!("not a PEM private key: {e}")))?;
             if label != "PRIVATE KEY" {
                 return Err(Error::Key(format!(
                     "expected a PKCS#8 `PRIVATE KEY`, found `{label}` (convert it with `openssl pkcs8 -topk8 -nocrypt`)"
@@ -208,7 +212,10 @@ impl SoftwareKey {
                     .map_err(|e| Error::Key(format!("cannot generate an RSA key: {e}")))?;
                 let der = aws_lc_rs::encoding::AsDer::<aws_lc_rs::encoding::Pkcs8V1Der>::as_der(&k)
                     .map_err(|e| Error::Key(format!("cannot encode the RSA key: {e}")))?;
-                return Ok((SoftwareKey::from_pkcs8(der.as_ref(), algorithm == Algorithm::RsaPssSha256)?, der.as_ref().to_vec()));
+                return Ok((
+                    SoftwareKey::from_pkcs8(der.as_ref(), algorithm == Algorithm::RsaPssSha256)?,
+                    der.as_ref().to_vec(),
+                ));
             }
         }
         .map_err(|e| Error::Key(format!("cannot generate a key: {e}")))?;
@@ -225,11 +232,17 @@ impl Signer for SoftwareKey {
     }
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error> {
         match &self.inner {
-            Inner::Ec(k) => k.sign(&self.rng, message).map(|s| s.as_ref().to_vec()).map_err(|_| Error::Sign("ECDSA signing failed".into())),
+            Inner::Ec(k) => k
+                .sign(&self.rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .map_err(|_| Error::Sign("ECDSA signing failed".into())),
             Inner::Rsa(k) => {
                 let mut out = vec![0; k.public_modulus_len()];
-                let padding: &dyn sig::RsaEncoding =
-                    if self.algorithm == Algorithm::RsaPssSha256 { &sig::RSA_PSS_SHA256 } else { &sig::RSA_PKCS1_SHA256 };
+                let padding: &dyn sig::RsaEncoding = if self.algorithm == Algorithm::RsaPssSha256 {
+                    &sig::RSA_PSS_SHA256
+                } else {
+                    &sig::RSA_PKCS1_SHA256
+                };
                 k.sign(padding, &self.rng, message, &mut out).map_err(|_| Error::Sign("RSA signing failed".into()))?;
                 Ok(out)
             }
@@ -238,7 +251,12 @@ impl Signer for SoftwareKey {
 }
 
 /// Checks a signature with a public key given as DER `SubjectPublicKeyInfo`.
-pub fn verify_signature(spki_der: &[u8], sig_alg: &AlgorithmIdentifierOwned, message: &[u8], signature: &[u8]) -> Result<(), Error> {
+pub fn verify_signature(
+    spki_der: &[u8],
+    sig_alg: &AlgorithmIdentifierOwned,
+    message: &[u8],
+    signature: &[u8],
+) -> Result<(), Error> {
     let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)?;
     let key = spki.subject_public_key.raw_bytes();
     let params: &'static dyn sig::VerificationAlgorithm = match sig_alg.oid {
@@ -264,7 +282,9 @@ pub fn verify_signature(spki_der: &[u8], sig_alg: &AlgorithmIdentifierOwned, mes
         o if o == OID_RSA => &sig::RSA_PKCS1_2048_8192_SHA256,
         other => return Err(Error::Verify(format!("unsupported signature algorithm {other}"))),
     };
-    sig::UnparsedPublicKey::new(params, key).verify(message, signature).map_err(|_| Error::Verify("the signature does not match".into()))
+    sig::UnparsedPublicKey::new(params, key)
+        .verify(message, signature)
+        .map_err(|_| Error::Verify("the signature does not match".into()))
 }
 
 impl From<der::Error> for Error {

@@ -34,7 +34,8 @@ pub(crate) fn last_startxref(bytes: &[u8]) -> Result<usize, Error> {
         .rposition(|w| w == b"startxref")
         .ok_or_else(|| Error::Pdf("no `startxref` at the end of the file (truncated?)".into()))?;
     let rest = &tail[pos + 9..];
-    let digits: Vec<u8> = rest.iter().skip_while(|b| b.is_ascii_whitespace()).take_while(|b| b.is_ascii_digit()).copied().collect();
+    let digits: Vec<u8> =
+        rest.iter().skip_while(|b| b.is_ascii_whitespace()).take_while(|b| b.is_ascii_digit()).copied().collect();
     std::str::from_utf8(&digits)
         .ok()
         .and_then(|s| s.parse().ok())

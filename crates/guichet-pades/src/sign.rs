@@ -26,7 +26,10 @@ pub struct SignOptions<'a> {
 
 impl std::fmt::Debug for SignOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("SignOptions").field("algorithm", &self.signer.algorithm()).field("reason", &self.reason).finish()
+        f.debug_struct("SignOptions")
+            .field("algorithm", &self.signer.algorithm())
+            .field("reason", &self.reason)
+            .finish()
     }
 }
 
@@ -71,7 +74,9 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     };
     let mut fields: Vec<Object> = match acro.get(b"Fields") {
         Ok(Object::Array(a)) => a.clone(),
-        Ok(Object::Reference(id)) => doc.get_object(*id).ok().and_then(|o| o.as_array().ok()).cloned().unwrap_or_default(),
+        Ok(Object::Reference(id)) => {
+            doc.get_object(*id).ok().and_then(|o| o.as_array().ok()).cloned().unwrap_or_default()
+        }
         _ => Vec::new(),
     };
     let taken: Vec<Vec<u8>> = fields
@@ -79,7 +84,8 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
         .filter_map(|f| pdf::dict(&doc, f))
         .filter_map(|(_, d)| d.get(b"T").ok().and_then(|t| t.as_str().ok()).map(<[u8]>::to_vec))
         .collect();
-    let field_name = (1..).map(|i| format!("Signature{i}")).find(|n| !taken.iter().any(|t| t == n.as_bytes())).unwrap_or_default();
+    let field_name =
+        (1..).map(|i| format!("Signature{i}")).find(|n| !taken.iter().any(|t| t == n.as_bytes())).unwrap_or_default();
 
     let sig_id = alloc();
     let widget_id = alloc();
@@ -101,13 +107,16 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     let mut page_dict = doc.get_dictionary(page).map_err(|e| Error::Pdf(format!("unreadable page: {e}")))?.clone();
     let mut annots: Vec<Object> = match page_dict.get(b"Annots") {
         Ok(Object::Array(a)) => a.clone(),
-        Ok(Object::Reference(id)) => doc.get_object(*id).ok().and_then(|o| o.as_array().ok()).cloned().unwrap_or_default(),
+        Ok(Object::Reference(id)) => {
+            doc.get_object(*id).ok().and_then(|o| o.as_array().ok()).cloned().unwrap_or_default()
+        }
         _ => Vec::new(),
     };
     annots.push(Object::Reference(widget_id));
     page_dict.set("Annots", Object::Array(annots));
 
-    let mut objects: Vec<(ObjectId, Object)> = vec![(widget_id, Object::Dictionary(widget)), (page, Object::Dictionary(page_dict))];
+    let mut objects: Vec<(ObjectId, Object)> =
+        vec![(widget_id, Object::Dictionary(widget)), (page, Object::Dictionary(page_dict))];
     objects.push((acro_id, Object::Dictionary(acro)));
     if catalog_changes {
         let mut cat = catalog.clone();
@@ -129,13 +138,17 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     let mut offsets: Vec<(ObjectId, usize)> = Vec::new();
     for (id, o) in &objects {
         offsets.push((*id, out.len()));
-        let _ = write!(out, "{} {} obj\n", id.0, id.1);
+        let _ = writeln!(out, "{} {} obj", id.0, id.1);
         write_object(&mut out, o);
         out.extend_from_slice(b"\nendobj\n");
     }
     // The signature dictionary, with placeholders whose positions we keep.
     offsets.push((sig_id, out.len()));
-    let _ = write!(out, "{} {} obj\n<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/ByteRange ", sig_id.0, sig_id.1);
+    let _ = write!(
+        out,
+        "{} {} obj\n<</Type/Sig/Filter/Adobe.PPKLite/SubFilter/ETSI.CAdES.detached/ByteRange ",
+        sig_id.0, sig_id.1
+    );
     let byte_range_at = out.len();
     out.extend_from_slice(b"[0 0000000000 0000000000 0000000000]");
     out.extend_from_slice(b"/Contents ");
@@ -174,7 +187,10 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
         Ok(Object::Array(a)) if a.len() == 2 => a.clone(),
         _ => {
             let h = Digest::Sha256.hash(pdf_bytes)[..16].to_vec();
-            vec![Object::String(h.clone(), lopdf::StringFormat::Hexadecimal), Object::String(h, lopdf::StringFormat::Hexadecimal)]
+            vec![
+                Object::String(h.clone(), lopdf::StringFormat::Hexadecimal),
+                Object::String(h, lopdf::StringFormat::Hexadecimal),
+            ]
         }
     };
     trailer.set("ID", Object::Array(id));
@@ -198,7 +214,7 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
         trailer.set("Index", Object::Array(index));
         trailer.set("W", Object::Array(vec![1.into(), 4.into(), 2.into()]));
         xref_at = out.len();
-        let _ = write!(out, "{} {} obj\n", xs_id.0, xs_id.1);
+        let _ = writeln!(out, "{} {} obj", xs_id.0, xs_id.1);
         write_object(&mut out, &Object::Stream(lopdf::Stream::new(trailer, data)));
         out.extend_from_slice(b"\nendobj\n");
     } else {
@@ -211,7 +227,7 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
             while j + 1 < offsets.len() && offsets[j + 1].0.0 == offsets[j].0.0 + 1 {
                 j += 1;
             }
-            let _ = write!(out, "{} {}\n", offsets[i].0.0, j - i + 1);
+            let _ = writeln!(out, "{} {}", offsets[i].0.0, j - i + 1);
             for (id, off) in &offsets[i..=j] {
                 let _ = write!(out, "{off:010} {:05} n\r\n", id.1);
             }
@@ -239,7 +255,11 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     h.update(&out[contents_end..]);
     let cms = cades::build(opts.signer, opts.certificate, opts.chain, &h.finish())?;
     if cms.len() > reserved {
-        return Err(Error::Sign(format!("the signature ({} bytes) does not fit the reserved {} bytes", cms.len(), reserved)));
+        return Err(Error::Sign(format!(
+            "the signature ({} bytes) does not fit the reserved {} bytes",
+            cms.len(),
+            reserved
+        )));
     }
     let hex = &mut out[contents_start + 1..contents_end - 1];
     for (i, b) in cms.iter().enumerate() {

@@ -101,7 +101,9 @@ fn byte_range(d: &lopdf::Dictionary) -> Option<Vec<i64>> {
 
 fn field_name(doc: &Document, sig: ObjectId) -> Option<String> {
     doc.objects.values().filter_map(|o| o.as_dict().ok()).find_map(|d| match d.get(b"V") {
-        Ok(Object::Reference(r)) if *r == sig => d.get(b"T").ok().and_then(|t| t.as_str().ok()).map(|t| String::from_utf8_lossy(t).into_owned()),
+        Ok(Object::Reference(r)) if *r == sig => {
+            d.get(b"T").ok().and_then(|t| t.as_str().ok()).map(|t| String::from_utf8_lossy(t).into_owned())
+        }
         _ => None,
     })
 }
@@ -145,25 +147,53 @@ fn check_one(
     };
     report.byte_range = br.clone();
     let ok_shape = br.len() == 4 && br.iter().all(|x| *x >= 0);
-    let (a, b, c, l) = if ok_shape { (br[0] as usize, br[1] as usize, br[2] as usize, br[3] as usize) } else { (1, 0, 0, 0) };
+    let (a, b, c, l) =
+        if ok_shape { (br[0] as usize, br[1] as usize, br[2] as usize, br[3] as usize) } else { (1, 0, 0, 0) };
     if !ok_shape || a != 0 || b == 0 || c <= b || c.checked_add(l).is_none_or(|e| e > bytes.len()) {
-        return fail(report, "FORMAT_FAILURE", format!("the byte range {br:?} is not [0 a b c] inside the file"), details);
+        return fail(
+            report,
+            "FORMAT_FAILURE",
+            format!("the byte range {br:?} is not [0 a b c] inside the file"),
+            details,
+        );
     }
     let end = c + l;
     let gap = &bytes[b..c];
-    if gap.first() != Some(&b'<') || gap.last() != Some(&b'>') || !gap[1..gap.len() - 1].iter().all(|x| x.is_ascii_hexdigit()) {
-        return fail(report, "FORMAT_FAILURE", "the byte range does not exclude exactly the /Contents hex string".into(), details);
+    if gap.first() != Some(&b'<')
+        || gap.last() != Some(&b'>')
+        || !gap[1..gap.len() - 1].iter().all(|x| x.is_ascii_hexdigit())
+    {
+        return fail(
+            report,
+            "FORMAT_FAILURE",
+            "the byte range does not exclude exactly the /Contents hex string".into(),
+            details,
+        );
     }
     let hex = &gap[1..gap.len() - 1];
-    let cms_bytes: Vec<u8> = hex.chunks(2).filter(|p| p.len() == 2).filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok()).collect();
+    let cms_bytes: Vec<u8> = hex
+        .chunks(2)
+        .filter(|p| p.len() == 2)
+        .filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect();
     // Signature wrapping: the dictionary's /Contents must be the bytes the
     // range leaves out, not a string hidden elsewhere.
     let declared = d.get(b"Contents").ok().and_then(|c| c.as_str().ok()).map(<[u8]>::to_vec).unwrap_or_default();
     if declared != cms_bytes {
-        return fail(report, "FORMAT_FAILURE", "the /Contents of the signature is not the part the byte range excludes (signature wrapping)".into(), details);
+        return fail(
+            report,
+            "FORMAT_FAILURE",
+            "the /Contents of the signature is not the part the byte range excludes (signature wrapping)".into(),
+            details,
+        );
     }
     if !ends.contains(&end) {
-        return fail(report, "FORMAT_FAILURE", format!("the byte range ends at {end}, which is not the end of a revision"), details);
+        return fail(
+            report,
+            "FORMAT_FAILURE",
+            format!("the byte range ends at {end}, which is not the end of a revision"),
+            details,
+        );
     }
     details.push(format!("✓ byte range {br:?} ends a revision and excludes only /Contents"));
 
@@ -173,17 +203,32 @@ fn check_one(
         Err(e) => return fail(report, "FORMAT_FAILURE", e.to_string(), details),
     };
     if info.signer_infos != 1 {
-        return fail(report, "FORMAT_FAILURE", format!("the CMS object has {} SignerInfos; PAdES wants exactly one", info.signer_infos), details);
+        return fail(
+            report,
+            "FORMAT_FAILURE",
+            format!("the CMS object has {} SignerInfos; PAdES wants exactly one", info.signer_infos),
+            details,
+        );
     }
     let Some(digest) = info.digest else {
-        return fail(report, "CRYPTO_CONSTRAINTS_FAILURE", format!("unsupported digest algorithm {}", info.digest_oid), details);
+        return fail(
+            report,
+            "CRYPTO_CONSTRAINTS_FAILURE",
+            format!("unsupported digest algorithm {}", info.digest_oid),
+            details,
+        );
     };
     let mut h = digest.hasher();
     h.update(&bytes[..b]);
     h.update(&bytes[c..end]);
     let actual = h.finish();
     if info.message_digest.as_deref() != Some(actual.as_slice()) {
-        return fail(report, "HASH_FAILURE", "the document digest does not match the signed message digest: the signed bytes were changed".into(), details);
+        return fail(
+            report,
+            "HASH_FAILURE",
+            "the document digest does not match the signed message digest: the signed bytes were changed".into(),
+            details,
+        );
     }
     details.push("✓ the digest of the signed bytes matches".into());
     let Some(si) = info.signer else {
@@ -210,7 +255,14 @@ fn check_one(
     let mut verdict = Verdict { indication: Indication::TotalPassed, sub: None };
     match info.signing_certificate_v2 {
         Some(true) => details.push("✓ signing-certificate-v2 names the signer's certificate".into()),
-        Some(false) => return fail(report, "SIG_CONSTRAINTS_FAILURE", "signing-certificate-v2 does not match the signer's certificate".into(), details),
+        Some(false) => {
+            return fail(
+                report,
+                "SIG_CONSTRAINTS_FAILURE",
+                "signing-certificate-v2 does not match the signer's certificate".into(),
+                details,
+            );
+        }
         None => {
             details.push("? no signing-certificate-v2 attribute (required by PAdES)".into());
             verdict = Verdict { indication: Indication::Indeterminate, sub: Some("SIG_CONSTRAINTS_FAILURE") };
@@ -262,39 +314,58 @@ fn unix(t: &x509_cert::time::Time) -> i64 {
 /// Builds a path from the signer to one of the trust anchors and checks
 /// it: names chain, each certificate is signed by the next, issuers are
 /// CAs, every certificate is valid at `now`, the signer may sign.
-fn check_path(signer: &[u8], pool: &[Vec<u8>], trust: &[Vec<u8>], now: time::OffsetDateTime) -> Result<String, (&'static str, String)> {
+fn check_path(
+    signer: &[u8],
+    pool: &[Vec<u8>],
+    trust: &[Vec<u8>],
+    now: time::OffsetDateTime,
+) -> Result<String, (&'static str, String)> {
     let now = now.unix_timestamp();
-    let parse = |d: &[u8]| Certificate::from_der(d).map_err(|e| ("FORMAT_FAILURE", format!("unreadable certificate: {e}")));
+    let parse =
+        |d: &[u8]| Certificate::from_der(d).map_err(|e| ("FORMAT_FAILURE", format!("unreadable certificate: {e}")));
     let mut current = parse(signer)?;
     let ku = key_usage(&current);
     if let Some(bits) = ku
         && bits & 0b1100_0000 == 0
     {
-        return Err(("CHAIN_CONSTRAINTS_FAILURE", "the signer's certificate allows neither digitalSignature nor nonRepudiation".into()));
+        return Err((
+            "CHAIN_CONSTRAINTS_FAILURE",
+            "the signer's certificate allows neither digitalSignature nor nonRepudiation".into(),
+        ));
     }
     let mut names = vec![current.tbs_certificate.subject.to_string()];
     for _depth in 0..8 {
         let v = &current.tbs_certificate.validity;
         if now < unix(&v.not_before) || now > unix(&v.not_after) {
-            return Err(("OUT_OF_BOUNDS_NO_POE", format!("{} is not valid at the validation time", current.tbs_certificate.subject)));
+            return Err((
+                "OUT_OF_BOUNDS_NO_POE",
+                format!("{} is not valid at the validation time", current.tbs_certificate.subject),
+            ));
         }
         let der = current.to_der().unwrap_or_default();
-        if trust.iter().any(|t| *t == der) {
+        if trust.contains(&der) {
             return Ok(names.join(" ← "));
         }
         let issuer = pool.iter().chain(trust.iter()).filter_map(|c| Certificate::from_der(c).ok()).find(|c| {
             c.tbs_certificate.subject == current.tbs_certificate.issuer
                 && c.tbs_certificate.subject_public_key_info.to_der().is_ok_and(|spki| {
                     current.tbs_certificate.to_der().is_ok_and(|tbs| {
-                        verify_signature(&spki, &current.signature_algorithm, &tbs, current.signature.raw_bytes()).is_ok()
+                        verify_signature(&spki, &current.signature_algorithm, &tbs, current.signature.raw_bytes())
+                            .is_ok()
                     })
                 })
         });
         let Some(issuer) = issuer else {
-            return Err(("NO_CERTIFICATE_CHAIN_FOUND", format!("no trusted issuer found for {}", current.tbs_certificate.issuer)));
+            return Err((
+                "NO_CERTIFICATE_CHAIN_FOUND",
+                format!("no trusted issuer found for {}", current.tbs_certificate.issuer),
+            ));
         };
         if !is_ca(&issuer) {
-            return Err(("CHAIN_CONSTRAINTS_FAILURE", format!("{} is not a certification authority", issuer.tbs_certificate.subject)));
+            return Err((
+                "CHAIN_CONSTRAINTS_FAILURE",
+                format!("{} is not a certification authority", issuer.tbs_certificate.subject),
+            ));
         }
         names.push(issuer.tbs_certificate.subject.to_string());
         if issuer == current {
@@ -305,7 +376,7 @@ fn check_path(signer: &[u8], pool: &[Vec<u8>], trust: &[Vec<u8>], now: time::Off
     Err(("NO_CERTIFICATE_CHAIN_FOUND", "the certificate path is too long".into()))
 }
 
-fn extension<'a>(c: &'a Certificate, oid: const_oid::ObjectIdentifier) -> Option<&'a [u8]> {
+fn extension(c: &Certificate, oid: const_oid::ObjectIdentifier) -> Option<&[u8]> {
     c.tbs_certificate.extensions.iter().flatten().find(|e| e.extn_id == oid).map(|e| e.extn_value.as_bytes())
 }
 
@@ -362,7 +433,8 @@ fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
         } else {
             &[]
         };
-        let keys: std::collections::BTreeSet<&Vec<u8>> = od.iter().map(|(k, _)| k).chain(nd.iter().map(|(k, _)| k)).collect();
+        let keys: std::collections::BTreeSet<&Vec<u8>> =
+            od.iter().map(|(k, _)| k).chain(nd.iter().map(|(k, _)| k)).collect();
         for k in keys {
             let same = match (od.get(k), nd.get(k)) {
                 (Ok(a), Ok(b)) => canon(a) == canon(b),
@@ -375,7 +447,9 @@ fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
         }
         // Fields and annotations may only grow, and only by signatures.
         for list in [b"Fields".as_slice(), b"Annots".as_slice()] {
-            let (Some(before), Some(after)) = (od.get(list).ok().map(|x| resolve_list(&old, x)), nd.get(list).ok().map(|x| resolve_list(full, x))) else {
+            let (Some(before), Some(after)) =
+                (od.get(list).ok().map(|x| resolve_list(&old, x)), nd.get(list).ok().map(|x| resolve_list(full, x)))
+            else {
                 continue;
             };
             if !before.iter().all(|x| after.contains(x)) {
@@ -383,9 +457,10 @@ fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
             }
             for added in after.iter().filter(|x| !before.contains(x)) {
                 let is_sig = match added {
-                    Object::Reference(r) => full.get_dictionary(*r).ok().is_some_and(|d| {
-                        d.get(b"FT").ok().and_then(|f| f.as_name().ok()) == Some(b"Sig")
-                    }),
+                    Object::Reference(r) => full
+                        .get_dictionary(*r)
+                        .ok()
+                        .is_some_and(|d| d.get(b"FT").ok().and_then(|f| f.as_name().ok()) == Some(b"Sig")),
                     _ => false,
                 };
                 if !is_sig {

@@ -51,8 +51,10 @@ fn pdfsig_pyhanko_openssl_and_qpdf_accept_five_sequential_signatures() {
         if let Some(py) = &py {
             // pyHanko reports every signature of the file, with its own
             // analysis of what the later revisions changed.
-            let (ok, out) =
-                run(Command::new(py).args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"]).arg(&root_pem).arg(&file));
+            let (ok, out) = run(Command::new(py)
+                .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+                .arg(&root_pem)
+                .arg(&file));
             assert!(ok, "pyHanko rejected the file after {} signers: {out}", i + 1);
             let n = i as usize + 1;
             assert_eq!(out.matches("The signature is cryptographically sound.").count(), n, "{out}");
@@ -82,11 +84,13 @@ fn openssl_verifies_the_extracted_cms() {
     let dir = tmpdir("openssl");
     let p = employee(&pki, "Alice Tremblay", 4000);
     let signed = sign(&pki, &p, &simple_pdf(1), "x");
-    let r = guichet_pades::verify_pdf(&signed, &[pki.root_der.clone()], time::OffsetDateTime::now_utc()).expect("ok");
+    let r = guichet_pades::verify_pdf(&signed, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
+        .expect("ok");
     let br = &r.signatures[0].byte_range;
     let (b, c, l) = (br[1] as usize, br[2] as usize, br[3] as usize);
     let hex = &signed[b + 1..c - 1];
-    let cms: Vec<u8> = hex.chunks(2).map(|x| u8::from_str_radix(std::str::from_utf8(x).expect("hex"), 16).expect("hex")).collect();
+    let cms: Vec<u8> =
+        hex.chunks(2).map(|x| u8::from_str_radix(std::str::from_utf8(x).expect("hex"), 16).expect("hex")).collect();
     // The DER object without its zero padding.
     let len = if cms[1] & 0x80 != 0 {
         let n = (cms[1] & 0x7f) as usize;
@@ -100,8 +104,21 @@ fn openssl_verifies_the_extracted_cms() {
     std::fs::write(dir.join("content.bin"), &content).expect("content");
     std::fs::write(dir.join("root.pem"), &pki.files.root_cert).expect("root");
     let (ok, out) = run(Command::new("openssl").current_dir(&dir).args([
-        "cms", "-verify", "-inform", "DER", "-in", "sig.der", "-content", "content.bin", "-binary", "-CAfile", "root.pem",
-        "-purpose", "any", "-out", "/dev/null",
+        "cms",
+        "-verify",
+        "-inform",
+        "DER",
+        "-in",
+        "sig.der",
+        "-content",
+        "content.bin",
+        "-binary",
+        "-CAfile",
+        "root.pem",
+        "-purpose",
+        "any",
+        "-out",
+        "/dev/null",
     ]));
     assert!(ok && out.contains("Verification successful"), "{out}");
 }
@@ -116,7 +133,8 @@ fn signing_a_file_with_xref_streams() {
     let pki = pki();
     let dir = tmpdir("xrefstream");
     std::fs::write(dir.join("plain.pdf"), simple_pdf(2)).expect("write");
-    let (ok, out) = run(Command::new("qpdf").current_dir(&dir).args(["--object-streams=generate", "plain.pdf", "streams.pdf"]));
+    let (ok, out) =
+        run(Command::new("qpdf").current_dir(&dir).args(["--object-streams=generate", "plain.pdf", "streams.pdf"]));
     assert!(ok, "{out}");
     let original = std::fs::read(dir.join("streams.pdf")).expect("read");
     assert!(!original.windows(5).any(|w| w == b"\nxref"), "qpdf wrote a classic table");
@@ -127,7 +145,8 @@ fn signing_a_file_with_xref_streams() {
     }
     assert!(pdf.starts_with(&original));
     assert!(!pdf.windows(5).any(|w| w == b"\nxref"), "the update used a classic table in a stream file");
-    let r = guichet_pades::verify_pdf(&pdf, &[pki.root_der.clone()], time::OffsetDateTime::now_utc()).expect("ok");
+    let r = guichet_pades::verify_pdf(&pdf, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
+        .expect("ok");
     assert!(r.all_passed(), "{r:#?}");
     let file = dir.join("signed.pdf");
     std::fs::write(&file, &pdf).expect("write");
@@ -140,7 +159,10 @@ fn signing_a_file_with_xref_streams() {
     }
     if let Some(py) = pyhanko() {
         let root = dir.join("root.pem");
-        let (ok, out) = run(Command::new(py).args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"]).arg(&root).arg(&file));
+        let (ok, out) = run(Command::new(py)
+            .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+            .arg(&root)
+            .arg(&file));
         assert!(ok, "{out}");
         assert_eq!(out.matches("The signature is judged VALID.").count(), 2, "{out}");
     }
@@ -161,13 +183,25 @@ fn guichet_validates_pyhanko_signatures_and_catches_tampering() {
     std::fs::write(dir.join("cert.pem"), &p.cert_pem).expect("write");
     std::fs::write(dir.join("chain.pem"), &pki.files.issuing_cert).expect("write");
     let (ok, out) = run(Command::new(&py).current_dir(&dir).args([
-        "sign", "addsig", "--field", "Sig1", "pemder", "--no-pass", "--key", "key.pem", "--cert", "cert.pem", "--chain",
-        "chain.pem", "in.pdf", "out.pdf",
+        "sign",
+        "addsig",
+        "--field",
+        "Sig1",
+        "pemder",
+        "--no-pass",
+        "--key",
+        "key.pem",
+        "--cert",
+        "cert.pem",
+        "--chain",
+        "chain.pem",
+        "in.pdf",
+        "out.pdf",
     ]));
     assert!(ok, "{out}");
     let signed = std::fs::read(dir.join("out.pdf")).expect("read");
     let now = time::OffsetDateTime::now_utc();
-    let r = guichet_pades::verify_pdf(&signed, &[pki.root_der.clone()], now).expect("ok");
+    let r = guichet_pades::verify_pdf(&signed, std::slice::from_ref(&pki.root_der), now).expect("ok");
     assert_eq!(r.signatures.len(), 1);
     assert!(r.all_passed(), "{r:#?}");
     assert_eq!(r.signatures[0].field, "Sig1");
@@ -176,7 +210,7 @@ fn guichet_validates_pyhanko_signatures_and_catches_tampering() {
     let mut tampered = signed.clone();
     let at = tampered.windows(7).position(|w| w == b"Entente").expect("text");
     tampered[at] = b'e';
-    let r = guichet_pades::verify_pdf(&tampered, &[pki.root_der.clone()], now).expect("ok");
+    let r = guichet_pades::verify_pdf(&tampered, std::slice::from_ref(&pki.root_der), now).expect("ok");
     assert_eq!(r.signatures[0].indication, guichet_pades::Indication::TotalFailed);
 
     // A signature with a second /Contents string hidden elsewhere: the
@@ -185,7 +219,7 @@ fn guichet_validates_pyhanko_signatures_and_catches_tampering() {
     let mut wrapped = signed.clone();
     let (b, c) = (r0[1] as usize, r0[2] as usize);
     wrapped[b + 1] = if wrapped[b + 1] == b'3' { b'2' } else { b'3' };
-    let r = guichet_pades::verify_pdf(&wrapped, &[pki.root_der.clone()], now).expect("ok");
+    let r = guichet_pades::verify_pdf(&wrapped, std::slice::from_ref(&pki.root_der), now).expect("ok");
     assert_eq!(r.signatures[0].indication, guichet_pades::Indication::TotalFailed, "{:#?}", r.signatures[0]);
     assert!(c > b);
 }

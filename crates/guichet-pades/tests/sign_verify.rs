@@ -15,7 +15,7 @@ fn a_signed_pdf_validates_and_keeps_its_original_bytes() {
     let pdf = simple_pdf(2);
     let signed = sign(&pki, &alice, &pdf, "Approbation");
     assert!(signed.starts_with(&pdf), "incremental update: the original bytes are kept");
-    let r = verify_pdf(&signed, &[pki.root_der.clone()], now()).expect("readable");
+    let r = verify_pdf(&signed, std::slice::from_ref(&pki.root_der), now()).expect("readable");
     assert_eq!(r.signatures.len(), 1);
     let s = &r.signatures[0];
     assert_eq!(s.indication, Indication::TotalPassed, "{:#?}", s.details);
@@ -41,10 +41,16 @@ fn five_signers_in_sequence_all_stay_valid() {
     for i in 0..5 {
         let p = employee(&pki, &format!("Signataire {i}"), 2000 + i);
         pdf = sign(&pki, &p, &pdf, &format!("Signature {i}"));
-        let r = verify_pdf(&pdf, &[pki.root_der.clone()], now()).expect("readable");
+        let r = verify_pdf(&pdf, std::slice::from_ref(&pki.root_der), now()).expect("readable");
         assert_eq!(r.signatures.len(), i as usize + 1);
         for (k, s) in r.signatures.iter().enumerate() {
-            assert_eq!(s.indication, Indication::TotalPassed, "after {} signers, signature {k}: {:#?}", i + 1, s.details);
+            assert_eq!(
+                s.indication,
+                Indication::TotalPassed,
+                "after {} signers, signature {k}: {:#?}",
+                i + 1,
+                s.details
+            );
             let expected = if k as u64 == i { Modification::None } else { Modification::Allowed };
             assert_eq!(s.modification, expected);
         }
@@ -60,7 +66,7 @@ fn one_changed_byte_in_the_signed_range_fails_the_hash() {
     let mut signed = sign(&pki, &alice, &simple_pdf(1), "x");
     let at = signed.windows(5).position(|w| w == b"page ").expect("text") + 5;
     signed[at] = b'X';
-    let r = verify_pdf(&signed, &[pki.root_der.clone()], now()).expect("readable");
+    let r = verify_pdf(&signed, std::slice::from_ref(&pki.root_der), now()).expect("readable");
     assert_eq!(r.signatures[0].indication, Indication::TotalFailed);
     assert_eq!(r.signatures[0].sub_indication, Some("HASH_FAILURE"));
 }
@@ -73,15 +79,21 @@ fn a_later_revision_that_changes_the_page_content_is_reported() {
     // Incremental saving attack: a new revision replaces the page's text.
     let startxref = {
         let t = String::from_utf8_lossy(&signed[signed.len() - 40..]).to_string();
-        t.split("startxref").nth(1).and_then(|s| s.split_whitespace().next()).and_then(|n| n.parse::<usize>().ok()).expect("startxref")
+        t.split("startxref")
+            .nth(1)
+            .and_then(|s| s.split_whitespace().next())
+            .and_then(|n| n.parse::<usize>().ok())
+            .expect("startxref")
     };
     let mut forged = signed.clone();
     let text = "BT /F1 24 Tf 72 700 Td (Montant : 1 000 000 $) Tj ET";
     let obj_at = forged.len();
-    forged.extend_from_slice(format!("5 0 obj\n<< /Length {} >>\nstream\n{text}\nendstream\nendobj\n", text.len()).as_bytes());
+    forged.extend_from_slice(
+        format!("5 0 obj\n<< /Length {} >>\nstream\n{text}\nendstream\nendobj\n", text.len()).as_bytes(),
+    );
     let xref_at = forged.len();
     forged.extend_from_slice(format!("xref\n5 1\n{obj_at:010} 00000 n\r\ntrailer\n<< /Size 20 /Root 1 0 R /Prev {startxref} >>\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
-    let r = verify_pdf(&forged, &[pki.root_der.clone()], now()).expect("readable");
+    let r = verify_pdf(&forged, std::slice::from_ref(&pki.root_der), now()).expect("readable");
     let s = &r.signatures[0];
     assert_eq!(s.modification, Modification::NotAllowed, "{:#?}", s.details);
     assert_eq!(s.indication, Indication::TotalFailed);

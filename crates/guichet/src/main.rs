@@ -1,6 +1,7 @@
 //! The `guichet` command line.
 
 mod program_cmd;
+mod sign_cmd;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -17,6 +18,13 @@ enum Command {
     /// Program files: check, test, explain, simulate, schema, generate.
     #[command(subcommand)]
     Program(program_cmd::ProgramCmd),
+    /// The built-in certification authority: init, issue, revoke, crl.
+    #[command(subcommand)]
+    Ca(sign_cmd::CaCmd),
+    /// Sign a PDF with a PAdES signature (incremental update).
+    Sign(sign_cmd::SignArgs),
+    /// Validate every signature of a PDF (exit 0: all TOTAL-PASSED).
+    Verify(sign_cmd::VerifyArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,5 +38,8 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Program(cmd) => program_cmd::run(cmd),
+        Command::Ca(cmd) => sign_cmd::exit(sign_cmd::ca(cmd)),
+        Command::Sign(a) => sign_cmd::exit(sign_cmd::sign(&a)),
+        Command::Verify(a) => sign_cmd::exit(sign_cmd::verify(&a)),
     }
 }

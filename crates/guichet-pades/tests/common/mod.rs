@@ -34,7 +34,9 @@ pub fn simple_pdf(pages: usize) -> Vec<u8> {
     for off in offsets {
         out.extend_from_slice(format!("{off:010} 00000 n\r\n").as_bytes());
     }
-    out.extend_from_slice(format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes());
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes(),
+    );
     out
 }
 
@@ -110,7 +112,8 @@ pub fn required() -> bool {
 }
 
 pub fn pyhanko() -> Option<PathBuf> {
-    let candidates = [std::env::var_os("PYHANKO").map(PathBuf::from), Some(PathBuf::from("/var/tmp/pyhanko/bin/pyhanko"))];
+    let candidates =
+        [std::env::var_os("PYHANKO").map(PathBuf::from), Some(PathBuf::from("/var/tmp/pyhanko/bin/pyhanko"))];
     candidates.into_iter().flatten().find(|p| p.exists())
 }
 
@@ -121,7 +124,10 @@ pub fn nss_db(dir: &Path, root_pem: &str) -> String {
     let root = dir.join("root.pem");
     std::fs::write(&root, root_pem).expect("root");
     let sql = format!("sql:{}", db.display());
-    let ok = Command::new("certutil").args(["-N", "-d", &sql, "--empty-password"]).output().is_ok_and(|o| o.status.success());
+    let ok = Command::new("certutil")
+        .args(["-N", "-d", &sql, "--empty-password"])
+        .output()
+        .is_ok_and(|o| o.status.success());
     assert!(ok, "certutil -N failed");
     let ok = Command::new("certutil")
         .args(["-A", "-d", &sql, "-n", "root", "-t", "CT,C,C", "-i"])

@@ -1,0 +1,361 @@
+//! `guichet ca …`, `guichet sign`, `guichet verify`.
+//!
+//! Exit codes: 0 ok (for `verify`: every signature TOTAL-PASSED), 1 a
+//! signature did not pass, 2 usage errors or unreadable input.
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand, ValueEnum};
+use guichet_pades::ca::{self, Employee, IssuingCa};
+use guichet_pades::{Indication, SignOptions, SoftwareKey};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+/// Outcome of a command: `Ok(true)` success, `Ok(false)` a failure to
+/// report with exit code 1, `Err` exit code 2.
+pub fn exit(r: Result<bool>) -> ExitCode {
+    match r {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+#[derive(Subcommand)]
+pub enum CaCmd {
+    /// Create a root CA and an issuing CA in DIR.
+    Init {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        organization: String,
+        #[arg(long, default_value = "CA")]
+        country: String,
+    },
+    /// Issue an employee's signing certificate and key.
+    Issue {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        email: String,
+        #[arg(long)]
+        unit: Option<String>,
+        #[arg(long, default_value_t = 730)]
+        days: i64,
+        /// Writes OUT.pem (certificate), OUT.key (private key), OUT-chain.pem.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Revoke a certificate by its serial number (hex).
+    Revoke {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        serial: String,
+        #[arg(long, value_enum, default_value = "unspecified")]
+        reason: RevocationReason,
+    },
+    /// Write the current certificate revocation list (DER).
+    Crl {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+        #[arg(long, default_value_t = 7)]
+        days: i64,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum RevocationReason {
+    Unspecified,
+    KeyCompromise,
+    AffiliationChanged,
+    Superseded,
+    CessationOfOperation,
+}
+
+#[derive(serde::Serialize, serde::Deserialize)]
+struct CaState {
+    organization: String,
+    country: String,
+    next_serial: u64,
+    crl_number: u64,
+    /// (serial hex, unix time, reason)
+    revoked: Vec<(String, i64, String)>,
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Level {
+    #[value(name = "B-B")]
+    BB,
+    #[value(name = "B-T")]
+    BT,
+    #[value(name = "B-LT")]
+    BLt,
+    #[value(name = "B-LTA")]
+    BLta,
+}
+
+#[derive(Args)]
+pub struct SignArgs {
+    input: PathBuf,
+    output: PathBuf,
+    /// PKCS#8 private key (PEM or DER).
+    #[arg(long)]
+    key: PathBuf,
+    /// The signer's certificate (PEM).
+    #[arg(long)]
+    cert: PathBuf,
+    /// Issuing certificates (PEM, one or more files).
+    #[arg(long)]
+    chain: Vec<PathBuf>,
+    #[arg(long, value_enum, default_value = "B-B")]
+    level: Level,
+    #[arg(long)]
+    reason: Option<String>,
+    #[arg(long)]
+    location: Option<String>,
+    /// Sign RSA keys with RSA-PSS rather than PKCS#1 v1.5.
+    #[arg(long)]
+    pss: bool,
+}
+
+#[derive(Args)]
+pub struct VerifyArgs {
+    file: PathBuf,
+    /// Trust anchors (PEM certificates).
+    #[arg(long)]
+    trust: Vec<PathBuf>,
+    #[arg(long)]
+    json: bool,
+}
+
+fn read(p: &Path) -> Result<Vec<u8>> {
+    std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+}
+
+fn read_text(p: &Path) -> Result<String> {
+    std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
+}
+
+/// Writes through a temporary file and a rename: never a half-written file.
+fn write_atomic(p: &Path, data: &[u8], private: bool) -> Result<()> {
+    let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    {
+        let mut opts = std::fs::OpenOptions::new();
+        opts.write(true).create_new(true);
+        #[cfg(unix)]
+        if private {
+            use std::os::unix::fs::OpenOptionsExt;
+            opts.mode(0o600);
+        }
+        let _ = private;
+        let mut f = opts.open(&tmp).with_context(|| format!("cannot write {}", tmp.display()))?;
+        f.write_all(data).and_then(|()| f.sync_all()).with_context(|| format!("cannot write {}", tmp.display()))?;
+    }
+    std::fs::rename(&tmp, p).with_context(|| format!("cannot write {}", p.display()))?;
+    Ok(())
+}
+
+fn state_path(dir: &Path) -> PathBuf {
+    dir.join("ca.json")
+}
+
+fn load_state(dir: &Path) -> Result<CaState> {
+    let text = read_text(&state_path(dir)).context("is this a CA directory made by `guichet ca init`?")?;
+    serde_json::from_str(&text).with_context(|| format!("{} is damaged", state_path(dir).display()))
+}
+
+fn save_state(dir: &Path, s: &CaState) -> Result<()> {
+    write_atomic(&state_path(dir), serde_json::to_string_pretty(s)?.as_bytes(), false)
+}
+
+fn reason_of(r: RevocationReason) -> (ca::Reason, &'static str) {
+    match r {
+        RevocationReason::Unspecified => (ca::Reason::Unspecified, "unspecified"),
+        RevocationReason::KeyCompromise => (ca::Reason::KeyCompromise, "keyCompromise"),
+        RevocationReason::AffiliationChanged => (ca::Reason::AffiliationChanged, "affiliationChanged"),
+        RevocationReason::Superseded => (ca::Reason::Superseded, "superseded"),
+        RevocationReason::CessationOfOperation => (ca::Reason::CessationOfOperation, "cessationOfOperation"),
+    }
+}
+
+pub fn ca(cmd: CaCmd) -> Result<bool> {
+    let now = time::OffsetDateTime::now_utc();
+    match cmd {
+        CaCmd::Init { dir, organization, country } => {
+            if state_path(&dir).exists() {
+                bail!("{} already holds a CA; refusing to overwrite it", dir.display());
+            }
+            std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+            let files = ca::init(&organization, &country, now)?;
+            write_atomic(&dir.join("root.pem"), files.root_cert.as_bytes(), false)?;
+            write_atomic(&dir.join("root.key"), files.root_key.as_bytes(), true)?;
+            write_atomic(&dir.join("issuing.pem"), files.issuing_cert.as_bytes(), false)?;
+            write_atomic(&dir.join("issuing.key"), files.issuing_key.as_bytes(), true)?;
+            save_state(
+                &dir,
+                &CaState { organization, country, next_serial: 1000, crl_number: 1, revoked: Vec::new() },
+            )?;
+            println!("CA created in {}: root.pem (the trust anchor to publish), issuing.pem", dir.display());
+            println!("Keep root.key offline; issuing.key signs employees' certificates.");
+            Ok(true)
+        }
+        CaCmd::Issue { dir, name, email, unit, days, out } => {
+            let mut st = load_state(&dir)?;
+            let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+            let e = Employee { name, email, organization: st.organization.clone(), unit };
+            let issued = issuing.issue(&e, st.next_serial, now, days)?;
+            st.next_serial += 1;
+            let with = |ext: &str| {
+                let mut p = out.clone().into_os_string();
+                p.push(ext);
+                PathBuf::from(p)
+            };
+            write_atomic(&with(".key"), issued.key_pem.as_bytes(), true)?;
+            write_atomic(&with(".pem"), issued.cert_pem.as_bytes(), false)?;
+            write_atomic(&with("-chain.pem"), read(&dir.join("issuing.pem"))?.as_slice(), false)?;
+            save_state(&dir, &st)?;
+            let serial: String = issued.serial.iter().map(|b| format!("{b:02x}")).collect();
+            println!("issued certificate {serial} to {}: {}", e.name, with(".pem").display());
+            Ok(true)
+        }
+        CaCmd::Revoke { dir, serial, reason } => {
+            let mut st = load_state(&dir)?;
+            let serial = serial.trim().trim_start_matches("0x").to_lowercase();
+            if serial.is_empty() || !serial.chars().all(|c| c.is_ascii_hexdigit()) {
+                bail!("the serial number is hexadecimal, as `guichet ca issue` printed it");
+            }
+            if st.revoked.iter().any(|(s, _, _)| *s == serial) {
+                bail!("certificate {serial} is already revoked");
+            }
+            st.revoked.push((serial.clone(), now.unix_timestamp(), reason_of(reason).1.to_owned()));
+            save_state(&dir, &st)?;
+            println!("certificate {serial} revoked; publish a new CRL with `guichet ca crl`");
+            Ok(true)
+        }
+        CaCmd::Crl { dir, out, days } => {
+            let mut st = load_state(&dir)?;
+            let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+            let mut revoked = Vec::new();
+            for (s, t, r) in &st.revoked {
+                let bytes: Vec<u8> = (0..s.len())
+                    .step_by(2)
+                    .filter_map(|i| u8::from_str_radix(s.get(i..i + 2).unwrap_or("00"), 16).ok())
+                    .collect();
+                let reason = match r.as_str() {
+                    "keyCompromise" => ca::Reason::KeyCompromise,
+                    "affiliationChanged" => ca::Reason::AffiliationChanged,
+                    "superseded" => ca::Reason::Superseded,
+                    "cessationOfOperation" => ca::Reason::CessationOfOperation,
+                    _ => ca::Reason::Unspecified,
+                };
+                let when = time::OffsetDateTime::from_unix_timestamp(*t).unwrap_or(now);
+                revoked.push((bytes, when, reason));
+            }
+            let crl = issuing.crl(&revoked, st.crl_number, now, days)?;
+            st.crl_number += 1;
+            write_atomic(&out, &crl, false)?;
+            save_state(&dir, &st)?;
+            println!("CRL number {} with {} revoked certificates: {}", st.crl_number - 1, revoked.len(), out.display());
+            Ok(true)
+        }
+    }
+}
+
+pub fn sign(a: &SignArgs) -> Result<bool> {
+    if a.level != Level::BB {
+        bail!(
+            "only --level B-B is available in this version (B-T, B-LT and B-LTA need the timestamp authority, coming next)"
+        );
+    }
+    let pdf = read(&a.input)?;
+    let key = SoftwareKey::from_pkcs8(&read(&a.key)?, a.pss).with_context(|| format!("{}", a.key.display()))?;
+    let cert = ca::pem_to_der(&read_text(&a.cert)?).with_context(|| format!("{}", a.cert.display()))?;
+    let mut chain = Vec::new();
+    for c in &a.chain {
+        chain.extend(ca::pem_all(&read_text(c)?).with_context(|| format!("{}", c.display()))?);
+    }
+    let opts = SignOptions {
+        signer: &key,
+        certificate: &cert,
+        chain: &chain,
+        signing_time: Some(time::OffsetDateTime::now_utc()),
+        reason: a.reason.as_deref(),
+        location: a.location.as_deref(),
+        name: None,
+    };
+    let signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
+    write_atomic(&a.output, &signed, false)?;
+    println!("signed {} → {} (PAdES B-B, {})", a.input.display(), a.output.display(), key_name(&key));
+    Ok(true)
+}
+
+fn key_name(k: &SoftwareKey) -> &'static str {
+    use guichet_pades::Signer;
+    k.algorithm().name()
+}
+
+pub fn verify(a: &VerifyArgs) -> Result<bool> {
+    let pdf = read(&a.file)?;
+    let mut trust = Vec::new();
+    for t in &a.trust {
+        trust.extend(ca::pem_all(&read_text(t)?).with_context(|| format!("{}", t.display()))?);
+    }
+    let report = guichet_pades::verify_pdf(&pdf, &trust, time::OffsetDateTime::now_utc())
+        .with_context(|| format!("{}", a.file.display()))?;
+    if a.json {
+        let sigs: Vec<serde_json::Value> = report
+            .signatures
+            .iter()
+            .map(|s| {
+                serde_json::json!({
+                    "field": s.field,
+                    "indication": s.indication.as_str(),
+                    "sub_indication": s.sub_indication,
+                    "signer": s.signer,
+                    "level": s.level,
+                    "byte_range": s.byte_range,
+                    "modification": s.modification.as_str(),
+                    "details": s.details,
+                })
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({ "file": a.file.display().to_string(), "signatures": sigs })
+            )?
+        );
+    } else {
+        if report.signatures.is_empty() {
+            println!("{}: no signature", a.file.display());
+        }
+        for s in &report.signatures {
+            println!(
+                "{}: {}{}",
+                s.field,
+                s.indication.as_str(),
+                s.sub_indication.map(|x| format!(" ({x})")).unwrap_or_default()
+            );
+            if let Some(n) = &s.signer {
+                println!("  signer: {n}");
+            }
+            if let Some(l) = s.level {
+                println!("  level: {l}");
+            }
+            for d in &s.details {
+                println!("  {d}");
+            }
+        }
+    }
+    Ok(report.all_passed() && report.signatures.iter().all(|s| s.indication == Indication::TotalPassed))
+}

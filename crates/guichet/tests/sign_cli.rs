@@ -1,0 +1,132 @@
+//! `guichet ca`, `guichet sign` and `guichet verify` as a user runs them.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn guichet(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_guichet")).args(args).current_dir(dir).output().expect("runs")
+}
+
+fn text(o: &Output) -> String {
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+}
+
+fn workdir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("guichet-sign-cli-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).expect("dir");
+    d
+}
+
+/// A one-page PDF with a classic cross-reference table.
+fn pdf() -> Vec<u8> {
+    let objs = [
+        "<< /Type /Catalog /Pages 2 0 R >>",
+        "<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R >>",
+        "<< /Length 0 >>\nstream\n\nendstream",
+    ];
+    let mut out = b"%PDF-1.7\n".to_vec();
+    let mut offs = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offs.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let x = out.len();
+    out.extend_from_slice(b"xref\n0 5\n0000000000 65535 f\r\n");
+    for o in offs {
+        out.extend_from_slice(format!("{o:010} 00000 n\r\n").as_bytes());
+    }
+    out.extend_from_slice(format!("trailer\n<< /Size 5 /Root 1 0 R >>\nstartxref\n{x}\n%%EOF\n").as_bytes());
+    out
+}
+
+#[test]
+fn ca_issue_sign_verify_and_exit_codes() {
+    let d = workdir("flow");
+    std::fs::write(d.join("in.pdf"), pdf()).expect("write");
+    let o = guichet(&d, &["ca", "init", "--dir", "ca", "--organization", "Société du Plan Nord"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // A second init does not overwrite the CA.
+    assert_eq!(guichet(&d, &["ca", "init", "--dir", "ca", "--organization", "X"]).status.code(), Some(2));
+    let o = guichet(
+        &d,
+        &["ca", "issue", "--dir", "ca", "--name", "Alice Tremblay", "--email", "alice@example.org", "--out", "alice"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(d.join("alice.key")).expect("key").permissions().mode();
+        assert_eq!(mode & 0o077, 0, "private keys are not readable by others");
+    }
+    let o = guichet(
+        &d,
+        &[
+            "sign",
+            "in.pdf",
+            "out.pdf",
+            "--key",
+            "alice.key",
+            "--cert",
+            "alice.pem",
+            "--chain",
+            "alice-chain.pem",
+            "--reason",
+            "Accord",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = guichet(&d, &["verify", "out.pdf", "--trust", "ca/root.pem"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    assert!(text(&o).contains("TOTAL-PASSED"));
+    let o = guichet(&d, &["verify", "out.pdf", "--trust", "ca/root.pem", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    assert_eq!(v["signatures"][0]["indication"], "TOTAL-PASSED");
+    assert_eq!(v["signatures"][0]["level"], "B-B");
+    // Untrusted: exit 1. Unreadable: exit 2.
+    assert_eq!(guichet(&d, &["verify", "out.pdf"]).status.code(), Some(1));
+    assert_eq!(guichet(&d, &["verify", "in.pdf", "--trust", "ca/root.pem"]).status.code(), Some(1));
+    std::fs::write(d.join("junk.pdf"), b"not a pdf").expect("write");
+    assert_eq!(guichet(&d, &["verify", "junk.pdf"]).status.code(), Some(2));
+    // Revocation and CRL.
+    let o = guichet(&d, &["ca", "revoke", "--dir", "ca", "--serial", "03e8", "--reason", "key-compromise"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = guichet(&d, &["ca", "crl", "--dir", "ca", "--out", "ca.crl"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(std::fs::read(d.join("ca.crl")).is_ok_and(|c| c.first() == Some(&0x30)));
+}
+
+#[test]
+fn bad_signing_inputs_leave_no_output_file() {
+    let d = workdir("bad");
+    std::fs::write(d.join("in.pdf"), pdf()).expect("write");
+    assert!(guichet(&d, &["ca", "init", "--dir", "ca", "--organization", "Org"]).status.success());
+    assert!(
+        guichet(&d, &["ca", "issue", "--dir", "ca", "--name", "A", "--email", "a@x.org", "--out", "a"])
+            .status
+            .success()
+    );
+    assert!(
+        guichet(&d, &["ca", "issue", "--dir", "ca", "--name", "B", "--email", "b@x.org", "--out", "b"])
+            .status
+            .success()
+    );
+    // Alice's key with Bob's certificate.
+    let o = guichet(&d, &["sign", "in.pdf", "out.pdf", "--key", "a.key", "--cert", "b.pem"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("does not match"), "{}", text(&o));
+    // A truncated PDF.
+    let p = pdf();
+    std::fs::write(d.join("cut.pdf"), &p[..p.len() - 30]).expect("write");
+    let o = guichet(&d, &["sign", "cut.pdf", "out.pdf", "--key", "a.key", "--cert", "a.pem"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("truncated"), "{}", text(&o));
+    assert!(!d.join("out.pdf").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(&d)
+        .expect("dir")
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+        .collect();
+    assert!(leftovers.is_empty());
+}
