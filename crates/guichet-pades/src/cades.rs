@@ -27,24 +27,23 @@ fn attribute<T: Encode>(oid: ObjectIdentifier, value: &T) -> Result<Attribute, E
     Ok(Attribute { oid, values: SetOfVec::try_from(vec![v])? })
 }
 
-/// Builds the DER `ContentInfo` of a detached PAdES signature over a
-/// document digest: content-type, message-digest and signing-certificate-v2
-/// signed attributes, no signing-time (PAdES forbids it), exactly one
-/// SignerInfo, the signer's certificate and chain included.
-pub(crate) fn build(
-    signer: &dyn Signer,
-    cert_der: &[u8],
-    chain: &[Vec<u8>],
-    document_digest: &[u8],
-) -> Result<Vec<u8>, Error> {
+/// A signer's certificate and chain, parsed once: `finish` builds the
+/// signature for a digest, `max_len` sizes the /Contents placeholder.
+pub(crate) struct Prepared<'a> {
+    signer: &'a dyn Signer,
+    cert: Certificate,
+    certs: Vec<CertificateChoices>,
+    ess: SigningCertificateV2,
+}
+
+/// Checks the key against the certificate and parses the chain.
+pub(crate) fn prepare<'a>(signer: &'a dyn Signer, cert_der: &[u8], chain: &[Vec<u8>]) -> Result<Prepared<'a>, Error> {
     let cert = Certificate::from_der(cert_der)
         .map_err(|e| Error::Certificate(format!("unreadable signer certificate: {e}")))?;
     let cert_spki = cert.tbs_certificate.subject_public_key_info.to_der()?;
     if cert_spki != signer.public_key_info() {
         return Err(Error::Key("the private key does not match the certificate's public key".into()));
     }
-    let alg = signer.algorithm();
-    let digest = alg.digest();
     let ess = SigningCertificateV2 {
         certs: vec![EssCertIdV2 {
             hash_algorithm: None,
@@ -56,41 +55,68 @@ pub(crate) fn build(
         }],
         policies: None,
     };
-    let attrs = SetOfVec::try_from(vec![
-        attribute(rfc5911::ID_CONTENT_TYPE, &rfc5911::ID_DATA)?,
-        attribute(rfc5911::ID_MESSAGE_DIGEST, &OctetString::new(document_digest)?)?,
-        attribute(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2, &ess)?,
-    ])?;
-    // The signature covers the DER of the attributes as a SET OF.
-    let signature = signer.sign(&attrs.to_der()?)?;
-    let signer_info = SignerInfo {
-        version: CmsVersion::V1,
-        sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
-            issuer: cert.tbs_certificate.issuer.clone(),
-            serial_number: cert.tbs_certificate.serial_number.clone(),
-        }),
-        digest_alg: digest.algorithm_identifier(),
-        signed_attrs: Some(attrs),
-        signature_algorithm: alg.algorithm_identifier()?,
-        signature: OctetString::new(signature)?,
-        unsigned_attrs: None,
-    };
-    let mut certs = vec![CertificateChoices::Certificate(cert)];
+    let mut certs = vec![CertificateChoices::Certificate(cert.clone())];
     for c in chain {
         let c =
             Certificate::from_der(c).map_err(|e| Error::Certificate(format!("unreadable chain certificate: {e}")))?;
         certs.push(CertificateChoices::Certificate(c));
     }
-    let signed = SignedData {
-        version: CmsVersion::V1,
-        digest_algorithms: SetOfVec::try_from(vec![digest.algorithm_identifier()])?,
-        encap_content_info: EncapsulatedContentInfo { econtent_type: rfc5911::ID_DATA, econtent: None },
-        certificates: Some(CertificateSet(SetOfVec::try_from(certs)?)),
-        crls: None,
-        signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
-    };
-    let ci = ContentInfo { content_type: rfc5911::ID_SIGNED_DATA, content: der::Any::encode_from(&signed)? };
-    Ok(ci.to_der()?)
+    Ok(Prepared { signer, cert, certs, ess })
+}
+
+impl Prepared<'_> {
+    /// The largest the DER can be: built with a signature of the longest
+    /// length the algorithm produces.
+    pub fn max_len(&self) -> Result<usize, Error> {
+        let digest = self.signer.algorithm().digest();
+        let dummy = vec![0xff; self.signer.max_signature_len()];
+        Ok(self.assemble(&vec![0; digest.hash(b"").len()], Some(&dummy))?.len())
+    }
+
+    /// The DER `ContentInfo` of a detached PAdES signature over a document
+    /// digest: content-type, message-digest and signing-certificate-v2
+    /// signed attributes, no signing-time (PAdES forbids it), exactly one
+    /// SignerInfo, the signer's certificate and chain included.
+    pub fn finish(&self, document_digest: &[u8]) -> Result<Vec<u8>, Error> {
+        self.assemble(document_digest, None)
+    }
+
+    fn assemble(&self, document_digest: &[u8], fake_signature: Option<&[u8]>) -> Result<Vec<u8>, Error> {
+        let alg = self.signer.algorithm();
+        let digest = alg.digest();
+        let attrs = SetOfVec::try_from(vec![
+            attribute(rfc5911::ID_CONTENT_TYPE, &rfc5911::ID_DATA)?,
+            attribute(rfc5911::ID_MESSAGE_DIGEST, &OctetString::new(document_digest)?)?,
+            attribute(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2, &self.ess)?,
+        ])?;
+        // The signature covers the DER of the attributes as a SET OF.
+        let signature = match fake_signature {
+            Some(s) => s.to_vec(),
+            None => self.signer.sign(&attrs.to_der()?)?,
+        };
+        let signer_info = SignerInfo {
+            version: CmsVersion::V1,
+            sid: SignerIdentifier::IssuerAndSerialNumber(IssuerAndSerialNumber {
+                issuer: self.cert.tbs_certificate.issuer.clone(),
+                serial_number: self.cert.tbs_certificate.serial_number.clone(),
+            }),
+            digest_alg: digest.algorithm_identifier(),
+            signed_attrs: Some(attrs),
+            signature_algorithm: alg.algorithm_identifier()?,
+            signature: OctetString::new(signature)?,
+            unsigned_attrs: None,
+        };
+        let signed = SignedData {
+            version: CmsVersion::V1,
+            digest_algorithms: SetOfVec::try_from(vec![digest.algorithm_identifier()])?,
+            encap_content_info: EncapsulatedContentInfo { econtent_type: rfc5911::ID_DATA, econtent: None },
+            certificates: Some(CertificateSet(SetOfVec::try_from(self.certs.clone())?)),
+            crls: None,
+            signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
+        };
+        let ci = ContentInfo { content_type: rfc5911::ID_SIGNED_DATA, content: der::Any::encode_from(&signed)? };
+        Ok(ci.to_der()?)
+    }
 }
 
 /// What a validator needs from a CMS signature.

@@ -129,6 +129,9 @@ pub trait Signer: Send + Sync {
     fn public_key_info(&self) -> Vec<u8>;
     /// Signs `message` (the signer hashes it with `algorithm().digest()`).
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, Error>;
+    /// The longest signature this key produces (DER ECDSA varies by a few
+    /// bytes), to size the placeholder in the PDF.
+    fn max_signature_len(&self) -> usize;
 }
 
 enum Inner {
@@ -226,6 +229,14 @@ impl SoftwareKey {
 impl Signer for SoftwareKey {
     fn algorithm(&self) -> Algorithm {
         self.algorithm
+    }
+    fn max_signature_len(&self) -> usize {
+        match &self.inner {
+            // SEQUENCE { INTEGER r, INTEGER s }, each up to the field size plus a sign byte.
+            Inner::Ec(_) if self.algorithm == Algorithm::EcdsaP384Sha384 => 104,
+            Inner::Ec(_) => 72,
+            Inner::Rsa(k) => k.public_modulus_len(),
+        }
     }
     fn public_key_info(&self) -> Vec<u8> {
         self.spki.clone()

@@ -124,11 +124,11 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
         objects.push((root, Object::Dictionary(cat)));
     }
 
-    // Size the /Contents placeholder from a real signature of this signer
-    // and certificates (plus slack for the variable length of ECDSA).
+    // Size the /Contents placeholder from this signer's certificates and the
+    // longest signature its key can produce.
     let digest = opts.signer.algorithm().digest();
-    let probe = cades::build(opts.signer, opts.certificate, opts.chain, &vec![0u8; digest.hash(b"").len()])?;
-    let reserved = probe.len() + 64;
+    let prepared = cades::prepare(opts.signer, opts.certificate, opts.chain)?;
+    let reserved = prepared.max_len()?;
 
     let mut out = Vec::with_capacity(pdf_bytes.len() + reserved * 2 + 4096);
     out.extend_from_slice(pdf_bytes);
@@ -186,7 +186,10 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     let id = match doc.trailer.get(b"ID") {
         Ok(Object::Array(a)) if a.len() == 2 => a.clone(),
         _ => {
-            let h = Digest::Sha256.hash(pdf_bytes)[..16].to_vec();
+            // A file identifier from the file's length and its tail (where
+            // its cross-reference and trailer are): unique enough, and cheap.
+            let tail = &pdf_bytes[pdf_bytes.len().saturating_sub(4096)..];
+            let h = Digest::Sha256.hash(&[&pdf_bytes.len().to_be_bytes()[..], tail].concat())[..16].to_vec();
             vec![
                 Object::String(h.clone(), lopdf::StringFormat::Hexadecimal),
                 Object::String(h, lopdf::StringFormat::Hexadecimal),
@@ -253,7 +256,7 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     let mut h = digest.hasher();
     h.update(&out[..contents_start]);
     h.update(&out[contents_end..]);
-    let cms = cades::build(opts.signer, opts.certificate, opts.chain, &h.finish())?;
+    let cms = prepared.finish(&h.finish())?;
     if cms.len() > reserved {
         return Err(Error::Sign(format!(
             "the signature ({} bytes) does not fit the reserved {} bytes",
