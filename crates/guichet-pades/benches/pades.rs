@@ -72,6 +72,7 @@ fn bench(c: &mut Criterion) {
         reason: None,
         location: None,
         name: None,
+        timestamp: None,
     };
     let signed = sign_pdf(&pdf, &opts).expect("signs");
     assert!(verify_pdf(&signed, std::slice::from_ref(&root), now).expect("ok").all_passed());

@@ -152,6 +152,37 @@ impl IssuingCa {
         })
     }
 
+    /// Issues the certificate of a timestamp authority: digitalSignature,
+    /// and the one extended key usage timeStamping, critical (RFC 3161).
+    pub fn issue_tsa(&self, organization: &str, serial: u64, now: OffsetDateTime, days: i64) -> Result<Issued, Error> {
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
+        let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("{organization} — Timestamp Authority"));
+        dn.push(DnType::OrganizationName, organization);
+        p.distinguished_name = dn;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        // ExtKeyUsageSyntax ::= SEQUENCE { id-kp-timeStamping }
+        let mut eku = rcgen::CustomExtension::from_oid_content(
+            &[2, 5, 29, 37],
+            vec![0x30, 0x0a, 0x06, 0x08, 0x2b, 0x06, 0x01, 0x05, 0x05, 0x07, 0x03, 0x08],
+        );
+        eku.set_criticality(true);
+        p.custom_extensions = vec![eku];
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.not_before = now - Duration::minutes(5);
+        p.not_after = now + Duration::days(days);
+        p.serial_number = Some(SerialNumber::from(serial));
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem: key.serialize_pem(),
+            serial: serial.to_be_bytes().to_vec(),
+        })
+    }
+
     /// A CRL listing `revoked` (serial, time, reason), valid for `days`.
     pub fn crl(
         &self,

@@ -64,35 +64,62 @@ pub(crate) fn prepare<'a>(signer: &'a dyn Signer, cert_der: &[u8], chain: &[Vec<
     Ok(Prepared { signer, cert, certs, ess })
 }
 
+/// A computed signature, before it is wrapped (so that a timestamp over
+/// its value can be added as an unsigned attribute).
+pub(crate) struct Signed {
+    attrs: SetOfVec<Attribute>,
+    pub signature: Vec<u8>,
+}
+
 impl Prepared<'_> {
     /// The largest the DER can be: built with a signature of the longest
-    /// length the algorithm produces.
-    pub fn max_len(&self) -> Result<usize, Error> {
+    /// length the algorithm produces, plus `extra` bytes of unsigned
+    /// attributes (a timestamp token).
+    pub fn max_len(&self, extra: usize) -> Result<usize, Error> {
         let digest = self.signer.algorithm().digest();
-        let dummy = vec![0xff; self.signer.max_signature_len()];
-        Ok(self.assemble(&vec![0; digest.hash(b"").len()], Some(&dummy))?.len())
+        let s = Signed {
+            attrs: self.attrs(&vec![0; digest.hash(b"").len()], rfc5911::ID_DATA)?,
+            signature: vec![0xff; self.signer.max_signature_len()],
+        };
+        // An unsigned attribute adds its own tag and length bytes.
+        Ok(self.encode(&s, None, None)?.len() + if extra > 0 { extra + 32 } else { 0 })
     }
 
-    /// The DER `ContentInfo` of a detached PAdES signature over a document
-    /// digest: content-type, message-digest and signing-certificate-v2
-    /// signed attributes, no signing-time (PAdES forbids it), exactly one
-    /// SignerInfo, the signer's certificate and chain included.
-    pub fn finish(&self, document_digest: &[u8]) -> Result<Vec<u8>, Error> {
-        self.assemble(document_digest, None)
+    fn attrs(&self, digest_value: &[u8], content_type: ObjectIdentifier) -> Result<SetOfVec<Attribute>, Error> {
+        Ok(SetOfVec::try_from(vec![
+            attribute(rfc5911::ID_CONTENT_TYPE, &content_type)?,
+            attribute(rfc5911::ID_MESSAGE_DIGEST, &OctetString::new(digest_value)?)?,
+            attribute(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2, &self.ess)?,
+        ])?)
     }
 
-    fn assemble(&self, document_digest: &[u8], fake_signature: Option<&[u8]>) -> Result<Vec<u8>, Error> {
+    /// Signs the attributes (content-type, message-digest of the content,
+    /// signing-certificate-v2; no signing-time, which PAdES forbids).
+    pub fn sign(&self, content_digest: &[u8], content_type: ObjectIdentifier) -> Result<Signed, Error> {
+        let attrs = self.attrs(content_digest, content_type)?;
+        // The signature covers the DER of the attributes as a SET OF.
+        let signature = self.signer.sign(&attrs.to_der()?)?;
+        Ok(Signed { attrs, signature })
+    }
+
+    /// The DER `ContentInfo`: exactly one SignerInfo, the signer's
+    /// certificate and chain included; detached unless `content` is given
+    /// (a timestamp token encapsulates its TSTInfo); `timestamp` becomes
+    /// the signature-time-stamp unsigned attribute.
+    pub fn encode(
+        &self,
+        s: &Signed,
+        content: Option<(ObjectIdentifier, &[u8])>,
+        timestamp: Option<&[u8]>,
+    ) -> Result<Vec<u8>, Error> {
         let alg = self.signer.algorithm();
         let digest = alg.digest();
-        let attrs = SetOfVec::try_from(vec![
-            attribute(rfc5911::ID_CONTENT_TYPE, &rfc5911::ID_DATA)?,
-            attribute(rfc5911::ID_MESSAGE_DIGEST, &OctetString::new(document_digest)?)?,
-            attribute(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2, &self.ess)?,
-        ])?;
-        // The signature covers the DER of the attributes as a SET OF.
-        let signature = match fake_signature {
-            Some(s) => s.to_vec(),
-            None => self.signer.sign(&attrs.to_der()?)?,
+        let unsigned_attrs = match timestamp {
+            Some(token) => Some(SetOfVec::try_from(vec![Attribute {
+                oid: ID_AA_SIGNATURE_TIME_STAMP_TOKEN,
+                values: SetOfVec::try_from(vec![der::Any::from_der(token)?])?,
+            }])?),
+            None => None,
         };
         let signer_info = SignerInfo {
             version: CmsVersion::V1,
@@ -101,15 +128,19 @@ impl Prepared<'_> {
                 serial_number: self.cert.tbs_certificate.serial_number.clone(),
             }),
             digest_alg: digest.algorithm_identifier(),
-            signed_attrs: Some(attrs),
+            signed_attrs: Some(s.attrs.clone()),
             signature_algorithm: alg.algorithm_identifier()?,
-            signature: OctetString::new(signature)?,
-            unsigned_attrs: None,
+            signature: OctetString::new(s.signature.clone())?,
+            unsigned_attrs,
+        };
+        let (econtent_type, econtent, version) = match content {
+            Some((oid, der)) => (oid, Some(der::Any::new(der::Tag::OctetString, der)?), CmsVersion::V3),
+            None => (rfc5911::ID_DATA, None, CmsVersion::V1),
         };
         let signed = SignedData {
-            version: CmsVersion::V1,
+            version,
             digest_algorithms: SetOfVec::try_from(vec![digest.algorithm_identifier()])?,
-            encap_content_info: EncapsulatedContentInfo { econtent_type: rfc5911::ID_DATA, econtent: None },
+            encap_content_info: EncapsulatedContentInfo { econtent_type, econtent },
             certificates: Some(CertificateSet(SetOfVec::try_from(self.certs.clone())?)),
             crls: None,
             signer_infos: SignerInfos(SetOfVec::try_from(vec![signer_info])?),
@@ -129,6 +160,10 @@ pub struct SignedAttributesInfo {
     pub digest_oid: ObjectIdentifier,
     pub message_digest: Option<Vec<u8>>,
     pub content_type_is_data: bool,
+    /// The content-type signed attribute.
+    pub content_type: Option<ObjectIdentifier>,
+    /// The encapsulated content (a timestamp token's TSTInfo), if any.
+    pub econtent: Option<Vec<u8>>,
     pub signed_attrs_der: Vec<u8>,
     pub signature_algorithm: AlgorithmIdentifierOwned,
     pub signature: Vec<u8>,
@@ -181,8 +216,14 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SignedAttributesInfo, Error> {
     let find = |oid: ObjectIdentifier| attrs.iter().find(|a| a.oid == oid).and_then(|a| a.values.iter().next());
     let message_digest =
         find(rfc5911::ID_MESSAGE_DIGEST).and_then(|v| v.decode_as::<OctetString>().ok()).map(|o| o.as_bytes().to_vec());
-    let content_type_is_data =
-        find(rfc5911::ID_CONTENT_TYPE).and_then(|v| v.decode_as::<ObjectIdentifier>().ok()) == Some(rfc5911::ID_DATA);
+    let content_type = find(rfc5911::ID_CONTENT_TYPE).and_then(|v| v.decode_as::<ObjectIdentifier>().ok());
+    let content_type_is_data = content_type == Some(rfc5911::ID_DATA);
+    let econtent = sd
+        .encap_content_info
+        .econtent
+        .as_ref()
+        .and_then(|c| c.decode_as::<OctetString>().ok())
+        .map(|o| o.as_bytes().to_vec());
     let signing_certificate_v2 = find(rfc5911::ID_AA_SIGNING_CERTIFICATE_V_2).map(|v| {
         let Ok(ess) = v.decode_as::<SigningCertificateV2>() else { return false };
         let (Some(first), Some(s)) = (ess.certs.first(), signer) else { return false };
@@ -204,6 +245,8 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<SignedAttributesInfo, Error> {
         digest_oid: si.digest_alg.oid,
         message_digest,
         content_type_is_data,
+        content_type,
+        econtent,
         signed_attrs_der: attrs.to_der()?,
         signature_algorithm: si.signature_algorithm.clone(),
         signature: si.signature.as_bytes().to_vec(),

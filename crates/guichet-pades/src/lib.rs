@@ -13,11 +13,13 @@ mod cades;
 mod keys;
 mod pdf;
 mod sign;
+mod tsp;
 mod verify;
 
 pub use cades::SignedAttributesInfo;
 pub use keys::{Algorithm, Digest, Signer, SoftwareKey, verify_signature};
 pub use sign::{SignOptions, sign_pdf};
+pub use tsp::{TimestampAuthority, TimestampClient};
 pub use verify::{Indication, Modification, SignatureReport, ValidationReport, verify_pdf};
 
 /// Everything that can go wrong, with a message a person can act on.
@@ -37,6 +39,8 @@ pub enum Error {
     Verify(String),
     #[error("ASN.1: {0}")]
     Asn1(String),
+    #[error("timestamp: {0}")]
+    Timestamp(String),
     #[error("certification authority: {0}")]
     Ca(String),
 }

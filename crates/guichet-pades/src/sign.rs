@@ -22,6 +22,8 @@ pub struct SignOptions<'a> {
     pub reason: Option<&'a str>,
     pub location: Option<&'a str>,
     pub name: Option<&'a str>,
+    /// A timestamp authority: PAdES B-T when present.
+    pub timestamp: Option<&'a dyn crate::tsp::TimestampClient>,
 }
 
 impl std::fmt::Debug for SignOptions<'_> {
@@ -128,7 +130,13 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     // longest signature its key can produce.
     let digest = opts.signer.algorithm().digest();
     let prepared = cades::prepare(opts.signer, opts.certificate, opts.chain)?;
-    let reserved = prepared.max_len()?;
+    // A signature timestamp goes inside the CMS: learn its size from a
+    // first request (a TSA's tokens keep their size from one to the next).
+    let token_estimate = match opts.timestamp {
+        Some(tsa) => crate::tsp::timestamp(tsa, digest, &[0; 32])?.len() + 64,
+        None => 0,
+    };
+    let reserved = prepared.max_len(token_estimate)?;
 
     let mut out = Vec::with_capacity(pdf_bytes.len() + reserved * 2 + 4096);
     out.extend_from_slice(pdf_bytes);
@@ -256,7 +264,13 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     let mut h = digest.hasher();
     h.update(&out[..contents_start]);
     h.update(&out[contents_end..]);
-    let cms = prepared.finish(&h.finish())?;
+    let signed = prepared.sign(&h.finish(), const_oid::db::rfc5911::ID_DATA)?;
+    // B-T: a timestamp over the signature value; no silent fallback.
+    let token = match opts.timestamp {
+        Some(tsa) => Some(crate::tsp::timestamp(tsa, digest, &signed.signature)?),
+        None => None,
+    };
+    let cms = prepared.encode(&signed, None, token.as_deref())?;
     if cms.len() > reserved {
         return Err(Error::Sign(format!(
             "the signature ({} bytes) does not fit the reserved {} bytes",

@@ -271,10 +271,31 @@ fn check_one(
     if info.has_signing_time {
         details.push("? a signing-time attribute is present (PAdES baseline forbids it)".into());
     }
-    report.level = Some(if info.timestamp_token.is_some() { "B-T" } else { "B-B" });
+    report.level = Some("B-B");
 
-    // 3. The certificate path, at the proven time.
-    match check_path(signer_der, &info.certificates, trust, now) {
+    // 3. A signature timestamp proves the signature existed at its time.
+    let mut proven = now;
+    if let Some(token) = &info.timestamp_token {
+        match check_timestamp(token, &info.signature, trust, now) {
+            Ok((at, tsa)) => {
+                details.push(format!("✓ signature timestamp at {at} by {tsa}"));
+                proven = at;
+                report.level = Some("B-T");
+            }
+            Err((indication, sub, msg)) => {
+                if indication == Indication::TotalFailed {
+                    return fail(report, sub, msg, details);
+                }
+                details.push(format!("? {msg}"));
+                if verdict.indication == Indication::TotalPassed {
+                    verdict = Verdict { indication, sub: Some(sub) };
+                }
+            }
+        }
+    }
+
+    // 4. The certificate path, at the proven time.
+    match check_path(signer_der, &info.certificates, trust, proven) {
         Ok(path) => details.push(format!("✓ certificate path to a trust anchor: {path}")),
         Err((sub, msg)) => {
             details.push(format!("? {msg}"));
@@ -284,7 +305,7 @@ fn check_one(
         }
     }
 
-    // 4. What changed after this signature.
+    // 5. What changed after this signature.
     report.modification = if end == bytes.len() {
         Modification::None
     } else {
@@ -305,6 +326,65 @@ fn check_one(
     report.sub_indication = verdict.sub;
     report.details = details;
     report
+}
+
+/// Checks a signature timestamp token: its own signature and TSA path,
+/// and that it stamps this signature value. Returns the time and the TSA.
+fn check_timestamp(
+    token: &[u8],
+    signature_value: &[u8],
+    trust: &[Vec<u8>],
+    now: time::OffsetDateTime,
+) -> Result<(time::OffsetDateTime, String), (Indication, &'static str, String)> {
+    let bad = |sub, msg: String| (Indication::TotalFailed, sub, msg);
+    let info = cades::parse(token).map_err(|e| bad("FORMAT_FAILURE", format!("unreadable timestamp token: {e}")))?;
+    let tst_der =
+        info.econtent.clone().ok_or_else(|| bad("FORMAT_FAILURE", "the timestamp token has no TSTInfo".into()))?;
+    if info.content_type != Some(crate::tsp::ID_CT_TST_INFO) {
+        return Err(bad("FORMAT_FAILURE", "the timestamp token's content type is not TSTInfo".into()));
+    }
+    let digest =
+        info.digest.ok_or_else(|| bad("CRYPTO_CONSTRAINTS_FAILURE", "unsupported digest in the timestamp".into()))?;
+    if info.message_digest.as_deref() != Some(digest.hash(&tst_der).as_slice()) {
+        return Err(bad("HASH_FAILURE", "the timestamp token's digest does not match its TSTInfo".into()));
+    }
+    let si = info.signer.ok_or_else(|| {
+        (
+            Indication::Indeterminate,
+            "NO_SIGNING_CERTIFICATE_FOUND",
+            "the timestamp authority's certificate is not in the token".into(),
+        )
+    })?;
+    let tsa = Certificate::from_der(&info.certificates[si])
+        .map_err(|e| bad("FORMAT_FAILURE", format!("bad TSA certificate: {e}")))?;
+    let spki = tsa.tbs_certificate.subject_public_key_info.to_der().unwrap_or_default();
+    verify_signature(&spki, &info.signature_algorithm, &info.signed_attrs_der, &info.signature)
+        .map_err(|e| bad("SIG_CRYPTO_FAILURE", format!("the timestamp's signature is wrong: {e}")))?;
+    let tst = x509_tsp::TstInfo::from_der(&tst_der).map_err(|e| bad("FORMAT_FAILURE", format!("bad TSTInfo: {e}")))?;
+    let imprint_alg = crate::keys::Digest::from_oid(&tst.message_imprint.hash_algorithm.oid)
+        .ok_or_else(|| bad("CRYPTO_CONSTRAINTS_FAILURE", "unsupported timestamp imprint algorithm".into()))?;
+    if tst.message_imprint.hashed_message.as_bytes() != imprint_alg.hash(signature_value).as_slice() {
+        return Err(bad("HASH_FAILURE", "the timestamp does not stamp this signature".into()));
+    }
+    let eku_ok = extension(&tsa, const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE)
+        .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
+        .is_some_and(|e| e.0.contains(&crate::tsp::ID_KP_TIME_STAMPING));
+    if !eku_ok {
+        return Err((
+            Indication::Indeterminate,
+            "CHAIN_CONSTRAINTS_FAILURE",
+            "the timestamp's certificate is not for timestamping".into(),
+        ));
+    }
+    let secs = tst.gen_time.to_unix_duration().as_secs() as i64;
+    let at = time::OffsetDateTime::from_unix_timestamp(secs)
+        .map_err(|_| bad("FORMAT_FAILURE", "bad timestamp time".into()))?;
+    if at > now + time::Duration::minutes(5) {
+        return Err(bad("FORMAT_FAILURE", format!("the timestamp ({at}) is in the future")));
+    }
+    check_path(&info.certificates[si], &info.certificates, trust, at)
+        .map_err(|(sub, msg)| (Indication::Indeterminate, sub, format!("timestamp authority: {msg}")))?;
+    Ok((at, tsa.tbs_certificate.subject.to_string()))
 }
 
 fn unix(t: &x509_cert::time::Time) -> i64 {

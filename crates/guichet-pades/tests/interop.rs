@@ -223,3 +223,32 @@ fn guichet_validates_pyhanko_signatures_and_catches_tampering() {
     assert_eq!(r.signatures[0].indication, guichet_pades::Indication::TotalFailed, "{:#?}", r.signatures[0]);
     assert!(c > b);
 }
+
+/// B-T: pdfsig and pyHanko accept our signature timestamps.
+#[test]
+fn validators_accept_b_t() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let dir = tmpdir("bt");
+    let p = employee(&pki, "Alice Tremblay", 7000);
+    let signed = sign_bt(&pki, &p, &simple_pdf(1), &tsa);
+    let file = dir.join("bt.pdf");
+    std::fs::write(&file, &signed).expect("write");
+    let root = dir.join("root.pem");
+    std::fs::write(&root, &pki.files.root_cert).expect("write");
+    if tool("pdfsig") {
+        let nss = nss_db(&dir, &pki.files.root_cert);
+        let out = pdfsig(&nss, &file);
+        assert!(out.contains("Signature is Valid.") && out.contains("Certificate is Trusted."), "{out}");
+    }
+    if let Some(py) = pyhanko() {
+        let (ok, out) = run(Command::new(py)
+            .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+            .arg(&root)
+            .arg(&file));
+        assert!(ok, "{out}");
+        assert!(out.contains("The signature is judged VALID."), "{out}");
+        assert!(out.contains("The timestamp token is cryptographically sound."), "{out}");
+        assert!(out.contains("The TSA certificate is trusted."), "{out}");
+    }
+}

@@ -114,6 +114,7 @@ fn bad_inputs_get_precise_errors() {
         reason: None,
         location: None,
         name: None,
+        timestamp: None,
     };
     let e = guichet_pades::sign_pdf(&simple_pdf(1), &opts).expect_err("mismatch");
     assert!(e.to_string().contains("does not match"), "{e}");
@@ -122,4 +123,42 @@ fn bad_inputs_get_precise_errors() {
     let pdf = simple_pdf(1);
     let e = verify_pdf(&pdf[..pdf.len() / 2], &[], now()).expect_err("truncated");
     assert!(matches!(e, guichet_pades::Error::Pdf(_)), "{e}");
+}
+
+#[test]
+fn b_t_signatures_carry_a_verified_timestamp() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let alice = employee(&pki, "Alice Tremblay", 1100);
+    let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
+    let r = verify_pdf(&signed, std::slice::from_ref(&pki.root_der), now()).expect("readable");
+    let s = &r.signatures[0];
+    assert_eq!(s.indication, Indication::TotalPassed, "{:#?}", s.details);
+    assert_eq!(s.level, Some("B-T"));
+    assert!(s.details.iter().any(|d| d.contains("signature timestamp at")), "{:#?}", s.details);
+}
+
+#[test]
+fn a_timestamp_authority_that_fails_means_no_signature() {
+    struct Down;
+    impl guichet_pades::TimestampClient for Down {
+        fn exchange(&self, _: &[u8]) -> Result<Vec<u8>, guichet_pades::Error> {
+            Err(guichet_pades::Error::Timestamp("connection refused".into()))
+        }
+    }
+    let pki = pki();
+    let alice = employee(&pki, "Alice Tremblay", 1101);
+    let chain = vec![pki.issuing_der.clone()];
+    let opts = guichet_pades::SignOptions {
+        signer: &alice.key,
+        certificate: &alice.cert_der,
+        chain: &chain,
+        signing_time: None,
+        reason: None,
+        location: None,
+        name: None,
+        timestamp: Some(&Down),
+    };
+    let e = guichet_pades::sign_pdf(&simple_pdf(1), &opts).expect_err("fails closed");
+    assert!(e.to_string().contains("connection refused"), "{e}");
 }

@@ -292,6 +292,7 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         reason: a.reason.as_deref(),
         location: a.location.as_deref(),
         name: None,
+        timestamp: None,
     };
     let signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
     write_atomic(&a.output, &signed, false)?;

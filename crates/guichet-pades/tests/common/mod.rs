@@ -82,6 +82,37 @@ pub fn employee(pki: &Pki, name: &str, serial: u64) -> Person {
     }
 }
 
+/// The built-in timestamp authority, certified by the test CA.
+pub fn tsa(pki: &Pki) -> guichet_pades::TimestampAuthority {
+    let issued =
+        pki.issuing.issue_tsa("Société du Plan Nord", 9000, time::OffsetDateTime::now_utc(), 365).expect("TSA cert");
+    let key = SoftwareKey::from_pkcs8(issued.key_pem.as_bytes(), false).expect("TSA key");
+    guichet_pades::TimestampAuthority::new(
+        Box::new(key),
+        issued.cert_der,
+        vec![pki.issuing_der.clone()],
+        "2.25.41975",
+        Box::new(time::OffsetDateTime::now_utc),
+    )
+    .expect("TSA")
+}
+
+/// Signs at B-T with `tsa`.
+pub fn sign_bt(pki: &Pki, p: &Person, pdf: &[u8], tsa: &guichet_pades::TimestampAuthority) -> Vec<u8> {
+    let chain = vec![pki.issuing_der.clone()];
+    let opts = SignOptions {
+        signer: &p.key,
+        certificate: &p.cert_der,
+        chain: &chain,
+        signing_time: Some(time::OffsetDateTime::now_utc()),
+        reason: Some("B-T"),
+        location: None,
+        name: None,
+        timestamp: Some(tsa),
+    };
+    sign_pdf(pdf, &opts).expect("signs")
+}
+
 pub fn sign(pki: &Pki, p: &Person, pdf: &[u8], reason: &str) -> Vec<u8> {
     let chain = vec![pki.issuing_der.clone()];
     let opts = SignOptions {
@@ -92,6 +123,7 @@ pub fn sign(pki: &Pki, p: &Person, pdf: &[u8], reason: &str) -> Vec<u8> {
         reason: Some(reason),
         location: Some("Québec"),
         name: None,
+        timestamp: None,
     };
     sign_pdf(pdf, &opts).expect("signs")
 }
