@@ -278,7 +278,17 @@ fn check_one(
     if let Some(token) = &info.timestamp_token {
         match check_timestamp(token, &info.signature, trust, now) {
             Ok((at, tsa)) => {
-                details.push(format!("✓ signature timestamp at {at} by {tsa}"));
+                let t = at.to_offset(time::UtcOffset::UTC);
+                let when = format!(
+                    "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}Z",
+                    t.year(),
+                    u8::from(t.month()),
+                    t.day(),
+                    t.hour(),
+                    t.minute(),
+                    t.second()
+                );
+                details.push(format!("✓ signature timestamp at {when} by {tsa}"));
                 proven = at;
                 report.level = Some("B-T");
             }

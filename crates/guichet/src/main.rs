@@ -25,6 +25,15 @@ enum Command {
     Sign(sign_cmd::SignArgs),
     /// Validate every signature of a PDF (exit 0: all TOTAL-PASSED).
     Verify(sign_cmd::VerifyArgs),
+    /// The built-in RFC 3161 timestamp authority.
+    #[command(subcommand)]
+    Tsa(TsaCmd),
+}
+
+#[derive(Subcommand)]
+enum TsaCmd {
+    /// Answer timestamp requests over HTTP.
+    Serve(sign_cmd::TsaServeArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,5 +50,6 @@ fn main() -> ExitCode {
         Command::Ca(cmd) => sign_cmd::exit(sign_cmd::ca(cmd)),
         Command::Sign(a) => sign_cmd::exit(sign_cmd::sign(&a)),
         Command::Verify(a) => sign_cmd::exit(sign_cmd::verify(&a)),
+        Command::Tsa(TsaCmd::Serve(a)) => sign_cmd::exit(sign_cmd::tsa_serve(&a)),
     }
 }

@@ -51,6 +51,16 @@ pub enum CaCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Issue the certificate and key of a timestamp authority (for `guichet tsa serve`).
+    IssueTsa {
+        #[arg(long)]
+        dir: PathBuf,
+        #[arg(long, default_value_t = 1825)]
+        days: i64,
+        /// Writes OUT.pem, OUT.key, OUT-chain.pem.
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Revoke a certificate by its serial number (hex).
     Revoke {
         #[arg(long)]
@@ -124,6 +134,101 @@ pub struct SignArgs {
     /// Sign RSA keys with RSA-PSS rather than PKCS#1 v1.5.
     #[arg(long)]
     pss: bool,
+    /// The RFC 3161 timestamp authority (http://…), required for B-T.
+    #[arg(long)]
+    tsa: Option<String>,
+}
+
+#[derive(Args)]
+pub struct TsaServeArgs {
+    /// The authority's private key (from `guichet ca issue-tsa`).
+    #[arg(long)]
+    key: PathBuf,
+    #[arg(long)]
+    cert: PathBuf,
+    #[arg(long)]
+    chain: Vec<PathBuf>,
+    #[arg(long, default_value = "127.0.0.1:3180")]
+    listen: String,
+    /// The timestamp policy OID written in every token.
+    #[arg(long, default_value = "2.25.41975")]
+    policy: String,
+}
+
+/// A timestamp authority reached over HTTP (RFC 3161, section 3.4).
+struct HttpTsa {
+    url: String,
+    agent: ureq::Agent,
+}
+
+impl HttpTsa {
+    fn new(url: &str) -> Result<HttpTsa> {
+        if !url.starts_with("http://") {
+            bail!(
+                "the timestamp authority URL must be http://… (https is not supported yet; the token is signed, so plain HTTP is safe)"
+            );
+        }
+        let agent =
+            ureq::Agent::config_builder().timeout_global(Some(std::time::Duration::from_secs(15))).build().into();
+        Ok(HttpTsa { url: url.to_owned(), agent })
+    }
+}
+
+impl guichet_pades::TimestampClient for HttpTsa {
+    fn exchange(&self, request: &[u8]) -> Result<Vec<u8>, guichet_pades::Error> {
+        let err = |e: String| guichet_pades::Error::Timestamp(format!("{}: {e}", self.url));
+        let mut resp = self
+            .agent
+            .post(&self.url)
+            .header("Content-Type", "application/timestamp-query")
+            .send(request)
+            .map_err(|e| err(e.to_string()))?;
+        let ct = resp.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
+        if !ct.starts_with("application/timestamp-reply") {
+            return Err(err(format!("unexpected content type `{ct}`")));
+        }
+        resp.body_mut().with_config().limit(1 << 20).read_to_vec().map_err(|e| err(e.to_string()))
+    }
+}
+
+/// `guichet tsa serve`: answers timestamp requests over HTTP until stopped.
+pub fn tsa_serve(a: &TsaServeArgs) -> Result<bool> {
+    let key = SoftwareKey::from_pkcs8(&read(&a.key)?, false).with_context(|| format!("{}", a.key.display()))?;
+    let cert = ca::pem_to_der(&read_text(&a.cert)?)?;
+    let mut chain = Vec::new();
+    for c in &a.chain {
+        chain.extend(ca::pem_all(&read_text(c)?)?);
+    }
+    let tsa = guichet_pades::TimestampAuthority::new(
+        Box::new(key),
+        cert,
+        chain,
+        &a.policy,
+        Box::new(time::OffsetDateTime::now_utc),
+    )?;
+    let server =
+        tiny_http::Server::http(&a.listen).map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", a.listen))?;
+    println!("timestamp authority listening on http://{}/", a.listen);
+    for mut req in server.incoming_requests() {
+        if *req.method() != tiny_http::Method::Post {
+            let _ = req.respond(tiny_http::Response::empty(405));
+            continue;
+        }
+        let mut body = Vec::new();
+        use std::io::Read;
+        if req.as_reader().take(64 * 1024).read_to_end(&mut body).is_err() {
+            let _ = req.respond(tiny_http::Response::empty(400));
+            continue;
+        }
+        let answer = tsa.respond(&body);
+        let header = tiny_http::Header::from_bytes(&b"Content-Type"[..], &b"application/timestamp-reply"[..]);
+        let resp = tiny_http::Response::from_data(answer);
+        let _ = match header {
+            Ok(h) => req.respond(resp.with_header(h)),
+            Err(()) => req.respond(resp),
+        };
+    }
+    Ok(true)
 }
 
 #[derive(Args)]
@@ -228,6 +333,23 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
             println!("issued certificate {serial} to {}: {}", e.name, with(".pem").display());
             Ok(true)
         }
+        CaCmd::IssueTsa { dir, days, out } => {
+            let mut st = load_state(&dir)?;
+            let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+            let issued = issuing.issue_tsa(&st.organization, st.next_serial, now, days)?;
+            st.next_serial += 1;
+            let with = |ext: &str| {
+                let mut p = out.clone().into_os_string();
+                p.push(ext);
+                PathBuf::from(p)
+            };
+            write_atomic(&with(".key"), issued.key_pem.as_bytes(), true)?;
+            write_atomic(&with(".pem"), issued.cert_pem.as_bytes(), false)?;
+            write_atomic(&with("-chain.pem"), read(&dir.join("issuing.pem"))?.as_slice(), false)?;
+            save_state(&dir, &st)?;
+            println!("issued the timestamp authority's certificate: {}", with(".pem").display());
+            Ok(true)
+        }
         CaCmd::Revoke { dir, serial, reason } => {
             let mut st = load_state(&dir)?;
             let serial = serial.trim().trim_start_matches("0x").to_lowercase();
@@ -272,11 +394,14 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
 }
 
 pub fn sign(a: &SignArgs) -> Result<bool> {
-    if a.level != Level::BB {
-        bail!(
-            "only --level B-B is available in this version (B-T, B-LT and B-LTA need the timestamp authority, coming next)"
-        );
+    if matches!(a.level, Level::BLt | Level::BLta) {
+        bail!("--level B-LT and B-LTA are not available yet (B-B and B-T are)");
     }
+    let tsa = match (&a.tsa, a.level) {
+        (Some(url), _) => Some(HttpTsa::new(url)?),
+        (None, Level::BT) => bail!("--level B-T needs --tsa URL (an RFC 3161 timestamp authority)"),
+        (None, _) => None,
+    };
     let pdf = read(&a.input)?;
     let key = SoftwareKey::from_pkcs8(&read(&a.key)?, a.pss).with_context(|| format!("{}", a.key.display()))?;
     let cert = ca::pem_to_der(&read_text(&a.cert)?).with_context(|| format!("{}", a.cert.display()))?;
@@ -292,11 +417,12 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         reason: a.reason.as_deref(),
         location: a.location.as_deref(),
         name: None,
-        timestamp: None,
+        timestamp: tsa.as_ref().map(|t| t as &dyn guichet_pades::TimestampClient),
     };
     let signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
     write_atomic(&a.output, &signed, false)?;
-    println!("signed {} → {} (PAdES B-B, {})", a.input.display(), a.output.display(), key_name(&key));
+    let level = if tsa.is_some() { "B-T" } else { "B-B" };
+    println!("signed {} → {} (PAdES {level}, {})", a.input.display(), a.output.display(), key_name(&key));
     Ok(true)
 }
 

@@ -130,3 +130,73 @@ fn bad_signing_inputs_leave_no_output_file() {
         .collect();
     assert!(leftovers.is_empty());
 }
+
+/// B-T through `guichet tsa serve` on loopback, over HTTP.
+#[test]
+fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
+    let d = workdir("bt");
+    std::fs::write(d.join("in.pdf"), pdf()).expect("write");
+    assert!(guichet(&d, &["ca", "init", "--dir", "ca", "--organization", "Org"]).status.success());
+    assert!(
+        guichet(&d, &["ca", "issue", "--dir", "ca", "--name", "A", "--email", "a@x.org", "--out", "a"])
+            .status
+            .success()
+    );
+    assert!(guichet(&d, &["ca", "issue-tsa", "--dir", "ca", "--out", "tsa"]).status.success());
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    let listen = format!("127.0.0.1:{port}");
+    let mut server = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args([
+            "tsa",
+            "serve",
+            "--key",
+            "tsa.key",
+            "--cert",
+            "tsa.pem",
+            "--chain",
+            "tsa-chain.pem",
+            "--listen",
+            &listen,
+        ])
+        .current_dir(&d)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("server");
+    // Wait until it listens (bounded).
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    let url = format!("http://{listen}/");
+    let o = guichet(
+        &d,
+        &[
+            "sign",
+            "in.pdf",
+            "bt.pdf",
+            "--key",
+            "a.key",
+            "--cert",
+            "a.pem",
+            "--chain",
+            "a-chain.pem",
+            "--level",
+            "B-T",
+            "--tsa",
+            &url,
+        ],
+    );
+    let v = guichet(&d, &["verify", "bt.pdf", "--trust", "ca/root.pem", "--json"]);
+    let _ = server.kill();
+    let _ = server.wait();
+    assert!(up, "the timestamp authority did not start");
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
+    assert_eq!(v["signatures"][0]["indication"], "TOTAL-PASSED", "{v}");
+    assert_eq!(v["signatures"][0]["level"], "B-T", "{v}");
+    // B-T without an authority is a usage error, and nothing is written.
+    let o = guichet(&d, &["sign", "in.pdf", "x.pdf", "--key", "a.key", "--cert", "a.pem", "--level", "B-T"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(!d.join("x.pdf").exists());
+}
