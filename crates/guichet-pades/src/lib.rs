@@ -12,12 +12,14 @@ pub mod ca;
 mod cades;
 mod keys;
 mod pdf;
+mod pkcs11;
 mod sign;
 mod tsp;
 mod verify;
 
 pub use cades::SignedAttributesInfo;
 pub use keys::{Algorithm, Digest, Signer, SoftwareKey, verify_signature};
+pub use pkcs11::Pkcs11Key;
 pub use sign::{SignOptions, sign_pdf};
 pub use tsp::{TimestampAuthority, TimestampClient};
 pub use verify::{Indication, Modification, SignatureReport, ValidationReport, verify_pdf};
@@ -43,4 +45,12 @@ pub enum Error {
     Timestamp(String),
     #[error("certification authority: {0}")]
     Ca(String),
+}
+
+/// The DER `SubjectPublicKeyInfo` of a DER certificate.
+pub fn certificate_public_key(cert_der: &[u8]) -> Result<Vec<u8>, Error> {
+    use der::{Decode, Encode};
+    let c = x509_cert::Certificate::from_der(cert_der)
+        .map_err(|e| Error::Certificate(format!("unreadable certificate: {e}")))?;
+    Ok(c.tbs_certificate.subject_public_key_info.to_der()?)
 }

@@ -117,8 +117,18 @@ pub struct SignArgs {
     input: PathBuf,
     output: PathBuf,
     /// PKCS#8 private key (PEM or DER).
+    #[arg(long, required_unless_present = "pkcs11_module", conflicts_with = "pkcs11_module")]
+    key: Option<PathBuf>,
+    /// A PKCS#11 library (HSM, smart card, SoftHSM2); the PIN is read from
+    /// the GUICHET_PKCS11_PIN environment variable.
+    #[arg(long, requires = "pkcs11_label")]
+    pkcs11_module: Option<String>,
+    /// The label of the private key on the token.
     #[arg(long)]
-    key: PathBuf,
+    pkcs11_label: Option<String>,
+    /// The label of the token (when there are several).
+    #[arg(long)]
+    pkcs11_token: Option<String>,
     /// The signer's certificate (PEM).
     #[arg(long)]
     cert: PathBuf,
@@ -403,14 +413,25 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         (None, _) => None,
     };
     let pdf = read(&a.input)?;
-    let key = SoftwareKey::from_pkcs8(&read(&a.key)?, a.pss).with_context(|| format!("{}", a.key.display()))?;
     let cert = ca::pem_to_der(&read_text(&a.cert)?).with_context(|| format!("{}", a.cert.display()))?;
+    let key: Box<dyn guichet_pades::Signer> = match (&a.key, &a.pkcs11_module) {
+        (Some(k), _) => {
+            Box::new(SoftwareKey::from_pkcs8(&read(k)?, a.pss).with_context(|| format!("{}", k.display()))?)
+        }
+        (None, Some(module)) => {
+            let pin = std::env::var("GUICHET_PKCS11_PIN").context("set the token's PIN in GUICHET_PKCS11_PIN")?;
+            let spki = guichet_pades::certificate_public_key(&cert)?;
+            let label = a.pkcs11_label.as_deref().unwrap_or_default();
+            Box::new(guichet_pades::Pkcs11Key::open(module, a.pkcs11_token.as_deref(), &pin, label, &spki)?)
+        }
+        (None, None) => bail!("give --key FILE or --pkcs11-module LIB --pkcs11-label LABEL"),
+    };
     let mut chain = Vec::new();
     for c in &a.chain {
         chain.extend(ca::pem_all(&read_text(c)?).with_context(|| format!("{}", c.display()))?);
     }
     let opts = SignOptions {
-        signer: &key,
+        signer: key.as_ref(),
         certificate: &cert,
         chain: &chain,
         signing_time: Some(time::OffsetDateTime::now_utc()),
@@ -422,13 +443,8 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
     let signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
     write_atomic(&a.output, &signed, false)?;
     let level = if tsa.is_some() { "B-T" } else { "B-B" };
-    println!("signed {} → {} (PAdES {level}, {})", a.input.display(), a.output.display(), key_name(&key));
+    println!("signed {} → {} (PAdES {level}, {})", a.input.display(), a.output.display(), key.algorithm().name());
     Ok(true)
-}
-
-fn key_name(k: &SoftwareKey) -> &'static str {
-    use guichet_pades::Signer;
-    k.algorithm().name()
 }
 
 pub fn verify(a: &VerifyArgs) -> Result<bool> {

@@ -200,3 +200,92 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
     assert_eq!(o.status.code(), Some(2));
     assert!(!d.join("x.pdf").exists());
 }
+
+/// A key on a real PKCS#11 token (SoftHSM2): sign, then the precise errors
+/// for a wrong PIN, a key that is not the certificate's, a missing key.
+#[test]
+fn sign_with_a_softhsm2_token() {
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    let present = std::path::Path::new(module).exists()
+        && Command::new("softhsm2-util").arg("--version").output().is_ok_and(|o| o.status.success());
+    assert!(
+        present || std::env::var_os("GUICHET_REQUIRE_VALIDATORS").is_none(),
+        "SoftHSM2 is required but not installed"
+    );
+    if !present {
+        eprintln!("SoftHSM2 not installed: skipped here (CI runs it)");
+        return;
+    }
+    let d = workdir("hsm");
+    std::fs::write(d.join("in.pdf"), pdf()).expect("write");
+    assert!(guichet(&d, &["ca", "init", "--dir", "ca", "--organization", "Org"]).status.success());
+    assert!(
+        guichet(&d, &["ca", "issue", "--dir", "ca", "--name", "A", "--email", "a@x.org", "--out", "a"])
+            .status
+            .success()
+    );
+    assert!(
+        guichet(&d, &["ca", "issue", "--dir", "ca", "--name", "B", "--email", "b@x.org", "--out", "b"])
+            .status
+            .success()
+    );
+    std::fs::create_dir_all(d.join("tokens")).expect("tokens");
+    let conf = d.join("softhsm2.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "directories.tokendir = {}\nobjectstore.backend = file\nlog.level = ERROR\n",
+            d.join("tokens").display()
+        ),
+    )
+    .expect("conf");
+    let util = |args: &[&str]| {
+        Command::new("softhsm2-util")
+            .args(args)
+            .env("SOFTHSM2_CONF", &conf)
+            .current_dir(&d)
+            .output()
+            .expect("softhsm2-util")
+    };
+    assert!(
+        util(&["--init-token", "--free", "--label", "guichet", "--pin", "1234", "--so-pin", "5678"]).status.success()
+    );
+    assert!(
+        util(&["--import", "a.key", "--token", "guichet", "--label", "alice", "--id", "01", "--pin", "1234"])
+            .status
+            .success()
+    );
+    let sign = |pin: &str, label: &str, cert: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_guichet"))
+            .args([
+                "sign",
+                "in.pdf",
+                out,
+                "--pkcs11-module",
+                module,
+                "--pkcs11-label",
+                label,
+                "--cert",
+                cert,
+                "--chain",
+                "a-chain.pem",
+            ])
+            .env("SOFTHSM2_CONF", &conf)
+            .env("GUICHET_PKCS11_PIN", pin)
+            .current_dir(&d)
+            .output()
+            .expect("runs")
+    };
+    let o = sign("1234", "alice", "a.pem", "hsm.pdf");
+    assert!(o.status.success(), "{}", text(&o));
+    let v = guichet(&d, &["verify", "hsm.pdf", "--trust", "ca/root.pem"]);
+    assert_eq!(v.status.code(), Some(0), "{}", text(&v));
+    let o = sign("0000", "alice", "a.pem", "x.pdf");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("wrong PIN"), "{}", text(&o));
+    let o = sign("1234", "alice", "b.pem", "x.pdf");
+    assert!(text(&o).contains("does not match the certificate"), "{}", text(&o));
+    let o = sign("1234", "nobody", "a.pem", "x.pdf");
+    assert!(text(&o).contains("no private key labelled `nobody`"), "{}", text(&o));
+    assert!(!d.join("x.pdf").exists());
+}
