@@ -117,10 +117,26 @@ impl IssuingCa {
 
     /// Issues an employee's signing certificate (P-256 key, `days` long).
     pub fn issue(&self, e: &Employee, serial: u64, now: OffsetDateTime, days: i64) -> Result<Issued, Error> {
+        self.issue_with(e, serial, now, days, crate::Algorithm::EcdsaP256Sha256)
+    }
+
+    /// Issues an employee's signing certificate with a new key of the given
+    /// algorithm (P-256, P-384, or RSA 2048).
+    pub fn issue_with(
+        &self,
+        e: &Employee,
+        serial: u64,
+        now: OffsetDateTime,
+        days: i64,
+        algorithm: crate::Algorithm,
+    ) -> Result<Issued, Error> {
         if e.name.trim().is_empty() || !e.email.contains('@') {
             return Err(Error::Ca("an employee needs a name and an email address".into()));
         }
-        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
+        let (soft, pkcs8) = crate::SoftwareKey::generate(algorithm)?;
+        let key = SubjectKey::new(&crate::Signer::public_key_info(&soft), algorithm)?;
+        let key_pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8)
+            .map_err(|e| Error::Key(format!("cannot encode the key: {e}")))?;
         let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, e.name.as_str());
@@ -144,12 +160,7 @@ impl IssuingCa {
         p.serial_number = Some(SerialNumber::from_slice(&serial_bytes));
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            cert_der: cert.der().to_vec(),
-            key_pem: key.serialize_pem(),
-            serial: serial_bytes,
-        })
+        Ok(Issued { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), key_pem, serial: serial_bytes })
     }
 
     /// Issues the certificate of a timestamp authority: digitalSignature,
@@ -209,6 +220,35 @@ impl IssuingCa {
         };
         let issuer = Issuer::from_params(&self.params, &self.key);
         Ok(params.signed_by(&issuer).map_err(ca_err)?.der().to_vec())
+    }
+}
+
+/// A subject's public key for rcgen: the key bits and the algorithm.
+struct SubjectKey {
+    bits: Vec<u8>,
+    algorithm: &'static rcgen::SignatureAlgorithm,
+}
+
+impl SubjectKey {
+    fn new(spki_der: &[u8], algorithm: crate::Algorithm) -> Result<SubjectKey, Error> {
+        use der::Decode;
+        let spki = spki::SubjectPublicKeyInfoRef::from_der(spki_der)?;
+        let algorithm = match algorithm {
+            crate::Algorithm::EcdsaP256Sha256 => &rcgen::PKCS_ECDSA_P256_SHA256,
+            crate::Algorithm::EcdsaP384Sha384 => &rcgen::PKCS_ECDSA_P384_SHA384,
+            // The certificate names the key as rsaEncryption in both cases.
+            crate::Algorithm::RsaPkcs1Sha256 | crate::Algorithm::RsaPssSha256 => &rcgen::PKCS_RSA_SHA256,
+        };
+        Ok(SubjectKey { bits: spki.subject_public_key.raw_bytes().to_vec(), algorithm })
+    }
+}
+
+impl rcgen::PublicKeyData for SubjectKey {
+    fn der_bytes(&self) -> &[u8] {
+        &self.bits
+    }
+    fn algorithm(&self) -> &'static rcgen::SignatureAlgorithm {
+        self.algorithm
     }
 }
 

@@ -252,3 +252,47 @@ fn validators_accept_b_t() {
         assert!(out.contains("The TSA certificate is trusted."), "{out}");
     }
 }
+
+/// Every key algorithm we sign with is accepted by pdfsig and pyHanko.
+#[test]
+fn validators_accept_every_key_algorithm() {
+    use guichet_pades::{Algorithm, SoftwareKey};
+    let pki = pki();
+    let dir = tmpdir("algorithms");
+    let root = dir.join("root.pem");
+    std::fs::write(&root, &pki.files.root_cert).expect("write");
+    let nss = tool("pdfsig").then(|| nss_db(&dir, &pki.files.root_cert));
+    for (i, alg) in
+        [Algorithm::EcdsaP384Sha384, Algorithm::RsaPkcs1Sha256, Algorithm::RsaPssSha256].into_iter().enumerate()
+    {
+        let e = guichet_pades::ca::Employee {
+            name: format!("Signataire {alg:?}"),
+            email: "s@example.org".into(),
+            organization: "Société du Plan Nord".into(),
+            unit: None,
+        };
+        let issued =
+            pki.issuing.issue_with(&e, 8000 + i as u64, time::OffsetDateTime::now_utc(), 30, alg).expect("issue");
+        let key = SoftwareKey::from_pkcs8(issued.key_pem.as_bytes(), alg == Algorithm::RsaPssSha256).expect("key");
+        assert_eq!(guichet_pades::Signer::algorithm(&key), alg);
+        let p = Person { cert_der: issued.cert_der, cert_pem: issued.cert_pem, key, key_pem: issued.key_pem };
+        let signed = sign(&pki, &p, &simple_pdf(1), alg.name());
+        let r =
+            guichet_pades::verify_pdf(&signed, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
+                .expect("ok");
+        assert!(r.all_passed(), "{alg:?}: {r:#?}");
+        let file = dir.join(format!("{i}.pdf"));
+        std::fs::write(&file, &signed).expect("write");
+        if let Some(nss) = &nss {
+            let out = pdfsig(nss, &file);
+            assert!(out.contains("Signature is Valid.") && out.contains("Certificate is Trusted."), "{alg:?}: {out}");
+        }
+        if let Some(py) = pyhanko() {
+            let (ok, out) = run(Command::new(py)
+                .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+                .arg(&root)
+                .arg(&file));
+            assert!(ok && out.contains("The signature is judged VALID."), "{alg:?}: {out}");
+        }
+    }
+}
