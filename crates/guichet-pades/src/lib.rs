@@ -13,6 +13,7 @@ mod cades;
 mod keys;
 mod pdf;
 mod pkcs11;
+mod revision;
 mod sign;
 mod tsp;
 mod verify;
@@ -20,7 +21,7 @@ mod verify;
 pub use cades::SignedAttributesInfo;
 pub use keys::{Algorithm, Digest, Signer, SoftwareKey, verify_signature};
 pub use pkcs11::Pkcs11Key;
-pub use sign::{SignOptions, sign_pdf};
+pub use sign::{SignOptions, sign_pdf, timestamp_pdf};
 pub use tsp::{TimestampAuthority, TimestampClient};
 pub use verify::{Indication, Modification, SignatureReport, ValidationReport, verify_pdf};
 

@@ -2,7 +2,7 @@
 //! trait, so the caller chooses the transport), and answering requests as
 //! the built-in authority.
 
-use crate::keys::{Digest, Signer};
+use crate::keys::Signer;
 use crate::{Error, cades};
 use cmpv2::status::{PkiStatus, PkiStatusInfo};
 use const_oid::ObjectIdentifier;
@@ -31,11 +31,11 @@ fn nonce() -> Result<Vec<u8>, Error> {
     Ok(n.to_vec())
 }
 
-/// Requests a timestamp over `data` (its SHA-256) and checks that the
+/// Requests a timestamp over a SHA-256 `imprint` and checks that the
 /// answer is granted, for this imprint and this nonce. Returns the token
 /// (a DER `ContentInfo`). Fails closed: no answer, no signature.
-pub(crate) fn timestamp(client: &dyn TimestampClient, _digest: Digest, data: &[u8]) -> Result<Vec<u8>, Error> {
-    let imprint = Digest::Sha256.hash(data);
+pub(crate) fn timestamp(client: &dyn TimestampClient, imprint: &[u8]) -> Result<Vec<u8>, Error> {
+    let imprint = imprint.to_vec();
     let n = nonce()?;
     let req = TimeStampReq {
         version: TspVersion::V1,
@@ -191,6 +191,7 @@ impl TimestampClient for TimestampAuthority {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::keys::Digest;
 
     struct Refuses;
     impl TimestampClient for Refuses {
@@ -201,7 +202,7 @@ mod tests {
 
     #[test]
     fn an_unreachable_authority_fails_closed() {
-        let e = timestamp(&Refuses, Digest::Sha256, b"x").expect_err("must fail");
+        let e = timestamp(&Refuses, &Digest::Sha256.hash(b"x")).expect_err("must fail");
         assert!(e.to_string().contains("connection refused"));
     }
 
