@@ -115,6 +115,13 @@ impl IssuingCa {
         Ok(IssuingCa { params, key })
     }
 
+    /// The root CA, to publish the CRL that covers the issuing CA.
+    pub fn load_root(organization: &str, country: &str, root_key_pem: &str) -> Result<IssuingCa, Error> {
+        let key = KeyPair::from_pem(root_key_pem).map_err(ca_err)?;
+        let params = ca_params(organization, country, "Root CA", OffsetDateTime::UNIX_EPOCH, 20, 1);
+        Ok(IssuingCa { params, key })
+    }
+
     /// Issues an employee's signing certificate (P-256 key, `days` long).
     pub fn issue(&self, e: &Employee, serial: u64, now: OffsetDateTime, days: i64) -> Result<Issued, Error> {
         self.issue_with(e, serial, now, days, crate::Algorithm::EcdsaP256Sha256)

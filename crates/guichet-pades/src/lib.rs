@@ -11,6 +11,7 @@ mod asn1;
 pub mod ca;
 mod cades;
 mod keys;
+mod ltv;
 mod pdf;
 mod pkcs11;
 mod revision;
@@ -20,6 +21,7 @@ mod verify;
 
 pub use cades::SignedAttributesInfo;
 pub use keys::{Algorithm, Digest, Signer, SoftwareKey, verify_signature};
+pub use ltv::{ValidationData, add_dss};
 pub use pkcs11::Pkcs11Key;
 pub use sign::{SignOptions, sign_pdf, timestamp_pdf};
 pub use tsp::{TimestampAuthority, TimestampClient};

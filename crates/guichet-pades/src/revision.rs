@@ -2,9 +2,9 @@
 //! cross-reference section of the file's kind (table or stream) whose
 //! trailer points back to the previous one. Earlier bytes never change.
 
+use crate::Error;
 use crate::keys::Digest;
 use crate::pdf::{self, write_dict, write_object};
-use crate::Error;
 use lopdf::{Dictionary, Document, Object, ObjectId};
 use std::io::Write;
 

@@ -98,6 +98,9 @@ pub fn timestamp_pdf(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampClient) ->
     })
 }
 
+/// Computes the /Contents value from the digest of the byte range.
+type ContentsFn<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, Error> + 'a;
+
 struct Kind {
     type_: &'static str,
     sub_filter: &'static str,
@@ -114,7 +117,7 @@ fn append_signature(
     reserved: usize,
     extra: &Dictionary,
     digest: Digest,
-    contents: &dyn Fn(&[u8]) -> Result<Vec<u8>, Error>,
+    contents: &ContentsFn<'_>,
 ) -> Result<Vec<u8>, Error> {
     let doc = pdf::load(pdf_bytes)?;
     let mut w = Appender::new(pdf_bytes, &doc, reserved * 2)?;

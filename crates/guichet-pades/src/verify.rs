@@ -87,12 +87,223 @@ pub fn verify_pdf(pdf_bytes: &[u8], trust: &[Vec<u8>], now: time::OffsetDateTime
         .collect();
     // In file order.
     sigs.sort_by_key(|(_, d)| byte_range(d).and_then(|r| r.get(1).copied()).unwrap_or(0));
-    let mut out = ValidationReport::default();
-    for (id, d) in sigs {
-        let field = field_name(&doc, id).unwrap_or_else(|| format!("object {} {}", id.0, id.1));
-        out.signatures.push(check_one(pdf_bytes, &doc, &ends, d, field, trust, now));
+    let mut ctx = Ctx {
+        bytes: pdf_bytes,
+        doc: &doc,
+        ends,
+        trust,
+        now,
+        crls: dss_items(&doc, b"CRLs"),
+        doc_timestamps: Vec::new(),
+    };
+    let is_doc_ts =
+        |d: &lopdf::Dictionary| d.get(b"SubFilter").ok().and_then(|s| s.as_name().ok()) == Some(b"ETSI.RFC3161");
+    // Document timestamps first: they tell which signatures reach B-LTA.
+    let mut reports: Vec<(usize, SignatureReport)> = Vec::new();
+    for (k, (id, d)) in sigs.iter().enumerate() {
+        if is_doc_ts(d) {
+            let field = field_name(&doc, *id).unwrap_or_else(|| format!("object {} {}", id.0, id.1));
+            let r = check_doc_timestamp(&ctx, d, field);
+            if r.indication == Indication::TotalPassed
+                && let Some(e) = r.byte_range.get(2..4).map(|x| (x[0] + x[1]) as usize)
+            {
+                ctx.doc_timestamps.push(e);
+            }
+            reports.push((k, r));
+        }
     }
-    Ok(out)
+    for (k, (id, d)) in sigs.iter().enumerate() {
+        if !is_doc_ts(d) {
+            let field = field_name(&doc, *id).unwrap_or_else(|| format!("object {} {}", id.0, id.1));
+            reports.push((k, check_one(&ctx, d, field)));
+        }
+    }
+    reports.sort_by_key(|(k, _)| *k);
+    Ok(ValidationReport { signatures: reports.into_iter().map(|(_, r)| r).collect() })
+}
+
+/// What every signature's check needs.
+struct Ctx<'a> {
+    bytes: &'a [u8],
+    doc: &'a Document,
+    ends: Vec<usize>,
+    trust: &'a [Vec<u8>],
+    now: time::OffsetDateTime,
+    /// CRLs of the Document Security Store.
+    crls: Vec<Vec<u8>>,
+    /// Ends of the revisions covered by a valid document timestamp.
+    doc_timestamps: Vec<usize>,
+}
+
+/// The contents of the DSS streams under `key` (`Certs`, `CRLs`, `OCSPs`).
+fn dss_items(doc: &Document, key: &[u8]) -> Vec<Vec<u8>> {
+    let Some(dss) = doc.catalog().ok().and_then(|c| c.get(b"DSS").ok()).and_then(|o| pdf::dict(doc, o)).map(|(_, d)| d)
+    else {
+        return Vec::new();
+    };
+    let list = match dss.get(key) {
+        Ok(Object::Array(a)) => a.clone(),
+        Ok(Object::Reference(r)) => {
+            doc.get_object(*r).ok().and_then(|o| o.as_array().ok()).cloned().unwrap_or_default()
+        }
+        _ => Vec::new(),
+    };
+    list.iter()
+        .filter_map(|o| match o {
+            Object::Reference(r) => doc.get_object(*r).ok().and_then(|s| s.as_stream().ok()),
+            _ => None,
+        })
+        .map(|s| s.decompressed_content().unwrap_or_else(|_| s.content.clone()))
+        .collect()
+}
+
+fn names(path: &[Certificate]) -> String {
+    path.iter().map(|c| c.tbs_certificate.subject.to_string()).collect::<Vec<_>>().join(" ← ")
+}
+
+enum Coverage {
+    /// Every certificate of the path (but the trust anchor) has a CRL.
+    Complete,
+    /// The first certificate without one.
+    Missing(String),
+}
+
+/// Checks each certificate of `path` (but the trust anchor, last) against
+/// a CRL of its issuer: signed by the issuer, and not listing it as
+/// revoked at or before `at`.
+fn revocation(path: &[Certificate], crls: &[Vec<u8>], at: time::OffsetDateTime) -> Result<Coverage, String> {
+    let at = at.unix_timestamp();
+    let lists: Vec<x509_cert::crl::CertificateList> =
+        crls.iter().filter_map(|c| x509_cert::crl::CertificateList::from_der(c).ok()).collect();
+    let mut missing = None;
+    for pair in path.windows(2) {
+        let (cert, issuer) = (&pair[0], &pair[1]);
+        let spki = issuer.tbs_certificate.subject_public_key_info.to_der().unwrap_or_default();
+        let usable = lists.iter().filter(|l| {
+            l.tbs_cert_list.issuer == cert.tbs_certificate.issuer
+                && l.tbs_cert_list.to_der().is_ok_and(|tbs| {
+                    verify_signature(&spki, &l.signature_algorithm, &tbs, l.signature.raw_bytes()).is_ok()
+                })
+        });
+        let mut found = false;
+        for l in usable {
+            found = true;
+            for r in l.tbs_cert_list.revoked_certificates.iter().flatten() {
+                if r.serial_number == cert.tbs_certificate.serial_number && unix(&r.revocation_date) <= at {
+                    return Err(format!(
+                        "{} was revoked before the signature's proven time",
+                        cert.tbs_certificate.subject
+                    ));
+                }
+            }
+        }
+        if !found && missing.is_none() {
+            missing = Some(cert.tbs_certificate.subject.to_string());
+        }
+    }
+    Ok(match missing {
+        None => Coverage::Complete,
+        Some(who) => Coverage::Missing(who),
+    })
+}
+
+/// A document timestamp (`/SubFilter /ETSI.RFC3161`): its token must stamp
+/// the digest of its byte range, and its authority must be trusted.
+fn check_doc_timestamp(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport {
+    let mut report = SignatureReport {
+        field,
+        indication: Indication::TotalFailed,
+        sub_indication: Some("FORMAT_FAILURE"),
+        signer: None,
+        level: Some("document timestamp"),
+        byte_range: Vec::new(),
+        modification: Modification::None,
+        details: Vec::new(),
+    };
+    let (br, end, token) = match byte_range_and_contents(ctx, d) {
+        Ok(x) => x,
+        Err(msg) => {
+            report.details.push(format!("✗ {msg}"));
+            return report;
+        }
+    };
+    report.byte_range = br.clone();
+    let (b, c) = (br[1] as usize, br[2] as usize);
+    let bytes = ctx.bytes;
+    let stamped = move |dg: crate::keys::Digest| {
+        let mut h = dg.hasher();
+        h.update(&bytes[..b]);
+        h.update(&bytes[c..end]);
+        h.finish()
+    };
+    match check_timestamp(&token, &stamped, ctx.trust, ctx.now) {
+        Ok((_, tsa)) => {
+            report.signer = Some(tsa);
+            report.details.push("✓ the timestamp stamps the document as it was then".into());
+            report.indication = Indication::TotalPassed;
+            report.sub_indication = None;
+        }
+        Err((indication, sub, msg)) => {
+            report.details.push(format!("✗ {msg}"));
+            report.indication = indication;
+            report.sub_indication = Some(sub);
+        }
+    }
+    if end != bytes.len() {
+        report.modification = match changes_after(ctx.doc, &bytes[..end]) {
+            Ok(()) => Modification::Allowed,
+            Err(what) => {
+                report.details.push(format!("✗ changed after the timestamp: {what}"));
+                report.indication = Indication::TotalFailed;
+                report.sub_indication = Some("MODIFIED_AFTER_SIGNING");
+                Modification::NotAllowed
+            }
+        };
+    }
+    report
+}
+
+/// The byte range (checked), its end, and the decoded /Contents.
+fn byte_range_and_contents(ctx: &Ctx, d: &lopdf::Dictionary) -> Result<(Vec<i64>, usize, Vec<u8>), String> {
+    let bytes = ctx.bytes;
+    let br = byte_range(d).ok_or("the /ByteRange is not four integers")?;
+    let ok_shape = br.len() == 4 && br.iter().all(|x| *x >= 0);
+    let (a, b, c, l) =
+        if ok_shape { (br[0] as usize, br[1] as usize, br[2] as usize, br[3] as usize) } else { (1, 0, 0, 0) };
+    if !ok_shape || a != 0 || b == 0 || c <= b || c.checked_add(l).is_none_or(|e| e > bytes.len()) {
+        return Err(format!("the byte range {br:?} is not [0 a b c] inside the file"));
+    }
+    let end = c + l;
+    let gap = &bytes[b..c];
+    if gap.first() != Some(&b'<')
+        || gap.last() != Some(&b'>')
+        || !gap[1..gap.len() - 1].iter().all(|x| x.is_ascii_hexdigit())
+    {
+        return Err("the byte range does not exclude exactly the /Contents hex string".into());
+    }
+    let hex = &gap[1..gap.len() - 1];
+    let contents: Vec<u8> = hex
+        .chunks(2)
+        .filter(|p| p.len() == 2)
+        .filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
+        .collect();
+    let declared = d.get(b"Contents").ok().and_then(|c| c.as_str().ok()).map(<[u8]>::to_vec).unwrap_or_default();
+    if declared != contents {
+        return Err(
+            "the /Contents of the signature is not the part the byte range excludes (signature wrapping)".into()
+        );
+    }
+    if !ctx.ends.contains(&end) {
+        return Err(format!("the byte range ends at {end}, which is not the end of a revision"));
+    }
+    Ok((br, end, contents))
+}
+
+fn fail_with(mut r: SignatureReport, sub: &'static str, details: Vec<String>) -> SignatureReport {
+    r.indication = Indication::TotalFailed;
+    r.sub_indication = Some(sub);
+    r.details = details;
+    r
 }
 
 fn byte_range(d: &lopdf::Dictionary) -> Option<Vec<i64>> {
@@ -113,15 +324,8 @@ struct Verdict {
     sub: Option<&'static str>,
 }
 
-fn check_one(
-    bytes: &[u8],
-    doc: &Document,
-    ends: &[usize],
-    d: &lopdf::Dictionary,
-    field: String,
-    trust: &[Vec<u8>],
-    now: time::OffsetDateTime,
-) -> SignatureReport {
+fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport {
+    let (bytes, doc, trust, now) = (ctx.bytes, ctx.doc, ctx.trust, ctx.now);
     let mut details = Vec::new();
     let mut report = SignatureReport {
         field,
@@ -142,59 +346,12 @@ fn check_one(
     };
     // 1. The byte range: from 0, around exactly the /Contents string, to
     //    the end of a revision.
-    let Some(br) = byte_range(d) else {
-        return fail(report, "FORMAT_FAILURE", "the /ByteRange is not four integers".into(), details);
+    let (br, end, cms_bytes) = match byte_range_and_contents(ctx, d) {
+        Ok(x) => x,
+        Err(msg) => return fail(report, "FORMAT_FAILURE", msg, details),
     };
     report.byte_range = br.clone();
-    let ok_shape = br.len() == 4 && br.iter().all(|x| *x >= 0);
-    let (a, b, c, l) =
-        if ok_shape { (br[0] as usize, br[1] as usize, br[2] as usize, br[3] as usize) } else { (1, 0, 0, 0) };
-    if !ok_shape || a != 0 || b == 0 || c <= b || c.checked_add(l).is_none_or(|e| e > bytes.len()) {
-        return fail(
-            report,
-            "FORMAT_FAILURE",
-            format!("the byte range {br:?} is not [0 a b c] inside the file"),
-            details,
-        );
-    }
-    let end = c + l;
-    let gap = &bytes[b..c];
-    if gap.first() != Some(&b'<')
-        || gap.last() != Some(&b'>')
-        || !gap[1..gap.len() - 1].iter().all(|x| x.is_ascii_hexdigit())
-    {
-        return fail(
-            report,
-            "FORMAT_FAILURE",
-            "the byte range does not exclude exactly the /Contents hex string".into(),
-            details,
-        );
-    }
-    let hex = &gap[1..gap.len() - 1];
-    let cms_bytes: Vec<u8> = hex
-        .chunks(2)
-        .filter(|p| p.len() == 2)
-        .filter_map(|p| u8::from_str_radix(std::str::from_utf8(p).ok()?, 16).ok())
-        .collect();
-    // Signature wrapping: the dictionary's /Contents must be the bytes the
-    // range leaves out, not a string hidden elsewhere.
-    let declared = d.get(b"Contents").ok().and_then(|c| c.as_str().ok()).map(<[u8]>::to_vec).unwrap_or_default();
-    if declared != cms_bytes {
-        return fail(
-            report,
-            "FORMAT_FAILURE",
-            "the /Contents of the signature is not the part the byte range excludes (signature wrapping)".into(),
-            details,
-        );
-    }
-    if !ends.contains(&end) {
-        return fail(
-            report,
-            "FORMAT_FAILURE",
-            format!("the byte range ends at {end}, which is not the end of a revision"),
-            details,
-        );
-    }
+    let (b, c) = (br[1] as usize, br[2] as usize);
     details.push(format!("✓ byte range {br:?} ends a revision and excludes only /Contents"));
 
     // 2. The CMS object, its digest and its signature.
@@ -276,7 +433,8 @@ fn check_one(
     // 3. A signature timestamp proves the signature existed at its time.
     let mut proven = now;
     if let Some(token) = &info.timestamp_token {
-        match check_timestamp(token, &info.signature, trust, now) {
+        let value = info.signature.clone();
+        match check_timestamp(token, &move |d| d.hash(&value), trust, now) {
             Ok((at, tsa)) => {
                 let t = at.to_offset(time::UtcOffset::UTC);
                 let when = format!(
@@ -306,7 +464,26 @@ fn check_one(
 
     // 4. The certificate path, at the proven time.
     match check_path(signer_der, &info.certificates, trust, proven) {
-        Ok(path) => details.push(format!("✓ certificate path to a trust anchor: {path}")),
+        Ok(path) => {
+            details.push(format!("✓ certificate path to a trust anchor: {}", names(&path)));
+            // 4b. Revocation, from the validation data stored in the file.
+            match revocation(&path, &ctx.crls, proven) {
+                Ok(Coverage::Complete) => {
+                    details.push("✓ not revoked, by the CRLs stored in the file".into());
+                    if report.level == Some("B-T") {
+                        report.level = Some("B-LT");
+                        if ctx.doc_timestamps.iter().any(|&e| e > end) {
+                            report.level = Some("B-LTA");
+                        }
+                    }
+                }
+                Ok(Coverage::Missing(who)) => details.push(format!("? no revocation data stored for {who}")),
+                Err(msg) => {
+                    details.push(format!("✗ {msg}"));
+                    return fail_with(report, "REVOKED", details);
+                }
+            }
+        }
         Err((sub, msg)) => {
             details.push(format!("? {msg}"));
             if verdict.indication == Indication::TotalPassed {
@@ -342,7 +519,7 @@ fn check_one(
 /// and that it stamps this signature value. Returns the time and the TSA.
 fn check_timestamp(
     token: &[u8],
-    signature_value: &[u8],
+    stamped: &dyn Fn(crate::keys::Digest) -> Vec<u8>,
     trust: &[Vec<u8>],
     now: time::OffsetDateTime,
 ) -> Result<(time::OffsetDateTime, String), (Indication, &'static str, String)> {
@@ -373,8 +550,8 @@ fn check_timestamp(
     let tst = x509_tsp::TstInfo::from_der(&tst_der).map_err(|e| bad("FORMAT_FAILURE", format!("bad TSTInfo: {e}")))?;
     let imprint_alg = crate::keys::Digest::from_oid(&tst.message_imprint.hash_algorithm.oid)
         .ok_or_else(|| bad("CRYPTO_CONSTRAINTS_FAILURE", "unsupported timestamp imprint algorithm".into()))?;
-    if tst.message_imprint.hashed_message.as_bytes() != imprint_alg.hash(signature_value).as_slice() {
-        return Err(bad("HASH_FAILURE", "the timestamp does not stamp this signature".into()));
+    if tst.message_imprint.hashed_message.as_bytes() != stamped(imprint_alg).as_slice() {
+        return Err(bad("HASH_FAILURE", "the timestamp does not stamp this signature or document".into()));
     }
     let eku_ok = extension(&tsa, const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE)
         .and_then(|v| x509_cert::ext::pkix::ExtendedKeyUsage::from_der(v).ok())
@@ -409,7 +586,7 @@ fn check_path(
     pool: &[Vec<u8>],
     trust: &[Vec<u8>],
     now: time::OffsetDateTime,
-) -> Result<String, (&'static str, String)> {
+) -> Result<Vec<Certificate>, (&'static str, String)> {
     let now = now.unix_timestamp();
     let parse =
         |d: &[u8]| Certificate::from_der(d).map_err(|e| ("FORMAT_FAILURE", format!("unreadable certificate: {e}")));
@@ -423,7 +600,7 @@ fn check_path(
             "the signer's certificate allows neither digitalSignature nor nonRepudiation".into(),
         ));
     }
-    let mut names = vec![current.tbs_certificate.subject.to_string()];
+    let mut path = Vec::new();
     for _depth in 0..8 {
         let v = &current.tbs_certificate.validity;
         if now < unix(&v.not_before) || now > unix(&v.not_after) {
@@ -434,7 +611,8 @@ fn check_path(
         }
         let der = current.to_der().unwrap_or_default();
         if trust.contains(&der) {
-            return Ok(names.join(" ← "));
+            path.push(current);
+            return Ok(path);
         }
         let issuer = pool.iter().chain(trust.iter()).filter_map(|c| Certificate::from_der(c).ok()).find(|c| {
             c.tbs_certificate.subject == current.tbs_certificate.issuer
@@ -457,11 +635,10 @@ fn check_path(
                 format!("{} is not a certification authority", issuer.tbs_certificate.subject),
             ));
         }
-        names.push(issuer.tbs_certificate.subject.to_string());
         if issuer == current {
             return Err(("NO_CERTIFICATE_CHAIN_FOUND", "the path ends at an untrusted self-signed certificate".into()));
         }
-        current = issuer;
+        path.push(std::mem::replace(&mut current, issuer));
     }
     Err(("NO_CERTIFICATE_CHAIN_FOUND", "the certificate path is too long".into()))
 }

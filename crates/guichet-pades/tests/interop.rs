@@ -296,3 +296,48 @@ fn validators_accept_every_key_algorithm() {
         }
     }
 }
+
+/// B-LT and B-LTA: pdfsig and pyHanko accept the signature, the stored
+/// validation data and the document timestamp.
+#[test]
+fn validators_accept_b_lta() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let dir = tmpdir("blta");
+    let p = employee(&pki, "Alice Tremblay", 7100);
+    let signed = sign_bt(&pki, &p, &simple_pdf(1), &tsa);
+    let data = guichet_pades::ValidationData {
+        certs: vec![pki.issuing_der.clone(), pki.root_der.clone()],
+        crls: crls(&pki, &[]),
+        ocsps: vec![],
+    };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let lta = guichet_pades::timestamp_pdf(&lt, &tsa).expect("timestamp");
+    let file = dir.join("lta.pdf");
+    std::fs::write(&file, &lta).expect("write");
+    let root = dir.join("root.pem");
+    std::fs::write(&root, &pki.files.root_cert).expect("write");
+    if tool("qpdf") {
+        let (ok, out) = run(Command::new("qpdf").arg("--check").arg(&file));
+        assert!(ok, "{out}");
+    }
+    if tool("pdfsig") {
+        let nss = nss_db(&dir, &pki.files.root_cert);
+        let out = pdfsig(&nss, &file);
+        // pdfsig validates the signature; it cannot validate RFC 3161
+        // document timestamps at all ("Unable to validate this type").
+        assert_eq!(out.matches("Signature is Valid.").count(), 1, "{out}");
+        assert!(out.contains("Certificate is Trusted."), "{out}");
+    }
+    if let Some(py) = pyhanko() {
+        let (ok, out) = run(Command::new(py)
+            .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+            .arg(&root)
+            .arg(&file));
+        assert!(ok, "{out}");
+        assert!(out.contains("judged VALID"), "{out}");
+        assert!(out.contains("The signature is cryptographically sound."), "{out}");
+        assert!(out.contains("All modifications relate to signature maintenance"), "{out}");
+        std::fs::write(dir.join("pyhanko.txt"), &out).expect("write");
+    }
+}

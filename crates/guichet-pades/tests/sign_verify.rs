@@ -162,3 +162,61 @@ fn a_timestamp_authority_that_fails_means_no_signature() {
     let e = guichet_pades::sign_pdf(&simple_pdf(1), &opts).expect_err("fails closed");
     assert!(e.to_string().contains("connection refused"), "{e}");
 }
+
+#[test]
+fn b_lt_and_b_lta_with_stored_crls_and_a_document_timestamp() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let alice = employee(&pki, "Alice Tremblay", 1200);
+    let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
+    let data = guichet_pades::ValidationData {
+        certs: vec![pki.issuing_der.clone(), pki.root_der.clone()],
+        crls: crls(&pki, &[]),
+        ocsps: vec![],
+    };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    assert!(lt.starts_with(&signed));
+    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let s = &r.signatures[0];
+    assert_eq!(s.indication, Indication::TotalPassed, "{:#?}", s.details);
+    assert_eq!(s.level, Some("B-LT"), "{:#?}", s.details);
+    assert_eq!(s.modification, Modification::Allowed);
+    // Adding the same data again stores nothing twice.
+    let again = guichet_pades::add_dss(&lt, &data).expect("DSS");
+    assert!(again.len() - lt.len() < 2000, "{} bytes added", again.len() - lt.len());
+
+    let lta = guichet_pades::timestamp_pdf(&lt, &tsa).expect("document timestamp");
+    let r = verify_pdf(&lta, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    assert_eq!(r.signatures.len(), 2, "{r:#?}");
+    assert_eq!(r.signatures[0].level, Some("B-LTA"), "{:#?}", r.signatures[0].details);
+    assert_eq!(r.signatures[1].level, Some("document timestamp"));
+    assert!(r.all_passed(), "{r:#?}");
+}
+
+#[test]
+fn a_certificate_revoked_before_signing_fails() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let alice = employee(&pki, "Alice Tremblay", 1201);
+    let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
+    let earlier = now() - time::Duration::hours(1);
+    let data = guichet_pades::ValidationData {
+        certs: vec![],
+        crls: crls(&pki, &[(serial(&alice.cert_der), earlier)]),
+        ocsps: vec![],
+    };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    assert_eq!(r.signatures[0].indication, Indication::TotalFailed, "{:#?}", r.signatures[0].details);
+    assert_eq!(r.signatures[0].sub_indication, Some("REVOKED"));
+    // Revoked after the timestamp: the signature stands.
+    let later = now() + time::Duration::hours(1);
+    let data = guichet_pades::ValidationData {
+        certs: vec![],
+        crls: crls(&pki, &[(serial(&alice.cert_der), later)]),
+        ocsps: vec![],
+    };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    assert_eq!(r.signatures[0].indication, Indication::TotalPassed, "{:#?}", r.signatures[0].details);
+}

@@ -78,6 +78,9 @@ pub enum CaCmd {
         out: PathBuf,
         #[arg(long, default_value_t = 7)]
         days: i64,
+        /// The root's CRL (it covers the issuing CA) instead of the issuing CA's.
+        #[arg(long)]
+        root: bool,
     },
 }
 
@@ -144,9 +147,12 @@ pub struct SignArgs {
     /// Sign RSA keys with RSA-PSS rather than PKCS#1 v1.5.
     #[arg(long)]
     pss: bool,
-    /// The RFC 3161 timestamp authority (http://…), required for B-T.
+    /// The RFC 3161 timestamp authority (http://…), required for B-T and above.
     #[arg(long)]
     tsa: Option<String>,
+    /// CRLs (DER) to store for long-term validation (B-LT, B-LTA).
+    #[arg(long)]
+    crl: Vec<PathBuf>,
 }
 
 #[derive(Args)]
@@ -374,7 +380,17 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
             println!("certificate {serial} revoked; publish a new CRL with `guichet ca crl`");
             Ok(true)
         }
-        CaCmd::Crl { dir, out, days } => {
+        CaCmd::Crl { dir, out, days, root: true } => {
+            let mut st = load_state(&dir)?;
+            let root = IssuingCa::load_root(&st.organization, &st.country, &read_text(&dir.join("root.key"))?)?;
+            let crl = root.crl(&[], st.crl_number, now, days)?;
+            st.crl_number += 1;
+            write_atomic(&out, &crl, false)?;
+            save_state(&dir, &st)?;
+            println!("root CRL number {}: {}", st.crl_number - 1, out.display());
+            Ok(true)
+        }
+        CaCmd::Crl { dir, out, days, root: false } => {
             let mut st = load_state(&dir)?;
             let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
             let mut revoked = Vec::new();
@@ -404,14 +420,14 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
 }
 
 pub fn sign(a: &SignArgs) -> Result<bool> {
-    if matches!(a.level, Level::BLt | Level::BLta) {
-        bail!("--level B-LT and B-LTA are not available yet (B-B and B-T are)");
-    }
     let tsa = match (&a.tsa, a.level) {
         (Some(url), _) => Some(HttpTsa::new(url)?),
-        (None, Level::BT) => bail!("--level B-T needs --tsa URL (an RFC 3161 timestamp authority)"),
-        (None, _) => None,
+        (None, Level::BB) => None,
+        (None, _) => bail!("--level B-T, B-LT and B-LTA need --tsa URL (an RFC 3161 timestamp authority)"),
     };
+    if matches!(a.level, Level::BLt | Level::BLta) && a.crl.is_empty() {
+        bail!("--level B-LT and B-LTA need the revocation data to store: --crl FILE (one per CA of the chain)");
+    }
     let pdf = read(&a.input)?;
     let cert = ca::pem_to_der(&read_text(&a.cert)?).with_context(|| format!("{}", a.cert.display()))?;
     let key: Box<dyn guichet_pades::Signer> = match (&a.key, &a.pkcs11_module) {
@@ -440,9 +456,28 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         name: None,
         timestamp: tsa.as_ref().map(|t| t as &dyn guichet_pades::TimestampClient),
     };
-    let signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
+    let mut signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
+    if matches!(a.level, Level::BLt | Level::BLta) {
+        let mut crls = Vec::new();
+        for c in &a.crl {
+            crls.push(read(c)?);
+        }
+        let data = guichet_pades::ValidationData { certs: chain.clone(), crls, ocsps: Vec::new() };
+        signed = guichet_pades::add_dss(&signed, &data)?;
+    }
+    if a.level == Level::BLta
+        && let Some(t) = &tsa
+    {
+        signed = guichet_pades::timestamp_pdf(&signed, t)?;
+    }
     write_atomic(&a.output, &signed, false)?;
-    let level = if tsa.is_some() { "B-T" } else { "B-B" };
+    let level = match a.level {
+        Level::BB if tsa.is_some() => "B-T",
+        Level::BB => "B-B",
+        Level::BT => "B-T",
+        Level::BLt => "B-LT",
+        Level::BLta => "B-LTA",
+    };
     println!("signed {} → {} (PAdES {level}, {})", a.input.display(), a.output.display(), key.algorithm().name());
     Ok(true)
 }

@@ -195,6 +195,63 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
     let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
     assert_eq!(v["signatures"][0]["indication"], "TOTAL-PASSED", "{v}");
     assert_eq!(v["signatures"][0]["level"], "B-T", "{v}");
+    // B-LTA: the CRLs of the chain stored, then a document timestamp.
+    assert!(guichet(&d, &["ca", "crl", "--dir", "ca", "--out", "issuing.crl"]).status.success());
+    let root_crl = guichet(&d, &["ca", "crl", "--dir", "ca", "--root", "--out", "root.crl"]);
+    assert!(root_crl.status.success(), "{}", text(&root_crl));
+    let server2 = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args([
+            "tsa",
+            "serve",
+            "--key",
+            "tsa.key",
+            "--cert",
+            "tsa.pem",
+            "--chain",
+            "tsa-chain.pem",
+            "--listen",
+            &listen,
+        ])
+        .current_dir(&d)
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let mut server2 = server2.expect("server");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    let o = guichet(
+        &d,
+        &[
+            "sign",
+            "in.pdf",
+            "lta.pdf",
+            "--key",
+            "a.key",
+            "--cert",
+            "a.pem",
+            "--chain",
+            "a-chain.pem",
+            "--chain",
+            "ca/root.pem",
+            "--level",
+            "B-LTA",
+            "--tsa",
+            &url,
+            "--crl",
+            "issuing.crl",
+            "--crl",
+            "root.crl",
+        ],
+    );
+    let v = guichet(&d, &["verify", "lta.pdf", "--trust", "ca/root.pem", "--json"]);
+    let _ = server2.kill();
+    let _ = server2.wait();
+    assert!(up);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
+    assert_eq!(v["signatures"][0]["level"], "B-LTA", "{v}");
+    assert_eq!(v["signatures"][1]["level"], "document timestamp", "{v}");
     // B-T without an authority is a usage error, and nothing is written.
     let o = guichet(&d, &["sign", "in.pdf", "x.pdf", "--key", "a.key", "--cert", "a.pem", "--level", "B-T"]);
     assert_eq!(o.status.code(), Some(2));

@@ -174,3 +174,20 @@ pub fn run(cmd: &mut Command) -> (bool, String) {
     let o = cmd.output().expect("runs");
     (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
 }
+
+/// CRLs for the whole test PKI: the issuing CA's (listing `revoked`) and
+/// the root's (listing nothing).
+pub fn crls(pki: &Pki, revoked: &[(Vec<u8>, time::OffsetDateTime)]) -> Vec<Vec<u8>> {
+    let now = time::OffsetDateTime::now_utc();
+    let r: Vec<_> = revoked.iter().map(|(s, t)| (s.clone(), *t, ca::Reason::KeyCompromise)).collect();
+    let issuing_crl = pki.issuing.crl(&r, 1, now, 7).expect("issuing CRL");
+    let root = ca::IssuingCa::load_root("Société du Plan Nord", "CA", &pki.files.root_key).expect("root");
+    let root_crl = root.crl(&[], 1, now, 30).expect("root CRL");
+    vec![issuing_crl, root_crl]
+}
+
+/// DER serial of a certificate.
+pub fn serial(cert_der: &[u8]) -> Vec<u8> {
+    use der::Decode;
+    x509_cert::Certificate::from_der(cert_der).expect("cert").tbs_certificate.serial_number.as_bytes().to_vec()
+}
