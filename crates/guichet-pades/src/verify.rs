@@ -250,15 +250,16 @@ fn check_doc_timestamp(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> Signa
         }
     }
     if end != bytes.len() {
-        report.modification = match changes_after(ctx.doc, &bytes[..end]) {
-            Ok(()) => Modification::Allowed,
-            Err(what) => {
-                report.details.push(format!("✗ changed after the timestamp: {what}"));
-                report.indication = Indication::TotalFailed;
-                report.sub_indication = Some("MODIFIED_AFTER_SIGNING");
-                Modification::NotAllowed
-            }
-        };
+        report.modification =
+            match trailing_garbage(bytes, &ctx.ends).and_then(|()| changes_after(ctx.doc, &bytes[..end])) {
+                Ok(()) => Modification::Allowed,
+                Err(what) => {
+                    report.details.push(format!("✗ changed after the timestamp: {what}"));
+                    report.indication = Indication::TotalFailed;
+                    report.sub_indication = Some("MODIFIED_AFTER_SIGNING");
+                    Modification::NotAllowed
+                }
+            };
     }
     report
 }
@@ -496,7 +497,7 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
     report.modification = if end == bytes.len() {
         Modification::None
     } else {
-        match changes_after(doc, &bytes[..end]) {
+        match trailing_garbage(bytes, &ctx.ends).and_then(|()| changes_after(doc, &bytes[..end])) {
             Ok(()) => Modification::Allowed,
             Err(what) => {
                 details.push(format!("✗ changed after signing: {what}"));
@@ -737,6 +738,18 @@ fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
         }
     }
     Ok(())
+}
+
+/// Bytes after the last `%%EOF` are not a revision: a reader may still use
+/// objects put there (an incremental saving attack without a
+/// cross-reference section), so anything but whitespace is a change.
+fn trailing_garbage(bytes: &[u8], ends: &[usize]) -> Result<(), String> {
+    let last = ends.last().copied().unwrap_or(0);
+    if bytes[last.min(bytes.len())..].iter().all(|b| b.is_ascii_whitespace() || *b == 0) {
+        Ok(())
+    } else {
+        Err(format!("{} bytes after the last %%EOF, outside any revision", bytes.len() - last))
+    }
 }
 
 fn resolve_list(doc: &Document, o: &Object) -> Vec<Object> {
