@@ -25,6 +25,10 @@ pub struct SignOptions<'a> {
     pub name: Option<&'a str>,
     /// A timestamp authority: PAdES B-T when present.
     pub timestamp: Option<&'a dyn crate::tsp::TimestampClient>,
+    /// Make this the document's certification signature (DocMDP) with the
+    /// given permissions: 1 no change at all, 2 form filling and signing,
+    /// 3 also annotations. Only the first signature of a document may.
+    pub certify: Option<u8>,
 }
 
 impl std::fmt::Debug for SignOptions<'_> {
@@ -76,7 +80,26 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     if let Some(n) = opts.name {
         extra.set("Name", text_string(n));
     }
-    let kind = Kind { type_: "Sig", sub_filter: "ETSI.CAdES.detached", field_prefix: "Signature" };
+    if let Some(p) = opts.certify {
+        if !(1..=3).contains(&p) {
+            return Err(Error::Sign(format!("DocMDP permissions are 1, 2 or 3, not {p}")));
+        }
+        let mut params = Dictionary::new();
+        params.set("Type", Object::Name(b"TransformParams".to_vec()));
+        params.set("P", Object::Integer(i64::from(p)));
+        params.set("V", Object::Name(b"1.2".to_vec()));
+        let mut sigref = Dictionary::new();
+        sigref.set("Type", Object::Name(b"SigRef".to_vec()));
+        sigref.set("TransformMethod", Object::Name(b"DocMDP".to_vec()));
+        sigref.set("TransformParams", Object::Dictionary(params));
+        extra.set("Reference", Object::Array(vec![Object::Dictionary(sigref)]));
+    }
+    let kind = Kind {
+        type_: "Sig",
+        sub_filter: "ETSI.CAdES.detached",
+        field_prefix: "Signature",
+        certify: opts.certify.is_some(),
+    };
     append_signature(pdf_bytes, &kind, reserved, &extra, digest, &|document_digest| {
         let signed = prepared.sign(document_digest, const_oid::db::rfc5911::ID_DATA)?;
         // B-T: a timestamp over the signature value; no silent fallback.
@@ -92,7 +115,7 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
 /// `/SubFilter /ETSI.RFC3161`) over the whole file as it is.
 pub fn timestamp_pdf(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampClient) -> Result<Vec<u8>, Error> {
     let reserved = crate::tsp::timestamp(tsa, &[0; 32])?.len() + 64;
-    let kind = Kind { type_: "DocTimeStamp", sub_filter: "ETSI.RFC3161", field_prefix: "DocTimeStamp" };
+    let kind = Kind { type_: "DocTimeStamp", sub_filter: "ETSI.RFC3161", field_prefix: "DocTimeStamp", certify: false };
     append_signature(pdf_bytes, &kind, reserved, &Dictionary::new(), Digest::Sha256, &|document_digest| {
         crate::tsp::timestamp(tsa, document_digest)
     })
@@ -105,6 +128,8 @@ struct Kind {
     type_: &'static str,
     sub_filter: &'static str,
     field_prefix: &'static str,
+    /// A certification signature: the catalog's /Perms names it.
+    certify: bool,
 }
 
 /// The new revision of a signature: the field and its widget, the
@@ -150,6 +175,9 @@ fn append_signature(
         .find(|n| !taken.iter().any(|t| t == n.as_bytes()))
         .unwrap_or_default();
 
+    if kind.certify && doc.objects.values().any(|o| o.as_dict().is_ok_and(|d| d.has(b"ByteRange"))) {
+        return Err(Error::Sign("only the first signature of a document can certify it (DocMDP)".into()));
+    }
     let sig_id = w.alloc();
     let widget_id = w.alloc();
     fields.push(Object::Reference(widget_id));
@@ -181,9 +209,14 @@ fn append_signature(
     w.object(widget_id, &Object::Dictionary(widget));
     w.object(page, &Object::Dictionary(page_dict));
     w.object(acro_id, &Object::Dictionary(acro));
-    if catalog_changes {
+    if catalog_changes || kind.certify {
         let mut cat = catalog.clone();
         cat.set("AcroForm", Object::Reference(acro_id));
+        if kind.certify {
+            let mut perms = Dictionary::new();
+            perms.set("DocMDP", Object::Reference(sig_id));
+            cat.set("Perms", Object::Dictionary(perms));
+        }
         w.object(root, &Object::Dictionary(cat));
     }
 

@@ -157,6 +157,17 @@ fn dss_items(doc: &Document, key: &[u8]) -> Vec<Vec<u8>> {
         .collect()
 }
 
+/// The DocMDP permissions of a certification signature dictionary.
+fn docmdp(d: &lopdf::Dictionary) -> Option<i64> {
+    let refs = d.get(b"Reference").ok()?.as_array().ok()?;
+    refs.iter().filter_map(|r| r.as_dict().ok()).find_map(|r| {
+        (r.get(b"TransformMethod").ok()?.as_name().ok()? == b"DocMDP")
+            .then(|| r.get(b"TransformParams").ok()?.as_dict().ok()?.get(b"P").ok()?.as_i64().ok())
+            .flatten()
+            .or(Some(2))
+    })
+}
+
 fn names(path: &[Certificate]) -> String {
     path.iter().map(|c| c.tbs_certificate.subject.to_string()).collect::<Vec<_>>().join(" ← ")
 }
@@ -505,6 +516,16 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
             }
         }
     };
+    if let Some(p) = docmdp(d)
+        && report.modification == Modification::Allowed
+        && p == 1
+    {
+        details.push("✗ this certification signature (DocMDP P=1) forbids any later change, even a signature".into());
+        report.modification = Modification::NotAllowed;
+    }
+    if let Some(p) = docmdp(d) {
+        details.push(format!("✓ certification signature (DocMDP P={p})"));
+    }
     if report.modification == Modification::NotAllowed {
         verdict = Verdict { indication: Indication::TotalFailed, sub: Some("MODIFIED_AFTER_SIGNING") };
     } else {

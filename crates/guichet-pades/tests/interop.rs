@@ -341,3 +341,53 @@ fn validators_accept_b_lta() {
         std::fs::write(dir.join("pyhanko.txt"), &out).expect("write");
     }
 }
+
+/// A certification signature (DocMDP P=2) then an approval signature:
+/// both valid for guichet and pyHanko; with P=1 the later signature
+/// breaks the certification for both.
+#[test]
+fn certification_signatures() {
+    let pki = pki();
+    let dir = tmpdir("certify");
+    let root = dir.join("root.pem");
+    std::fs::write(&root, &pki.files.root_cert).expect("write");
+    let a = employee(&pki, "Alice Tremblay", 7200);
+    let b = employee(&pki, "Bob Gagnon", 7201);
+    for p in [2u8, 1] {
+        let certified = certify(&pki, &a, &simple_pdf(1), p).expect("certifies");
+        let both = sign(&pki, &b, &certified, "Approbation");
+        let r = guichet_pades::verify_pdf(&both, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
+            .expect("ok");
+        assert!(r.signatures[0].details.iter().any(|d| d.contains(&format!("DocMDP P={p}"))), "{r:#?}");
+        if p == 2 {
+            assert!(r.all_passed(), "{r:#?}");
+        } else {
+            assert_eq!(r.signatures[0].modification, guichet_pades::Modification::NotAllowed, "{r:#?}");
+            assert_eq!(r.signatures[1].indication, guichet_pades::Indication::TotalPassed);
+        }
+        // Only the first signature may certify.
+        assert!(certify(&pki, &b, &both, 2).is_err());
+        if let Some(py) = pyhanko() {
+            let file = dir.join(format!("p{p}.pdf"));
+            std::fs::write(&file, &both).expect("write");
+            let (_, out) = run(Command::new(py)
+                .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+                .arg(&root)
+                .arg(&file));
+            // pyHanko reads the DocMDP policy the same way.
+            if p == 2 {
+                assert_eq!(out.matches("judged VALID").count(), 2, "{out}");
+                assert!(
+                    out.contains("they appear to be compatible with the current document modification policy"),
+                    "{out}"
+                );
+            } else {
+                assert_eq!(out.matches("judged VALID").count(), 1, "{out}");
+                assert!(
+                    out.contains("they appear to be incompatible with the current document modification policy"),
+                    "{out}"
+                );
+            }
+        }
+    }
+}

@@ -153,6 +153,10 @@ pub struct SignArgs {
     /// CRLs (DER) to store for long-term validation (B-LT, B-LTA).
     #[arg(long)]
     crl: Vec<PathBuf>,
+    /// Certify the document (DocMDP): 1 no change allowed, 2 form filling
+    /// and signing (the default with a bare --certify), 3 also annotations.
+    #[arg(long, num_args = 0..=1, default_missing_value = "2", value_parser = clap::value_parser!(u8).range(1..=3))]
+    certify: Option<u8>,
 }
 
 #[derive(Args)]
@@ -455,6 +459,7 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         location: a.location.as_deref(),
         name: None,
         timestamp: tsa.as_ref().map(|t| t as &dyn guichet_pades::TimestampClient),
+        certify: a.certify,
     };
     let mut signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
     if matches!(a.level, Level::BLt | Level::BLta) {

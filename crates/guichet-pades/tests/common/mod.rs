@@ -109,8 +109,26 @@ pub fn sign_bt(pki: &Pki, p: &Person, pdf: &[u8], tsa: &guichet_pades::Timestamp
         location: None,
         name: None,
         timestamp: Some(tsa),
+        certify: None,
     };
     sign_pdf(pdf, &opts).expect("signs")
+}
+
+/// Signs as the certifying (first) signature with DocMDP permissions `p`.
+pub fn certify(pki: &Pki, person: &Person, pdf: &[u8], p: u8) -> Result<Vec<u8>, guichet_pades::Error> {
+    let chain = vec![pki.issuing_der.clone()];
+    let opts = SignOptions {
+        signer: &person.key,
+        certificate: &person.cert_der,
+        chain: &chain,
+        signing_time: Some(time::OffsetDateTime::now_utc()),
+        reason: Some("Certification"),
+        location: None,
+        name: None,
+        timestamp: None,
+        certify: Some(p),
+    };
+    sign_pdf(pdf, &opts)
 }
 
 pub fn sign(pki: &Pki, p: &Person, pdf: &[u8], reason: &str) -> Vec<u8> {
@@ -124,6 +142,7 @@ pub fn sign(pki: &Pki, p: &Person, pdf: &[u8], reason: &str) -> Vec<u8> {
         location: Some("Québec"),
         name: None,
         timestamp: None,
+        certify: None,
     };
     sign_pdf(pdf, &opts).expect("signs")
 }
