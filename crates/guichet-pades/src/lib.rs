@@ -12,6 +12,7 @@ pub mod ca;
 mod cades;
 mod keys;
 mod ltv;
+pub mod ocsp;
 mod pdf;
 mod pkcs11;
 mod revision;
@@ -56,4 +57,12 @@ pub fn certificate_public_key(cert_der: &[u8]) -> Result<Vec<u8>, Error> {
     let c = x509_cert::Certificate::from_der(cert_der)
         .map_err(|e| Error::Certificate(format!("unreadable certificate: {e}")))?;
     Ok(c.tbs_certificate.subject_public_key_info.to_der()?)
+}
+
+/// The serial number (DER integer contents) of a DER certificate.
+pub fn certificate_serial(cert_der: &[u8]) -> Result<Vec<u8>, Error> {
+    use der::Decode;
+    let c = x509_cert::Certificate::from_der(cert_der)
+        .map_err(|e| Error::Certificate(format!("unreadable certificate: {e}")))?;
+    Ok(c.tbs_certificate.serial_number.as_bytes().to_vec())
 }

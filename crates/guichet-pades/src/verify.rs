@@ -94,6 +94,7 @@ pub fn verify_pdf(pdf_bytes: &[u8], trust: &[Vec<u8>], now: time::OffsetDateTime
         trust,
         now,
         crls: dss_items(&doc, b"CRLs"),
+        ocsps: dss_items(&doc, b"OCSPs"),
         doc_timestamps: Vec::new(),
     };
     let is_doc_ts =
@@ -129,8 +130,9 @@ struct Ctx<'a> {
     ends: Vec<usize>,
     trust: &'a [Vec<u8>],
     now: time::OffsetDateTime,
-    /// CRLs of the Document Security Store.
+    /// CRLs and OCSP responses of the Document Security Store.
     crls: Vec<Vec<u8>>,
+    ocsps: Vec<Vec<u8>>,
     /// Ends of the revisions covered by a valid document timestamp.
     doc_timestamps: Vec<usize>,
 }
@@ -182,7 +184,12 @@ enum Coverage {
 /// Checks each certificate of `path` (but the trust anchor, last) against
 /// a CRL of its issuer: signed by the issuer, and not listing it as
 /// revoked at or before `at`.
-fn revocation(path: &[Certificate], crls: &[Vec<u8>], at: time::OffsetDateTime) -> Result<Coverage, String> {
+fn revocation(
+    path: &[Certificate],
+    crls: &[Vec<u8>],
+    ocsps: &[Vec<u8>],
+    at: time::OffsetDateTime,
+) -> Result<Coverage, String> {
     let at = at.unix_timestamp();
     let lists: Vec<x509_cert::crl::CertificateList> =
         crls.iter().filter_map(|c| x509_cert::crl::CertificateList::from_der(c).ok()).collect();
@@ -206,6 +213,22 @@ fn revocation(path: &[Certificate], crls: &[Vec<u8>], at: time::OffsetDateTime) 
                         cert.tbs_certificate.subject
                     ));
                 }
+            }
+        }
+        // OCSP responses signed by the issuer.
+        for o in ocsps {
+            match crate::ocsp::status_in(o, cert, issuer) {
+                Some(crate::ocsp::Status::Good) => found = true,
+                Some(crate::ocsp::Status::Revoked(t)) => {
+                    found = true;
+                    if t.unix_timestamp() <= at {
+                        return Err(format!(
+                            "{} was revoked (OCSP) before the signature's proven time",
+                            cert.tbs_certificate.subject
+                        ));
+                    }
+                }
+                None => {}
             }
         }
         if !found && missing.is_none() {
@@ -479,9 +502,9 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
         Ok(path) => {
             details.push(format!("✓ certificate path to a trust anchor: {}", names(&path)));
             // 4b. Revocation, from the validation data stored in the file.
-            match revocation(&path, &ctx.crls, proven) {
+            match revocation(&path, &ctx.crls, &ctx.ocsps, proven) {
                 Ok(Coverage::Complete) => {
-                    details.push("✓ not revoked, by the CRLs stored in the file".into());
+                    details.push("✓ not revoked, by the CRLs and OCSP responses stored in the file".into());
                     if report.level == Some("B-T") {
                         report.level = Some("B-LT");
                         if ctx.doc_timestamps.iter().any(|&e| e > end) {

@@ -391,3 +391,45 @@ fn certification_signatures() {
         }
     }
 }
+
+/// openssl accepts our OCSP responses, and pyHanko a B-LT file that
+/// carries them.
+#[test]
+fn openssl_and_pyhanko_accept_our_ocsp_responses() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let dir = tmpdir("ocsp");
+    let p = employee(&pki, "Alice Tremblay", 7300);
+    let responses = ocsps(&pki, &p.cert_der, None);
+    std::fs::write(dir.join("r.der"), &responses[0]).expect("write");
+    std::fs::write(dir.join("root.pem"), &pki.files.root_cert).expect("write");
+    std::fs::write(dir.join("issuing.pem"), &pki.files.issuing_cert).expect("write");
+    std::fs::write(dir.join("alice.pem"), &p.cert_pem).expect("write");
+    if tool("openssl") {
+        let (ok, out) = run(Command::new("openssl").current_dir(&dir).args([
+            "ocsp",
+            "-respin",
+            "r.der",
+            "-CAfile",
+            "root.pem",
+            "-issuer",
+            "issuing.pem",
+            "-cert",
+            "alice.pem",
+            "-no_nonce",
+        ]));
+        assert!(ok && out.contains("Response verify OK") && out.contains("alice.pem: good"), "{out}");
+    }
+    let signed = sign_bt(&pki, &p, &simple_pdf(1), &tsa);
+    let data = guichet_pades::ValidationData { certs: vec![pki.issuing_der.clone()], crls: vec![], ocsps: responses };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let file = dir.join("lt.pdf");
+    std::fs::write(&file, &lt).expect("write");
+    if let Some(py) = pyhanko() {
+        let (ok, out) = run(Command::new(py)
+            .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+            .arg(dir.join("root.pem"))
+            .arg(&file));
+        assert!(ok && out.contains("judged VALID"), "{out}");
+    }
+}

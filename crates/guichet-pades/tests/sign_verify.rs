@@ -222,3 +222,40 @@ fn a_certificate_revoked_before_signing_fails() {
     let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
     assert_eq!(r.signatures[0].indication, Indication::TotalPassed, "{:#?}", r.signatures[0].details);
 }
+
+#[test]
+fn b_lt_with_ocsp_responses() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let alice = employee(&pki, "Alice Tremblay", 1400);
+    let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
+    let data = guichet_pades::ValidationData { certs: vec![], crls: vec![], ocsps: ocsps(&pki, &alice.cert_der, None) };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    assert_eq!(r.signatures[0].indication, Indication::TotalPassed, "{:#?}", r.signatures[0].details);
+    assert_eq!(r.signatures[0].level, Some("B-LT"));
+    let earlier = now() - time::Duration::hours(2);
+    let data = guichet_pades::ValidationData {
+        certs: vec![],
+        crls: vec![],
+        ocsps: ocsps(&pki, &alice.cert_der, Some(earlier)),
+    };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    assert_eq!(r.signatures[0].sub_indication, Some("REVOKED"), "{:#?}", r.signatures[0].details);
+    // A response signed by someone else than the issuer is ignored.
+    let other = employee(&pki, "Mallory", 1401);
+    let forged = guichet_pades::ocsp::respond_for(
+        &pki.issuing_der,
+        &other.key,
+        &other.cert_der,
+        &[serial(&alice.cert_der)],
+        &|_| guichet_pades::ocsp::Status::Good,
+        now(),
+    )
+    .expect("response");
+    let data = guichet_pades::ValidationData { certs: vec![], crls: vec![], ocsps: vec![forged] };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    assert_eq!(r.signatures[0].level, Some("B-T"), "{:#?}", r.signatures[0].details);
+}

@@ -61,6 +61,20 @@ pub enum CaCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Write a signed OCSP response about certificates issued by the CA
+    /// (good or revoked, as the CA's records say), for B-LT validation data.
+    Ocsp {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificates to answer for (PEM files).
+        #[arg(long, required = true)]
+        cert: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Answer for the issuing CA's own certificate, signed by the root.
+        #[arg(long)]
+        root: bool,
+    },
     /// Revoke a certificate by its serial number (hex).
     Revoke {
         #[arg(long)]
@@ -153,6 +167,9 @@ pub struct SignArgs {
     /// CRLs (DER) to store for long-term validation (B-LT, B-LTA).
     #[arg(long)]
     crl: Vec<PathBuf>,
+    /// OCSP responses (DER) to store for long-term validation.
+    #[arg(long)]
+    ocsp: Vec<PathBuf>,
     /// Certify the document (DocMDP): 1 no change allowed, 2 form filling
     /// and signing (the default with a bare --certify), 3 also annotations.
     #[arg(long, num_args = 0..=1, default_missing_value = "2", value_parser = clap::value_parser!(u8).range(1..=3))]
@@ -370,6 +387,32 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
             println!("issued the timestamp authority's certificate: {}", with(".pem").display());
             Ok(true)
         }
+        CaCmd::Ocsp { dir, cert, out, root } => {
+            let st = load_state(&dir)?;
+            let (issuer_pem, key_file) = if root { ("root.pem", "root.key") } else { ("issuing.pem", "issuing.key") };
+            let issuer = ca::pem_to_der(&read_text(&dir.join(issuer_pem))?)?;
+            let key = SoftwareKey::from_pkcs8(&read(&dir.join(key_file))?, false)?;
+            let mut serials = Vec::new();
+            for c in &cert {
+                let der = ca::pem_to_der(&read_text(c)?).with_context(|| format!("{}", c.display()))?;
+                serials.push(guichet_pades::certificate_serial(&der)?);
+            }
+            let revoked: Vec<(String, i64)> =
+                if root { Vec::new() } else { st.revoked.iter().map(|(s, t, _)| (s.clone(), *t)).collect() };
+            let status = |serial: &[u8]| {
+                let hex: String = serial.iter().skip_while(|b| **b == 0).map(|b| format!("{b:02x}")).collect();
+                match revoked.iter().find(|(s, _)| s.trim_start_matches('0') == hex.trim_start_matches('0')) {
+                    Some((_, t)) => guichet_pades::ocsp::Status::Revoked(
+                        time::OffsetDateTime::from_unix_timestamp(*t).unwrap_or(now),
+                    ),
+                    None => guichet_pades::ocsp::Status::Good,
+                }
+            };
+            let resp = guichet_pades::ocsp::respond_for(&issuer, &key, &issuer, &serials, &status, now)?;
+            write_atomic(&out, &resp, false)?;
+            println!("OCSP response about {} certificate(s): {}", serials.len(), out.display());
+            Ok(true)
+        }
         CaCmd::Revoke { dir, serial, reason } => {
             let mut st = load_state(&dir)?;
             let serial = serial.trim().trim_start_matches("0x").to_lowercase();
@@ -429,8 +472,10 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         (None, Level::BB) => None,
         (None, _) => bail!("--level B-T, B-LT and B-LTA need --tsa URL (an RFC 3161 timestamp authority)"),
     };
-    if matches!(a.level, Level::BLt | Level::BLta) && a.crl.is_empty() {
-        bail!("--level B-LT and B-LTA need the revocation data to store: --crl FILE (one per CA of the chain)");
+    if matches!(a.level, Level::BLt | Level::BLta) && a.crl.is_empty() && a.ocsp.is_empty() {
+        bail!(
+            "--level B-LT and B-LTA need the revocation data to store: --crl FILE or --ocsp FILE (for each CA of the chain)"
+        );
     }
     let pdf = read(&a.input)?;
     let cert = ca::pem_to_der(&read_text(&a.cert)?).with_context(|| format!("{}", a.cert.display()))?;
@@ -467,7 +512,11 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         for c in &a.crl {
             crls.push(read(c)?);
         }
-        let data = guichet_pades::ValidationData { certs: chain.clone(), crls, ocsps: Vec::new() };
+        let mut ocsps = Vec::new();
+        for o in &a.ocsp {
+            ocsps.push(read(o)?);
+        }
+        let data = guichet_pades::ValidationData { certs: chain.clone(), crls, ocsps };
         signed = guichet_pades::add_dss(&signed, &data)?;
     }
     if a.level == Level::BLta

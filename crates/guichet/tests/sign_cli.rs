@@ -252,6 +252,60 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
     let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
     assert_eq!(v["signatures"][0]["level"], "B-LTA", "{v}");
     assert_eq!(v["signatures"][1]["level"], "document timestamp", "{v}");
+    // B-LT with OCSP responses from the CA instead of CRLs.
+    assert!(guichet(&d, &["ca", "ocsp", "--dir", "ca", "--cert", "a.pem", "--out", "a.ocsp"]).status.success());
+    let o = guichet(&d, &["ca", "ocsp", "--dir", "ca", "--root", "--cert", "ca/issuing.pem", "--out", "issuing.ocsp"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let server3 = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args([
+            "tsa",
+            "serve",
+            "--key",
+            "tsa.key",
+            "--cert",
+            "tsa.pem",
+            "--chain",
+            "tsa-chain.pem",
+            "--listen",
+            &listen,
+        ])
+        .current_dir(&d)
+        .stdout(std::process::Stdio::null())
+        .spawn();
+    let mut server3 = server3.expect("server");
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    let o = guichet(
+        &d,
+        &[
+            "sign",
+            "in.pdf",
+            "lt.pdf",
+            "--key",
+            "a.key",
+            "--cert",
+            "a.pem",
+            "--chain",
+            "a-chain.pem",
+            "--level",
+            "B-LT",
+            "--tsa",
+            &url,
+            "--ocsp",
+            "a.ocsp",
+            "--ocsp",
+            "issuing.ocsp",
+        ],
+    );
+    let v = guichet(&d, &["verify", "lt.pdf", "--trust", "ca/root.pem", "--json"]);
+    let _ = server3.kill();
+    let _ = server3.wait();
+    assert!(up);
+    assert!(o.status.success(), "{}", text(&o));
+    let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
+    assert_eq!(v["signatures"][0]["level"], "B-LT", "{v}");
     // B-T without an authority is a usage error, and nothing is written.
     let o = guichet(&d, &["sign", "in.pdf", "x.pdf", "--key", "a.key", "--cert", "a.pem", "--level", "B-T"]);
     assert_eq!(o.status.code(), Some(2));

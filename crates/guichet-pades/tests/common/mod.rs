@@ -210,3 +210,21 @@ pub fn serial(cert_der: &[u8]) -> Vec<u8> {
     use der::Decode;
     x509_cert::Certificate::from_der(cert_der).expect("cert").tbs_certificate.serial_number.as_bytes().to_vec()
 }
+
+/// OCSP responses for the whole test PKI: the issuing CA's about `cert`
+/// (revoked at `revoked_at` if given) and the root's about the issuing CA.
+pub fn ocsps(pki: &Pki, cert_der: &[u8], revoked_at: Option<time::OffsetDateTime>) -> Vec<Vec<u8>> {
+    use guichet_pades::ocsp::{Status, respond_for};
+    let now = time::OffsetDateTime::now_utc();
+    let issuing_key = SoftwareKey::from_pkcs8(pki.files.issuing_key.as_bytes(), false).expect("issuing key");
+    let root_key = SoftwareKey::from_pkcs8(pki.files.root_key.as_bytes(), false).expect("root key");
+    let status = move |_: &[u8]| match revoked_at {
+        Some(t) => Status::Revoked(t),
+        None => Status::Good,
+    };
+    let a =
+        respond_for(&pki.issuing_der, &issuing_key, &pki.issuing_der, &[serial(cert_der)], &status, now).expect("ocsp");
+    let b = respond_for(&pki.root_der, &root_key, &pki.root_der, &[serial(&pki.issuing_der)], &|_| Status::Good, now)
+        .expect("ocsp");
+    vec![a, b]
+}
