@@ -74,6 +74,7 @@ fn bench(c: &mut Criterion) {
         name: None,
         timestamp: None,
         certify: None,
+        visible: None,
     };
     let signed = sign_pdf(&pdf, &opts).expect("signs");
     assert!(verify_pdf(&signed, std::slice::from_ref(&root), now).expect("ok").all_passed());

@@ -7,6 +7,7 @@
 //! Pure: no database, no HTTP server, no files. Callers pass bytes in and
 //! get bytes and reports out.
 
+mod appearance;
 mod asn1;
 pub mod ca;
 mod cades;
@@ -20,6 +21,7 @@ mod sign;
 mod tsp;
 mod verify;
 
+pub use appearance::Visible;
 pub use cades::SignedAttributesInfo;
 pub use keys::{Algorithm, Digest, Signer, SoftwareKey, verify_signature};
 pub use ltv::{ValidationData, add_dss};
@@ -65,4 +67,23 @@ pub fn certificate_serial(cert_der: &[u8]) -> Result<Vec<u8>, Error> {
     let c = x509_cert::Certificate::from_der(cert_der)
         .map_err(|e| Error::Certificate(format!("unreadable certificate: {e}")))?;
     Ok(c.tbs_certificate.serial_number.as_bytes().to_vec())
+}
+
+/// The common name of a DER certificate's subject, if it has one.
+pub fn certificate_common_name(cert_der: &[u8]) -> Option<String> {
+    use der::Decode;
+    let c = x509_cert::Certificate::from_der(cert_der).ok()?;
+    c.tbs_certificate
+        .subject
+        .0
+        .iter()
+        .flat_map(|rdn| rdn.0.iter())
+        .find(|a| a.oid == const_oid::db::rfc4519::CN)
+        .and_then(|a| {
+            a.value
+                .decode_as::<der::asn1::Utf8StringRef>()
+                .map(|s| s.as_str().to_owned())
+                .or_else(|_| a.value.decode_as::<der::asn1::PrintableStringRef>().map(|s| s.as_str().to_owned()))
+                .ok()
+        })
 }

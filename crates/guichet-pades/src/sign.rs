@@ -11,7 +11,7 @@ use lopdf::{Dictionary, Object};
 use std::io::Write;
 
 /// What to sign with and what to record.
-#[derive(Clone, Copy)]
+#[derive(Clone)]
 pub struct SignOptions<'a> {
     pub signer: &'a dyn Signer,
     /// DER of the signer's certificate.
@@ -29,6 +29,8 @@ pub struct SignOptions<'a> {
     /// given permissions: 1 no change at all, 2 form filling and signing,
     /// 3 also annotations. Only the first signature of a document may.
     pub certify: Option<u8>,
+    /// A visible signature; invisible when `None`.
+    pub visible: Option<crate::Visible<'a>>,
 }
 
 impl std::fmt::Debug for SignOptions<'_> {
@@ -99,6 +101,7 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
         sub_filter: "ETSI.CAdES.detached",
         field_prefix: "Signature",
         certify: opts.certify.is_some(),
+        visible: opts.visible.as_ref(),
     };
     append_signature(pdf_bytes, &kind, reserved, &extra, digest, &|document_digest| {
         let signed = prepared.sign(document_digest, const_oid::db::rfc5911::ID_DATA)?;
@@ -115,7 +118,13 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
 /// `/SubFilter /ETSI.RFC3161`) over the whole file as it is.
 pub fn timestamp_pdf(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampClient) -> Result<Vec<u8>, Error> {
     let reserved = crate::tsp::timestamp(tsa, &[0; 32])?.len() + 64;
-    let kind = Kind { type_: "DocTimeStamp", sub_filter: "ETSI.RFC3161", field_prefix: "DocTimeStamp", certify: false };
+    let kind = Kind {
+        type_: "DocTimeStamp",
+        sub_filter: "ETSI.RFC3161",
+        field_prefix: "DocTimeStamp",
+        certify: false,
+        visible: None,
+    };
     append_signature(pdf_bytes, &kind, reserved, &Dictionary::new(), Digest::Sha256, &|document_digest| {
         crate::tsp::timestamp(tsa, document_digest)
     })
@@ -124,12 +133,13 @@ pub fn timestamp_pdf(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampClient) ->
 /// Computes the /Contents value from the digest of the byte range.
 type ContentsFn<'a> = dyn Fn(&[u8]) -> Result<Vec<u8>, Error> + 'a;
 
-struct Kind {
+struct Kind<'a> {
     type_: &'static str,
     sub_filter: &'static str,
     field_prefix: &'static str,
     /// A certification signature: the catalog's /Perms names it.
     certify: bool,
+    visible: Option<&'a crate::Visible<'a>>,
 }
 
 /// The new revision of a signature: the field and its widget, the
@@ -138,7 +148,7 @@ struct Kind {
 /// range.
 fn append_signature(
     pdf_bytes: &[u8],
-    kind: &Kind,
+    kind: &Kind<'_>,
     reserved: usize,
     extra: &Dictionary,
     digest: Digest,
@@ -148,7 +158,15 @@ fn append_signature(
     let mut w = Appender::new(pdf_bytes, &doc, reserved * 2)?;
     let root = w.root;
     let catalog = doc.get_dictionary(root).map_err(|e| Error::Pdf(format!("unreadable catalog: {e}")))?.clone();
-    let page = *doc.get_pages().values().next().ok_or_else(|| Error::Pdf("the document has no page".into()))?;
+    let pages = doc.get_pages();
+    let page_no = kind.visible.map(|v| v.page).unwrap_or(1);
+    let page = *pages.get(&(u32::try_from(page_no).unwrap_or(u32::MAX))).ok_or_else(|| {
+        Error::Pdf(if pages.is_empty() {
+            "the document has no page".into()
+        } else {
+            format!("there is no page {page_no} (the document has {})", pages.len())
+        })
+    })?;
 
     // The AcroForm: existing (indirect or inline) or new.
     let (acro_id, mut acro, catalog_changes) = match catalog.get(b"AcroForm") {
@@ -188,8 +206,21 @@ fn append_signature(
     widget.set("Type", Object::Name(b"Annot".to_vec()));
     widget.set("Subtype", Object::Name(b"Widget".to_vec()));
     widget.set("FT", Object::Name(b"Sig".to_vec()));
-    widget.set("Rect", Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()]));
-    // Print + Locked: an invisible signature that stays put.
+    match kind.visible {
+        Some(v) => {
+            let [x, y, wd, ht] = v.rect;
+            widget.set(
+                "Rect",
+                Object::Array(vec![Object::Real(x), Object::Real(y), Object::Real(x + wd), Object::Real(y + ht)]),
+            );
+            let form = crate::appearance::write(&mut w, v)?;
+            let mut ap = Dictionary::new();
+            ap.set("N", Object::Reference(form));
+            widget.set("AP", Object::Dictionary(ap));
+        }
+        None => widget.set("Rect", Object::Array(vec![0.into(), 0.into(), 0.into(), 0.into()])),
+    }
+    // Print + Locked: the signature prints and stays put.
     widget.set("F", Object::Integer(132));
     widget.set("T", text_string(&field_name));
     widget.set("V", Object::Reference(sig_id));

@@ -433,3 +433,95 @@ fn openssl_and_pyhanko_accept_our_ocsp_responses() {
         assert!(ok && out.contains("judged VALID"), "{out}");
     }
 }
+
+/// A visible signature: the font is embedded (subset, with Unicode), the
+/// text extracts with its accents, the rectangle is drawn, and validators
+/// still accept the signature.
+#[test]
+fn visible_signature_with_embedded_font_and_image() {
+    if !tool("pdftoppm") || !tool("pdffonts") || !tool("pdftotext") {
+        return;
+    }
+    let pki = pki();
+    let dir = tmpdir("visible");
+    let p = employee(&pki, "Alice Tremblay", 7400);
+    // A JPEG for the image: a page rendered by pdftoppm.
+    std::fs::write(dir.join("logo.pdf"), simple_pdf(1)).expect("write");
+    let (ok, out) =
+        run(Command::new("pdftoppm").current_dir(&dir).args(["-jpeg", "-r", "12", "-singlefile", "logo.pdf", "logo"]));
+    assert!(ok, "{out}");
+    let jpeg = std::fs::read(dir.join("logo.jpg")).expect("jpeg");
+    let chain = vec![pki.issuing_der.clone()];
+    let opts = guichet_pades::SignOptions {
+        signer: &p.key,
+        certificate: &p.cert_der,
+        chain: &chain,
+        signing_time: Some(time::OffsetDateTime::now_utc()),
+        reason: Some("Approbation"),
+        location: None,
+        name: None,
+        timestamp: None,
+        certify: None,
+        visible: Some(guichet_pades::Visible {
+            page: 2,
+            rect: [300.0, 50.0, 250.0, 70.0],
+            lines: vec![
+                "Signé numériquement par".into(),
+                "Alice Tremblay".into(),
+                "Motif : entente n° 42 — prêt".into(),
+            ],
+            image: Some(&jpeg),
+        }),
+    };
+    let signed = guichet_pades::sign_pdf(&simple_pdf(2), &opts).expect("signs");
+    let r = guichet_pades::verify_pdf(&signed, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
+        .expect("ok");
+    assert!(r.all_passed(), "{r:#?}");
+    let file = dir.join("visible.pdf");
+    std::fs::write(&file, &signed).expect("write");
+    let (_, fonts) = run(Command::new("pdffonts").arg(&file));
+    let line = fonts.lines().find(|l| l.contains("GUICHE+DejaVuSans")).unwrap_or_else(|| panic!("{fonts}"));
+    // Embedded, subset, with a Unicode map.
+    assert!(line.contains("CID TrueType") && line.contains("yes yes yes"), "{fonts}");
+    let (_, text) = run(Command::new("pdftotext").args(["-f", "2", "-l", "2"]).arg(&file).arg("-"));
+    assert!(text.contains("Alice Tremblay") && text.contains("entente n° 42 — prêt"), "{text}");
+    // Page 2, rendered at 72 dpi: the signature's rectangle is drawn.
+    let (ok, out) = run(Command::new("pdftoppm").current_dir(&dir).args([
+        "-f",
+        "2",
+        "-l",
+        "2",
+        "-r",
+        "72",
+        "-gray",
+        "-singlefile",
+        "visible.pdf",
+        "page",
+    ]));
+    assert!(ok, "{out}");
+    let pgm = std::fs::read(dir.join("page.pgm")).expect("pgm");
+    let header_end = pgm.windows(4).position(|w| w == b"255\n").expect("pgm header") + 4;
+    let pixels = &pgm[header_end..];
+    let (w, h) = (612usize, 792usize);
+    assert_eq!(pixels.len(), w * h);
+    let dark_in = |x0: usize, y0: usize, x1: usize, y1: usize| {
+        (y0..y1).flat_map(|y| (x0..x1).map(move |x| (x, y))).filter(|(x, y)| pixels[y * w + x] < 128).count()
+    };
+    // PDF y grows upwards: the rectangle spans rows 792-120 .. 792-50.
+    let inside = dark_in(300, h - 120, 550, h - 50);
+    let elsewhere = dark_in(300, h - 400, 550, h - 330);
+    assert!(inside > 500 && elsewhere == 0, "inside {inside}, elsewhere {elsewhere}");
+    if tool("pdfsig") {
+        let nss = nss_db(&dir, &pki.files.root_cert);
+        let out = pdfsig(&nss, &file);
+        assert!(out.contains("Signature is Valid.") && out.contains("Certificate is Trusted."), "{out}");
+    }
+    if let Some(py) = pyhanko() {
+        let root = dir.join("root.pem");
+        let (ok, out) = run(Command::new(py)
+            .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+            .arg(&root)
+            .arg(&file));
+        assert!(ok && out.contains("judged VALID"), "{out}");
+    }
+}

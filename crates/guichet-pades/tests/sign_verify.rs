@@ -116,6 +116,7 @@ fn bad_inputs_get_precise_errors() {
         name: None,
         timestamp: None,
         certify: None,
+        visible: None,
     };
     let e = guichet_pades::sign_pdf(&simple_pdf(1), &opts).expect_err("mismatch");
     assert!(e.to_string().contains("does not match"), "{e}");
@@ -160,6 +161,7 @@ fn a_timestamp_authority_that_fails_means_no_signature() {
         name: None,
         timestamp: Some(&Down),
         certify: None,
+        visible: None,
     };
     let e = guichet_pades::sign_pdf(&simple_pdf(1), &opts).expect_err("fails closed");
     assert!(e.to_string().contains("connection refused"), "{e}");

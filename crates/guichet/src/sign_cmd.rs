@@ -118,6 +118,29 @@ struct CaState {
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
+pub enum Lang {
+    Fr,
+    En,
+}
+
+fn parse_visible(s: &str) -> std::result::Result<(usize, [f32; 4]), String> {
+    let parts: Vec<&str> = s.split(',').map(str::trim).collect();
+    let bad = || format!("`{s}`: expected PAGE,X,Y,W,H, like 1,350,50,220,60");
+    if parts.len() != 5 {
+        return Err(bad());
+    }
+    let page: usize = parts[0].parse().map_err(|_| bad())?;
+    let mut r = [0f32; 4];
+    for (i, p) in parts[1..].iter().enumerate() {
+        r[i] = p.parse().map_err(|_| bad())?;
+    }
+    if page == 0 || r.iter().any(|x| !x.is_finite() || *x < 0.0) {
+        return Err(bad());
+    }
+    Ok((page, r))
+}
+
+#[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
 pub enum Level {
     #[value(name = "B-B")]
     BB,
@@ -170,6 +193,15 @@ pub struct SignArgs {
     /// OCSP responses (DER) to store for long-term validation.
     #[arg(long)]
     ocsp: Vec<PathBuf>,
+    /// A visible signature: PAGE,X,Y,W,H (points, from the lower-left corner).
+    #[arg(long, value_parser = parse_visible)]
+    visible: Option<(usize, [f32; 4])>,
+    /// A JPEG image drawn in the visible signature (a logo, a handwritten signature).
+    #[arg(long, requires = "visible")]
+    image: Option<PathBuf>,
+    /// Language of the visible signature's text.
+    #[arg(long, value_enum, default_value = "fr")]
+    lang: Lang,
     /// Certify the document (DocMDP): 1 no change allowed, 2 form filling
     /// and signing (the default with a bare --certify), 3 also annotations.
     #[arg(long, num_args = 0..=1, default_missing_value = "2", value_parser = clap::value_parser!(u8).range(1..=3))]
@@ -495,16 +527,44 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
     for c in &a.chain {
         chain.extend(ca::pem_all(&read_text(c)?).with_context(|| format!("{}", c.display()))?);
     }
+    let image = match &a.image {
+        Some(p) => Some(read(p)?),
+        None => None,
+    };
+    let now = time::OffsetDateTime::now_utc();
+    let visible = a.visible.map(|(page, rect)| {
+        let name = guichet_pades::certificate_common_name(&cert).unwrap_or_default();
+        let date = format!(
+            "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+            now.year(),
+            u8::from(now.month()),
+            now.day(),
+            now.hour(),
+            now.minute()
+        );
+        let mut lines = match a.lang {
+            Lang::Fr => vec![format!("Signé numériquement par {name}"), format!("Date : {date}")],
+            Lang::En => vec![format!("Digitally signed by {name}"), format!("Date: {date}")],
+        };
+        if let Some(r) = &a.reason {
+            lines.push(match a.lang {
+                Lang::Fr => format!("Motif : {r}"),
+                Lang::En => format!("Reason: {r}"),
+            });
+        }
+        guichet_pades::Visible { page, rect, lines, image: image.as_deref() }
+    });
     let opts = SignOptions {
         signer: key.as_ref(),
         certificate: &cert,
         chain: &chain,
-        signing_time: Some(time::OffsetDateTime::now_utc()),
+        signing_time: Some(now),
         reason: a.reason.as_deref(),
         location: a.location.as_deref(),
         name: None,
         timestamp: tsa.as_ref().map(|t| t as &dyn guichet_pades::TimestampClient),
         certify: a.certify,
+        visible,
     };
     let mut signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
     if matches!(a.level, Level::BLt | Level::BLta) {

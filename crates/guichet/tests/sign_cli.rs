@@ -80,6 +80,40 @@ fn ca_issue_sign_verify_and_exit_codes() {
     let o = guichet(&d, &["verify", "out.pdf", "--trust", "ca/root.pem"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("TOTAL-PASSED"));
+    // A visible signature, and a malformed rectangle refused at once.
+    let o = guichet(
+        &d,
+        &[
+            "sign",
+            "out.pdf",
+            "vis.pdf",
+            "--key",
+            "alice.key",
+            "--cert",
+            "alice.pem",
+            "--chain",
+            "alice-chain.pem",
+            "--visible",
+            "1,300,40,250,60",
+            "--reason",
+            "Accord",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = guichet(&d, &["verify", "vis.pdf", "--trust", "ca/root.pem"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let o = guichet(
+        &d,
+        &["sign", "out.pdf", "x.pdf", "--key", "alice.key", "--cert", "alice.pem", "--visible", "1,300,40"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("PAGE,X,Y,W,H"), "{}", text(&o));
+    let o = guichet(
+        &d,
+        &["sign", "out.pdf", "x.pdf", "--key", "alice.key", "--cert", "alice.pem", "--visible", "9,300,40,250,60"],
+    );
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("no page 9"), "{}", text(&o));
     let o = guichet(&d, &["verify", "out.pdf", "--trust", "ca/root.pem", "--json"]);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["signatures"][0]["indication"], "TOTAL-PASSED");

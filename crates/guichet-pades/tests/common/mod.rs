@@ -110,6 +110,7 @@ pub fn sign_bt(pki: &Pki, p: &Person, pdf: &[u8], tsa: &guichet_pades::Timestamp
         name: None,
         timestamp: Some(tsa),
         certify: None,
+        visible: None,
     };
     sign_pdf(pdf, &opts).expect("signs")
 }
@@ -127,6 +128,7 @@ pub fn certify(pki: &Pki, person: &Person, pdf: &[u8], p: u8) -> Result<Vec<u8>,
         name: None,
         timestamp: None,
         certify: Some(p),
+        visible: None,
     };
     sign_pdf(pdf, &opts)
 }
@@ -143,6 +145,7 @@ pub fn sign(pki: &Pki, p: &Person, pdf: &[u8], reason: &str) -> Vec<u8> {
         name: None,
         timestamp: None,
         certify: None,
+        visible: None,
     };
     sign_pdf(pdf, &opts).expect("signs")
 }
