@@ -22,7 +22,7 @@ enum Command {
     #[command(subcommand)]
     Ca(sign_cmd::CaCmd),
     /// Sign a PDF with a PAdES signature (incremental update).
-    Sign(sign_cmd::SignArgs),
+    Sign(Box<sign_cmd::SignArgs>),
     /// Validate every signature of a PDF (exit 0: all TOTAL-PASSED).
     Verify(sign_cmd::VerifyArgs),
     /// The built-in RFC 3161 timestamp authority.
