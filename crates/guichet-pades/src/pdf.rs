@@ -15,7 +15,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document, Error> {
     }
     // A complete file ends with %%EOF (readers tolerate a little after it).
     let tail = &bytes[bytes.len().saturating_sub(1024)..];
-    if !tail.windows(5).any(|w| w == b"%%EOF") {
+    if memchr::memmem::find(tail, b"%%EOF").is_none() {
         return Err(Error::Pdf("no %%EOF at the end: the file is truncated".into()));
     }
     let doc = Document::load_mem(bytes).map_err(|e| Error::Pdf(e.to_string()))?;
@@ -51,9 +51,8 @@ pub(crate) fn last_xref_is_stream(bytes: &[u8], startxref: usize) -> bool {
 /// Offsets just past each `%%EOF` marker: the ends of the revisions.
 pub(crate) fn revision_ends(bytes: &[u8]) -> Vec<usize> {
     let mut out = Vec::new();
-    let mut i = 0;
-    while let Some(p) = bytes[i..].windows(5).position(|w| w == b"%%EOF") {
-        let mut end = i + p + 5;
+    for p in memchr::memmem::find_iter(bytes, b"%%EOF") {
+        let mut end = p + 5;
         // The end-of-line after %%EOF belongs to the revision.
         if bytes.get(end) == Some(&b'\r') {
             end += 1;
@@ -62,7 +61,6 @@ pub(crate) fn revision_ends(bytes: &[u8]) -> Vec<usize> {
             end += 1;
         }
         out.push(end);
-        i = i + p + 5;
     }
     out
 }
