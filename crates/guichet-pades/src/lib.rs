@@ -87,3 +87,9 @@ pub fn certificate_common_name(cert_der: &[u8]) -> Option<String> {
                 .ok()
         })
 }
+
+/// Reads a CMS `ContentInfo` (a PDF signature's /Contents, possibly
+/// followed by zero padding) as a validator sees it.
+pub fn inspect_cms(bytes: &[u8]) -> Result<SignedAttributesInfo, Error> {
+    cades::parse(bytes)
+}
