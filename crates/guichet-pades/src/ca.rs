@@ -201,6 +201,40 @@ impl IssuingCa {
         })
     }
 
+    /// Issues the certificate of a delegated OCSP responder: the one
+    /// extended key usage OCSPSigning (RFC 6960 §4.2.2.2).
+    pub fn issue_ocsp_responder(
+        &self,
+        organization: &str,
+        serial: u64,
+        now: OffsetDateTime,
+        days: i64,
+    ) -> Result<Issued, Error> {
+        let (soft, pkcs8) = crate::SoftwareKey::generate(crate::Algorithm::EcdsaP256Sha256)?;
+        let key = SubjectKey::new(&crate::Signer::public_key_info(&soft), crate::Algorithm::EcdsaP256Sha256)?;
+        let key_pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8)
+            .map_err(|e| Error::Key(format!("cannot encode the key: {e}")))?;
+        let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+        let mut dn = DistinguishedName::new();
+        dn.push(DnType::CommonName, format!("{organization} — OCSP"));
+        dn.push(DnType::OrganizationName, organization);
+        p.distinguished_name = dn;
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.not_before = now - Duration::minutes(5);
+        p.not_after = now + Duration::days(days);
+        p.serial_number = Some(SerialNumber::from(serial));
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem,
+            serial: serial.to_be_bytes().to_vec(),
+        })
+    }
+
     /// A CRL listing `revoked` (serial, time, reason), valid for `days`.
     pub fn crl(
         &self,

@@ -28,7 +28,9 @@ pub use ltv::{ValidationData, add_dss};
 pub use pkcs11::Pkcs11Key;
 pub use sign::{SignOptions, sign_pdf, timestamp_pdf};
 pub use tsp::{TimestampAuthority, TimestampClient};
-pub use verify::{Indication, Modification, SignatureReport, ValidationReport, verify_pdf};
+pub use verify::{
+    Indication, Modification, SignatureReport, ValidationReport, VerifyOptions, verify_pdf, verify_pdf_with,
+};
 
 /// Everything that can go wrong, with a message a person can act on.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -17,6 +17,8 @@ use x509_ocsp::{
 
 /// id-pkix-ocsp-basic.
 const ID_PKIX_OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.48.1.1");
+/// id-kp-OCSPSigning.
+const ID_KP_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
 /// id-sha1, which CertIDs use almost everywhere (RFC 5019).
 const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
 
@@ -163,10 +165,32 @@ pub(crate) fn status_in(response: &[u8], cert: &Certificate, issuer: &Certificat
         return None;
     }
     let basic = BasicOcspResponse::from_der(bytes.response.as_bytes()).ok()?;
-    // Signed by the issuer itself (delegated responders are not accepted yet).
-    let spki = issuer.tbs_certificate.subject_public_key_info.to_der().ok()?;
+    // Signed by the issuer itself, or by a responder the issuer delegated
+    // (RFC 6960 §4.2.2.2: a certificate it issued with the id-kp-OCSPSigning
+    // extended key usage, included in the response).
     let tbs = basic.tbs_response_data.to_der().ok()?;
-    crate::keys::verify_signature(&spki, &basic.signature_algorithm, &tbs, basic.signature.raw_bytes()).ok()?;
+    let signed_by = |c: &Certificate| {
+        c.tbs_certificate.subject_public_key_info.to_der().is_ok_and(|spki| {
+            crate::keys::verify_signature(&spki, &basic.signature_algorithm, &tbs, basic.signature.raw_bytes()).is_ok()
+        })
+    };
+    let delegated = |c: &Certificate| {
+        c.tbs_certificate.issuer == issuer.tbs_certificate.subject
+            && issuer.tbs_certificate.subject_public_key_info.to_der().is_ok_and(|spki| {
+                c.tbs_certificate.to_der().is_ok_and(|ctbs| {
+                    crate::keys::verify_signature(&spki, &c.signature_algorithm, &ctbs, c.signature.raw_bytes()).is_ok()
+                })
+            })
+            && c.tbs_certificate.extensions.iter().flatten().any(|e| {
+                e.extn_id == const_oid::db::rfc5280::ID_CE_EXT_KEY_USAGE
+                    && x509_cert::ext::pkix::ExtendedKeyUsage::from_der(e.extn_value.as_bytes())
+                        .is_ok_and(|eku| eku.0.contains(&ID_KP_OCSP_SIGNING))
+            })
+    };
+    let trusted = signed_by(issuer) || basic.certs.iter().flatten().any(|c| delegated(c) && signed_by(c));
+    if !trusted {
+        return None;
+    }
     let serial = &cert.tbs_certificate.serial_number;
     basic.tbs_response_data.responses.iter().find(|r| matches(&r.cert_id, issuer, serial)).and_then(|r| {
         match &r.cert_status {
@@ -215,5 +239,36 @@ mod tests {
         let parsed = OcspResponse::from_der(&refused).expect("a response");
         assert_eq!(parsed.response_status, OcspResponseStatus::MalformedRequest);
         assert_eq!(status_in(&refused, &cert, &issuer), None);
+    }
+}
+
+#[cfg(test)]
+mod delegated {
+    use super::*;
+    use crate::ca;
+
+    #[test]
+    fn a_delegated_responder_is_trusted_and_an_impostor_is_not() {
+        let now = time::OffsetDateTime::now_utc();
+        let files = ca::init("Org", "CA", now).expect("CA");
+        let issuing = ca::IssuingCa::load("Org", "CA", &files.issuing_key).expect("CA");
+        let e = ca::Employee { name: "A".into(), email: "a@x.org".into(), organization: "Org".into(), unit: None };
+        let issued = issuing.issue(&e, 77, now, 30).expect("issue");
+        let issuer_der = ca::pem_to_der(&files.issuing_cert).expect("pem");
+        let issuer = parse_cert(&issuer_der).expect("cert");
+        let cert = parse_cert(&issued.cert_der).expect("cert");
+        let serial = cert.tbs_certificate.serial_number.as_bytes().to_vec();
+        // A responder the CA delegated.
+        let responder = issuing.issue_ocsp_responder("Org", 78, now, 30).expect("responder");
+        let rkey = crate::SoftwareKey::from_pkcs8(responder.key_pem.as_bytes(), false).expect("key");
+        let r =
+            respond_for(&issuer_der, &rkey, &responder.cert_der, std::slice::from_ref(&serial), &|_| Status::Good, now)
+                .expect("r");
+        assert_eq!(status_in(&r, &cert, &issuer), Some(Status::Good));
+        // An employee's certificate (no OCSPSigning) is no responder.
+        let other = issuing.issue(&e, 79, now, 30).expect("issue");
+        let okey = crate::SoftwareKey::from_pkcs8(other.key_pem.as_bytes(), false).expect("key");
+        let r = respond_for(&issuer_der, &okey, &other.cert_der, &[serial], &|_| Status::Good, now).expect("r");
+        assert_eq!(status_in(&r, &cert, &issuer), None);
     }
 }

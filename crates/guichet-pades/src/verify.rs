@@ -77,6 +77,25 @@ impl ValidationReport {
 /// Validates every signature of `pdf` against `trust` (DER certificates),
 /// at time `now` (the proven signing time when there is no timestamp).
 pub fn verify_pdf(pdf_bytes: &[u8], trust: &[Vec<u8>], now: time::OffsetDateTime) -> Result<ValidationReport, Error> {
+    verify_pdf_with(pdf_bytes, trust, now, &VerifyOptions::default())
+}
+
+/// How strict validation is.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct VerifyOptions {
+    /// Without revocation data stored in the file for every certificate of
+    /// the signer's path, the result is INDETERMINATE (TRY_LATER) instead of
+    /// a detail: what an auditor wants of a document kept for years.
+    pub require_revocation: bool,
+}
+
+/// `verify_pdf` with options.
+pub fn verify_pdf_with(
+    pdf_bytes: &[u8],
+    trust: &[Vec<u8>],
+    now: time::OffsetDateTime,
+    options: &VerifyOptions,
+) -> Result<ValidationReport, Error> {
     let doc = pdf::load(pdf_bytes)?;
     let ends = pdf::revision_ends(pdf_bytes);
     let mut sigs: Vec<(ObjectId, &lopdf::Dictionary)> = doc
@@ -96,6 +115,7 @@ pub fn verify_pdf(pdf_bytes: &[u8], trust: &[Vec<u8>], now: time::OffsetDateTime
         crls: dss_items(&doc, b"CRLs"),
         ocsps: dss_items(&doc, b"OCSPs"),
         doc_timestamps: Vec::new(),
+        options: *options,
     };
     let is_doc_ts =
         |d: &lopdf::Dictionary| d.get(b"SubFilter").ok().and_then(|s| s.as_name().ok()) == Some(b"ETSI.RFC3161");
@@ -135,6 +155,7 @@ struct Ctx<'a> {
     ocsps: Vec<Vec<u8>>,
     /// Ends of the revisions covered by a valid document timestamp.
     doc_timestamps: Vec<usize>,
+    options: VerifyOptions,
 }
 
 /// The contents of the DSS streams under `key` (`Certs`, `CRLs`, `OCSPs`).
@@ -512,7 +533,12 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
                         }
                     }
                 }
-                Ok(Coverage::Missing(who)) => details.push(format!("? no revocation data stored for {who}")),
+                Ok(Coverage::Missing(who)) => {
+                    details.push(format!("? no revocation data stored for {who}"));
+                    if ctx.options.require_revocation && verdict.indication == Indication::TotalPassed {
+                        verdict = Verdict { indication: Indication::Indeterminate, sub: Some("TRY_LATER") };
+                    }
+                }
                 Err(msg) => {
                     details.push(format!("✗ {msg}"));
                     return fail_with(report, "REVOKED", details);

@@ -261,3 +261,19 @@ fn b_lt_with_ocsp_responses() {
     let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
     assert_eq!(r.signatures[0].level, Some("B-T"), "{:#?}", r.signatures[0].details);
 }
+
+#[test]
+fn requiring_revocation_data_makes_a_b_t_signature_indeterminate() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let alice = employee(&pki, "Alice Tremblay", 1500);
+    let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
+    let strict = guichet_pades::VerifyOptions { require_revocation: true };
+    let r = guichet_pades::verify_pdf_with(&signed, std::slice::from_ref(&pki.root_der), now(), &strict).expect("ok");
+    assert_eq!(r.signatures[0].indication, Indication::Indeterminate);
+    assert_eq!(r.signatures[0].sub_indication, Some("TRY_LATER"));
+    let data = guichet_pades::ValidationData { certs: vec![], crls: crls(&pki, &[]), ocsps: vec![] };
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let r = guichet_pades::verify_pdf_with(&lt, std::slice::from_ref(&pki.root_der), now(), &strict).expect("ok");
+    assert_eq!(r.signatures[0].indication, Indication::TotalPassed, "{:#?}", r.signatures[0].details);
+}

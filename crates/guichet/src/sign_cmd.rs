@@ -308,6 +308,10 @@ pub struct VerifyArgs {
     trust: Vec<PathBuf>,
     #[arg(long)]
     json: bool,
+    /// Require revocation data in the file for every certificate of the
+    /// path (B-LT): without it the result is INDETERMINATE.
+    #[arg(long)]
+    require_revocation: bool,
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {
@@ -602,7 +606,8 @@ pub fn verify(a: &VerifyArgs) -> Result<bool> {
     for t in &a.trust {
         trust.extend(ca::pem_all(&read_text(t)?).with_context(|| format!("{}", t.display()))?);
     }
-    let report = guichet_pades::verify_pdf(&pdf, &trust, time::OffsetDateTime::now_utc())
+    let options = guichet_pades::VerifyOptions { require_revocation: a.require_revocation };
+    let report = guichet_pades::verify_pdf_with(&pdf, &trust, time::OffsetDateTime::now_utc(), &options)
         .with_context(|| format!("{}", a.file.display()))?;
     if a.json {
         let sigs: Vec<serde_json::Value> = report
