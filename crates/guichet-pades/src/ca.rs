@@ -201,6 +201,84 @@ impl IssuingCa {
         })
     }
 
+    /// Renews a certificate this CA issued: same subject, same public key
+    /// and usages, a new serial number and validity (before it expires, or
+    /// after).
+    pub fn renew(&self, cert_der: &[u8], serial: u64, now: OffsetDateTime, days: i64) -> Result<Issued, Error> {
+        use der::{Decode, Encode};
+        let old = x509_cert::Certificate::from_der(cert_der)
+            .map_err(|e| Error::Certificate(format!("unreadable certificate: {e}")))?;
+        let mut dn = DistinguishedName::new();
+        for rdn in old.tbs_certificate.subject.0.iter() {
+            for atv in rdn.0.iter() {
+                let value = atv
+                    .value
+                    .decode_as::<der::asn1::Utf8StringRef>()
+                    .map(|s| s.as_str().to_owned())
+                    .or_else(|_| atv.value.decode_as::<der::asn1::PrintableStringRef>().map(|s| s.as_str().to_owned()))
+                    .map_err(|_| Error::Ca("a name attribute of the certificate is not text".into()))?;
+                let kind = match atv.oid {
+                    o if o == const_oid::db::rfc4519::CN => DnType::CommonName,
+                    o if o == const_oid::db::rfc4519::O => DnType::OrganizationName,
+                    o if o == const_oid::db::rfc4519::OU => DnType::OrganizationalUnitName,
+                    o if o == const_oid::db::rfc4519::C => DnType::CountryName,
+                    other => return Err(Error::Ca(format!("unsupported name attribute {other}"))),
+                };
+                dn.push(kind, value);
+            }
+        }
+        let spki = old.tbs_certificate.subject_public_key_info.to_der()?;
+        let alg = if old.tbs_certificate.subject_public_key_info.algorithm.oid == const_oid::db::rfc5912::RSA_ENCRYPTION
+        {
+            crate::Algorithm::RsaPkcs1Sha256
+        } else if old
+            .tbs_certificate
+            .subject_public_key_info
+            .algorithm
+            .parameters
+            .as_ref()
+            .and_then(|p| p.decode_as::<const_oid::ObjectIdentifier>().ok())
+            == Some(const_oid::db::rfc5912::SECP_384_R_1)
+        {
+            crate::Algorithm::EcdsaP384Sha384
+        } else {
+            crate::Algorithm::EcdsaP256Sha256
+        };
+        let key = SubjectKey::new(&spki, alg)?;
+        let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+        p.distinguished_name = dn;
+        // The same e-mail address.
+        let san = old
+            .tbs_certificate
+            .extensions
+            .iter()
+            .flatten()
+            .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_SUBJECT_ALT_NAME);
+        if let Some(san) = san
+            && let Ok(names) = x509_cert::ext::pkix::SubjectAltName::from_der(san.extn_value.as_bytes())
+        {
+            for n in names.0 {
+                if let x509_cert::ext::pkix::name::GeneralName::Rfc822Name(m) = n {
+                    p.subject_alt_names.push(rcgen::SanType::Rfc822Name(m.as_str().try_into().map_err(ca_err)?));
+                }
+            }
+        }
+        p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
+        p.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
+        p.is_ca = IsCa::ExplicitNoCa;
+        p.not_before = now - Duration::minutes(5);
+        p.not_after = now + Duration::days(days);
+        p.serial_number = Some(SerialNumber::from(serial));
+        let issuer = Issuer::from_params(&self.params, &self.key);
+        let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            cert_der: cert.der().to_vec(),
+            key_pem: String::new(),
+            serial: serial.to_be_bytes().to_vec(),
+        })
+    }
+
     /// Issues the certificate of a delegated OCSP responder: the one
     /// extended key usage OCSPSigning (RFC 6960 §4.2.2.2).
     pub fn issue_ocsp_responder(

@@ -303,3 +303,47 @@ impl From<der::Error> for Error {
         Error::Asn1(e.to_string())
     }
 }
+
+/// A key and its certificates imported from a PKCS#12 (.p12/.pfx) file,
+/// as the organization's own CA delivers them.
+#[derive(Debug)]
+pub struct Pkcs12Identity {
+    pub key: SoftwareKey,
+    /// The signer's certificate (DER).
+    pub certificate: Vec<u8>,
+    /// The other certificates of the file (DER), issuers first to last.
+    pub chain: Vec<Vec<u8>>,
+}
+
+/// Opens a PKCS#12 file with its password.
+pub fn import_pkcs12(data: &[u8], password: &str, pss: bool) -> Result<Pkcs12Identity, Error> {
+    use p12_keystore::{KeyStore, KeyStoreEntry, Pkcs12ImportPolicy};
+    let store = KeyStore::from_pkcs12(data, password, Pkcs12ImportPolicy::Strict).map_err(|e| {
+        let text = e.to_string();
+        if text.to_lowercase().contains("mac") || text.to_lowercase().contains("password") {
+            Error::Key("PKCS#12: wrong password (or a damaged file)".into())
+        } else {
+            Error::Key(format!("PKCS#12: {text}"))
+        }
+    })?;
+    let chains: Vec<_> = store
+        .entries()
+        .filter_map(|(_, e)| match e {
+            KeyStoreEntry::PrivateKeyChain(c) => Some(c),
+            _ => None,
+        })
+        .collect();
+    let chain = match chains.as_slice() {
+        [one] => *one,
+        [] => return Err(Error::Key("PKCS#12: the file holds no private key with its certificate".into())),
+        _ => return Err(Error::Key("PKCS#12: the file holds several keys; export one".into())),
+    };
+    let certs: Vec<Vec<u8>> = chain.certs().iter().map(|c| c.as_der().to_vec()).collect();
+    let (certificate, rest) =
+        certs.split_first().ok_or_else(|| Error::Key("PKCS#12: the key has no certificate".into()))?;
+    Ok(Pkcs12Identity {
+        key: SoftwareKey::from_pkcs8(chain.key().as_der(), pss)?,
+        certificate: certificate.clone(),
+        chain: rest.to_vec(),
+    })
+}

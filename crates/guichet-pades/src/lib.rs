@@ -23,7 +23,7 @@ mod verify;
 
 pub use appearance::Visible;
 pub use cades::SignedAttributesInfo;
-pub use keys::{Algorithm, Digest, Signer, SoftwareKey, verify_signature};
+pub use keys::{Algorithm, Digest, Pkcs12Identity, Signer, SoftwareKey, import_pkcs12, verify_signature};
 pub use ltv::{ValidationData, add_dss};
 pub use pkcs11::Pkcs11Key;
 pub use sign::{SignOptions, sign_pdf, timestamp_pdf};

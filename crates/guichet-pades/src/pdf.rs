@@ -18,8 +18,17 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document, Error> {
     if memchr::memmem::find(tail, b"%%EOF").is_none() {
         return Err(Error::Pdf("no %%EOF at the end: the file is truncated".into()));
     }
-    let doc = Document::load_mem(bytes).map_err(|e| Error::Pdf(e.to_string()))?;
-    if doc.is_encrypted() {
+    let doc = Document::load_mem(bytes).map_err(|e| {
+        let text = e.to_string();
+        if text.to_lowercase().contains("decrypt") || text.to_lowercase().contains("password") {
+            Error::Encrypted
+        } else {
+            Error::Pdf(text)
+        }
+    })?;
+    // lopdf decrypts files with an empty password on load: refuse those
+    // too, an incremental update would mix clear and encrypted objects.
+    if doc.is_encrypted() || doc.was_encrypted() {
         return Err(Error::Encrypted);
     }
     Ok(doc)

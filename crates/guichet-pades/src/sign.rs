@@ -61,6 +61,7 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     // Size the /Contents placeholder from this signer's certificates and the
     // longest signature its key can produce.
     let digest = opts.signer.algorithm().digest();
+    check_certificate(opts.certificate, opts.signing_time)?;
     let prepared = cades::prepare(opts.signer, opts.certificate, opts.chain)?;
     // A signature timestamp goes inside the CMS: learn its size from a
     // first request (a TSA's tokens keep their size from one to the next).
@@ -112,6 +113,43 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
         };
         prepared.encode(&signed, None, token.as_deref())
     })
+}
+
+/// Refuses a certificate that may not sign documents, or that is not valid
+/// at the signing time: better no signature than one that fails later.
+fn check_certificate(cert_der: &[u8], at: Option<time::OffsetDateTime>) -> Result<(), Error> {
+    use der::Decode;
+    let c = x509_cert::Certificate::from_der(cert_der)
+        .map_err(|e| Error::Certificate(format!("unreadable certificate: {e}")))?;
+    let ku = c
+        .tbs_certificate
+        .extensions
+        .iter()
+        .flatten()
+        .find(|e| e.extn_id == const_oid::db::rfc5280::ID_CE_KEY_USAGE)
+        .and_then(|e| der::asn1::BitString::from_der(e.extn_value.as_bytes()).ok())
+        .map(|b| b.raw_bytes().first().copied().unwrap_or(0));
+    if let Some(bits) = ku
+        && bits & 0b1100_0000 == 0
+    {
+        return Err(Error::Certificate(format!(
+            "{} may not sign documents (its key usage has neither digitalSignature nor nonRepudiation)",
+            c.tbs_certificate.subject
+        )));
+    }
+    if let Some(at) = at {
+        let v = &c.tbs_certificate.validity;
+        let (from, to) =
+            (v.not_before.to_unix_duration().as_secs() as i64, v.not_after.to_unix_duration().as_secs() as i64);
+        let now = at.unix_timestamp();
+        if now > to {
+            return Err(Error::Certificate(format!("{} expired; renew it before signing", c.tbs_certificate.subject)));
+        }
+        if now < from {
+            return Err(Error::Certificate(format!("{} is not valid yet", c.tbs_certificate.subject)));
+        }
+    }
+    Ok(())
 }
 
 /// Adds a document timestamp (PAdES B-LTA: `/Type /DocTimeStamp`,

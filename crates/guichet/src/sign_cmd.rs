@@ -51,6 +51,19 @@ pub enum CaCmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Renew an employee's certificate: same person, same key, new validity.
+    Renew {
+        #[arg(long)]
+        dir: PathBuf,
+        /// The certificate to renew (PEM).
+        #[arg(long)]
+        cert: PathBuf,
+        #[arg(long, default_value_t = 730)]
+        days: i64,
+        /// Where to write the renewed certificate (PEM).
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Issue the certificate and key of a timestamp authority (for `guichet tsa serve`).
     IssueTsa {
         #[arg(long)]
@@ -157,8 +170,12 @@ pub struct SignArgs {
     input: PathBuf,
     output: PathBuf,
     /// PKCS#8 private key (PEM or DER).
-    #[arg(long, required_unless_present = "pkcs11_module", conflicts_with = "pkcs11_module")]
+    #[arg(long, required_unless_present_any = ["pkcs11_module", "p12"], conflicts_with_all = ["pkcs11_module", "p12"])]
     key: Option<PathBuf>,
+    /// A PKCS#12 file (.p12/.pfx) holding the key, its certificate and
+    /// chain; the password is read from GUICHET_P12_PASSWORD.
+    #[arg(long, conflicts_with = "pkcs11_module")]
+    p12: Option<PathBuf>,
     /// A PKCS#11 library (HSM, smart card, SoftHSM2); the PIN is read from
     /// the GUICHET_PKCS11_PIN environment variable.
     #[arg(long, requires = "pkcs11_label")]
@@ -169,9 +186,9 @@ pub struct SignArgs {
     /// The label of the token (when there are several).
     #[arg(long)]
     pkcs11_token: Option<String>,
-    /// The signer's certificate (PEM).
-    #[arg(long)]
-    cert: PathBuf,
+    /// The signer's certificate (PEM); from the PKCS#12 file when --p12.
+    #[arg(long, required_unless_present = "p12")]
+    cert: Option<PathBuf>,
     /// Issuing certificates (PEM, one or more files).
     #[arg(long)]
     chain: Vec<PathBuf>,
@@ -406,6 +423,17 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
             println!("issued certificate {serial} to {}: {}", e.name, with(".pem").display());
             Ok(true)
         }
+        CaCmd::Renew { dir, cert, days, out } => {
+            let mut st = load_state(&dir)?;
+            let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+            let der = ca::pem_to_der(&read_text(&cert)?).with_context(|| format!("{}", cert.display()))?;
+            let renewed = issuing.renew(&der, st.next_serial, now, days)?;
+            st.next_serial += 1;
+            write_atomic(&out, renewed.cert_pem.as_bytes(), false)?;
+            save_state(&dir, &st)?;
+            println!("renewed for {days} days: {}", out.display());
+            Ok(true)
+        }
         CaCmd::IssueTsa { dir, days, out } => {
             let mut st = load_state(&dir)?;
             let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
@@ -514,20 +542,38 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         );
     }
     let pdf = read(&a.input)?;
-    let cert = ca::pem_to_der(&read_text(&a.cert)?).with_context(|| format!("{}", a.cert.display()))?;
-    let key: Box<dyn guichet_pades::Signer> = match (&a.key, &a.pkcs11_module) {
-        (Some(k), _) => {
+    let mut chain = Vec::new();
+    let p12 = match &a.p12 {
+        Some(p) => {
+            let password = std::env::var("GUICHET_P12_PASSWORD").unwrap_or_default();
+            Some(
+                guichet_pades::import_pkcs12(&read(p)?, &password, a.pss)
+                    .with_context(|| format!("{}", p.display()))?,
+            )
+        }
+        None => None,
+    };
+    let cert = match (&a.cert, &p12) {
+        (Some(c), _) => ca::pem_to_der(&read_text(c)?).with_context(|| format!("{}", c.display()))?,
+        (None, Some(id)) => id.certificate.clone(),
+        (None, None) => bail!("give --cert FILE"),
+    };
+    let key: Box<dyn guichet_pades::Signer> = match (&a.key, &a.pkcs11_module, p12) {
+        (_, _, Some(id)) => {
+            chain.extend(id.chain);
+            Box::new(id.key)
+        }
+        (Some(k), _, None) => {
             Box::new(SoftwareKey::from_pkcs8(&read(k)?, a.pss).with_context(|| format!("{}", k.display()))?)
         }
-        (None, Some(module)) => {
+        (None, Some(module), None) => {
             let pin = std::env::var("GUICHET_PKCS11_PIN").context("set the token's PIN in GUICHET_PKCS11_PIN")?;
             let spki = guichet_pades::certificate_public_key(&cert)?;
             let label = a.pkcs11_label.as_deref().unwrap_or_default();
             Box::new(guichet_pades::Pkcs11Key::open(module, a.pkcs11_token.as_deref(), &pin, label, &spki)?)
         }
-        (None, None) => bail!("give --key FILE or --pkcs11-module LIB --pkcs11-label LABEL"),
+        (None, None, None) => bail!("give --key FILE, --p12 FILE or --pkcs11-module LIB --pkcs11-label LABEL"),
     };
-    let mut chain = Vec::new();
     for c in &a.chain {
         chain.extend(ca::pem_all(&read_text(c)?).with_context(|| format!("{}", c.display()))?);
     }

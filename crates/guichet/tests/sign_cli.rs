@@ -434,3 +434,60 @@ fn sign_with_a_softhsm2_token() {
     assert!(text(&o).contains("no private key labelled `nobody`"), "{}", text(&o));
     assert!(!d.join("x.pdf").exists());
 }
+
+/// Renewal keeps the key; a PKCS#12 file signs like the separate files;
+/// a wrong PKCS#12 password is a precise error.
+#[test]
+fn renew_and_pkcs12() {
+    let d = workdir("p12");
+    std::fs::write(d.join("in.pdf"), pdf()).expect("write");
+    assert!(guichet(&d, &["ca", "init", "--dir", "ca", "--organization", "Org"]).status.success());
+    assert!(
+        guichet(&d, &["ca", "issue", "--dir", "ca", "--name", "A", "--email", "a@x.org", "--out", "a", "--days", "1"])
+            .status
+            .success()
+    );
+    let o = guichet(&d, &["ca", "renew", "--dir", "ca", "--cert", "a.pem", "--days", "400", "--out", "a2.pem"]);
+    assert!(o.status.success(), "{}", text(&o));
+    // The renewed certificate works with the same key.
+    let o = guichet(&d, &["sign", "in.pdf", "r.pdf", "--key", "a.key", "--cert", "a2.pem", "--chain", "a-chain.pem"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(guichet(&d, &["verify", "r.pdf", "--trust", "ca/root.pem"]).status.code(), Some(0));
+    // A PKCS#12 file made by openssl, as an organization's CA delivers it.
+    let made = Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "a.key",
+            "-in",
+            "a.pem",
+            "-certfile",
+            "a-chain.pem",
+            "-passout",
+            "pass:s3cret",
+            "-out",
+            "a.p12",
+        ])
+        .current_dir(&d)
+        .output();
+    if !made.as_ref().is_ok_and(|o| o.status.success()) {
+        assert!(std::env::var_os("GUICHET_REQUIRE_VALIDATORS").is_none(), "openssl is required");
+        return;
+    }
+    let p12 = |pw: &str, out: &str| {
+        Command::new(env!("CARGO_BIN_EXE_guichet"))
+            .args(["sign", "in.pdf", out, "--p12", "a.p12"])
+            .env("GUICHET_P12_PASSWORD", pw)
+            .current_dir(&d)
+            .output()
+            .expect("runs")
+    };
+    let o = p12("s3cret", "p.pdf");
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(guichet(&d, &["verify", "p.pdf", "--trust", "ca/root.pem"]).status.code(), Some(0));
+    let o = p12("wrong", "x.pdf");
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o).contains("wrong password"), "{}", text(&o));
+    assert!(!d.join("x.pdf").exists());
+}
