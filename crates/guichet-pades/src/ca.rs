@@ -394,3 +394,28 @@ pub fn pem_all(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
     }
     Ok(out)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_certificate_without_signing_usage_is_refused_for_signing() {
+        let now = OffsetDateTime::now_utc();
+        let files = init("Org", "CA", now).expect("CA");
+        let issuing = IssuingCa::load("Org", "CA", &files.issuing_key).expect("CA");
+        let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).expect("key");
+        let mut p = CertificateParams::new(vec![]).expect("params");
+        p.not_before = now - Duration::minutes(5);
+        p.not_after = now + Duration::days(1);
+        p.key_usages = vec![KeyUsagePurpose::KeyEncipherment];
+        p.is_ca = IsCa::ExplicitNoCa;
+        let issuer = Issuer::from_params(&issuing.params, &issuing.key);
+        let cert = p.signed_by(&key, &issuer).expect("cert");
+        let e = crate::sign::check_certificate(cert.der(), Some(now)).expect_err("refused");
+        assert!(e.to_string().contains("may not sign documents"), "{e}");
+        p.key_usages = vec![KeyUsagePurpose::ContentCommitment];
+        let cert = p.signed_by(&key, &issuer).expect("cert");
+        assert!(crate::sign::check_certificate(cert.der(), Some(now)).is_ok());
+    }
+}

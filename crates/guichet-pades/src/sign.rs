@@ -117,7 +117,7 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
 
 /// Refuses a certificate that may not sign documents, or that is not valid
 /// at the signing time: better no signature than one that fails later.
-fn check_certificate(cert_der: &[u8], at: Option<time::OffsetDateTime>) -> Result<(), Error> {
+pub(crate) fn check_certificate(cert_der: &[u8], at: Option<time::OffsetDateTime>) -> Result<(), Error> {
     use der::Decode;
     let c = x509_cert::Certificate::from_der(cert_der)
         .map_err(|e| Error::Certificate(format!("unreadable certificate: {e}")))?;

@@ -308,12 +308,8 @@ fn certificates_that_cannot_sign_are_refused_before_signing() {
     let key = guichet_pades::SoftwareKey::from_pkcs8(old.key_pem.as_bytes(), false).expect("key");
     let err = opts(&key, &old.cert_der).expect_err("expired");
     assert!(err.to_string().contains("expired"), "{err}");
-    // A CA certificate: keyCertSign and cRLSign, and digitalSignature
-    // (rcgen CAs carry it), is accepted; a TSA certificate too. A
-    // certificate without any signing usage is refused: the root's key
-    // usage allows digitalSignature, so build the check on a TSA-like
-    // case instead: an OCSP responder certificate (digitalSignature) is
-    // fine, which shows the check reads the bits rather than the name.
+    // A certificate with digitalSignature signs, whatever its name (the
+    // refusal of one without it is unit-tested in sign.rs).
     let responder = pki.issuing.issue_ocsp_responder("Org", 1601, now(), 30).expect("responder");
     let rkey = guichet_pades::SoftwareKey::from_pkcs8(responder.key_pem.as_bytes(), false).expect("key");
     assert!(opts(&rkey, &responder.cert_der).is_ok());
