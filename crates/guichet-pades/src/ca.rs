@@ -77,6 +77,17 @@ fn ca_params(
     p
 }
 
+/// The common part of an end-entity certificate: not a CA (stated, so
+/// that rcgen writes the key usage), valid from five minutes ago (clock
+/// skew) for `days` days.
+fn leaf_params(now: OffsetDateTime, days: i64) -> Result<CertificateParams, Error> {
+    let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+    p.is_ca = IsCa::ExplicitNoCa;
+    p.not_before = now - Duration::minutes(5);
+    p.not_after = now + Duration::days(days);
+    Ok(p)
+}
+
 /// Creates a root CA (20 years) and an issuing CA (10 years) signed by it,
 /// with ECDSA P-384 keys.
 pub fn init(organization: &str, country: &str, now: OffsetDateTime) -> Result<CaFiles, Error> {
@@ -144,7 +155,7 @@ impl IssuingCa {
         let key = SubjectKey::new(&crate::Signer::public_key_info(&soft), algorithm)?;
         let key_pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8)
             .map_err(|e| Error::Key(format!("cannot encode the key: {e}")))?;
-        let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+        let mut p = leaf_params(now, days)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, e.name.as_str());
         dn.push(DnType::OrganizationName, e.organization.as_str());
@@ -155,9 +166,6 @@ impl IssuingCa {
         p.subject_alt_names = vec![rcgen::SanType::Rfc822Name(e.email.as_str().try_into().map_err(ca_err)?)];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.not_before = now - Duration::minutes(5);
-        p.not_after = now + Duration::days(days);
         let serial_bytes = serial.to_be_bytes().iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
         let serial_bytes = if serial_bytes.first().is_some_and(|b| *b >= 0x80) || serial_bytes.is_empty() {
             [vec![0], serial_bytes].concat()
@@ -174,7 +182,7 @@ impl IssuingCa {
     /// and the one extended key usage timeStamping, critical (RFC 3161).
     pub fn issue_tsa(&self, organization: &str, serial: u64, now: OffsetDateTime, days: i64) -> Result<Issued, Error> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
-        let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+        let mut p = leaf_params(now, days)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, format!("{organization} — Timestamp Authority"));
         dn.push(DnType::OrganizationName, organization);
@@ -187,9 +195,6 @@ impl IssuingCa {
         );
         eku.set_criticality(true);
         p.custom_extensions = vec![eku];
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.not_before = now - Duration::minutes(5);
-        p.not_after = now + Duration::days(days);
         p.serial_number = Some(SerialNumber::from(serial));
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
@@ -245,7 +250,7 @@ impl IssuingCa {
             crate::Algorithm::EcdsaP256Sha256
         };
         let key = SubjectKey::new(&spki, alg)?;
-        let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+        let mut p = leaf_params(now, days)?;
         p.distinguished_name = dn;
         // The same e-mail address.
         let san = old
@@ -265,9 +270,6 @@ impl IssuingCa {
         }
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.not_before = now - Duration::minutes(5);
-        p.not_after = now + Duration::days(days);
         p.serial_number = Some(SerialNumber::from(serial));
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
@@ -292,16 +294,13 @@ impl IssuingCa {
         let key = SubjectKey::new(&crate::Signer::public_key_info(&soft), crate::Algorithm::EcdsaP256Sha256)?;
         let key_pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8)
             .map_err(|e| Error::Key(format!("cannot encode the key: {e}")))?;
-        let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
+        let mut p = leaf_params(now, days)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, format!("{organization} — OCSP"));
         dn.push(DnType::OrganizationName, organization);
         p.distinguished_name = dn;
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
-        p.is_ca = IsCa::ExplicitNoCa;
-        p.not_before = now - Duration::minutes(5);
-        p.not_after = now + Duration::days(days);
         p.serial_number = Some(SerialNumber::from(serial));
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;

@@ -18,6 +18,51 @@ fn workdir(name: &str) -> PathBuf {
     d
 }
 
+/// `guichet tsa serve` on a free loopback port, stopped when dropped (even
+/// when the test fails).
+struct Tsa {
+    child: std::process::Child,
+    url: String,
+}
+
+impl Drop for Tsa {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_tsa(d: &Path) -> Tsa {
+    let port =
+        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
+    let listen = format!("127.0.0.1:{port}");
+    let child = Command::new(env!("CARGO_BIN_EXE_guichet"))
+        .args([
+            "tsa",
+            "serve",
+            "--key",
+            "tsa.key",
+            "--cert",
+            "tsa.pem",
+            "--chain",
+            "tsa-chain.pem",
+            "--listen",
+            &listen,
+        ])
+        .current_dir(d)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("server");
+    let tsa = Tsa { child, url: format!("http://{listen}/") };
+    // Wait until it listens (bounded).
+    let up = (0..100).any(|_| {
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        std::net::TcpStream::connect(&listen).is_ok()
+    });
+    assert!(up, "the timestamp authority did not start");
+    tsa
+}
+
 /// A one-page PDF with a classic cross-reference table.
 fn pdf() -> Vec<u8> {
     let objs = [
@@ -177,32 +222,8 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
             .success()
     );
     assert!(guichet(&d, &["ca", "issue-tsa", "--dir", "ca", "--out", "tsa"]).status.success());
-    let port =
-        std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("free port");
-    let listen = format!("127.0.0.1:{port}");
-    let mut server = Command::new(env!("CARGO_BIN_EXE_guichet"))
-        .args([
-            "tsa",
-            "serve",
-            "--key",
-            "tsa.key",
-            "--cert",
-            "tsa.pem",
-            "--chain",
-            "tsa-chain.pem",
-            "--listen",
-            &listen,
-        ])
-        .current_dir(&d)
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("server");
-    // Wait until it listens (bounded).
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(&listen).is_ok()
-    });
-    let url = format!("http://{listen}/");
+    let tsa = start_tsa(&d);
+    let url = tsa.url.clone();
     let o = guichet(
         &d,
         &[
@@ -222,9 +243,6 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
         ],
     );
     let v = guichet(&d, &["verify", "bt.pdf", "--trust", "ca/root.pem", "--json"]);
-    let _ = server.kill();
-    let _ = server.wait();
-    assert!(up, "the timestamp authority did not start");
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
     assert_eq!(v["signatures"][0]["indication"], "TOTAL-PASSED", "{v}");
@@ -233,27 +251,6 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
     assert!(guichet(&d, &["ca", "crl", "--dir", "ca", "--out", "issuing.crl"]).status.success());
     let root_crl = guichet(&d, &["ca", "crl", "--dir", "ca", "--root", "--out", "root.crl"]);
     assert!(root_crl.status.success(), "{}", text(&root_crl));
-    let server2 = Command::new(env!("CARGO_BIN_EXE_guichet"))
-        .args([
-            "tsa",
-            "serve",
-            "--key",
-            "tsa.key",
-            "--cert",
-            "tsa.pem",
-            "--chain",
-            "tsa-chain.pem",
-            "--listen",
-            &listen,
-        ])
-        .current_dir(&d)
-        .stdout(std::process::Stdio::null())
-        .spawn();
-    let mut server2 = server2.expect("server");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(&listen).is_ok()
-    });
     let o = guichet(
         &d,
         &[
@@ -279,9 +276,6 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
         ],
     );
     let v = guichet(&d, &["verify", "lta.pdf", "--trust", "ca/root.pem", "--json"]);
-    let _ = server2.kill();
-    let _ = server2.wait();
-    assert!(up);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
     assert_eq!(v["signatures"][0]["level"], "B-LTA", "{v}");
@@ -290,27 +284,6 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
     assert!(guichet(&d, &["ca", "ocsp", "--dir", "ca", "--cert", "a.pem", "--out", "a.ocsp"]).status.success());
     let o = guichet(&d, &["ca", "ocsp", "--dir", "ca", "--root", "--cert", "ca/issuing.pem", "--out", "issuing.ocsp"]);
     assert!(o.status.success(), "{}", text(&o));
-    let server3 = Command::new(env!("CARGO_BIN_EXE_guichet"))
-        .args([
-            "tsa",
-            "serve",
-            "--key",
-            "tsa.key",
-            "--cert",
-            "tsa.pem",
-            "--chain",
-            "tsa-chain.pem",
-            "--listen",
-            &listen,
-        ])
-        .current_dir(&d)
-        .stdout(std::process::Stdio::null())
-        .spawn();
-    let mut server3 = server3.expect("server");
-    let up = (0..100).any(|_| {
-        std::thread::sleep(std::time::Duration::from_millis(50));
-        std::net::TcpStream::connect(&listen).is_ok()
-    });
     let o = guichet(
         &d,
         &[
@@ -334,9 +307,6 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
         ],
     );
     let v = guichet(&d, &["verify", "lt.pdf", "--trust", "ca/root.pem", "--json"]);
-    let _ = server3.kill();
-    let _ = server3.wait();
-    assert!(up);
     assert!(o.status.success(), "{}", text(&o));
     let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
     assert_eq!(v["signatures"][0]["level"], "B-LT", "{v}");
