@@ -1,0 +1,532 @@
+//! draft → submitted → (information requested ⇄ information provided) →
+//! approved | refused → (agreement pending → agreement signed) → payment
+//! scheduled → paid; withdrawn; review requested → reviewed.
+
+use serde::{Deserialize, Serialize};
+
+/// Seconds since 1970 (UTC). The caller owns the clock.
+pub type Timestamp = i64;
+
+/// A user, as the service identifies them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct UserId(pub String);
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum State {
+    Draft,
+    Submitted,
+    InformationRequested,
+    Approved,
+    Refused,
+    ReviewRequested,
+    AgreementPending,
+    AgreementSigned,
+    PaymentScheduled,
+    Paid,
+    Withdrawn,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    Approved,
+    Refused,
+}
+
+/// A decision, with everything needed to explain it years later.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Decision {
+    pub outcome: Outcome,
+    /// Cents; present when approved.
+    pub amount: Option<i64>,
+    /// The amount the rules computed, when it differs from `amount`.
+    pub computed_amount: Option<i64>,
+    /// Coded reasons (rule names, refusal codes).
+    pub reasons: Vec<String>,
+    pub justification: String,
+    /// The program version (SHA-256 of its canonical form) applied.
+    pub program_version: String,
+    /// The evaluation trace that produced it (as the rules engine gave it).
+    pub evaluation: serde_json::Value,
+    pub by: UserId,
+    pub at: Timestamp,
+}
+
+/// What happened. Every change of a dossier is one of these.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Event {
+    Created {
+        program: String,
+        applicant: UserId,
+        at: Timestamp,
+    },
+    Answered {
+        answers: serde_json::Value,
+        at: Timestamp,
+    },
+    DocumentAttached {
+        name: String,
+        sha256: String,
+        media_type: String,
+        at: Timestamp,
+    },
+    Submitted {
+        at: Timestamp,
+    },
+    InformationRequested {
+        by: UserId,
+        message: String,
+        due: Timestamp,
+        at: Timestamp,
+    },
+    InformationProvided {
+        message: String,
+        at: Timestamp,
+    },
+    /// `agreement_required`: the program wants a signed agreement before
+    /// any payment (a loan).
+    Decided {
+        decision: Decision,
+        agreement_required: bool,
+    },
+    ReviewRequested {
+        reason: String,
+        at: Timestamp,
+    },
+    Reviewed {
+        decision: Decision,
+    },
+    AgreementSent {
+        document_sha256: String,
+        at: Timestamp,
+    },
+    AgreementSigned {
+        document_sha256: String,
+        at: Timestamp,
+    },
+    PaymentScheduled {
+        at: Timestamp,
+    },
+    Paid {
+        reference: String,
+        at: Timestamp,
+    },
+    Withdrawn {
+        reason: String,
+        at: Timestamp,
+    },
+}
+
+/// What someone asks for.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    Answer { answers: serde_json::Value },
+    AttachDocument { name: String, sha256: String, media_type: String },
+    Submit,
+    RequestInformation { message: String, due: Timestamp },
+    ProvideInformation { message: String },
+    Decide { decision: Decision, agreement_required: bool },
+    RequestReview { reason: String },
+    Review { decision: Decision },
+    SendAgreement { document_sha256: String },
+    SignAgreement { document_sha256: String },
+    SchedulePayment,
+    MarkPaid { reference: String },
+    Withdraw { reason: String },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    #[error("this cannot be done to a dossier that is {state:?}")]
+    WrongState { state: State },
+    #[error("{0}")]
+    Invalid(String),
+    #[error("the reviewer must not be the person who decided")]
+    SameReviewer,
+    #[error("the event log is inconsistent at event {index}: {event}")]
+    Corrupt { index: usize, event: String },
+}
+
+/// The state of a dossier, rebuilt from its events.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Dossier {
+    pub program: String,
+    pub applicant: UserId,
+    pub state: State,
+    pub answers: serde_json::Value,
+    pub documents: Vec<(String, String)>,
+    pub decision: Option<Decision>,
+    /// Whether the decision came from a review (a dossier is reviewed once).
+    pub reviewed: bool,
+    pub agreement_required: bool,
+    pub agreement: Option<String>,
+    pub created_at: Timestamp,
+    pub submitted_at: Option<Timestamp>,
+}
+
+fn non_empty(what: &str, s: &str) -> Result<(), CommandError> {
+    if s.trim().is_empty() { Err(CommandError::Invalid(format!("{what} must not be empty"))) } else { Ok(()) }
+}
+
+fn check_decision(d: &Decision) -> Result<(), CommandError> {
+    non_empty("the program version", &d.program_version)?;
+    match d.outcome {
+        Outcome::Approved => {
+            let amount = d.amount.ok_or_else(|| CommandError::Invalid("an approval needs an amount".into()))?;
+            if amount < 0 {
+                return Err(CommandError::Invalid("the amount cannot be negative".into()));
+            }
+            if d.computed_amount.is_some_and(|c| c != amount) {
+                non_empty("the justification of an amount override", &d.justification)?;
+            }
+        }
+        Outcome::Refused => {
+            if d.reasons.is_empty() {
+                return Err(CommandError::Invalid("a refusal needs at least one coded reason".into()));
+            }
+            if d.amount.is_some() {
+                return Err(CommandError::Invalid("a refusal has no amount".into()));
+            }
+        }
+    }
+    Ok(())
+}
+
+impl Dossier {
+    /// The events of a new dossier.
+    pub fn create(program: &str, applicant: UserId, at: Timestamp) -> Result<Vec<Event>, CommandError> {
+        non_empty("the program", program)?;
+        Ok(vec![Event::Created { program: program.into(), applicant, at }])
+    }
+
+    /// Rebuilds a dossier from its events, refusing a log that could not
+    /// have been produced by commands.
+    pub fn replay(events: &[Event]) -> Result<Dossier, CommandError> {
+        let corrupt = |index: usize, e: &Event| CommandError::Corrupt { index, event: format!("{e:?}") };
+        let mut it = events.iter().enumerate();
+        let mut d = match it.next() {
+            Some((_, Event::Created { program, applicant, at })) => Dossier {
+                program: program.clone(),
+                applicant: applicant.clone(),
+                state: State::Draft,
+                answers: serde_json::Value::Object(Default::default()),
+                documents: Vec::new(),
+                decision: None,
+                reviewed: false,
+                agreement_required: false,
+                agreement: None,
+                created_at: *at,
+                submitted_at: None,
+            },
+            Some((i, e)) => return Err(corrupt(i, e)),
+            None => return Err(CommandError::Invalid("a dossier starts with its creation".into())),
+        };
+        for (i, e) in it {
+            d.apply(e).map_err(|_| corrupt(i, e))?;
+        }
+        Ok(d)
+    }
+
+    /// Applies one event (checking it is possible in the current state).
+    fn apply(&mut self, e: &Event) -> Result<(), CommandError> {
+        use State::*;
+        let wrong = |s: State| Err(CommandError::WrongState { state: s });
+        match (self.state, e) {
+            (Draft, Event::Answered { answers, .. }) => merge(&mut self.answers, answers),
+            (Draft | InformationRequested, Event::DocumentAttached { name, sha256, .. }) => {
+                self.documents.push((name.clone(), sha256.clone()))
+            }
+            (Draft, Event::Submitted { at }) => {
+                self.state = Submitted;
+                self.submitted_at = Some(*at);
+            }
+            (Submitted, Event::InformationRequested { .. }) => self.state = InformationRequested,
+            (InformationRequested, Event::InformationProvided { .. }) => self.state = Submitted,
+            (Submitted, Event::Decided { decision, agreement_required }) => {
+                self.state = if decision.outcome == Outcome::Approved { Approved } else { Refused };
+                self.decision = Some(decision.clone());
+                self.agreement_required = *agreement_required;
+            }
+            (Approved | Refused, Event::ReviewRequested { .. }) if !self.reviewed => self.state = ReviewRequested,
+            (ReviewRequested, Event::Reviewed { decision }) => {
+                self.state = if decision.outcome == Outcome::Approved { Approved } else { Refused };
+                self.decision = Some(decision.clone());
+                self.reviewed = true;
+            }
+            (Approved, Event::AgreementSent { document_sha256, .. }) if self.agreement_required => {
+                self.agreement = Some(document_sha256.clone());
+                self.state = AgreementPending;
+            }
+            (AgreementPending, Event::AgreementSigned { document_sha256, .. }) => {
+                self.agreement = Some(document_sha256.clone());
+                self.state = AgreementSigned;
+            }
+            (Approved, Event::PaymentScheduled { .. }) if !self.agreement_required => self.state = PaymentScheduled,
+            (AgreementSigned, Event::PaymentScheduled { .. }) => self.state = PaymentScheduled,
+            (PaymentScheduled, Event::Paid { .. }) => self.state = Paid,
+            (Draft | Submitted | InformationRequested | AgreementPending, Event::Withdrawn { .. }) => {
+                self.state = Withdrawn
+            }
+            (s, _) => return wrong(s),
+        }
+        Ok(())
+    }
+
+    /// Checks a command against the state and returns the events it makes.
+    /// `actor` is who asks; role checks belong to the service, the rules
+    /// that depend on the dossier's own history are here.
+    pub fn handle(&self, cmd: Command, actor: &UserId, at: Timestamp) -> Result<Vec<Event>, CommandError> {
+        let wrong = || CommandError::WrongState { state: self.state };
+        let events = match cmd {
+            Command::Answer { answers } => {
+                if !answers.is_object() {
+                    return Err(CommandError::Invalid("answers are a JSON object".into()));
+                }
+                vec![Event::Answered { answers, at }]
+            }
+            Command::AttachDocument { name, sha256, media_type } => {
+                non_empty("the document name", &name)?;
+                if sha256.len() != 64 || !sha256.bytes().all(|b| b.is_ascii_hexdigit()) {
+                    return Err(CommandError::Invalid("a document is named by its SHA-256 (64 hex digits)".into()));
+                }
+                vec![Event::DocumentAttached { name, sha256, media_type, at }]
+            }
+            Command::Submit => vec![Event::Submitted { at }],
+            Command::RequestInformation { message, due } => {
+                non_empty("the request", &message)?;
+                if due <= at {
+                    return Err(CommandError::Invalid("the due date must be in the future".into()));
+                }
+                vec![Event::InformationRequested { by: actor.clone(), message, due, at }]
+            }
+            Command::ProvideInformation { message } => vec![Event::InformationProvided { message, at }],
+            Command::Decide { decision, agreement_required } => {
+                check_decision(&decision)?;
+                vec![Event::Decided { decision: Decision { by: actor.clone(), at, ..decision }, agreement_required }]
+            }
+            Command::RequestReview { reason } => {
+                non_empty("the reason for the review", &reason)?;
+                if self.reviewed {
+                    return Err(CommandError::Invalid("this dossier was already reviewed".into()));
+                }
+                vec![Event::ReviewRequested { reason, at }]
+            }
+            Command::Review { decision } => {
+                check_decision(&decision)?;
+                if self.decision.as_ref().is_some_and(|d| &d.by == actor) {
+                    return Err(CommandError::SameReviewer);
+                }
+                vec![Event::Reviewed { decision: Decision { by: actor.clone(), at, ..decision } }]
+            }
+            Command::SendAgreement { document_sha256 } => vec![Event::AgreementSent { document_sha256, at }],
+            Command::SignAgreement { document_sha256 } => {
+                if self.agreement.as_deref() != Some(document_sha256.as_str()) {
+                    return Err(CommandError::Invalid("the signed document is not the agreement that was sent".into()));
+                }
+                vec![Event::AgreementSigned { document_sha256, at }]
+            }
+            Command::SchedulePayment => vec![Event::PaymentScheduled { at }],
+            Command::MarkPaid { reference } => {
+                non_empty("the payment reference", &reference)?;
+                vec![Event::Paid { reference, at }]
+            }
+            Command::Withdraw { reason } => vec![Event::Withdrawn { reason, at }],
+        };
+        // Every event must be possible now: check on a copy.
+        let mut probe = self.clone();
+        for e in &events {
+            probe.apply(e).map_err(|_| wrong())?;
+        }
+        Ok(events)
+    }
+}
+
+/// Shallow merge of answers: later answers replace earlier ones; `null`
+/// removes one.
+fn merge(into: &mut serde_json::Value, new: &serde_json::Value) {
+    if let (Some(a), Some(b)) = (into.as_object_mut(), new.as_object()) {
+        for (k, v) in b {
+            if v.is_null() {
+                a.remove(k);
+            } else {
+                a.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn u(s: &str) -> UserId {
+        UserId(s.into())
+    }
+
+    fn decision(outcome: Outcome, amount: Option<i64>) -> Decision {
+        Decision {
+            outcome,
+            amount,
+            computed_amount: amount,
+            reasons: if outcome == Outcome::Refused { vec!["lease_in_force".into()] } else { vec![] },
+            justification: String::new(),
+            program_version: "aea065a6".into(),
+            evaluation: serde_json::json!({"status": "eligible"}),
+            by: u("nobody"),
+            at: 0,
+        }
+    }
+
+    /// Runs commands, checking that replaying the log gives the same state.
+    struct Run {
+        events: Vec<Event>,
+        t: Timestamp,
+    }
+
+    impl Run {
+        fn new() -> Run {
+            Run { events: Dossier::create("shq-pret-loyer-2020", u("citizen"), 1).expect("create"), t: 1 }
+        }
+        fn dossier(&self) -> Dossier {
+            Dossier::replay(&self.events).expect("replays")
+        }
+        fn exec(&mut self, who: &str, cmd: Command) -> Result<State, CommandError> {
+            self.t += 10;
+            let new = self.dossier().handle(cmd, &u(who), self.t)?;
+            self.events.extend(new);
+            Ok(self.dossier().state)
+        }
+    }
+
+    #[test]
+    fn a_loan_goes_from_draft_to_paid_only_after_its_agreement() {
+        let mut r = Run::new();
+        assert_eq!(
+            r.exec("citizen", Command::Answer { answers: serde_json::json!({"monthly_rent": "800.00"}) }),
+            Ok(State::Draft)
+        );
+        assert_eq!(r.exec("citizen", Command::Submit), Ok(State::Submitted));
+        assert_eq!(
+            r.exec("worker", Command::RequestInformation { message: "Bail ?".into(), due: 10_000 }),
+            Ok(State::InformationRequested)
+        );
+        assert_eq!(r.exec("citizen", Command::ProvideInformation { message: "Voici".into() }), Ok(State::Submitted));
+        let d = decision(Outcome::Approved, Some(150_000));
+        assert_eq!(r.exec("worker", Command::Decide { decision: d, agreement_required: true }), Ok(State::Approved));
+        // The payment waits for the signed agreement.
+        assert_eq!(
+            r.exec("finance", Command::SchedulePayment),
+            Err(CommandError::WrongState { state: State::Approved })
+        );
+        let sha = "a".repeat(64);
+        assert_eq!(
+            r.exec("system", Command::SendAgreement { document_sha256: sha.clone() }),
+            Ok(State::AgreementPending)
+        );
+        assert!(matches!(
+            r.exec("citizen", Command::SignAgreement { document_sha256: "b".repeat(64) }),
+            Err(CommandError::Invalid(_))
+        ));
+        assert_eq!(r.exec("citizen", Command::SignAgreement { document_sha256: sha }), Ok(State::AgreementSigned));
+        assert_eq!(r.exec("finance", Command::SchedulePayment), Ok(State::PaymentScheduled));
+        assert_eq!(r.exec("finance", Command::MarkPaid { reference: "PAY-1".into() }), Ok(State::Paid));
+        let d = r.dossier();
+        assert_eq!(d.decision.as_ref().map(|x| x.by.clone()), Some(u("worker")));
+        assert_eq!(d.answers["monthly_rent"], "800.00");
+        // The log serializes and replays to the same dossier.
+        let json = serde_json::to_string(&r.events).expect("json");
+        let back: Vec<Event> = serde_json::from_str(&json).expect("events");
+        assert_eq!(Dossier::replay(&back), Ok(d));
+    }
+
+    #[test]
+    fn a_grant_is_paid_without_an_agreement() {
+        let mut r = Run::new();
+        r.exec("citizen", Command::Submit).expect("submit");
+        r.exec(
+            "worker",
+            Command::Decide { decision: decision(Outcome::Approved, Some(400_000)), agreement_required: false },
+        )
+        .expect("decide");
+        assert_eq!(
+            r.exec("system", Command::SendAgreement { document_sha256: "a".repeat(64) }),
+            Err(CommandError::WrongState { state: State::Approved })
+        );
+        assert_eq!(r.exec("finance", Command::SchedulePayment), Ok(State::PaymentScheduled));
+    }
+
+    #[test]
+    fn decisions_must_be_justified() {
+        let mut r = Run::new();
+        r.exec("citizen", Command::Submit).expect("submit");
+        let mut over = decision(Outcome::Approved, Some(120_000));
+        over.computed_amount = Some(150_000);
+        assert!(
+            matches!(r.exec("worker", Command::Decide { decision: over.clone(), agreement_required: false }), Err(CommandError::Invalid(m)) if m.contains("justification"))
+        );
+        over.justification = "Loyer partiel selon le bail fourni".into();
+        assert_eq!(
+            r.exec("worker", Command::Decide { decision: over, agreement_required: false }),
+            Ok(State::Approved)
+        );
+        let mut r = Run::new();
+        r.exec("citizen", Command::Submit).expect("submit");
+        let mut refusal = decision(Outcome::Refused, None);
+        refusal.reasons.clear();
+        assert!(
+            matches!(r.exec("worker", Command::Decide { decision: refusal, agreement_required: false }), Err(CommandError::Invalid(m)) if m.contains("coded reason"))
+        );
+    }
+
+    #[test]
+    fn a_review_is_by_someone_else_and_happens_once() {
+        let mut r = Run::new();
+        r.exec("citizen", Command::Submit).expect("submit");
+        r.exec("worker", Command::Decide { decision: decision(Outcome::Refused, None), agreement_required: true })
+            .expect("decide");
+        assert_eq!(
+            r.exec("citizen", Command::RequestReview { reason: "Mon bail était en vigueur".into() }),
+            Ok(State::ReviewRequested)
+        );
+        assert_eq!(
+            r.exec("worker", Command::Review { decision: decision(Outcome::Approved, Some(150_000)) }),
+            Err(CommandError::SameReviewer)
+        );
+        assert_eq!(
+            r.exec("reviewer", Command::Review { decision: decision(Outcome::Approved, Some(150_000)) }),
+            Ok(State::Approved)
+        );
+        assert!(r.dossier().reviewed);
+        assert!(r.exec("citizen", Command::RequestReview { reason: "encore".into() }).is_err());
+        // The agreement requirement of the first decision still holds.
+        assert_eq!(
+            r.exec("finance", Command::SchedulePayment),
+            Err(CommandError::WrongState { state: State::Approved })
+        );
+    }
+
+    #[test]
+    fn wrong_states_are_refused_and_forged_logs_do_not_replay() {
+        let mut r = Run::new();
+        assert_eq!(
+            r.exec(
+                "worker",
+                Command::Decide { decision: decision(Outcome::Approved, Some(1)), agreement_required: false }
+            ),
+            Err(CommandError::WrongState { state: State::Draft })
+        );
+        r.exec("citizen", Command::Withdraw { reason: "Plus besoin".into() }).expect("withdraw");
+        assert_eq!(r.exec("citizen", Command::Submit), Err(CommandError::WrongState { state: State::Withdrawn }));
+        // A log where payment precedes the decision cannot be replayed.
+        let forged = vec![
+            Event::Created { program: "p".into(), applicant: u("c"), at: 1 },
+            Event::Submitted { at: 2 },
+            Event::Paid { reference: "x".into(), at: 3 },
+        ];
+        assert!(matches!(Dossier::replay(&forged), Err(CommandError::Corrupt { index: 2, .. })));
+        assert!(Dossier::replay(&[]).is_err());
+        assert!(matches!(Dossier::replay(&forged[1..]), Err(CommandError::Corrupt { index: 0, .. })));
+    }
+}

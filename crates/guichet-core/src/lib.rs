@@ -1,0 +1,11 @@
+//! # guichet-core
+//!
+//! The dossier — an application to an aid program — as a state machine:
+//! commands are checked against the current state and produce events; the
+//! state is rebuilt from the events alone, so the event log is the truth
+//! (and the audit trail). Pure: no clock, no IO; times and identities come
+//! in with the commands.
+
+mod dossier;
+
+pub use dossier::{Command, CommandError, Decision, Dossier, Event, Outcome, State, Timestamp, UserId};
