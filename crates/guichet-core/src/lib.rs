@@ -6,6 +6,8 @@
 //! (and the audit trail). Pure: no clock, no IO; times and identities come
 //! in with the commands.
 
+mod audit;
 mod dossier;
 
+pub use audit::{ChainError, Hash, chain, link_json, merkle_root, verify_chain};
 pub use dossier::{Command, CommandError, Decision, Dossier, Event, Outcome, State, Timestamp, UserId};
