@@ -1003,6 +1003,7 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             section: rq.section.as_ref().map(|s| s.get_ref().clone()),
             ask_if: rq.ask_if.as_ref().map(|s| s.get_ref().clone()),
             optional: rq.optional,
+            informational: rq.informational,
             min,
             max,
             options: rq
@@ -1201,11 +1202,14 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
             q.kind,
             QuestionType::File | QuestionType::Text | QuestionType::Address | QuestionType::BankAccount
         );
-        if !data && !c.read.contains(&i) {
-            c.warnings.push(Diagnostic::warning(
-                format!("question `{}` is asked but no rule, amount or condition uses it", q.id),
-                q.span.clone(),
-            ));
+        if !data && !q.informational && !c.read.contains(&i) {
+            c.warnings.push(
+                Diagnostic::warning(
+                    format!("question `{}` is asked but no rule, amount or condition uses it", q.id),
+                    q.span.clone(),
+                )
+                .with_hint("if it is asked for the case worker's information, say so: `informational = true`"),
+            );
         }
     }
 

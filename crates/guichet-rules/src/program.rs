@@ -68,6 +68,8 @@ pub struct Question {
     /// The condition as written, if any.
     pub ask_if: Option<String>,
     pub optional: bool,
+    /// Asked for the case worker; no rule is expected to read it.
+    pub informational: bool,
     pub min: Option<Value>,
     pub max: Option<Value>,
     pub options: Vec<ChoiceOption>,

@@ -125,6 +125,10 @@ pub struct RawQuestion {
     /// May be left blank even when asked.
     #[serde(default)]
     pub optional: bool,
+    /// Asked for the case worker's information: no rule is expected to
+    /// read it (silences the "no rule uses it" warning).
+    #[serde(default)]
+    pub informational: bool,
     #[serde(default)]
     #[schemars(with = "Option<serde_json::Value>")]
     pub min: Option<Spanned<toml::Value>>,

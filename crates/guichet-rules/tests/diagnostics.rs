@@ -247,3 +247,16 @@ fn garbage_never_panics() {
         let _ = load(src);
     }
 }
+
+#[test]
+fn unused_questions_are_warned_about_unless_informational() {
+    let src = replace(
+        "[derived.requested]",
+        "[questions.pets]\ntype = \"yes_no\"\nlabel = { fr = \"Animaux\", en = \"Pets\" }\n\n[derived.requested]",
+    );
+    let l = load(&src).expect("loads");
+    let w = l.warnings.iter().find(|w| w.message.contains("`pets`")).expect("a warning");
+    assert!(w.hint.as_deref().is_some_and(|h| h.contains("informational = true")));
+    let src = src.replace("type = \"yes_no\"", "type = \"yes_no\"\ninformational = true");
+    assert!(load(&src).expect("loads").warnings.iter().all(|w| !w.message.contains("`pets`")));
+}
