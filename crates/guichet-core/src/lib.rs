@@ -8,6 +8,8 @@
 
 mod audit;
 mod dossier;
+mod identity;
 
 pub use audit::{ChainError, Hash, chain, link_json, merkle_root, verify_chain};
 pub use dossier::{Command, CommandError, Decision, Dossier, Event, Outcome, State, Timestamp, UserId};
+pub use identity::{BankAccount, Email, IdentityError, PostalCode, Sin};
