@@ -6,10 +6,12 @@
 //! (and the audit trail). Pure: no clock, no IO; times and identities come
 //! in with the commands.
 
+mod access;
 mod audit;
 mod dossier;
 mod identity;
 
+pub use access::{Action, Actor, Denied, Role};
 pub use audit::{ChainError, Hash, chain, link_json, merkle_root, verify_chain};
 pub use dossier::{Command, CommandError, Decision, Dossier, Event, Outcome, State, Timestamp, UserId};
 pub use identity::{BankAccount, Email, IdentityError, PostalCode, Sin};
