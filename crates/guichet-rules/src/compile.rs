@@ -188,13 +188,11 @@ struct Compiler<'s> {
     bindings: HashMap<String, Binding>,
     questions: Vec<Question>,
     parameters: Vec<Parameter>,
-    param_nodes: HashMap<usize, NodeId>,
     derived: Vec<Option<Derived>>,
     derived_names: Vec<String>,
     choice_sets: Vec<Vec<String>>,
     texts: HashMap<String, i64>,
     text_list: Vec<String>,
-    refdate: Option<NodeId>,
     /// Names read while compiling the current expression.
     used: Vec<(Ref, NodeId, Type)>,
     /// Every question read by any expression.
@@ -219,6 +217,14 @@ impl<'s> Compiler<'s> {
         let id = (self.nodes.len() - 1) as NodeId;
         self.seen.insert(key, id);
         id
+    }
+
+    /// Records that the current expression reads `r` (once).
+    fn use_ref(&mut self, r: Ref, node: NodeId, ty: Type) {
+        let entry = (r, node, ty);
+        if !self.used.contains(&entry) {
+            self.used.push(entry);
+        }
     }
 
     fn intern(&mut self, s: &str) -> i64 {
@@ -296,54 +302,29 @@ impl<'s> Compiler<'s> {
         Ok(match b {
             Binding::Question(q) => {
                 self.read.insert(q);
-                let qq = &self.questions[q];
-                let ty = qq.ty;
-                let r = (Ref::Question(q), qq.node, ty);
-                if !self.used.contains(&r) {
-                    self.used.push(r);
-                }
-                (qq.node, ty)
+                let (node, ty) = (self.questions[q].node, self.questions[q].ty);
+                self.use_ref(Ref::Question(q), node, ty);
+                (node, ty)
             }
             Binding::Derived(d) => {
                 let Some(dv) = self.derived.get(d).and_then(|x| x.as_ref()) else {
                     return Err(Diagnostic::error(format!("`{name}` is not available here"), span.clone()));
                 };
-                let r = (Ref::Derived(d), dv.node, dv.ty);
-                let out = (dv.node, dv.ty);
-                if !self.used.contains(&r) {
-                    self.used.push(r);
-                }
-                out
+                let (node, ty) = (dv.node, dv.ty);
+                self.use_ref(Ref::Derived(d), node, ty);
+                (node, ty)
             }
+            // `push` shares identical nodes: one Param node per parameter,
+            // one RefDate node, however often they are named.
             Binding::Param(p) => {
                 let ty = self.parameters[p].ty;
-                let node = match self.param_nodes.get(&p) {
-                    Some(n) => *n,
-                    None => {
-                        let n = self.push(Op::Param(p as u32), ty, self.parameters[p].span.clone());
-                        self.param_nodes.insert(p, n);
-                        n
-                    }
-                };
-                let r = (Ref::Param(p), node, ty);
-                if !self.used.contains(&r) {
-                    self.used.push(r);
-                }
+                let node = self.push(Op::Param(p as u32), ty, self.parameters[p].span.clone());
+                self.use_ref(Ref::Param(p), node, ty);
                 (node, ty)
             }
             Binding::RefDate => {
-                let node = match self.refdate {
-                    Some(n) => n,
-                    None => {
-                        let n = self.push(Op::RefDate, Type::Date, span.clone());
-                        self.refdate = Some(n);
-                        n
-                    }
-                };
-                let r = (Ref::RefDate, node, Type::Date);
-                if !self.used.contains(&r) {
-                    self.used.push(r);
-                }
+                let node = self.push(Op::RefDate, Type::Date, span.clone());
+                self.use_ref(Ref::RefDate, node, Type::Date);
                 (node, Type::Date)
             }
         })
@@ -423,10 +404,7 @@ impl<'s> Compiler<'s> {
                 match found {
                     Some((f, node, t)) => {
                         self.used.retain(|(r, _, _)| *r != Ref::Question(q));
-                        let r = (Ref::Field(q, f), node, t);
-                        if !self.used.contains(&r) {
-                            self.used.push(r);
-                        }
+                        self.use_ref(Ref::Field(q, f), node, t);
                         Ok((node, t))
                     }
                     None => Err(Diagnostic::error(format!("an address has no field `{field}`"), fspan.clone())
@@ -717,13 +695,11 @@ pub fn load(src: &str) -> Result<Loaded, Vec<Diagnostic>> {
         bindings: HashMap::new(),
         questions: Vec::new(),
         parameters: Vec::new(),
-        param_nodes: HashMap::new(),
         derived: Vec::new(),
         derived_names: Vec::new(),
         choice_sets: vec![PROVINCES.iter().map(|s| (*s).to_owned()).collect()],
         texts: HashMap::new(),
         text_list: Vec::new(),
-        refdate: None,
         used: Vec::new(),
         read: HashSet::new(),
         qspans: raw.questions.values().map(|q| q.span()).collect(),
