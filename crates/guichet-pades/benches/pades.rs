@@ -64,18 +64,7 @@ fn bench(c: &mut Criterion) {
     let chain = vec![ca::pem_to_der(&files.issuing_cert).expect("pem")];
     let root = ca::pem_to_der(&files.root_cert).expect("pem");
     let pdf = pdf_100k();
-    let opts = SignOptions {
-        signer: &key,
-        certificate: &issued.cert_der,
-        chain: &chain,
-        signing_time: Some(now),
-        reason: None,
-        location: None,
-        name: None,
-        timestamp: None,
-        certify: None,
-        visible: None,
-    };
+    let opts = SignOptions { signing_time: Some(now), ..SignOptions::new(&key, &issued.cert_der, &chain) };
     let signed = sign_pdf(&pdf, &opts).expect("signs");
     assert!(verify_pdf(&signed, std::slice::from_ref(&root), now).expect("ok").all_passed());
 

@@ -33,6 +33,25 @@ pub struct SignOptions<'a> {
     pub visible: Option<crate::Visible<'a>>,
 }
 
+impl<'a> SignOptions<'a> {
+    /// An invisible B-B signature with no claimed time, reason or place:
+    /// set the other fields with struct update syntax.
+    pub fn new(signer: &'a dyn Signer, certificate: &'a [u8], chain: &'a [Vec<u8>]) -> SignOptions<'a> {
+        SignOptions {
+            signer,
+            certificate,
+            chain,
+            signing_time: None,
+            reason: None,
+            location: None,
+            name: None,
+            timestamp: None,
+            certify: None,
+            visible: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for SignOptions<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SignOptions")

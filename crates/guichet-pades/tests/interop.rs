@@ -453,15 +453,8 @@ fn visible_signature_with_embedded_font_and_image() {
     let jpeg = std::fs::read(dir.join("logo.jpg")).expect("jpeg");
     let chain = vec![pki.issuing_der.clone()];
     let opts = guichet_pades::SignOptions {
-        signer: &p.key,
-        certificate: &p.cert_der,
-        chain: &chain,
         signing_time: Some(time::OffsetDateTime::now_utc()),
         reason: Some("Approbation"),
-        location: None,
-        name: None,
-        timestamp: None,
-        certify: None,
         visible: Some(guichet_pades::Visible {
             page: 2,
             rect: [300.0, 50.0, 250.0, 70.0],
@@ -472,6 +465,7 @@ fn visible_signature_with_embedded_font_and_image() {
             ],
             image: Some(&jpeg),
         }),
+        ..guichet_pades::SignOptions::new(&p.key, &p.cert_der, &chain)
     };
     let signed = guichet_pades::sign_pdf(&simple_pdf(2), &opts).expect("signs");
     let r = guichet_pades::verify_pdf(&signed, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())

@@ -106,18 +106,7 @@ fn bad_inputs_get_precise_errors() {
     let bob = employee(&pki, "Bob Gagnon", 1006);
     // A key that is not the certificate's.
     let chain = vec![pki.issuing_der.clone()];
-    let opts = guichet_pades::SignOptions {
-        signer: &bob.key,
-        certificate: &alice.cert_der,
-        chain: &chain,
-        signing_time: None,
-        reason: None,
-        location: None,
-        name: None,
-        timestamp: None,
-        certify: None,
-        visible: None,
-    };
+    let opts = guichet_pades::SignOptions::new(&bob.key, &alice.cert_der, &chain);
     let e = guichet_pades::sign_pdf(&simple_pdf(1), &opts).expect_err("mismatch");
     assert!(e.to_string().contains("does not match"), "{e}");
     // Not a PDF, truncated PDF.
@@ -152,16 +141,8 @@ fn a_timestamp_authority_that_fails_means_no_signature() {
     let alice = employee(&pki, "Alice Tremblay", 1101);
     let chain = vec![pki.issuing_der.clone()];
     let opts = guichet_pades::SignOptions {
-        signer: &alice.key,
-        certificate: &alice.cert_der,
-        chain: &chain,
-        signing_time: None,
-        reason: None,
-        location: None,
-        name: None,
         timestamp: Some(&Down),
-        certify: None,
-        visible: None,
+        ..guichet_pades::SignOptions::new(&alice.key, &alice.cert_der, &chain)
     };
     let e = guichet_pades::sign_pdf(&simple_pdf(1), &opts).expect_err("fails closed");
     assert!(e.to_string().contains("connection refused"), "{e}");
@@ -284,16 +265,8 @@ fn certificates_that_cannot_sign_are_refused_before_signing() {
     let chain = vec![pki.issuing_der.clone()];
     let opts = |key: &guichet_pades::SoftwareKey, cert: &[u8]| {
         let o = guichet_pades::SignOptions {
-            signer: key,
-            certificate: cert,
-            chain: &chain,
             signing_time: Some(now()),
-            reason: None,
-            location: None,
-            name: None,
-            timestamp: None,
-            certify: None,
-            visible: None,
+            ..guichet_pades::SignOptions::new(key, cert, &chain)
         };
         guichet_pades::sign_pdf(&simple_pdf(1), &o)
     };

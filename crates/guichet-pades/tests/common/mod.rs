@@ -101,16 +101,10 @@ pub fn tsa(pki: &Pki) -> guichet_pades::TimestampAuthority {
 pub fn sign_bt(pki: &Pki, p: &Person, pdf: &[u8], tsa: &guichet_pades::TimestampAuthority) -> Vec<u8> {
     let chain = vec![pki.issuing_der.clone()];
     let opts = SignOptions {
-        signer: &p.key,
-        certificate: &p.cert_der,
-        chain: &chain,
         signing_time: Some(time::OffsetDateTime::now_utc()),
         reason: Some("B-T"),
-        location: None,
-        name: None,
         timestamp: Some(tsa),
-        certify: None,
-        visible: None,
+        ..SignOptions::new(&p.key, &p.cert_der, &chain)
     };
     sign_pdf(pdf, &opts).expect("signs")
 }
@@ -119,16 +113,10 @@ pub fn sign_bt(pki: &Pki, p: &Person, pdf: &[u8], tsa: &guichet_pades::Timestamp
 pub fn certify(pki: &Pki, person: &Person, pdf: &[u8], p: u8) -> Result<Vec<u8>, guichet_pades::Error> {
     let chain = vec![pki.issuing_der.clone()];
     let opts = SignOptions {
-        signer: &person.key,
-        certificate: &person.cert_der,
-        chain: &chain,
         signing_time: Some(time::OffsetDateTime::now_utc()),
         reason: Some("Certification"),
-        location: None,
-        name: None,
-        timestamp: None,
         certify: Some(p),
-        visible: None,
+        ..SignOptions::new(&person.key, &person.cert_der, &chain)
     };
     sign_pdf(pdf, &opts)
 }
@@ -136,16 +124,10 @@ pub fn certify(pki: &Pki, person: &Person, pdf: &[u8], p: u8) -> Result<Vec<u8>,
 pub fn sign(pki: &Pki, p: &Person, pdf: &[u8], reason: &str) -> Vec<u8> {
     let chain = vec![pki.issuing_der.clone()];
     let opts = SignOptions {
-        signer: &p.key,
-        certificate: &p.cert_der,
-        chain: &chain,
         signing_time: Some(time::OffsetDateTime::now_utc()),
         reason: Some(reason),
         location: Some("Québec"),
-        name: None,
-        timestamp: None,
-        certify: None,
-        visible: None,
+        ..SignOptions::new(&p.key, &p.cert_der, &chain)
     };
     sign_pdf(pdf, &opts).expect("signs")
 }
