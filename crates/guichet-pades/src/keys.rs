@@ -59,6 +59,12 @@ impl Digest {
     }
 }
 
+/// SHA-1, only where a format requires it (OCSP CertIDs, DSS VRI keys);
+/// never for signatures.
+pub(crate) fn sha1(data: &[u8]) -> Vec<u8> {
+    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data).as_ref().to_vec()
+}
+
 /// A running digest (streamed over the signed byte ranges).
 #[derive(Debug, Clone)]
 pub enum Hasher {

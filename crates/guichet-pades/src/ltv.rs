@@ -16,8 +16,7 @@ pub struct ValidationData {
 }
 
 fn sha1_hex(data: &[u8]) -> String {
-    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data);
-    d.as_ref().iter().map(|b| format!("{b:02X}")).collect()
+    crate::keys::sha1(data).iter().map(|b| format!("{b:02X}")).collect()
 }
 
 /// Adds (or extends) the `/DSS` of the catalog in a new revision, with a

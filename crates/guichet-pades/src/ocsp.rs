@@ -3,7 +3,7 @@
 //! responder; and reading them back when validating.
 
 use crate::Error;
-use crate::keys::Signer;
+use crate::keys::{Signer, sha1};
 use const_oid::ObjectIdentifier;
 use der::asn1::{BitString, GeneralizedTime, Null, OctetString};
 use der::{Decode, Encode};
@@ -21,10 +21,6 @@ const ID_PKIX_OCSP_BASIC: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6
 const ID_KP_OCSP_SIGNING: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.6.1.5.5.7.3.9");
 /// id-sha1, which CertIDs use almost everywhere (RFC 5019).
 const ID_SHA1: ObjectIdentifier = ObjectIdentifier::new_unwrap("1.3.14.3.2.26");
-
-fn sha1(data: &[u8]) -> Vec<u8> {
-    aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA1_FOR_LEGACY_USE_ONLY, data).as_ref().to_vec()
-}
 
 fn gtime(t: time::OffsetDateTime) -> Result<OcspGeneralizedTime, Error> {
     let secs = u64::try_from(t.unix_timestamp()).map_err(|_| Error::Ca("time before 1970".into()))?;
@@ -49,13 +45,15 @@ fn cert_id(issuer: &Certificate, serial: &SerialNumber) -> Result<CertId, Error>
 
 /// Whether `id` designates a certificate of `issuer` with this serial.
 fn matches(id: &CertId, issuer: &Certificate, serial: &SerialNumber) -> bool {
-    let Some(d) = crate::keys::Digest::from_oid(&id.hash_algorithm.oid)
-        .map(|d| (d, false))
-        .or((id.hash_algorithm.oid == ID_SHA1).then_some((crate::keys::Digest::Sha256, true)))
-    else {
+    // CertIDs hash with SHA-1 almost everywhere, SHA-256/384 sometimes.
+    let digest = crate::keys::Digest::from_oid(&id.hash_algorithm.oid);
+    if digest.is_none() && id.hash_algorithm.oid != ID_SHA1 {
         return false;
+    }
+    let h = |data: &[u8]| match digest {
+        Some(d) => d.hash(data),
+        None => sha1(data),
     };
-    let h = |data: &[u8]| if d.1 { sha1(data) } else { d.0.hash(data) };
     id.serial_number == *serial
         && issuer.tbs_certificate.subject.to_der().is_ok_and(|n| id.issuer_name_hash.as_bytes() == h(&n).as_slice())
         && id.issuer_key_hash.as_bytes()
@@ -210,8 +208,17 @@ mod tests {
     use crate::ca;
     use x509_ocsp::{Request, TbsRequest};
 
-    #[test]
-    fn an_online_request_gets_a_signed_answer_and_garbage_a_refusal() {
+    struct Fixture {
+        files: ca::CaFiles,
+        issuing: ca::IssuingCa,
+        issuer_der: Vec<u8>,
+        issuer: Certificate,
+        cert: Certificate,
+        now: time::OffsetDateTime,
+    }
+
+    /// A CA and one employee certificate it issued.
+    fn fixture() -> Fixture {
         let now = time::OffsetDateTime::now_utc();
         let files = ca::init("Org", "CA", now).expect("CA");
         let issuing = ca::IssuingCa::load("Org", "CA", &files.issuing_key).expect("CA");
@@ -220,55 +227,55 @@ mod tests {
         let issuer_der = ca::pem_to_der(&files.issuing_cert).expect("pem");
         let issuer = parse_cert(&issuer_der).expect("cert");
         let cert = parse_cert(&issued.cert_der).expect("cert");
+        Fixture { files, issuing, issuer_der, issuer, cert, now }
+    }
+
+    #[test]
+    fn an_online_request_gets_a_signed_answer_and_garbage_a_refusal() {
+        let f = fixture();
         let req = OcspRequest {
             tbs_request: TbsRequest {
                 version: Version::V1,
                 requestor_name: None,
                 request_list: vec![Request {
-                    req_cert: cert_id(&issuer, &cert.tbs_certificate.serial_number).expect("id"),
+                    req_cert: cert_id(&f.issuer, &f.cert.tbs_certificate.serial_number).expect("id"),
                     single_request_extensions: None,
                 }],
                 request_extensions: None,
             },
             optional_signature: None,
         };
-        let key = crate::SoftwareKey::from_pkcs8(files.issuing_key.as_bytes(), false).expect("key");
-        let answer = respond(&req.to_der().expect("der"), &issuer_der, &key, &issuer_der, &|_| Status::Good, now);
-        assert_eq!(status_in(&answer, &cert, &issuer), Some(Status::Good));
-        let refused = respond(b"garbage", &issuer_der, &key, &issuer_der, &|_| Status::Good, now);
+        let key = crate::SoftwareKey::from_pkcs8(f.files.issuing_key.as_bytes(), false).expect("key");
+        let answer = respond(&req.to_der().expect("der"), &f.issuer_der, &key, &f.issuer_der, &|_| Status::Good, f.now);
+        assert_eq!(status_in(&answer, &f.cert, &f.issuer), Some(Status::Good));
+        let refused = respond(b"garbage", &f.issuer_der, &key, &f.issuer_der, &|_| Status::Good, f.now);
         let parsed = OcspResponse::from_der(&refused).expect("a response");
         assert_eq!(parsed.response_status, OcspResponseStatus::MalformedRequest);
-        assert_eq!(status_in(&refused, &cert, &issuer), None);
+        assert_eq!(status_in(&refused, &f.cert, &f.issuer), None);
     }
-}
-
-#[cfg(test)]
-mod delegated {
-    use super::*;
-    use crate::ca;
 
     #[test]
     fn a_delegated_responder_is_trusted_and_an_impostor_is_not() {
-        let now = time::OffsetDateTime::now_utc();
-        let files = ca::init("Org", "CA", now).expect("CA");
-        let issuing = ca::IssuingCa::load("Org", "CA", &files.issuing_key).expect("CA");
-        let e = ca::Employee { name: "A".into(), email: "a@x.org".into(), organization: "Org".into(), unit: None };
-        let issued = issuing.issue(&e, 77, now, 30).expect("issue");
-        let issuer_der = ca::pem_to_der(&files.issuing_cert).expect("pem");
-        let issuer = parse_cert(&issuer_der).expect("cert");
-        let cert = parse_cert(&issued.cert_der).expect("cert");
-        let serial = cert.tbs_certificate.serial_number.as_bytes().to_vec();
+        let f = fixture();
+        let serial = f.cert.tbs_certificate.serial_number.as_bytes().to_vec();
         // A responder the CA delegated.
-        let responder = issuing.issue_ocsp_responder("Org", 78, now, 30).expect("responder");
+        let responder = f.issuing.issue_ocsp_responder("Org", 78, f.now, 30).expect("responder");
         let rkey = crate::SoftwareKey::from_pkcs8(responder.key_pem.as_bytes(), false).expect("key");
-        let r =
-            respond_for(&issuer_der, &rkey, &responder.cert_der, std::slice::from_ref(&serial), &|_| Status::Good, now)
-                .expect("r");
-        assert_eq!(status_in(&r, &cert, &issuer), Some(Status::Good));
+        let r = respond_for(
+            &f.issuer_der,
+            &rkey,
+            &responder.cert_der,
+            std::slice::from_ref(&serial),
+            &|_| Status::Good,
+            f.now,
+        )
+        .expect("r");
+        assert_eq!(status_in(&r, &f.cert, &f.issuer), Some(Status::Good));
         // An employee's certificate (no OCSPSigning) is no responder.
-        let other = issuing.issue(&e, 79, now, 30).expect("issue");
+        let e = ca::Employee { name: "A".into(), email: "a@x.org".into(), organization: "Org".into(), unit: None };
+        let other = f.issuing.issue(&e, 79, f.now, 30).expect("issue");
         let okey = crate::SoftwareKey::from_pkcs8(other.key_pem.as_bytes(), false).expect("key");
-        let r = respond_for(&issuer_der, &okey, &other.cert_der, &[serial], &|_| Status::Good, now).expect("r");
-        assert_eq!(status_in(&r, &cert, &issuer), None);
+        let r = respond_for(&f.issuer_der, &okey, &other.cert_der, &[serial], &|_| Status::Good, f.now).expect("r");
+        assert_eq!(status_in(&r, &f.cert, &f.issuer), None);
     }
 }
