@@ -85,3 +85,13 @@ pub struct SigningCertificateV2 {
     #[asn1(optional = "true")]
     pub policies: Option<der::Any>,
 }
+
+/// The text of a name attribute (UTF8String or PrintableString, the two
+/// that certificates use for names).
+pub(crate) fn name_text(value: &der::Any) -> Option<String> {
+    value
+        .decode_as::<der::asn1::Utf8StringRef>()
+        .map(|s| s.as_str().to_owned())
+        .or_else(|_| value.decode_as::<der::asn1::PrintableStringRef>().map(|s| s.as_str().to_owned()))
+        .ok()
+}

@@ -216,12 +216,8 @@ impl IssuingCa {
         let mut dn = DistinguishedName::new();
         for rdn in old.tbs_certificate.subject.0.iter() {
             for atv in rdn.0.iter() {
-                let value = atv
-                    .value
-                    .decode_as::<der::asn1::Utf8StringRef>()
-                    .map(|s| s.as_str().to_owned())
-                    .or_else(|_| atv.value.decode_as::<der::asn1::PrintableStringRef>().map(|s| s.as_str().to_owned()))
-                    .map_err(|_| Error::Ca("a name attribute of the certificate is not text".into()))?;
+                let value = crate::asn1::name_text(&atv.value)
+                    .ok_or_else(|| Error::Ca("a name attribute of the certificate is not text".into()))?;
                 let kind = match atv.oid {
                     o if o == const_oid::db::rfc4519::CN => DnType::CommonName,
                     o if o == const_oid::db::rfc4519::O => DnType::OrganizationName,

@@ -81,13 +81,7 @@ pub fn certificate_common_name(cert_der: &[u8]) -> Option<String> {
         .iter()
         .flat_map(|rdn| rdn.0.iter())
         .find(|a| a.oid == const_oid::db::rfc4519::CN)
-        .and_then(|a| {
-            a.value
-                .decode_as::<der::asn1::Utf8StringRef>()
-                .map(|s| s.as_str().to_owned())
-                .or_else(|_| a.value.decode_as::<der::asn1::PrintableStringRef>().map(|s| s.as_str().to_owned()))
-                .ok()
-        })
+        .and_then(|a| asn1::name_text(&a.value))
 }
 
 /// Reads a CMS `ContentInfo` (a PDF signature's /Contents, possibly

@@ -393,12 +393,9 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
         modification: Modification::None,
         details: Vec::new(),
     };
-    let fail = |mut r: SignatureReport, sub: &'static str, msg: String, mut details: Vec<String>| {
+    let fail = |r: SignatureReport, sub: &'static str, msg: String, mut details: Vec<String>| {
         details.push(format!("✗ {msg}"));
-        r.indication = Indication::TotalFailed;
-        r.sub_indication = Some(sub);
-        r.details = details;
-        r
+        fail_with(r, sub, details)
     };
     // 1. The byte range: from 0, around exactly the /Contents string, to
     //    the end of a revision.
