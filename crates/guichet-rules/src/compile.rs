@@ -184,7 +184,7 @@ struct Compiler<'s> {
     nodes: Vec<Node>,
     types: Vec<Type>,
     /// Nodes by their op and type, for sharing identical ones.
-    seen: HashMap<String, NodeId>,
+    seen: HashMap<(Op, Type), NodeId>,
     bindings: HashMap<String, Binding>,
     questions: Vec<Question>,
     parameters: Vec<Parameter>,
@@ -208,14 +208,13 @@ impl<'s> Compiler<'s> {
     /// is pure, so `x is none` written twice is computed once. (A shared
     /// node keeps the span of its first occurrence.)
     fn push(&mut self, op: Op, ty: Type, span: Span) -> NodeId {
-        let key = format!("{op:?}/{ty:?}");
-        if let Some(&id) = self.seen.get(&key) {
+        if let Some(&id) = self.seen.get(&(op.clone(), ty)) {
             return id;
         }
+        let id = self.nodes.len() as NodeId;
+        self.seen.insert((op.clone(), ty), id);
         self.nodes.push(Node { op, span });
         self.types.push(ty);
-        let id = (self.nodes.len() - 1) as NodeId;
-        self.seen.insert(key, id);
         id
     }
 

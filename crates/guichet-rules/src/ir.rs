@@ -18,7 +18,7 @@ pub const KNOWN: u8 = 0;
 pub const UNKNOWN: u8 = 1;
 pub const ERROR: u8 = 2;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Cmp {
     Eq,
     Ne,
@@ -80,7 +80,7 @@ pub enum FaultKind {
     NoParameterValue,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Op {
     Const(i64),
     /// An answer slot, as given.

@@ -257,14 +257,24 @@ impl Program {
 pub const PROVINCES: [&str; 13] = ["AB", "BC", "MB", "NB", "NL", "NS", "NT", "NU", "ON", "PE", "QC", "SK", "YT"];
 
 #[cfg(test)]
-mod shape {
+mod sharing {
+    const RENT_LOAN: &str = include_str!("../../../programs/shq-pret-loyer-2020.toml");
+
+    /// The rent loan program with one more rule whose condition is `when`.
+    fn with_rule(when: &str) -> usize {
+        let extra = format!(
+            "[rules.extra]\nlabel = {{ fr = \"x\", en = \"x\" }}\nwhen = '{when}'\nfails = {{ fr = \"x\", en = \"x\" }}\n\n[amount]"
+        );
+        let src = RENT_LOAN.replacen("[amount]", &extra, 1);
+        crate::load(&src).expect("loads").program.node_count()
+    }
+
     #[test]
-    #[ignore = "prints the compiled shape of the rent loan program"]
-    fn print_nodes() {
-        let src = include_str!("../../../programs/shq-pret-loyer-2020.toml");
-        let p = crate::load(src).expect("loads").program;
-        for (i, n) in p.nodes.iter().enumerate() {
-            println!("{i:3} {} {:?}", if p.live[i] { "live" } else { "dead" }, n.op);
-        }
+    fn an_expression_written_twice_is_one_node() {
+        // `told_landlord == true` is already the condition of
+        // landlord_informed_first; `told_landlord == false` is new.
+        let repeated = with_rule("told_landlord == true");
+        let fresh = with_rule("told_landlord == false");
+        assert!(repeated < fresh, "repeated condition: {repeated} nodes, fresh condition: {fresh} nodes");
     }
 }
