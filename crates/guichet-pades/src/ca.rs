@@ -80,6 +80,16 @@ fn ca_params(
 /// The common part of an end-entity certificate: not a CA (stated, so
 /// that rcgen writes the key usage), valid from five minutes ago (clock
 /// skew) for `days` days.
+/// A new key pair of `algorithm`: its public half for rcgen, and the
+/// private key as PKCS#8 PEM.
+fn new_key(algorithm: crate::Algorithm) -> Result<(SubjectKey, String), Error> {
+    let (soft, pkcs8) = crate::SoftwareKey::generate(algorithm)?;
+    let key = SubjectKey::new(&crate::Signer::public_key_info(&soft), algorithm)?;
+    let key_pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8)
+        .map_err(|e| Error::Key(format!("cannot encode the key: {e}")))?;
+    Ok((key, key_pem))
+}
+
 fn leaf_params(now: OffsetDateTime, days: i64) -> Result<CertificateParams, Error> {
     let mut p = CertificateParams::new(vec![]).map_err(ca_err)?;
     p.is_ca = IsCa::ExplicitNoCa;
@@ -151,10 +161,7 @@ impl IssuingCa {
         if e.name.trim().is_empty() || !e.email.contains('@') {
             return Err(Error::Ca("an employee needs a name and an email address".into()));
         }
-        let (soft, pkcs8) = crate::SoftwareKey::generate(algorithm)?;
-        let key = SubjectKey::new(&crate::Signer::public_key_info(&soft), algorithm)?;
-        let key_pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8)
-            .map_err(|e| Error::Key(format!("cannot encode the key: {e}")))?;
+        let (key, key_pem) = new_key(algorithm)?;
         let mut p = leaf_params(now, days)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, e.name.as_str());
@@ -166,6 +173,18 @@ impl IssuingCa {
         p.subject_alt_names = vec![rcgen::SanType::Rfc822Name(e.email.as_str().try_into().map_err(ca_err)?)];
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
+        self.sign_leaf(p, serial, &key, key_pem)
+    }
+
+    /// Signs a leaf certificate with serial number `serial` (as a minimal
+    /// positive DER integer, which `Issued::serial` holds too).
+    fn sign_leaf(
+        &self,
+        mut p: CertificateParams,
+        serial: u64,
+        key: &impl rcgen::PublicKeyData,
+        key_pem: String,
+    ) -> Result<Issued, Error> {
         let serial_bytes = serial.to_be_bytes().iter().skip_while(|b| **b == 0).copied().collect::<Vec<u8>>();
         let serial_bytes = if serial_bytes.first().is_some_and(|b| *b >= 0x80) || serial_bytes.is_empty() {
             [vec![0], serial_bytes].concat()
@@ -174,7 +193,7 @@ impl IssuingCa {
         };
         p.serial_number = Some(SerialNumber::from_slice(&serial_bytes));
         let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
+        let cert = p.signed_by(key, &issuer).map_err(ca_err)?;
         Ok(Issued { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), key_pem, serial: serial_bytes })
     }
 
@@ -195,15 +214,7 @@ impl IssuingCa {
         );
         eku.set_criticality(true);
         p.custom_extensions = vec![eku];
-        p.serial_number = Some(SerialNumber::from(serial));
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            cert_der: cert.der().to_vec(),
-            key_pem: key.serialize_pem(),
-            serial: serial.to_be_bytes().to_vec(),
-        })
+        self.sign_leaf(p, serial, &key, key.serialize_pem())
     }
 
     /// Renews a certificate this CA issued: same subject, same public key
@@ -266,15 +277,7 @@ impl IssuingCa {
         }
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature, KeyUsagePurpose::ContentCommitment];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::EmailProtection];
-        p.serial_number = Some(SerialNumber::from(serial));
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            cert_der: cert.der().to_vec(),
-            key_pem: String::new(),
-            serial: serial.to_be_bytes().to_vec(),
-        })
+        self.sign_leaf(p, serial, &key, String::new())
     }
 
     /// Issues the certificate of a delegated OCSP responder: the one
@@ -286,10 +289,7 @@ impl IssuingCa {
         now: OffsetDateTime,
         days: i64,
     ) -> Result<Issued, Error> {
-        let (soft, pkcs8) = crate::SoftwareKey::generate(crate::Algorithm::EcdsaP256Sha256)?;
-        let key = SubjectKey::new(&crate::Signer::public_key_info(&soft), crate::Algorithm::EcdsaP256Sha256)?;
-        let key_pem = der::pem::encode_string("PRIVATE KEY", der::pem::LineEnding::LF, &pkcs8)
-            .map_err(|e| Error::Key(format!("cannot encode the key: {e}")))?;
+        let (key, key_pem) = new_key(crate::Algorithm::EcdsaP256Sha256)?;
         let mut p = leaf_params(now, days)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, format!("{organization} — OCSP"));
@@ -297,15 +297,7 @@ impl IssuingCa {
         p.distinguished_name = dn;
         p.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         p.extended_key_usages = vec![ExtendedKeyUsagePurpose::OcspSigning];
-        p.serial_number = Some(SerialNumber::from(serial));
-        let issuer = Issuer::from_params(&self.params, &self.key);
-        let cert = p.signed_by(&key, &issuer).map_err(ca_err)?;
-        Ok(Issued {
-            cert_pem: cert.pem(),
-            cert_der: cert.der().to_vec(),
-            key_pem,
-            serial: serial.to_be_bytes().to_vec(),
-        })
+        self.sign_leaf(p, serial, &key, key_pem)
     }
 
     /// A CRL listing `revoked` (serial, time, reason), valid for `days`.
@@ -393,6 +385,27 @@ pub fn pem_all(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn every_issued_serial_is_the_one_in_the_certificate() {
+        use der::Decode;
+        let now = OffsetDateTime::now_utc();
+        let files = init("Org", "CA", now).expect("CA");
+        let ca = IssuingCa::load("Org", "CA", &files.issuing_key).expect("CA");
+        let e = Employee { name: "A".into(), email: "a@x.org".into(), organization: "Org".into(), unit: None };
+        let employee = ca.issue(&e, 0x80, now, 30).expect("employee");
+        let issued = [
+            ca.issue_tsa("Org", 7, now, 30).expect("tsa"),
+            ca.issue_ocsp_responder("Org", 0x1_0000, now, 30).expect("ocsp"),
+            ca.renew(&employee.cert_der, 0xff, now, 30).expect("renewal"),
+            employee,
+        ];
+        for (i, want) in issued.iter().zip([vec![7], vec![1, 0, 0], vec![0, 0xff], vec![0, 0x80]]) {
+            let cert = x509_cert::Certificate::from_der(&i.cert_der).expect("cert");
+            assert_eq!(i.serial, want);
+            assert_eq!(cert.tbs_certificate.serial_number.as_bytes(), want.as_slice());
+        }
+    }
 
     #[test]
     fn a_certificate_without_signing_usage_is_refused_for_signing() {
