@@ -147,10 +147,17 @@ pub fn required() -> bool {
     std::env::var_os("GUICHET_REQUIRE_VALIDATORS").is_some()
 }
 
+/// The pyHanko command, if installed (`$PYHANKO` or CI's virtualenv);
+/// when validators are required, its absence fails the test.
 pub fn pyhanko() -> Option<PathBuf> {
     let candidates =
         [std::env::var_os("PYHANKO").map(PathBuf::from), Some(PathBuf::from("/var/tmp/pyhanko/bin/pyhanko"))];
-    candidates.into_iter().flatten().find(|p| p.exists())
+    let found = candidates.into_iter().flatten().find(|p| p.exists());
+    assert!(
+        found.is_some() || !required(),
+        "pyHanko is required (GUICHET_REQUIRE_VALIDATORS is set) but not installed"
+    );
+    found
 }
 
 /// An NSS database trusting `root_pem`, for pdfsig.
