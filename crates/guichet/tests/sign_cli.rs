@@ -7,6 +7,20 @@ fn guichet(dir: &Path, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_guichet")).args(args).current_dir(dir).output().expect("runs")
 }
 
+/// `guichet sign FROM TO` with WHO's key, certificate and chain
+/// (`WHO.key`, `WHO.pem`, `WHO-chain.pem`), then `extra`.
+fn sign_as(dir: &Path, who: &str, from: &str, to: &str, extra: &[&str]) -> Output {
+    let (key, cert, chain) = (format!("{who}.key"), format!("{who}.pem"), format!("{who}-chain.pem"));
+    let args = [&["sign", from, to, "--key", &key, "--cert", &cert, "--chain", &chain], extra].concat();
+    guichet(dir, &args)
+}
+
+/// `guichet verify FILE --json`, trusting the test CA's root.
+fn verify_json(dir: &Path, file: &str) -> serde_json::Value {
+    let o = guichet(dir, &["verify", file, "--trust", "ca/root.pem", "--json"]);
+    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)))
+}
+
 fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
@@ -105,62 +119,23 @@ fn ca_issue_sign_verify_and_exit_codes() {
         let mode = std::fs::metadata(d.join("alice.key")).expect("key").permissions().mode();
         assert_eq!(mode & 0o077, 0, "private keys are not readable by others");
     }
-    let o = guichet(
-        &d,
-        &[
-            "sign",
-            "in.pdf",
-            "out.pdf",
-            "--key",
-            "alice.key",
-            "--cert",
-            "alice.pem",
-            "--chain",
-            "alice-chain.pem",
-            "--reason",
-            "Accord",
-        ],
-    );
+    let o = sign_as(&d, "alice", "in.pdf", "out.pdf", &["--reason", "Accord"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = guichet(&d, &["verify", "out.pdf", "--trust", "ca/root.pem"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
     assert!(text(&o).contains("TOTAL-PASSED"));
     // A visible signature, and a malformed rectangle refused at once.
-    let o = guichet(
-        &d,
-        &[
-            "sign",
-            "out.pdf",
-            "vis.pdf",
-            "--key",
-            "alice.key",
-            "--cert",
-            "alice.pem",
-            "--chain",
-            "alice-chain.pem",
-            "--visible",
-            "1,300,40,250,60",
-            "--reason",
-            "Accord",
-        ],
-    );
+    let o = sign_as(&d, "alice", "out.pdf", "vis.pdf", &["--visible", "1,300,40,250,60", "--reason", "Accord"]);
     assert!(o.status.success(), "{}", text(&o));
     let o = guichet(&d, &["verify", "vis.pdf", "--trust", "ca/root.pem"]);
     assert_eq!(o.status.code(), Some(0), "{}", text(&o));
-    let o = guichet(
-        &d,
-        &["sign", "out.pdf", "x.pdf", "--key", "alice.key", "--cert", "alice.pem", "--visible", "1,300,40"],
-    );
+    let o = sign_as(&d, "alice", "out.pdf", "x.pdf", &["--visible", "1,300,40"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("PAGE,X,Y,W,H"), "{}", text(&o));
-    let o = guichet(
-        &d,
-        &["sign", "out.pdf", "x.pdf", "--key", "alice.key", "--cert", "alice.pem", "--visible", "9,300,40,250,60"],
-    );
+    let o = sign_as(&d, "alice", "out.pdf", "x.pdf", &["--visible", "9,300,40,250,60"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o).contains("no page 9"), "{}", text(&o));
-    let o = guichet(&d, &["verify", "out.pdf", "--trust", "ca/root.pem", "--json"]);
-    let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
+    let v = verify_json(&d, "out.pdf");
     assert_eq!(v["signatures"][0]["indication"], "TOTAL-PASSED");
     assert_eq!(v["signatures"][0]["level"], "B-B");
     // Untrusted: exit 1. Unreadable: exit 2.
@@ -224,94 +199,42 @@ fn sign_b_t_with_the_built_in_timestamp_authority_over_http() {
     assert!(guichet(&d, &["ca", "issue-tsa", "--dir", "ca", "--out", "tsa"]).status.success());
     let tsa = start_tsa(&d);
     let url = tsa.url.clone();
-    let o = guichet(
-        &d,
-        &[
-            "sign",
-            "in.pdf",
-            "bt.pdf",
-            "--key",
-            "a.key",
-            "--cert",
-            "a.pem",
-            "--chain",
-            "a-chain.pem",
-            "--level",
-            "B-T",
-            "--tsa",
-            &url,
-        ],
-    );
-    let v = guichet(&d, &["verify", "bt.pdf", "--trust", "ca/root.pem", "--json"]);
+    let o = sign_as(&d, "a", "in.pdf", "bt.pdf", &["--level", "B-T", "--tsa", &url]);
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
+    let v = verify_json(&d, "bt.pdf");
     assert_eq!(v["signatures"][0]["indication"], "TOTAL-PASSED", "{v}");
     assert_eq!(v["signatures"][0]["level"], "B-T", "{v}");
     // B-LTA: the CRLs of the chain stored, then a document timestamp.
     assert!(guichet(&d, &["ca", "crl", "--dir", "ca", "--out", "issuing.crl"]).status.success());
     let root_crl = guichet(&d, &["ca", "crl", "--dir", "ca", "--root", "--out", "root.crl"]);
     assert!(root_crl.status.success(), "{}", text(&root_crl));
-    let o = guichet(
+    let o = sign_as(
         &d,
-        &[
-            "sign",
-            "in.pdf",
-            "lta.pdf",
-            "--key",
-            "a.key",
-            "--cert",
-            "a.pem",
-            "--chain",
-            "a-chain.pem",
-            "--chain",
-            "ca/root.pem",
-            "--level",
-            "B-LTA",
-            "--tsa",
-            &url,
-            "--crl",
-            "issuing.crl",
-            "--crl",
-            "root.crl",
-        ],
+        "a",
+        "in.pdf",
+        "lta.pdf",
+        &["--chain", "ca/root.pem", "--level", "B-LTA", "--tsa", &url, "--crl", "issuing.crl", "--crl", "root.crl"],
     );
-    let v = guichet(&d, &["verify", "lta.pdf", "--trust", "ca/root.pem", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
+    let v = verify_json(&d, "lta.pdf");
     assert_eq!(v["signatures"][0]["level"], "B-LTA", "{v}");
     assert_eq!(v["signatures"][1]["level"], "document timestamp", "{v}");
     // B-LT with OCSP responses from the CA instead of CRLs.
     assert!(guichet(&d, &["ca", "ocsp", "--dir", "ca", "--cert", "a.pem", "--out", "a.ocsp"]).status.success());
     let o = guichet(&d, &["ca", "ocsp", "--dir", "ca", "--root", "--cert", "ca/issuing.pem", "--out", "issuing.ocsp"]);
     assert!(o.status.success(), "{}", text(&o));
-    let o = guichet(
+    let o = sign_as(
         &d,
-        &[
-            "sign",
-            "in.pdf",
-            "lt.pdf",
-            "--key",
-            "a.key",
-            "--cert",
-            "a.pem",
-            "--chain",
-            "a-chain.pem",
-            "--level",
-            "B-LT",
-            "--tsa",
-            &url,
-            "--ocsp",
-            "a.ocsp",
-            "--ocsp",
-            "issuing.ocsp",
-        ],
+        "a",
+        "in.pdf",
+        "lt.pdf",
+        &["--level", "B-LT", "--tsa", &url, "--ocsp", "a.ocsp", "--ocsp", "issuing.ocsp"],
     );
-    let v = guichet(&d, &["verify", "lt.pdf", "--trust", "ca/root.pem", "--json"]);
     assert!(o.status.success(), "{}", text(&o));
-    let v: serde_json::Value = serde_json::from_slice(&v.stdout).expect("json");
+    let v = verify_json(&d, "lt.pdf");
     assert_eq!(v["signatures"][0]["level"], "B-LT", "{v}");
     // B-T without an authority is a usage error, and nothing is written.
-    let o = guichet(&d, &["sign", "in.pdf", "x.pdf", "--key", "a.key", "--cert", "a.pem", "--level", "B-T"]);
+    let o = sign_as(&d, "a", "in.pdf", "x.pdf", &["--level", "B-T"]);
     assert_eq!(o.status.code(), Some(2));
     assert!(!d.join("x.pdf").exists());
 }
