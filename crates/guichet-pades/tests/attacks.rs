@@ -72,7 +72,7 @@ fn isa_objects_appended_without_a_cross_reference_section() {
     forged.extend_from_slice(
         format!("5 0 obj\n<< /Length {} >>\nstream\n{text}\nendstream\nendobj\n", text.len()).as_bytes(),
     );
-    let r = verify_pdf(&forged, std::slice::from_ref(&pki.root_der), now()).expect("readable");
+    let r = verify_now(&pki, &forged);
     assert_eq!(r.signatures[0].modification, Modification::NotAllowed, "{:#?}", r.signatures[0]);
     assert!(r.signatures[0].details.iter().any(|d| d.contains("after the last %%EOF")), "{:#?}", r.signatures[0]);
     assert_eq!(r.signatures[0].indication, Indication::TotalFailed);
@@ -130,7 +130,7 @@ fn shadow_hide_and_replace_through_the_cross_reference_only() {
         &[(20, format!("<< /Length {} >>\nstream\n{shadow_text}\nendstream", shadow_text.len()))],
     );
     let signed = sign(&pki, &alice, &with_shadow, "x");
-    let ok = verify_pdf(&signed, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let ok = verify_now(&pki, &signed);
     assert!(ok.all_passed(), "{ok:#?}");
     let forged = append_revision(
         &signed,

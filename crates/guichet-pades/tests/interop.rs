@@ -85,8 +85,7 @@ fn openssl_verifies_the_extracted_cms() {
     let dir = tmpdir("openssl");
     let p = employee(&pki, "Alice Tremblay", 4000);
     let signed = sign(&pki, &p, &simple_pdf(1), "x");
-    let r = guichet_pades::verify_pdf(&signed, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
-        .expect("ok");
+    let r = verify_now(&pki, &signed);
     let br = &r.signatures[0].byte_range;
     let (b, c, l) = (br[1] as usize, br[2] as usize, br[3] as usize);
     let hex = &signed[b + 1..c - 1];
@@ -146,8 +145,7 @@ fn signing_a_file_with_xref_streams() {
     }
     assert!(pdf.starts_with(&original));
     assert!(!pdf.windows(5).any(|w| w == b"\nxref"), "the update used a classic table in a stream file");
-    let r = guichet_pades::verify_pdf(&pdf, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
-        .expect("ok");
+    let r = verify_now(&pki, &pdf);
     assert!(r.all_passed(), "{r:#?}");
     let file = dir.join("signed.pdf");
     std::fs::write(&file, &pdf).expect("write");
@@ -272,9 +270,7 @@ fn validators_accept_every_key_algorithm() {
         assert_eq!(guichet_pades::Signer::algorithm(&key), alg);
         let p = Person { cert_der: issued.cert_der, cert_pem: issued.cert_pem, key, key_pem: issued.key_pem };
         let signed = sign(&pki, &p, &simple_pdf(1), alg.name());
-        let r =
-            guichet_pades::verify_pdf(&signed, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
-                .expect("ok");
+        let r = verify_now(&pki, &signed);
         assert!(r.all_passed(), "{alg:?}: {r:#?}");
         let file = dir.join(format!("{i}.pdf"));
         std::fs::write(&file, &signed).expect("write");
@@ -345,8 +341,7 @@ fn certification_signatures() {
     for p in [2u8, 1] {
         let certified = certify(&pki, &a, &simple_pdf(1), p).expect("certifies");
         let both = sign(&pki, &b, &certified, "Approbation");
-        let r = guichet_pades::verify_pdf(&both, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
-            .expect("ok");
+        let r = verify_now(&pki, &both);
         assert!(r.signatures[0].details.iter().any(|d| d.contains(&format!("DocMDP P={p}"))), "{r:#?}");
         if p == 2 {
             assert!(r.all_passed(), "{r:#?}");
@@ -451,8 +446,7 @@ fn visible_signature_with_embedded_font_and_image() {
         ..guichet_pades::SignOptions::new(&p.key, &p.cert_der, &chain)
     };
     let signed = guichet_pades::sign_pdf(&simple_pdf(2), &opts).expect("signs");
-    let r = guichet_pades::verify_pdf(&signed, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
-        .expect("ok");
+    let r = verify_now(&pki, &signed);
     assert!(r.all_passed(), "{r:#?}");
     let file = dir.join("visible.pdf");
     std::fs::write(&file, &signed).expect("write");

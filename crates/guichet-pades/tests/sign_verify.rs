@@ -15,7 +15,7 @@ fn a_signed_pdf_validates_and_keeps_its_original_bytes() {
     let pdf = simple_pdf(2);
     let signed = sign(&pki, &alice, &pdf, "Approbation");
     assert!(signed.starts_with(&pdf), "incremental update: the original bytes are kept");
-    let r = verify_pdf(&signed, std::slice::from_ref(&pki.root_der), now()).expect("readable");
+    let r = verify_now(&pki, &signed);
     assert_eq!(r.signatures.len(), 1);
     let s = &r.signatures[0];
     assert_eq!(s.indication, Indication::TotalPassed, "{:#?}", s.details);
@@ -41,7 +41,7 @@ fn five_signers_in_sequence_all_stay_valid() {
     for i in 0..5 {
         let p = employee(&pki, &format!("Signataire {i}"), 2000 + i);
         pdf = sign(&pki, &p, &pdf, &format!("Signature {i}"));
-        let r = verify_pdf(&pdf, std::slice::from_ref(&pki.root_der), now()).expect("readable");
+        let r = verify_now(&pki, &pdf);
         assert_eq!(r.signatures.len(), i as usize + 1);
         for (k, s) in r.signatures.iter().enumerate() {
             assert_eq!(
@@ -66,7 +66,7 @@ fn one_changed_byte_in_the_signed_range_fails_the_hash() {
     let mut signed = sign(&pki, &alice, &simple_pdf(1), "x");
     let at = signed.windows(5).position(|w| w == b"page ").expect("text") + 5;
     signed[at] = b'X';
-    let r = verify_pdf(&signed, std::slice::from_ref(&pki.root_der), now()).expect("readable");
+    let r = verify_now(&pki, &signed);
     assert_eq!(r.signatures[0].indication, Indication::TotalFailed);
     assert_eq!(r.signatures[0].sub_indication, Some("HASH_FAILURE"));
 }
@@ -93,7 +93,7 @@ fn a_later_revision_that_changes_the_page_content_is_reported() {
     );
     let xref_at = forged.len();
     forged.extend_from_slice(format!("xref\n5 1\n{obj_at:010} 00000 n\r\ntrailer\n<< /Size 20 /Root 1 0 R /Prev {startxref} >>\nstartxref\n{xref_at}\n%%EOF\n").as_bytes());
-    let r = verify_pdf(&forged, std::slice::from_ref(&pki.root_der), now()).expect("readable");
+    let r = verify_now(&pki, &forged);
     let s = &r.signatures[0];
     assert_eq!(s.modification, Modification::NotAllowed, "{:#?}", s.details);
     assert_eq!(s.indication, Indication::TotalFailed);
@@ -122,7 +122,7 @@ fn b_t_signatures_carry_a_verified_timestamp() {
     let tsa = tsa(&pki);
     let alice = employee(&pki, "Alice Tremblay", 1100);
     let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
-    let r = verify_pdf(&signed, std::slice::from_ref(&pki.root_der), now()).expect("readable");
+    let r = verify_now(&pki, &signed);
     let s = &r.signatures[0];
     assert_eq!(s.indication, Indication::TotalPassed, "{:#?}", s.details);
     assert_eq!(s.level, Some("B-T"));
@@ -161,7 +161,7 @@ fn b_lt_and_b_lta_with_stored_crls_and_a_document_timestamp() {
     };
     let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
     assert!(lt.starts_with(&signed));
-    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let r = verify_now(&pki, &lt);
     let s = &r.signatures[0];
     assert_eq!(s.indication, Indication::TotalPassed, "{:#?}", s.details);
     assert_eq!(s.level, Some("B-LT"), "{:#?}", s.details);
@@ -171,7 +171,7 @@ fn b_lt_and_b_lta_with_stored_crls_and_a_document_timestamp() {
     assert!(again.len() - lt.len() < 2000, "{} bytes added", again.len() - lt.len());
 
     let lta = guichet_pades::timestamp_pdf(&lt, &tsa).expect("document timestamp");
-    let r = verify_pdf(&lta, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let r = verify_now(&pki, &lta);
     assert_eq!(r.signatures.len(), 2, "{r:#?}");
     assert_eq!(r.signatures[0].level, Some("B-LTA"), "{:#?}", r.signatures[0].details);
     assert_eq!(r.signatures[1].level, Some("document timestamp"));
@@ -191,7 +191,7 @@ fn a_certificate_revoked_before_signing_fails() {
         ocsps: vec![],
     };
     let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
-    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let r = verify_now(&pki, &lt);
     assert_eq!(r.signatures[0].indication, Indication::TotalFailed, "{:#?}", r.signatures[0].details);
     assert_eq!(r.signatures[0].sub_indication, Some("REVOKED"));
     // Revoked after the timestamp: the signature stands.
@@ -202,7 +202,7 @@ fn a_certificate_revoked_before_signing_fails() {
         ocsps: vec![],
     };
     let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
-    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let r = verify_now(&pki, &lt);
     assert_eq!(r.signatures[0].indication, Indication::TotalPassed, "{:#?}", r.signatures[0].details);
 }
 
@@ -214,7 +214,7 @@ fn b_lt_with_ocsp_responses() {
     let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
     let data = guichet_pades::ValidationData { certs: vec![], crls: vec![], ocsps: ocsps(&pki, &alice.cert_der, None) };
     let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
-    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let r = verify_now(&pki, &lt);
     assert_eq!(r.signatures[0].indication, Indication::TotalPassed, "{:#?}", r.signatures[0].details);
     assert_eq!(r.signatures[0].level, Some("B-LT"));
     let earlier = now() - time::Duration::hours(2);
@@ -224,7 +224,7 @@ fn b_lt_with_ocsp_responses() {
         ocsps: ocsps(&pki, &alice.cert_der, Some(earlier)),
     };
     let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
-    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let r = verify_now(&pki, &lt);
     assert_eq!(r.signatures[0].sub_indication, Some("REVOKED"), "{:#?}", r.signatures[0].details);
     // A response signed by someone else than the issuer is ignored.
     let other = employee(&pki, "Mallory", 1401);
@@ -239,7 +239,7 @@ fn b_lt_with_ocsp_responses() {
     .expect("response");
     let data = guichet_pades::ValidationData { certs: vec![], crls: vec![], ocsps: vec![forged] };
     let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
-    let r = verify_pdf(&lt, std::slice::from_ref(&pki.root_der), now()).expect("ok");
+    let r = verify_now(&pki, &lt);
     assert_eq!(r.signatures[0].level, Some("B-T"), "{:#?}", r.signatures[0].details);
 }
 

@@ -132,6 +132,12 @@ pub fn sign(pki: &Pki, p: &Person, pdf: &[u8], reason: &str) -> Vec<u8> {
     sign_pdf(pdf, &opts).expect("signs")
 }
 
+/// The validator's report on `pdf`, trusting the test root, now.
+pub fn verify_now(pki: &Pki, pdf: &[u8]) -> guichet_pades::ValidationReport {
+    guichet_pades::verify_pdf(pdf, std::slice::from_ref(&pki.root_der), time::OffsetDateTime::now_utc())
+        .unwrap_or_else(|e| panic!("unreadable: {e}"))
+}
+
 pub fn tmpdir(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("guichet-pades-{}-{name}", std::process::id()));
     std::fs::create_dir_all(&d).expect("tmp");
