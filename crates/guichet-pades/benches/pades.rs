@@ -6,6 +6,9 @@
 //! (default /var/tmp/guichet-bench/pades) so that bench/pades_compare.sh
 //! times pyHanko and pdfsig on exactly the same inputs.
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use criterion::{Criterion, criterion_group, criterion_main};
 use guichet_pades::ca::{self, Employee};
 use guichet_pades::{SignOptions, SoftwareKey, sign_pdf, verify_pdf};
@@ -13,16 +16,7 @@ use std::hint::black_box;
 
 /// A PDF of about 100 KB: 28 pages of text in uncompressed streams.
 fn pdf_100k() -> Vec<u8> {
-    let pages = 28;
-    let mut objs: Vec<String> = vec!["<< /Type /Catalog /Pages 2 0 R >>".into()];
-    let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
-    objs.push(format!("<< /Type /Pages /Kids [{}] /Count {pages} >>", kids.join(" ")));
-    objs.push("<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into());
-    for i in 0..pages {
-        objs.push(format!(
-            "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
-            5 + 2 * i
-        ));
+    common::text_pdf(28, |i| {
         let mut text = String::from("BT /F1 10 Tf 50 750 Td 12 TL ");
         for l in 0..40 {
             text.push_str(&format!(
@@ -30,23 +24,8 @@ fn pdf_100k() -> Vec<u8> {
             ));
         }
         text.push_str("ET");
-        objs.push(format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len()));
-    }
-    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes());
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes(),
-    );
-    out
+        text
+    })
 }
 
 fn bench(c: &mut Criterion) {

@@ -10,6 +10,12 @@ use std::process::Command;
 /// A small valid PDF with a classic cross-reference table, `pages` pages
 /// of text.
 pub fn simple_pdf(pages: usize) -> Vec<u8> {
+    text_pdf(pages, |i| format!("BT /F1 24 Tf 72 700 Td (Entente de pret, page {}) Tj ET", i + 1))
+}
+
+/// A PDF with a classic cross-reference table whose page `i` (from 0)
+/// draws the content stream `content(i)` in Helvetica (/F1).
+pub fn text_pdf(pages: usize, content: impl Fn(usize) -> String) -> Vec<u8> {
     let mut objs: Vec<String> = Vec::new();
     objs.push("<< /Type /Catalog /Pages 2 0 R >>".into());
     let kids: Vec<String> = (0..pages).map(|i| format!("{} 0 R", 4 + 2 * i)).collect();
@@ -20,7 +26,7 @@ pub fn simple_pdf(pages: usize) -> Vec<u8> {
             "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {} 0 R >>",
             5 + 2 * i
         ));
-        let text = format!("BT /F1 24 Tf 72 700 Td (Entente de pret, page {}) Tj ET", i + 1);
+        let text = content(i);
         objs.push(format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len()));
     }
     let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
