@@ -369,6 +369,27 @@ fn load_state(dir: &Path) -> Result<CaState> {
     serde_json::from_str(&text).with_context(|| format!("{} is damaged", state_path(dir).display()))
 }
 
+/// The CA's state and its issuing CA, from DIR.
+fn issuing_ca(dir: &Path) -> Result<(CaState, IssuingCa)> {
+    let st = load_state(dir)?;
+    let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+    Ok((st, issuing))
+}
+
+/// Writes OUT.key (readable by its owner only), OUT.pem and OUT-chain.pem
+/// (the issuing CA's certificate); returns the path of OUT.pem.
+fn write_issued(dir: &Path, out: &Path, issued: &ca::Issued) -> Result<PathBuf> {
+    let with = |ext: &str| {
+        let mut p = out.as_os_str().to_owned();
+        p.push(ext);
+        PathBuf::from(p)
+    };
+    write_atomic(&with(".key"), issued.key_pem.as_bytes(), true)?;
+    write_atomic(&with(".pem"), issued.cert_pem.as_bytes(), false)?;
+    write_atomic(&with("-chain.pem"), read(&dir.join("issuing.pem"))?.as_slice(), false)?;
+    Ok(with(".pem"))
+}
+
 fn save_state(dir: &Path, s: &CaState) -> Result<()> {
     write_atomic(&state_path(dir), serde_json::to_string_pretty(s)?.as_bytes(), false)
 }
@@ -405,27 +426,18 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
             Ok(true)
         }
         CaCmd::Issue { dir, name, email, unit, days, out } => {
-            let mut st = load_state(&dir)?;
-            let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+            let (mut st, issuing) = issuing_ca(&dir)?;
             let e = Employee { name, email, organization: st.organization.clone(), unit };
             let issued = issuing.issue(&e, st.next_serial, now, days)?;
             st.next_serial += 1;
-            let with = |ext: &str| {
-                let mut p = out.clone().into_os_string();
-                p.push(ext);
-                PathBuf::from(p)
-            };
-            write_atomic(&with(".key"), issued.key_pem.as_bytes(), true)?;
-            write_atomic(&with(".pem"), issued.cert_pem.as_bytes(), false)?;
-            write_atomic(&with("-chain.pem"), read(&dir.join("issuing.pem"))?.as_slice(), false)?;
+            let cert_file = write_issued(&dir, &out, &issued)?;
             save_state(&dir, &st)?;
             let serial: String = issued.serial.iter().map(|b| format!("{b:02x}")).collect();
-            println!("issued certificate {serial} to {}: {}", e.name, with(".pem").display());
+            println!("issued certificate {serial} to {}: {}", e.name, cert_file.display());
             Ok(true)
         }
         CaCmd::Renew { dir, cert, days, out } => {
-            let mut st = load_state(&dir)?;
-            let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+            let (mut st, issuing) = issuing_ca(&dir)?;
             let der = ca::pem_to_der(&read_text(&cert)?).with_context(|| format!("{}", cert.display()))?;
             let renewed = issuing.renew(&der, st.next_serial, now, days)?;
             st.next_serial += 1;
@@ -435,20 +447,12 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
             Ok(true)
         }
         CaCmd::IssueTsa { dir, days, out } => {
-            let mut st = load_state(&dir)?;
-            let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+            let (mut st, issuing) = issuing_ca(&dir)?;
             let issued = issuing.issue_tsa(&st.organization, st.next_serial, now, days)?;
             st.next_serial += 1;
-            let with = |ext: &str| {
-                let mut p = out.clone().into_os_string();
-                p.push(ext);
-                PathBuf::from(p)
-            };
-            write_atomic(&with(".key"), issued.key_pem.as_bytes(), true)?;
-            write_atomic(&with(".pem"), issued.cert_pem.as_bytes(), false)?;
-            write_atomic(&with("-chain.pem"), read(&dir.join("issuing.pem"))?.as_slice(), false)?;
+            let cert_file = write_issued(&dir, &out, &issued)?;
             save_state(&dir, &st)?;
-            println!("issued the timestamp authority's certificate: {}", with(".pem").display());
+            println!("issued the timestamp authority's certificate: {}", cert_file.display());
             Ok(true)
         }
         CaCmd::Ocsp { dir, cert, out, root } => {
@@ -502,8 +506,7 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
             Ok(true)
         }
         CaCmd::Crl { dir, out, days, root: false } => {
-            let mut st = load_state(&dir)?;
-            let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+            let (mut st, issuing) = issuing_ca(&dir)?;
             let mut revoked = Vec::new();
             for (s, t, r) in &st.revoked {
                 let bytes: Vec<u8> = (0..s.len())
