@@ -32,29 +32,10 @@ pub fn add_dss(pdf_bytes: &[u8], data: &ValidationData) -> Result<Vec<u8>, Error
         Ok(o) => pdf::dict(&doc, o).map(|(_, d)| d.clone()).unwrap_or_default(),
         Err(_) => Dictionary::new(),
     };
-    // What is already there, by content.
-    let existing = |key: &[u8]| -> Vec<(Vec<u8>, Object)> {
-        let list = match dss.get(key) {
-            Ok(Object::Array(a)) => a.clone(),
-            Ok(Object::Reference(r)) => {
-                doc.get_object(*r).ok().and_then(|o| o.as_array().ok()).cloned().unwrap_or_default()
-            }
-            _ => Vec::new(),
-        };
-        list.into_iter()
-            .filter_map(|o| match &o {
-                Object::Reference(r) => doc
-                    .get_object(*r)
-                    .ok()
-                    .and_then(|s| s.as_stream().ok())
-                    .and_then(|s| s.decompressed_content().ok().or_else(|| Some(s.content.clone())))
-                    .map(|c| (c, o.clone())),
-                _ => None,
-            })
-            .collect()
-    };
     let refs_for = |key: &'static [u8], items: &[Vec<u8>], w: &mut Appender| -> Vec<(Vec<u8>, Object)> {
-        let mut have = existing(key);
+        // What is already there, by content.
+        let mut have: Vec<(Vec<u8>, Object)> =
+            pdf::stream_array(&doc, &dss, key).into_iter().map(|(c, id)| (c, Object::Reference(id))).collect();
         for item in items {
             if have.iter().any(|(c, _)| c == item) {
                 continue;
@@ -69,14 +50,12 @@ pub fn add_dss(pdf_bytes: &[u8], data: &ValidationData) -> Result<Vec<u8>, Error
     let crls = refs_for(b"CRLs", &data.crls, &mut w);
     let ocsps = refs_for(b"OCSPs", &data.ocsps, &mut w);
     let list = |v: &[(Vec<u8>, Object)]| Object::Array(v.iter().map(|(_, o)| o.clone()).collect());
-    if !certs.is_empty() {
-        dss.set("Certs", list(&certs));
-    }
-    if !crls.is_empty() {
-        dss.set("CRLs", list(&crls));
-    }
-    if !ocsps.is_empty() {
-        dss.set("OCSPs", list(&ocsps));
+    // Each kind under its DSS name and its VRI name, when there is any.
+    let kinds = [("Certs", "Cert", &certs), ("CRLs", "CRL", &crls), ("OCSPs", "OCSP", &ocsps)];
+    for (dss_key, _, items) in kinds {
+        if !items.is_empty() {
+            dss.set(dss_key, list(items));
+        }
     }
     // VRI: per signature (keyed by the SHA-1 of its /Contents), the same
     // material.
@@ -91,14 +70,10 @@ pub fn add_dss(pdf_bytes: &[u8], data: &ValidationData) -> Result<Vec<u8>, Error
         }
         let Some(contents) = d.get(b"Contents").ok().and_then(|c| c.as_str().ok()) else { continue };
         let mut entry = Dictionary::new();
-        if !certs.is_empty() {
-            entry.set("Cert", list(&certs));
-        }
-        if !crls.is_empty() {
-            entry.set("CRL", list(&crls));
-        }
-        if !ocsps.is_empty() {
-            entry.set("OCSP", list(&ocsps));
+        for (_, vri_key, items) in kinds {
+            if !items.is_empty() {
+                entry.set(vri_key, list(items));
+            }
         }
         vri.set(sha1_hex(contents), Object::Dictionary(entry));
     }

@@ -181,3 +181,22 @@ pub(crate) fn dict<'a>(doc: &'a Document, o: &'a Object) -> Option<(Option<Objec
         _ => None,
     }
 }
+
+/// The streams listed under `key` in `dict` (an array, inline or by
+/// reference), as used by the DSS: each one's content, decoded when it
+/// can be, with its object number. Entries that are not references to
+/// streams are skipped.
+pub(crate) fn stream_array(doc: &Document, dict: &Dictionary, key: &[u8]) -> Vec<(Vec<u8>, ObjectId)> {
+    let list: &[Object] = match dict.get(key) {
+        Ok(Object::Array(a)) => a,
+        Ok(Object::Reference(r)) => doc.get_object(*r).ok().and_then(|o| o.as_array().ok()).map_or(&[], |a| a),
+        _ => &[],
+    };
+    list.iter()
+        .filter_map(|o| {
+            let id = o.as_reference().ok()?;
+            let s = doc.get_object(id).ok()?.as_stream().ok()?;
+            Some((s.decompressed_content().unwrap_or_else(|_| s.content.clone()), id))
+        })
+        .collect()
+}

@@ -164,20 +164,7 @@ fn dss_items(doc: &Document, key: &[u8]) -> Vec<Vec<u8>> {
     else {
         return Vec::new();
     };
-    let list = match dss.get(key) {
-        Ok(Object::Array(a)) => a.clone(),
-        Ok(Object::Reference(r)) => {
-            doc.get_object(*r).ok().and_then(|o| o.as_array().ok()).cloned().unwrap_or_default()
-        }
-        _ => Vec::new(),
-    };
-    list.iter()
-        .filter_map(|o| match o {
-            Object::Reference(r) => doc.get_object(*r).ok().and_then(|s| s.as_stream().ok()),
-            _ => None,
-        })
-        .map(|s| s.decompressed_content().unwrap_or_else(|_| s.content.clone()))
-        .collect()
+    pdf::stream_array(doc, dss, key).into_iter().map(|(content, _)| content).collect()
 }
 
 /// The DocMDP permissions of a certification signature dictionary.
