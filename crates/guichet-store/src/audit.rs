@@ -1,0 +1,340 @@
+//! The audit trail's integrity: chains, checkpoints, verification.
+//!
+//! Each aggregate's events are chained (see `guichet_core::link_json`);
+//! a checkpoint takes every event written since the last one, in `seq`
+//! order, computes the RFC 6962 Merkle root of their links, and signs
+//! `guichet checkpoint v1 ‖ first ‖ last ‖ root` with the organization's
+//! Ed25519 key. [`Store::verify_audit`] re-derives all of it.
+//!
+//! On PostgreSQL, sequence numbers are handed out before commit, so a
+//! checkpoint could otherwise skip an event that commits late with a
+//! smaller `seq`: every transaction that appends events holds a shared
+//! advisory lock, and a checkpoint takes it exclusively.
+
+use aws_lc_rs::signature::{self, Ed25519KeyPair, KeyPair, UnparsedPublicKey};
+use guichet_core::{Dossier, Event, Hash, link_json, merkle_root};
+use serde::Serialize;
+
+use crate::{Db, Result, Store, StoreError, hex, on};
+
+const EVENTS_LOCK: i64 = 7213;
+
+pub(crate) trait EventsLock {
+    async fn lock(&mut self, exclusive: bool) -> Result<()>;
+}
+
+impl EventsLock for sqlx::SqliteConnection {
+    async fn lock(&mut self, _exclusive: bool) -> Result<()> {
+        // One writer at a time already: SQLite serializes write transactions.
+        Ok(())
+    }
+}
+
+impl EventsLock for sqlx::PgConnection {
+    async fn lock(&mut self, exclusive: bool) -> Result<()> {
+        let sql =
+            if exclusive { "SELECT pg_advisory_xact_lock($1)" } else { "SELECT pg_advisory_xact_lock_shared($1)" };
+        sqlx::query(sql).bind(EVENTS_LOCK).execute(self).await?;
+        Ok(())
+    }
+}
+
+pub(crate) async fn lock_events_shared<C: EventsLock>(_db: &Db, c: &mut C) -> Result<()> {
+    c.lock(false).await
+}
+
+/// Appends one event (a JSON object with a `type`) to an aggregate other
+/// than a dossier, inside the caller's transaction.
+macro_rules! append_event {
+    ($conn:expr, $store:expr, $aggregate:expr, $actor:expr, $at:expr, $event:expr) => {{
+        let conn = $conn;
+        let aggregate: &str = $aggregate;
+        let event: &serde_json::Value = $event;
+        let json = serde_json::to_vec(event).map_err(|e| $crate::StoreError::Corrupt(e.to_string()))?;
+        let kind = event.get("type").and_then(|t| t.as_str()).unwrap_or("unknown").to_owned();
+        let last: Option<(i64, Vec<u8>)> =
+            sqlx::query_as("SELECT idx, link FROM events WHERE aggregate = $1 ORDER BY idx DESC LIMIT 1")
+                .bind(aggregate)
+                .fetch_optional(&mut *conn)
+                .await?;
+        let (idx, prev) = match last {
+            Some((i, l)) => (i + 1, l),
+            None => (0, vec![0u8; 32]),
+        };
+        let prev: [u8; 32] =
+            prev.as_slice().try_into().map_err(|_| $crate::StoreError::Corrupt(format!("{aggregate}: bad link")))?;
+        let link = guichet_core::link_json(&prev, &json);
+        let body = $store.inner.cipher.seal(&format!("{aggregate}#{idx}"), &json)?;
+        sqlx::query(
+            "INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(aggregate)
+        .bind(idx)
+        .bind(kind)
+        .bind($actor)
+        .bind($at)
+        .bind(body)
+        .bind(link.to_vec())
+        .execute(&mut *conn)
+        .await?;
+    }};
+}
+pub(crate) use append_event;
+
+/// The organization's checkpoint key (Ed25519). Until the organization's
+/// PAdES key signs checkpoints, this software key does; keep its PKCS#8
+/// file with the other secrets.
+#[derive(Debug)]
+pub struct CheckpointKey(Ed25519KeyPair);
+
+impl CheckpointKey {
+    /// A new key, as PKCS#8 bytes to keep.
+    pub fn generate_pkcs8() -> Result<Vec<u8>> {
+        let rng = aws_lc_rs::rand::SystemRandom::new();
+        Ok(Ed25519KeyPair::generate_pkcs8(&rng).map_err(|_| StoreError::Crypto)?.as_ref().to_vec())
+    }
+
+    pub fn from_pkcs8(der: &[u8]) -> Result<CheckpointKey> {
+        Ed25519KeyPair::from_pkcs8(der)
+            .map(CheckpointKey)
+            .map_err(|_| StoreError::Config("the checkpoint key is not an Ed25519 PKCS#8 key".into()))
+    }
+
+    pub fn public_key(&self) -> Vec<u8> {
+        self.0.public_key().as_ref().to_vec()
+    }
+}
+
+/// A signed checkpoint.
+#[derive(Debug, Clone, Serialize)]
+pub struct Checkpoint {
+    pub first_seq: i64,
+    pub last_seq: i64,
+    pub events: usize,
+    pub root: String,
+    pub at: i64,
+}
+
+fn checkpoint_message(first: i64, last: i64, root: &Hash) -> Vec<u8> {
+    format!("guichet checkpoint v1\n{first}\n{last}\n{}\n", hex(root)).into_bytes()
+}
+
+/// What `audit verify` found.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct AuditReport {
+    pub aggregates: usize,
+    pub events: usize,
+    pub dossiers: usize,
+    pub checkpoints: usize,
+    /// Events written after the last checkpoint.
+    pub unchecked_events: usize,
+    /// The first problem found, in log order; `None` when all is intact.
+    pub first_broken: Option<String>,
+}
+
+fn to_hash(v: &[u8], what: &str) -> Result<Hash> {
+    v.try_into().map_err(|_| StoreError::Corrupt(format!("{what}: a link is not 32 bytes")))
+}
+
+impl Store {
+    /// Signs a checkpoint over the events written since the last one;
+    /// `None` when there are none.
+    pub async fn checkpoint(&self, key: &CheckpointKey, at: i64) -> Result<Option<Checkpoint>> {
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            (*tx).lock(true).await?;
+            let after: i64 = sqlx::query_scalar("SELECT COALESCE(MAX(last_seq), 0) FROM checkpoints")
+                .fetch_one(&mut *tx)
+                .await?;
+            let rows: Vec<(i64, Vec<u8>)> = sqlx::query_as("SELECT seq, link FROM events WHERE seq > $1 ORDER BY seq")
+                .bind(after)
+                .fetch_all(&mut *tx)
+                .await?;
+            let Some(last) = rows.last().map(|r| r.0) else { return Ok(None) };
+            let links = rows.iter().map(|r| to_hash(&r.1, "checkpoint")).collect::<Result<Vec<_>>>()?;
+            let root = merkle_root(&links);
+            let first = after + 1;
+            let sig = key.0.sign(&checkpoint_message(first, last, &root));
+            sqlx::query(
+                "INSERT INTO checkpoints (first_seq, last_seq, root, signature, public_key, at) VALUES ($1, $2, $3, $4, $5, $6)",
+            )
+            .bind(first)
+            .bind(last)
+            .bind(root.to_vec())
+            .bind(sig.as_ref().to_vec())
+            .bind(key.public_key())
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            tx.commit().await?;
+            Ok(Some(Checkpoint { first_seq: first, last_seq: last, events: links.len(), root: hex(&root), at }))
+        })
+    }
+
+    /// Re-checks every chain (and that each dossier's stored state is what
+    /// its events replay to) and every checkpoint (root and signature; the
+    /// signer must be `trusted_key` when given). Stops at the first break.
+    pub async fn verify_audit(&self, trusted_key: Option<&[u8]>) -> Result<AuditReport> {
+        let mut report = AuditReport::default();
+        match self.verify_chains(&mut report).await? {
+            Some(broken) => {
+                report.first_broken = Some(broken);
+                return Ok(report);
+            }
+            None => {}
+        }
+        report.first_broken = self.verify_checkpoints(trusted_key, &mut report).await?;
+        Ok(report)
+    }
+
+    async fn verify_chains(&self, report: &mut AuditReport) -> Result<Option<String>> {
+        const PAGE: i64 = 5000;
+        let mut cursor: (String, i64) = (String::new(), -1);
+        let mut current: Option<String> = None;
+        let mut expected_idx = 0i64;
+        let mut prev: Hash = [0u8; 32];
+        let mut dossier_events: Vec<Event> = Vec::new();
+        loop {
+            let rows: Vec<(String, i64, Vec<u8>, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+                "SELECT aggregate, idx, body, link FROM events WHERE aggregate > $1 OR (aggregate = $1 AND idx > $2) \
+                 ORDER BY aggregate, idx LIMIT $3",
+            )
+            .bind(&cursor.0)
+            .bind(cursor.1)
+            .bind(PAGE)
+            .fetch_all(p)
+            .await?);
+            let end = (rows.len() as i64) < PAGE;
+            for (aggregate, idx, body, link) in rows {
+                if current.as_deref() != Some(&aggregate) {
+                    if let Some(done) = current.take() {
+                        if let Some(b) = self.finish_aggregate(&done, &dossier_events, &prev, report).await? {
+                            return Ok(Some(b));
+                        }
+                    }
+                    current = Some(aggregate.clone());
+                    report.aggregates += 1;
+                    expected_idx = 0;
+                    prev = [0u8; 32];
+                    dossier_events.clear();
+                }
+                let here = format!("{aggregate} event {idx}");
+                if idx != expected_idx {
+                    return Ok(Some(format!("{here}: expected event {expected_idx} (an event is missing)")));
+                }
+                let plain = match self.inner.cipher.open(&format!("{aggregate}#{idx}"), &body) {
+                    Ok(p) => p,
+                    Err(e) => return Ok(Some(format!("{here}: {e}"))),
+                };
+                let l = link_json(&prev, &plain);
+                if l.as_slice() != link.as_slice() {
+                    return Ok(Some(format!(
+                        "{here}: does not follow from the event before (the history was changed)"
+                    )));
+                }
+                if aggregate.starts_with("dossier:") {
+                    match serde_json::from_slice::<Event>(&plain) {
+                        Ok(e) => dossier_events.push(e),
+                        Err(e) => return Ok(Some(format!("{here}: unreadable event: {e}"))),
+                    }
+                }
+                prev = l;
+                expected_idx += 1;
+                report.events += 1;
+                cursor = (aggregate, idx);
+            }
+            if end {
+                break;
+            }
+        }
+        if let Some(done) = current.take() {
+            if let Some(b) = self.finish_aggregate(&done, &dossier_events, &prev, report).await? {
+                return Ok(Some(b));
+            }
+        }
+        let rows = self.count_dossiers().await?;
+        if rows as usize != report.dossiers {
+            return Ok(Some(format!("{rows} dossiers are stored but {} have events", report.dossiers)));
+        }
+        Ok(None)
+    }
+
+    /// For a dossier: its row must be what its events replay to.
+    async fn finish_aggregate(
+        &self,
+        aggregate: &str,
+        events: &[Event],
+        last: &Hash,
+        report: &mut AuditReport,
+    ) -> Result<Option<String>> {
+        let Some(id) = aggregate.strip_prefix("dossier:") else { return Ok(None) };
+        report.dossiers += 1;
+        let replayed = match Dossier::replay(events) {
+            Ok(d) => d,
+            Err(e) => return Ok(Some(format!("{aggregate}: the events do not replay: {e}"))),
+        };
+        let row: Option<(i64, Vec<u8>, String)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT version, last_link, state FROM dossiers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        let Some((version, last_link, state)) = row else {
+            return Ok(Some(format!("{aggregate}: events without a dossier")));
+        };
+        if version != events.len() as i64 || last_link.as_slice() != last.as_slice() {
+            return Ok(Some(format!("{aggregate}: the dossier row does not match its last event")));
+        }
+        if state != crate::dossiers::state_name(replayed.state) {
+            return Ok(Some(format!("{aggregate}: stored state {state} but the events give {:?}", replayed.state)));
+        }
+        match self.dossier(id).await {
+            Ok(Some(d)) if d.dossier == replayed => Ok(None),
+            Ok(_) => Ok(Some(format!("{aggregate}: the stored snapshot differs from the events"))),
+            Err(e) => Ok(Some(format!("{aggregate}: {e}"))),
+        }
+    }
+
+    async fn verify_checkpoints(&self, trusted: Option<&[u8]>, report: &mut AuditReport) -> Result<Option<String>> {
+        type Row = (i64, i64, i64, Vec<u8>, Vec<u8>, Vec<u8>);
+        let cps: Vec<Row> = on!(self.db(), p => sqlx::query_as(
+            "SELECT id, first_seq, last_seq, root, signature, public_key FROM checkpoints ORDER BY id",
+        )
+        .fetch_all(p)
+        .await?);
+        let mut next_first = 1i64;
+        for (id, first, last, root, sig, public_key) in cps {
+            let here = format!("checkpoint {id} (events {first}–{last})");
+            if first != next_first {
+                return Ok(Some(format!("{here}: does not start where the previous one ended")));
+            }
+            if trusted.is_some_and(|t| t != public_key.as_slice()) {
+                return Ok(Some(format!("{here}: signed by a key that is not the organization's")));
+            }
+            let links: Vec<Vec<u8>> = on!(self.db(), p => sqlx::query_scalar(
+                "SELECT link FROM events WHERE seq >= $1 AND seq <= $2 ORDER BY seq",
+            )
+            .bind(first)
+            .bind(last)
+            .fetch_all(p)
+            .await?);
+            let links = links.iter().map(|l| to_hash(l, &here)).collect::<Result<Vec<_>>>()?;
+            let computed = merkle_root(&links);
+            if computed.as_slice() != root.as_slice() {
+                return Ok(Some(format!("{here}: the events no longer hash to the signed root")));
+            }
+            let pk = UnparsedPublicKey::new(&signature::ED25519, &public_key);
+            if pk.verify(&checkpoint_message(first, last, &computed), &sig).is_err() {
+                return Ok(Some(format!("{here}: the signature does not verify")));
+            }
+            report.checkpoints += 1;
+            next_first = last + 1;
+        }
+        let unchecked: i64 = on!(self.db(), p => sqlx::query_scalar("SELECT COUNT(*) FROM events WHERE seq >= $1")
+            .bind(next_first)
+            .fetch_one(p)
+            .await?);
+        report.unchecked_events = unchecked as usize;
+        Ok(None)
+    }
+}

@@ -1,0 +1,336 @@
+//! Dossiers: their events (the truth, hash-chained and sealed) and their
+//! projection row (state, dates, amount, flags: what queues filter on,
+//! nothing personal in clear; the full state is a sealed snapshot).
+
+use guichet_core::{Dossier, Event, State};
+use serde::Serialize;
+
+use crate::writer::{Append, PreparedEvent};
+use crate::{Result, Store, StoreError, on};
+
+/// A write of new events to one dossier, with the state they lead to.
+#[derive(Debug)]
+pub struct NewEvents {
+    pub dossier: String,
+    /// The version the writer saw (0 when creating): a clear conflict if
+    /// someone else wrote in between.
+    pub expected_version: i64,
+    /// Program version (hash) when creating.
+    pub program_version: Option<String>,
+    pub events: Vec<Event>,
+    pub actor: Option<String>,
+    /// The dossier after the events.
+    pub after: Dossier,
+    pub flags: Vec<String>,
+    /// `Some(x)`: assign to x (None: unassign).
+    pub assignee: Option<Option<String>>,
+    /// Values to index for duplicate detection: (kind, clear value); only
+    /// keyed digests are stored.
+    pub keys: Vec<(String, String)>,
+    pub at: i64,
+}
+
+/// A dossier as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct DossierRow {
+    pub id: String,
+    pub program: String,
+    pub program_version: String,
+    pub applicant: String,
+    pub state: State,
+    pub version: i64,
+    pub created_at: i64,
+    pub submitted_at: Option<i64>,
+    pub updated_at: i64,
+    pub assignee: Option<String>,
+    pub decided_by: Option<String>,
+    pub amount: Option<i64>,
+    pub flags: Vec<String>,
+    #[serde(skip)]
+    pub dossier: Dossier,
+}
+
+/// A queue line: no personal data.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct DossierSummary {
+    pub id: String,
+    pub program: String,
+    pub applicant: String,
+    pub state: State,
+    pub version: i64,
+    pub created_at: i64,
+    pub submitted_at: Option<i64>,
+    pub updated_at: i64,
+    pub assignee: Option<String>,
+    pub amount: Option<i64>,
+    pub flags: Vec<String>,
+}
+
+/// One stored event, opened.
+#[derive(Debug, Clone, Serialize)]
+pub struct StoredEvent {
+    pub seq: i64,
+    pub index: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub at: i64,
+    pub event: serde_json::Value,
+    /// Hex of the chain link after this event.
+    pub link: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum QueueOrder {
+    /// Submitted first, first served (case workers).
+    #[default]
+    OldestSubmitted,
+    /// Latest created first (a citizen's own list).
+    NewestCreated,
+}
+
+/// A filtered, keyset-paginated listing.
+#[derive(Debug, Clone, Default)]
+pub struct Queue {
+    pub program: Option<String>,
+    pub states: Vec<State>,
+    pub applicant: Option<String>,
+    pub assignee: Option<String>,
+    /// Only dossiers with at least one flag.
+    pub flagged: bool,
+    pub order: QueueOrder,
+    /// The cursor from the previous page.
+    pub after: Option<String>,
+    pub limit: i64,
+}
+
+pub(crate) fn state_name(s: State) -> String {
+    serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
+}
+
+fn parse_state(s: &str) -> Result<State> {
+    serde_json::from_value(serde_json::Value::String(s.into()))
+        .map_err(|_| StoreError::Corrupt(format!("unknown dossier state {s:?}")))
+}
+
+fn event_kind(v: &serde_json::Value) -> String {
+    v.get("type").and_then(|t| t.as_str()).unwrap_or("unknown").to_owned()
+}
+
+type SummaryTuple =
+    (String, String, String, String, i64, i64, Option<i64>, i64, Option<String>, Option<i64>, String, i64);
+
+impl Store {
+    /// Appends events to a dossier (creating it when `expected_version`
+    /// is 0 and a program version is given), atomically with its row.
+    /// Returns the new version.
+    pub async fn append(&self, n: NewEvents) -> Result<i64> {
+        let c = &self.inner.cipher;
+        let mut events = Vec::with_capacity(n.events.len());
+        for (i, e) in n.events.iter().enumerate() {
+            let v = serde_json::to_value(e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let json = serde_json::to_vec(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let idx = n.expected_version + i as i64;
+            let body = c.seal(&format!("dossier:{}#{idx}", n.dossier), &json)?;
+            events.push(PreparedEvent { kind: event_kind(&v), actor: n.actor.clone(), at: n.at, json, body });
+        }
+        let snapshot_json = serde_json::to_vec(&n.after).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let snapshot = c.seal(&format!("dossier:{}", n.dossier), &snapshot_json)?;
+        let decision = n.after.decision.as_ref();
+        let create = match (&n.program_version, n.expected_version) {
+            (Some(v), 0) => Some((n.after.program.clone(), v.clone(), n.after.applicant.0.clone())),
+            (None, 0) => return Err(StoreError::Corrupt("a new dossier needs its program version".into())),
+            _ => None,
+        };
+        let append = Append {
+            dossier: n.dossier.clone(),
+            create,
+            expected: n.expected_version,
+            events,
+            state: state_name(n.after.state),
+            submitted_at: n.after.submitted_at,
+            updated_at: n.at,
+            decided_by: decision.map(|d| d.by.0.clone()),
+            amount: decision.and_then(|d| d.amount),
+            assignee: n.assignee,
+            flags: serde_json::to_string(&n.flags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            snapshot,
+            keys: n.keys.iter().map(|(k, v)| (k.clone(), c.blind(k, v))).collect(),
+            program: n.after.program.clone(),
+        };
+        self.inner.writer.append(append).await
+    }
+
+    /// A dossier with its state opened.
+    pub async fn dossier(&self, id: &str) -> Result<Option<DossierRow>> {
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            Option<i64>,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            String,
+            Vec<u8>,
+        );
+        let row: Option<Row> = on!(self.db(), p => sqlx::query_as(
+            "SELECT id, program, program_version, applicant, state, version, created_at, submitted_at, updated_at, \
+             assignee, decided_by, amount, flags, snapshot FROM dossiers WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?);
+        let Some(r) = row else { return Ok(None) };
+        let plain = self.inner.cipher.open(&format!("dossier:{}", r.0), &r.13)?;
+        let dossier: Dossier =
+            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {}: {e}", r.0)))?;
+        Ok(Some(DossierRow {
+            state: parse_state(&r.4)?,
+            flags: serde_json::from_str(&r.12).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            id: r.0,
+            program: r.1,
+            program_version: r.2,
+            applicant: r.3,
+            version: r.5,
+            created_at: r.6,
+            submitted_at: r.7,
+            updated_at: r.8,
+            assignee: r.9,
+            decided_by: r.10,
+            amount: r.11,
+            dossier,
+        }))
+    }
+
+    /// The events of an aggregate (`dossier:ID`, `user:ID`…), opened.
+    pub async fn events(&self, aggregate: &str) -> Result<Vec<StoredEvent>> {
+        let rows: Vec<(i64, i64, String, Option<String>, i64, Vec<u8>, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT seq, idx, kind, actor, at, body, link FROM events WHERE aggregate = $1 ORDER BY idx",
+        )
+        .bind(aggregate)
+        .fetch_all(p)
+        .await?);
+        rows.into_iter()
+            .map(|(seq, idx, kind, actor, at, body, link)| {
+                let plain = self.inner.cipher.open(&format!("{aggregate}#{idx}"), &body)?;
+                let event = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                Ok(StoredEvent { seq, index: idx, kind, actor, at, event, link: crate::hex(&link) })
+            })
+            .collect()
+    }
+
+    /// A page of dossier summaries and the cursor of the next page.
+    pub async fn queue(&self, q: &Queue) -> Result<(Vec<DossierSummary>, Option<String>)> {
+        let mut sql = String::from(
+            "SELECT id, program, applicant, state, version, created_at, submitted_at, updated_at, assignee, amount, flags, \
+             COALESCE(submitted_at, created_at) FROM dossiers WHERE 1 = 1",
+        );
+        // Parameters are numbered in order of appearance: texts first would
+        // break that, so build (placeholder, value) in one sequence.
+        let mut binds: Vec<Bind> = Vec::new();
+        let next = |b: Bind, binds: &mut Vec<Bind>| {
+            binds.push(b);
+            format!("${}", binds.len())
+        };
+        if let Some(p) = &q.program {
+            sql += &format!(" AND program = {}", next(Bind::Text(p.clone()), &mut binds));
+        }
+        if let Some(a) = &q.applicant {
+            sql += &format!(" AND applicant = {}", next(Bind::Text(a.clone()), &mut binds));
+        }
+        if let Some(a) = &q.assignee {
+            sql += &format!(" AND assignee = {}", next(Bind::Text(a.clone()), &mut binds));
+        }
+        if q.flagged {
+            sql += " AND flags <> '[]'";
+        }
+        if !q.states.is_empty() {
+            let ph: Vec<String> = q.states.iter().map(|s| next(Bind::Text(state_name(*s)), &mut binds)).collect();
+            sql += &format!(" AND state IN ({})", ph.join(", "));
+        }
+        let (ts_col, desc) = match q.order {
+            QueueOrder::OldestSubmitted => ("submitted_at", false),
+            QueueOrder::NewestCreated => ("created_at", true),
+        };
+        if q.order == QueueOrder::OldestSubmitted {
+            sql += " AND submitted_at IS NOT NULL";
+        }
+        if let Some(cursor) = &q.after {
+            let (ts, id) = cursor
+                .split_once('.')
+                .and_then(|(t, i)| Some((t.parse::<i64>().ok()?, i.to_owned())))
+                .ok_or_else(|| StoreError::Config(format!("bad page cursor {cursor:?}")))?;
+            let t = next(Bind::Int(ts), &mut binds);
+            let t2 = next(Bind::Int(ts), &mut binds);
+            let i = next(Bind::Text(id), &mut binds);
+            let op = if desc { "<" } else { ">" };
+            sql += &format!(" AND ({ts_col} {op} {t} OR ({ts_col} = {t2} AND id {op} {i}))");
+        }
+        let dir = if desc { "DESC" } else { "ASC" };
+        let limit = q.limit.clamp(1, 500);
+        sql += &format!(" ORDER BY {ts_col} {dir}, id {dir} LIMIT {}", next(Bind::Int(limit + 1), &mut binds));
+        let rows: Vec<SummaryTuple> = on!(self.db(), p => {
+            let mut query = sqlx::query_as(&sql);
+            for b in &binds {
+                query = match b {
+                    Bind::Text(s) => query.bind(s.clone()),
+                    Bind::Int(i) => query.bind(*i),
+                };
+            }
+            query.fetch_all(p).await?
+        });
+        let more = rows.len() as i64 > limit;
+        let mut out = Vec::with_capacity(rows.len());
+        let mut cursor = None;
+        for r in rows.into_iter().take(limit as usize) {
+            cursor = Some(format!("{}.{}", r.11, r.0));
+            out.push(DossierSummary {
+                state: parse_state(&r.3)?,
+                flags: serde_json::from_str(&r.10).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                id: r.0,
+                program: r.1,
+                applicant: r.2,
+                version: r.4,
+                created_at: r.5,
+                submitted_at: r.6,
+                updated_at: r.7,
+                assignee: r.8,
+                amount: r.9,
+            });
+        }
+        Ok((out, if more { cursor } else { None }))
+    }
+
+    /// Other open (submitted, not closed) dossiers of the program whose
+    /// indexed value of `kind` equals `value`.
+    pub async fn duplicates(&self, program: &str, kind: &str, value: &str, except: &str) -> Result<Vec<String>> {
+        let digest = self.inner.cipher.blind(kind, value);
+        let ids: Vec<String> = on!(self.db(), p => sqlx::query_scalar(
+            "SELECT k.dossier FROM dossier_keys k JOIN dossiers d ON d.id = k.dossier \
+             WHERE k.program = $1 AND k.kind = $2 AND k.digest = $3 AND k.dossier <> $4 \
+             AND d.state NOT IN ('draft', 'withdrawn', 'refused', 'paid') ORDER BY k.dossier",
+        )
+        .bind(program)
+        .bind(kind)
+        .bind(digest)
+        .bind(except)
+        .fetch_all(p)
+        .await?);
+        Ok(ids)
+    }
+
+    /// How many dossiers (for metrics and tests).
+    pub async fn count_dossiers(&self) -> Result<i64> {
+        Ok(on!(self.db(), p => sqlx::query_scalar("SELECT COUNT(*) FROM dossiers").fetch_one(p).await?))
+    }
+}
+
+enum Bind {
+    Text(String),
+    Int(i64),
+}

@@ -1,0 +1,68 @@
+//! Numbered migrations, one list per backend (same numbers, same tables).
+//! Each runs in its own transaction with its row in `schema_migrations`;
+//! on PostgreSQL an advisory lock keeps two nodes from migrating at once.
+
+use crate::{Db, Result, on};
+
+const SQLITE: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/sqlite/0001_initial.sql"))];
+const POSTGRES: &[(i64, &str, &str)] = &[(1, "initial", include_str!("../migrations/postgres/0001_initial.sql"))];
+
+const TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)";
+
+pub(crate) async fn run(db: &Db) -> Result<Vec<i64>> {
+    let list = match db {
+        Db::Sqlite(_) => SQLITE,
+        Db::Postgres(_) => POSTGRES,
+    };
+    let mut applied = Vec::new();
+    on!(db, p => {
+        sqlx::raw_sql(TABLE).execute(p).await?;
+        for (version, name, sql) in list {
+            let mut tx = p.begin().await?;
+            if matches!(db, Db::Postgres(_)) {
+                sqlx::raw_sql("SELECT pg_advisory_xact_lock(7212)").execute(&mut *tx).await?;
+            }
+            let done: Option<i64> = sqlx::query_scalar("SELECT version FROM schema_migrations WHERE version = $1")
+                .bind(version)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if done.is_some() {
+                continue;
+            }
+            sqlx::raw_sql(sql).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_migrations (version, name) VALUES ($1, $2)")
+                .bind(version)
+                .bind(*name)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+            applied.push(*version);
+        }
+    });
+    Ok(applied)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Same numbers on both backends, and the PostgreSQL schema declares
+    /// the same tables and columns as SQLite's.
+    #[test]
+    fn both_backends_have_the_same_migrations() {
+        assert_eq!(
+            SQLITE.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>(),
+            POSTGRES.iter().map(|m| (m.0, m.1)).collect::<Vec<_>>()
+        );
+        let columns = |sql: &str| -> Vec<String> {
+            sql.lines()
+                .map(str::trim)
+                .filter(|l| !l.starts_with("--"))
+                .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+                .collect()
+        };
+        for (s, p) in SQLITE.iter().zip(POSTGRES) {
+            assert_eq!(columns(s.2), columns(p.2), "migration {}", s.0);
+        }
+    }
+}

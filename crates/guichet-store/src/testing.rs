@@ -1,0 +1,51 @@
+//! Fresh databases for tests (this crate's, and the service's HTTP
+//! tests): SQLite always; PostgreSQL too when `GUICHET_TEST_POSTGRES`
+//! holds an administrator URL (`.ci/run` sets it).
+
+use crate::{DataKey, Options, Result, Store, StoreError};
+use std::path::PathBuf;
+
+/// The backends to test on: `"sqlite"`, and `"postgres"` when configured.
+pub fn backends() -> Vec<&'static str> {
+    let mut v = vec!["sqlite"];
+    if std::env::var("GUICHET_TEST_POSTGRES").is_ok_and(|s| !s.is_empty()) {
+        v.push("postgres");
+    }
+    v
+}
+
+/// A scratch folder under the system's temporary directory.
+pub fn scratch_dir(tag: &str) -> Result<PathBuf> {
+    let dir = std::env::temp_dir().join(format!("guichet-test-{tag}-{}", crate::new_id("")?));
+    std::fs::create_dir_all(&dir).map_err(|e| StoreError::Config(e.to_string()))?;
+    Ok(dir)
+}
+
+/// The URL of a new, empty database on `backend`.
+pub async fn fresh_database_url(backend: &str, dir: &std::path::Path) -> Result<String> {
+    match backend {
+        "sqlite" => Ok(format!("sqlite://{}", dir.join("guichet.db").display())),
+        "postgres" => {
+            let admin = std::env::var("GUICHET_TEST_POSTGRES")
+                .map_err(|_| StoreError::Config("GUICHET_TEST_POSTGRES is not set".into()))?;
+            let name = crate::new_id("guichet_test_")?;
+            use sqlx::Connection;
+            let mut c = sqlx::PgConnection::connect(&admin).await?;
+            sqlx::raw_sql(&format!("CREATE DATABASE {name}")).execute(&mut c).await?;
+            c.close().await?;
+            let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+            Ok(format!("{base}/{name}"))
+        }
+        other => Err(StoreError::Config(format!("unknown backend {other}"))),
+    }
+}
+
+/// A migrated store on a new database, with its scratch folder.
+pub async fn fresh_store(backend: &str) -> Result<(Store, Options)> {
+    let dir = scratch_dir(backend)?;
+    let url = fresh_database_url(backend, &dir).await?;
+    let opts = Options { url, blob_dir: dir.join("blobs"), data_key: DataKey::generate()?, max_connections: 8 };
+    let store = Store::open(opts.clone()).await?;
+    store.migrate().await?;
+    Ok((store, opts))
+}

@@ -1,0 +1,403 @@
+//! Accounts, sessions, API tokens, one-time tokens (email verification,
+//! password reset), login throttling, programs and the mail outbox.
+//! Secrets are stored as SHA-256 of the token, never the token; account
+//! changes are events of the `user:ID` aggregate, chained like dossiers'.
+
+use serde::Serialize;
+
+use crate::audit::append_event;
+use crate::{Result, Store, StoreError, on, unique_violation};
+
+#[derive(Debug, Clone)]
+pub struct NewUser {
+    pub email: String,
+    pub name: String,
+    pub password_hash: String,
+    pub roles: Vec<String>,
+    pub language: String,
+    pub verified: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct UserRow {
+    pub id: String,
+    pub email: String,
+    pub name: String,
+    #[serde(skip)]
+    pub password_hash: String,
+    pub roles: Vec<String>,
+    pub language: String,
+    pub verified: bool,
+    pub active: bool,
+    #[serde(skip)]
+    pub totp_secret: Option<Vec<u8>>,
+    pub created_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Session {
+    pub user_id: String,
+    pub csrf: String,
+    pub expires_at: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiToken {
+    pub user_id: String,
+    pub name: String,
+    pub expires_at: i64,
+}
+
+type UserTuple = (String, String, String, String, String, String, i64, i64, Option<Vec<u8>>, i64);
+const USER_COLUMNS: &str = "id, email, name, password_hash, roles, language, verified, active, totp_secret, created_at";
+
+impl Store {
+    fn user_row(&self, r: UserTuple) -> Result<UserRow> {
+        let totp = match r.8 {
+            Some(sealed) => Some(self.inner.cipher.open(&format!("user:{}:totp", r.0), &sealed)?),
+            None => None,
+        };
+        Ok(UserRow {
+            roles: r.4.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            id: r.0,
+            email: r.1,
+            name: r.2,
+            password_hash: r.3,
+            language: r.5,
+            verified: r.6 != 0,
+            active: r.7 != 0,
+            totp_secret: totp,
+            created_at: r.9,
+        })
+    }
+
+    /// Creates an account (the email is stored lowercased; taken → error).
+    pub async fn create_user(&self, u: NewUser, actor: Option<&str>, at: i64) -> Result<UserRow> {
+        let id = crate::new_id("u_")?;
+        let email = u.email.trim().to_lowercase();
+        let roles = u.roles.join(",");
+        let event = serde_json::json!({"type": "user_created", "email": email, "name": u.name, "roles": u.roles});
+        let res: Result<()> = on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO users (id, email, name, password_hash, roles, language, verified, active, created_at) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)",
+            )
+            .bind(&id)
+            .bind(&email)
+            .bind(&u.name)
+            .bind(&u.password_hash)
+            .bind(&roles)
+            .bind(&u.language)
+            .bind(u.verified as i64)
+            .bind(at)
+            .execute(&mut *tx)
+            .await
+            .map_err(|e| if unique_violation(&e) { StoreError::Taken("this email") } else { e.into() })?;
+            append_event!(&mut *tx, self, &format!("user:{id}"), actor, at, &event);
+            tx.commit().await?;
+            Ok(())
+        });
+        res?;
+        self.user(&id).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn user(&self, id: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1");
+        let r: Option<UserTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        r.map(|r| self.user_row(r)).transpose()
+    }
+
+    pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
+        let email = email.trim().to_lowercase();
+        let r: Option<UserTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(email).fetch_optional(p).await?);
+        r.map(|r| self.user_row(r)).transpose()
+    }
+
+    pub async fn users(&self) -> Result<Vec<UserRow>> {
+        let sql = format!("SELECT {USER_COLUMNS} FROM users ORDER BY created_at, id");
+        let rows: Vec<UserTuple> = on!(self.db(), p => sqlx::query_as(&sql).fetch_all(p).await?);
+        rows.into_iter().map(|r| self.user_row(r)).collect()
+    }
+
+    /// Changes an account. `change` names what changed, for the log (the
+    /// password hash and TOTP secret are never logged).
+    #[allow(clippy::too_many_arguments)]
+    pub async fn update_user(
+        &self,
+        id: &str,
+        roles: Option<&[String]>,
+        active: Option<bool>,
+        verified: Option<bool>,
+        password_hash: Option<&str>,
+        totp_secret: Option<Option<&[u8]>>,
+        actor: Option<&str>,
+        at: i64,
+    ) -> Result<()> {
+        let mut event = serde_json::json!({"type": "user_changed"});
+        if let Some(r) = roles {
+            event["roles"] = serde_json::json!(r);
+        }
+        if let Some(a) = active {
+            event["active"] = a.into();
+        }
+        if let Some(v) = verified {
+            event["verified"] = v.into();
+        }
+        if password_hash.is_some() {
+            event["password_changed"] = true.into();
+        }
+        if let Some(t) = totp_secret {
+            event["totp"] = t.is_some().into();
+        }
+        let totp_sealed = match totp_secret {
+            Some(Some(s)) => Some(Some(self.inner.cipher.seal(&format!("user:{id}:totp"), s)?)),
+            Some(None) => Some(None),
+            None => None,
+        };
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            let done = sqlx::query(
+                "UPDATE users SET roles = COALESCE($2, roles), active = COALESCE($3, active), \
+                 verified = COALESCE($4, verified), password_hash = COALESCE($5, password_hash), \
+                 totp_secret = CASE WHEN $6 = 1 THEN $7 ELSE totp_secret END WHERE id = $1",
+            )
+            .bind(id)
+            .bind(roles.map(|r| r.join(",")))
+            .bind(active.map(i64::from))
+            .bind(verified.map(i64::from))
+            .bind(password_hash)
+            .bind(totp_sealed.is_some() as i64)
+            .bind(totp_sealed.clone().flatten())
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::NotFound);
+            }
+            if password_hash.is_some() || active == Some(false) {
+                // A new password or a deactivation ends every session.
+                sqlx::query("DELETE FROM sessions WHERE user_id = $1").bind(id).execute(&mut *tx).await?;
+            }
+            append_event!(&mut *tx, self, &format!("user:{id}"), actor, at, &event);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    pub async fn create_session(&self, token: &str, user_id: &str, csrf: &str, at: i64, expires_at: i64) -> Result<()> {
+        on!(self.db(), p => sqlx::query(
+            "INSERT INTO sessions (token_hash, user_id, csrf, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(crate::token_hash(token))
+        .bind(user_id)
+        .bind(csrf)
+        .bind(at)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// The live session of a token (expired ones are not returned).
+    pub async fn session(&self, token: &str, now: i64) -> Result<Option<Session>> {
+        let r: Option<(String, String, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT user_id, csrf, expires_at FROM sessions WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(crate::token_hash(token))
+        .bind(now)
+        .fetch_optional(p)
+        .await?);
+        Ok(r.map(|(user_id, csrf, expires_at)| Session { user_id, csrf, expires_at }))
+    }
+
+    pub async fn delete_session(&self, token: &str) -> Result<()> {
+        on!(self.db(), p => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
+            .bind(crate::token_hash(token))
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn create_api_token(
+        &self,
+        token: &str,
+        user_id: &str,
+        name: &str,
+        at: i64,
+        expires_at: i64,
+    ) -> Result<()> {
+        on!(self.db(), p => sqlx::query(
+            "INSERT INTO api_tokens (token_hash, user_id, name, created_at, expires_at) VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(crate::token_hash(token))
+        .bind(user_id)
+        .bind(name)
+        .bind(at)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    pub async fn api_token(&self, token: &str, now: i64) -> Result<Option<ApiToken>> {
+        let r: Option<(String, String, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT user_id, name, expires_at FROM api_tokens WHERE token_hash = $1 AND expires_at > $2",
+        )
+        .bind(crate::token_hash(token))
+        .bind(now)
+        .fetch_optional(p)
+        .await?);
+        Ok(r.map(|(user_id, name, expires_at)| ApiToken { user_id, name, expires_at }))
+    }
+
+    /// A single-use token (email verification, password reset).
+    pub async fn create_one_time(&self, token: &str, user_id: &str, purpose: &str, expires_at: i64) -> Result<()> {
+        on!(self.db(), p => sqlx::query(
+            "INSERT INTO one_time_tokens (token_hash, user_id, purpose, expires_at, used) VALUES ($1, $2, $3, $4, 0)",
+        )
+        .bind(crate::token_hash(token))
+        .bind(user_id)
+        .bind(purpose)
+        .bind(expires_at)
+        .execute(p)
+        .await
+        .map(|_| ())?);
+        Ok(())
+    }
+
+    /// Uses a single-use token: returns its user once, never twice.
+    pub async fn consume_one_time(&self, token: &str, purpose: &str, now: i64) -> Result<Option<String>> {
+        let r: Option<String> = on!(self.db(), p => sqlx::query_scalar(
+            "UPDATE one_time_tokens SET used = 1 WHERE token_hash = $1 AND purpose = $2 AND used = 0 \
+             AND expires_at > $3 RETURNING user_id",
+        )
+        .bind(crate::token_hash(token))
+        .bind(purpose)
+        .bind(now)
+        .fetch_optional(p)
+        .await?);
+        Ok(r)
+    }
+
+    /// Records a failed login for `key` and returns the failures within
+    /// the window that contains `now`.
+    pub async fn note_login_failure(&self, key: &str, now: i64, window: i64) -> Result<i64> {
+        let n: i64 = on!(self.db(), p => sqlx::query_scalar(
+            "INSERT INTO login_failures (key, count, window_start) VALUES ($1, 1, $2) \
+             ON CONFLICT (key) DO UPDATE SET \
+               count = CASE WHEN login_failures.window_start > $2 - $3 THEN login_failures.count + 1 ELSE 1 END, \
+               window_start = CASE WHEN login_failures.window_start > $2 - $3 THEN login_failures.window_start ELSE $2 END \
+             RETURNING count",
+        )
+        .bind(key)
+        .bind(now)
+        .bind(window)
+        .fetch_one(p)
+        .await?);
+        Ok(n)
+    }
+
+    /// Failures of `key` within the window.
+    pub async fn login_failures(&self, key: &str, now: i64, window: i64) -> Result<i64> {
+        let n: Option<i64> = on!(self.db(), p => sqlx::query_scalar(
+            "SELECT count FROM login_failures WHERE key = $1 AND window_start > $2",
+        )
+        .bind(key)
+        .bind(now - window)
+        .fetch_optional(p)
+        .await?);
+        Ok(n.unwrap_or(0))
+    }
+
+    pub async fn clear_login_failures(&self, key: &str) -> Result<()> {
+        on!(self.db(), p => sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(p).await.map(|_| ())?);
+        Ok(())
+    }
+
+    /// Publishes a program version (idempotent for the same version) and
+    /// makes it current, with an event on `program:ID`.
+    pub async fn publish_program(&self, id: &str, version: &str, source: &str, by: &str, at: i64) -> Result<()> {
+        let event = serde_json::json!({"type": "program_published", "program": id, "version": version});
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            sqlx::query(
+                "INSERT INTO programs (id, version, source, published_by, published_at) VALUES ($1, $2, $3, $4, $5) \
+                 ON CONFLICT (id, version) DO NOTHING",
+            )
+            .bind(id)
+            .bind(version)
+            .bind(source)
+            .bind(by)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            sqlx::query(
+                "INSERT INTO current_programs (id, version) VALUES ($1, $2) \
+                 ON CONFLICT (id) DO UPDATE SET version = excluded.version",
+            )
+            .bind(id)
+            .bind(version)
+            .execute(&mut *tx)
+            .await?;
+            append_event!(&mut *tx, self, &format!("program:{id}"), Some(by), at, &event);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// The current version of every program: (id, version, source).
+    pub async fn current_programs(&self) -> Result<Vec<(String, String, String)>> {
+        Ok(on!(self.db(), p => sqlx::query_as(
+            "SELECT c.id, c.version, p.source FROM current_programs c JOIN programs p ON p.id = c.id AND p.version = c.version ORDER BY c.id",
+        )
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// One version's source.
+    pub async fn program_source(&self, id: &str, version: &str) -> Result<Option<String>> {
+        Ok(on!(self.db(), p => sqlx::query_scalar("SELECT source FROM programs WHERE id = $1 AND version = $2")
+            .bind(id)
+            .bind(version)
+            .fetch_optional(p)
+            .await?))
+    }
+
+    /// Queues an email (sealed: it may hold a token or personal data).
+    pub async fn queue_mail(&self, to: &str, subject: &str, body: &str, at: i64) -> Result<()> {
+        let sealed = self.inner.cipher.seal(&format!("mail:{to}"), body.as_bytes())?;
+        on!(self.db(), p => sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at) VALUES ($1, $2, $3, $4)")
+            .bind(to)
+            .bind(subject)
+            .bind(sealed)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
+    }
+
+    /// The latest mails to `to` (newest first): (subject, body, at).
+    pub async fn mails_to(&self, to: &str, limit: i64) -> Result<Vec<(String, String, i64)>> {
+        let rows: Vec<(String, Vec<u8>, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT subject, body, created_at FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT $2",
+        )
+        .bind(to)
+        .bind(limit)
+        .fetch_all(p)
+        .await?);
+        rows.into_iter()
+            .map(|(s, b, at)| {
+                let body = self.inner.cipher.open(&format!("mail:{to}"), &b)?;
+                Ok((s, String::from_utf8_lossy(&body).into_owned(), at))
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,242 @@
+//! Group commit. Dossier writes are sent to one writer task per process;
+//! it takes every write waiting (up to [`MAX_BATCH`]), runs them in one
+//! transaction, each inside its own savepoint (a write that fails — a
+//! version conflict — is rolled back alone), commits once, and only then
+//! answers each caller. One fsync covers the whole batch, so durability
+//! stays `synchronous=FULL` while throughput grows with concurrency.
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{Db, Result, StoreError, on};
+
+const MAX_BATCH: usize = 512;
+
+/// One prepared event: the store chains `json` (the exact bytes kept) and
+/// stores `body` (the same bytes, sealed).
+#[derive(Debug)]
+pub(crate) struct PreparedEvent {
+    pub kind: String,
+    pub actor: Option<String>,
+    pub at: i64,
+    pub json: Vec<u8>,
+    /// Sealed with the row `aggregate#idx`; filled by the writer's caller
+    /// once the index is known (indexes are `expected + i`).
+    pub body: Vec<u8>,
+}
+
+/// A dossier write: events plus the projection row, atomically.
+#[derive(Debug)]
+pub(crate) struct Append {
+    pub dossier: String,
+    /// Present when the dossier is created by this write.
+    pub create: Option<(String, String, String)>,
+    pub expected: i64,
+    pub events: Vec<PreparedEvent>,
+    pub state: String,
+    pub submitted_at: Option<i64>,
+    pub updated_at: i64,
+    pub decided_by: Option<String>,
+    pub amount: Option<i64>,
+    /// `Some(x)`: set the assignee to x (None clears it).
+    pub assignee: Option<Option<String>>,
+    pub flags: String,
+    pub snapshot: Vec<u8>,
+    pub keys: Vec<(String, Vec<u8>)>,
+    pub program: String,
+}
+
+struct Job {
+    append: Append,
+    reply: oneshot::Sender<Result<i64>>,
+}
+
+#[derive(Debug)]
+pub(crate) struct Handle {
+    tx: tokio::sync::Mutex<Option<mpsc::Sender<Job>>>,
+    done: tokio::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+}
+
+pub(crate) fn start(db: Db) -> Handle {
+    let (tx, rx) = mpsc::channel::<Job>(8192);
+    let task = tokio::spawn(run(db, rx));
+    Handle { tx: tokio::sync::Mutex::new(Some(tx)), done: tokio::sync::Mutex::new(Some(task)) }
+}
+
+impl Handle {
+    /// Queues a write and waits until it is committed (or refused).
+    pub(crate) async fn append(&self, append: Append) -> Result<i64> {
+        let sender = self.tx.lock().await.clone().ok_or(StoreError::Closed)?;
+        let (reply, answer) = oneshot::channel();
+        sender.send(Job { append, reply }).await.map_err(|_| StoreError::Closed)?;
+        answer.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub(crate) async fn close(&self) {
+        self.tx.lock().await.take();
+        if let Some(task) = self.done.lock().await.take() {
+            let _ = task.await;
+        }
+    }
+}
+
+/// Applies one append inside the current transaction; returns the new
+/// version. A macro so it is compiled for each backend's connection type.
+macro_rules! apply {
+    ($conn:expr, $a:expr) => {{
+        let a: &Append = $a;
+        let conn = $conn;
+        async {
+            let n = a.events.len() as i64;
+            let prev: Vec<u8> = if let Some((program, version, applicant)) = &a.create {
+                let inserted = sqlx::query(
+                    "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, \
+                     created_at, updated_at, flags, snapshot) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7, '[]', $8) \
+                     ON CONFLICT (id) DO NOTHING",
+                )
+                .bind(&a.dossier)
+                .bind(program)
+                .bind(version)
+                .bind(applicant)
+                .bind(&a.state)
+                .bind(vec![0u8; 32])
+                .bind(a.updated_at)
+                .bind(&a.snapshot)
+                .execute(&mut *conn)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(StoreError::Conflict { current: -1 });
+                }
+                vec![0u8; 32]
+            } else {
+                let row: Option<(Vec<u8>,)> = sqlx::query_as(
+                    "UPDATE dossiers SET version = version + $3 WHERE id = $1 AND version = $2 RETURNING last_link",
+                )
+                .bind(&a.dossier)
+                .bind(a.expected)
+                .bind(n)
+                .fetch_optional(&mut *conn)
+                .await?;
+                match row {
+                    Some((l,)) => l,
+                    None => {
+                        let current: Option<i64> = sqlx::query_scalar("SELECT version FROM dossiers WHERE id = $1")
+                            .bind(&a.dossier)
+                            .fetch_optional(&mut *conn)
+                            .await?;
+                        return Err(match current {
+                            Some(c) => StoreError::Conflict { current: c },
+                            None => StoreError::NotFound,
+                        });
+                    }
+                }
+            };
+            let mut link: [u8; 32] = prev
+                .as_slice()
+                .try_into()
+                .map_err(|_| StoreError::Corrupt(format!("dossier {}: bad last link", a.dossier)))?;
+            let aggregate = format!("dossier:{}", a.dossier);
+            for (i, e) in a.events.iter().enumerate() {
+                link = guichet_core::link_json(&link, &e.json);
+                sqlx::query(
+                    "INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                )
+                .bind(&aggregate)
+                .bind(a.expected + i as i64)
+                .bind(&e.kind)
+                .bind(&e.actor)
+                .bind(e.at)
+                .bind(&e.body)
+                .bind(link.to_vec())
+                .execute(&mut *conn)
+                .await?;
+            }
+            let version = a.expected + n;
+            sqlx::query(
+                "UPDATE dossiers SET version = $2, last_link = $3, state = $4, submitted_at = $5, updated_at = $6, \
+                 decided_by = $7, amount = $8, flags = $9, snapshot = $10, \
+                 assignee = CASE WHEN $11 = 1 THEN $12 ELSE assignee END WHERE id = $1",
+            )
+            .bind(&a.dossier)
+            .bind(version)
+            .bind(link.to_vec())
+            .bind(&a.state)
+            .bind(a.submitted_at)
+            .bind(a.updated_at)
+            .bind(&a.decided_by)
+            .bind(a.amount)
+            .bind(&a.flags)
+            .bind(&a.snapshot)
+            .bind(a.assignee.is_some() as i64)
+            .bind(a.assignee.clone().flatten())
+            .execute(&mut *conn)
+            .await?;
+            for (kind, digest) in &a.keys {
+                sqlx::query(
+                    "INSERT INTO dossier_keys (dossier, program, kind, digest) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (dossier, kind) DO UPDATE SET digest = excluded.digest",
+                )
+                .bind(&a.dossier)
+                .bind(&a.program)
+                .bind(kind)
+                .bind(digest)
+                .execute(&mut *conn)
+                .await?;
+            }
+            Ok::<i64, StoreError>(version)
+        }
+        .await
+    }};
+}
+
+async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
+    while let Some(first) = rx.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match rx.try_recv() {
+                Ok(j) => batch.push(j),
+                Err(_) => break,
+            }
+        }
+        let results = commit_batch(&db, &batch).await;
+        for (job, r) in batch.into_iter().zip(results) {
+            let _ = job.reply.send(r);
+        }
+    }
+}
+
+/// Runs a batch; returns one result per job. If the commit itself fails,
+/// every write of the batch fails with it (none was applied).
+async fn commit_batch(db: &Db, batch: &[Job]) -> Vec<Result<i64>> {
+    let mut results: Vec<Result<i64>> = Vec::with_capacity(batch.len());
+    let outcome: Result<()> = async {
+        on!(db, p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(db, &mut *tx).await?;
+            for job in batch {
+                let mut sp = sqlx::Connection::begin(&mut *tx).await?;
+                let r = apply!(&mut *sp, &job.append);
+                match r {
+                    Ok(v) => {
+                        sp.commit().await?;
+                        results.push(Ok(v));
+                    }
+                    Err(e) => {
+                        sp.rollback().await?;
+                        results.push(Err(e));
+                    }
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+    .await;
+    match outcome {
+        Ok(()) => results,
+        Err(e) => {
+            let msg = e.to_string();
+            tracing::error!(error = %msg, writes = batch.len(), "group commit failed");
+            batch.iter().map(|_| Err(StoreError::Db(sqlx::Error::Protocol(format!("commit failed: {msg}"))))).collect()
+        }
+    }
+}

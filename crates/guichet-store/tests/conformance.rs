@@ -1,0 +1,406 @@
+//! The store's conformance suite: every test runs on SQLite, and on
+//! PostgreSQL when `GUICHET_TEST_POSTGRES` is set — same behaviour on both.
+
+use guichet_core::{Command, Dossier, Event, State, UserId};
+use guichet_store::testing::{backends, fresh_store};
+use guichet_store::{CheckpointKey, NewEvents, NewUser, Options, Queue, QueueOrder, Store, StoreError};
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime")
+}
+
+/// Runs `f` once per backend on a fresh, migrated store.
+fn on_each<F, Fut>(f: F)
+where
+    F: Fn(Store, Options) -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    for b in backends() {
+        rt().block_on(async {
+            let (store, opts) = fresh_store(b).await.expect("fresh store");
+            f(store.clone(), opts).await;
+            store.close().await;
+        });
+    }
+}
+
+/// Creates a dossier for `applicant` with some answers; returns its id.
+async fn new_dossier(store: &Store, applicant: &str, answers: serde_json::Value, at: i64) -> (String, Dossier) {
+    let id = guichet_store::new_id("d_").expect("id");
+    let mut events = Dossier::create("shq-pret-loyer-2020", UserId(applicant.into()), at).expect("create");
+    let d = Dossier::replay(&events).expect("replay");
+    events.extend(d.handle(Command::Answer { answers }, &UserId(applicant.into()), at).expect("answer"));
+    let after = Dossier::replay(&events).expect("replay");
+    let v = store
+        .append(NewEvents {
+            dossier: id.clone(),
+            expected_version: 0,
+            program_version: Some("v1".into()),
+            events,
+            actor: Some(applicant.into()),
+            after: after.clone(),
+            flags: vec![],
+            assignee: None,
+            keys: vec![],
+            at,
+        })
+        .await
+        .expect("append");
+    assert_eq!(v, 2);
+    (id, after)
+}
+
+async fn run(store: &Store, id: &str, who: &str, cmd: Command, at: i64) -> Result<i64, StoreError> {
+    let row = store.dossier(id).await?.ok_or(StoreError::NotFound)?;
+    let events = row.dossier.handle(cmd, &UserId(who.into()), at).expect("command");
+    let mut all: Vec<Event> = Vec::new();
+    for e in store.events(&format!("dossier:{id}")).await? {
+        all.push(serde_json::from_value(e.event).expect("event"));
+    }
+    all.extend(events.clone());
+    let after = Dossier::replay(&all).expect("replay");
+    store
+        .append(NewEvents {
+            dossier: id.into(),
+            expected_version: row.version,
+            program_version: None,
+            events,
+            actor: Some(who.into()),
+            after,
+            flags: row.flags.clone(),
+            assignee: None,
+            keys: vec![],
+            at,
+        })
+        .await
+}
+
+#[test]
+fn dossiers_round_trip_with_their_chained_events() {
+    on_each(|store, _| async move {
+        let (id, after) = new_dossier(&store, "u_alice", serde_json::json!({"home": "1 rue A"}), 100).await;
+        let row = store.dossier(&id).await.expect("read").expect("exists");
+        assert_eq!(row.state, State::Draft);
+        assert_eq!(row.version, 2);
+        assert_eq!(row.dossier, after);
+        assert_eq!(row.dossier.answers["home"], "1 rue A");
+        assert_eq!(run(&store, &id, "u_alice", Command::Submit, 200).await.expect("submit"), 3);
+        let row = store.dossier(&id).await.expect("read").expect("exists");
+        assert_eq!((row.state, row.submitted_at), (State::Submitted, Some(200)));
+        let events = store.events(&format!("dossier:{id}")).await.expect("events");
+        assert_eq!(events.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>(), ["created", "answered", "submitted"]);
+        assert_eq!(events.iter().map(|e| e.index).collect::<Vec<_>>(), [0, 1, 2]);
+        assert!(events.windows(2).all(|w| w[0].link != w[1].link && w[0].seq < w[1].seq));
+        assert!(store.dossier("d_nope").await.expect("read").is_none());
+        assert_eq!(store.count_dossiers().await.expect("count"), 1);
+    });
+}
+
+#[test]
+fn a_stale_version_is_a_conflict_and_writes_nothing() {
+    on_each(|store, _| async move {
+        let (id, _) = new_dossier(&store, "u_alice", serde_json::json!({}), 1).await;
+        let row = store.dossier(&id).await.expect("read").expect("exists");
+        let stale = |version: i64| NewEvents {
+            dossier: id.clone(),
+            expected_version: version,
+            program_version: None,
+            events: vec![Event::Submitted { at: 5 }],
+            actor: None,
+            after: Dossier { state: State::Submitted, submitted_at: Some(5), ..row.dossier.clone() },
+            flags: vec![],
+            assignee: None,
+            keys: vec![],
+            at: 5,
+        };
+        assert!(matches!(store.append(stale(1)).await, Err(StoreError::Conflict { current: 2 })));
+        assert_eq!(store.events(&format!("dossier:{id}")).await.expect("events").len(), 2);
+        assert_eq!(store.dossier(&id).await.expect("read").expect("exists").state, State::Draft);
+        // Creating the same id twice is refused too.
+        let mut again = stale(0);
+        again.program_version = Some("v1".into());
+        assert!(matches!(store.append(again).await, Err(StoreError::Conflict { .. })));
+        let mut missing = stale(3);
+        missing.dossier = "d_missing".into();
+        assert!(matches!(store.append(missing).await, Err(StoreError::NotFound)));
+        // Many concurrent writers on one version: exactly one wins.
+        let tasks: Vec<_> = (0..20)
+            .map(|_| {
+                tokio::spawn({
+                    let store = store.clone();
+                    let n = stale(2);
+                    async move { store.append(n).await }
+                })
+            })
+            .collect();
+        let mut won = 0;
+        for t in tasks {
+            match t.await.expect("join") {
+                Ok(3) => won += 1,
+                Err(StoreError::Conflict { current: 3 }) => {}
+                other => panic!("unexpected {other:?}"),
+            }
+        }
+        assert_eq!(won, 1);
+        assert_eq!(store.events(&format!("dossier:{id}")).await.expect("events").len(), 3);
+    });
+}
+
+#[test]
+fn concurrent_writers_share_commits_and_all_land() {
+    on_each(|store, _| async move {
+        let tasks: Vec<_> = (0..300)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(
+                    async move { new_dossier(&store, &format!("u_{i}"), serde_json::json!({"n": i}), i).await.0 },
+                )
+            })
+            .collect();
+        let mut ids = Vec::new();
+        for t in tasks {
+            ids.push(t.await.expect("join"));
+        }
+        assert_eq!(store.count_dossiers().await.expect("count"), 300);
+        for (i, id) in ids.iter().enumerate().step_by(37) {
+            assert_eq!(store.dossier(id).await.expect("read").expect("exists").dossier.answers["n"], i);
+        }
+    });
+}
+
+#[test]
+fn queues_filter_sort_and_paginate() {
+    on_each(|store, _| async move {
+        let mut ids = Vec::new();
+        for i in 0..25 {
+            let (id, _) =
+                new_dossier(&store, if i % 2 == 0 { "u_even" } else { "u_odd" }, serde_json::json!({}), i).await;
+            if i % 5 != 0 {
+                run(&store, &id, "u_x", Command::Submit, 1000 - i).await.expect("submit");
+            }
+            ids.push(id);
+        }
+        // Submitted, oldest submission first, 7 per page.
+        let mut q = Queue { states: vec![State::Submitted], limit: 7, ..Default::default() };
+        let mut seen = Vec::new();
+        loop {
+            let (page, next) = store.queue(&q).await.expect("queue");
+            assert!(page.len() <= 7);
+            seen.extend(page.into_iter().map(|s| s.submitted_at.expect("submitted")));
+            match next {
+                Some(c) => q.after = Some(c),
+                None => break,
+            }
+        }
+        assert_eq!(seen.len(), 20);
+        assert!(seen.windows(2).all(|w| w[0] <= w[1]), "{seen:?}");
+        // A citizen's own, newest first, drafts included.
+        let mine = Queue {
+            applicant: Some("u_even".into()),
+            order: QueueOrder::NewestCreated,
+            limit: 100,
+            ..Default::default()
+        };
+        let (page, next) = store.queue(&mine).await.expect("queue");
+        assert_eq!(page.len(), 13);
+        assert!(next.is_none());
+        assert!(page.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+        assert!(page.iter().all(|s| s.applicant == "u_even"));
+        let drafts =
+            Queue { states: vec![State::Draft], order: QueueOrder::NewestCreated, limit: 100, ..Default::default() };
+        assert_eq!(store.queue(&drafts).await.expect("queue").0.len(), 5);
+        let other = Queue { program: Some("other".into()), limit: 10, ..Default::default() };
+        assert!(store.queue(&other).await.expect("queue").0.is_empty());
+        let bad = Queue { after: Some("garbage".into()), limit: 10, ..Default::default() };
+        assert!(matches!(store.queue(&bad).await, Err(StoreError::Config(_))));
+    });
+}
+
+#[test]
+fn duplicates_are_found_by_keyed_digest_among_open_dossiers() {
+    on_each(|store, opts| async move {
+        let url = opts.url.clone();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let (id, d) = new_dossier(&store, &format!("u_{i}"), serde_json::json!({}), i).await;
+            let events = d.handle(Command::Submit, &UserId(format!("u_{i}")), 10).expect("submit");
+            let mut after = d.clone();
+            after.state = State::Submitted;
+            after.submitted_at = Some(10);
+            store
+                .append(NewEvents {
+                    dossier: id.clone(),
+                    expected_version: 2,
+                    program_version: None,
+                    events,
+                    actor: None,
+                    after,
+                    flags: vec![],
+                    assignee: None,
+                    keys: vec![("bank".into(), if i < 2 { "815-30001-1234567".into() } else { "other".into() })],
+                    at: 10,
+                })
+                .await
+                .expect("submit");
+            ids.push(id);
+        }
+        assert_eq!(
+            store.duplicates("shq-pret-loyer-2020", "bank", "815-30001-1234567", &ids[0]).await.expect("dups"),
+            vec![ids[1].clone()]
+        );
+        assert!(
+            store.duplicates("shq-pret-loyer-2020", "bank", "815-30001-1234567", "d_x").await.expect("dups").len() == 2
+        );
+        assert!(store.duplicates("other-program", "bank", "815-30001-1234567", "d_x").await.expect("dups").is_empty());
+        assert!(
+            store.duplicates("shq-pret-loyer-2020", "sin", "815-30001-1234567", "d_x").await.expect("dups").is_empty()
+        );
+        // The clear value is nowhere in the database file.
+        if let Some(path) = url.strip_prefix("sqlite://") {
+            store.close().await;
+            let mut bytes = std::fs::read(path).expect("db");
+            bytes.extend(std::fs::read(format!("{path}-wal")).unwrap_or_default());
+            assert!(!bytes.windows(7).any(|w| w == b"1234567"));
+            assert!(bytes.windows(4).any(|w| w == b"bank"), "the file was read");
+        }
+    });
+}
+
+#[test]
+fn accounts_sessions_and_tokens() {
+    on_each(|store, _| async move {
+        let new = |email: &str| NewUser {
+            email: email.into(),
+            name: "Alice Tremblay".into(),
+            password_hash: "$argon2id$fake".into(),
+            roles: vec!["citizen".into()],
+            language: "fr".into(),
+            verified: false,
+        };
+        let u = store.create_user(new("Alice@Example.org"), None, 1).await.expect("create");
+        assert_eq!(u.email, "alice@example.org");
+        assert!(u.active && !u.verified);
+        assert!(matches!(store.create_user(new("ALICE@example.org "), None, 2).await, Err(StoreError::Taken(_))));
+        assert_eq!(store.user_by_email("alice@EXAMPLE.org").await.expect("get").expect("found").id, u.id);
+        store.create_session("tok-1", &u.id, "csrf", 10, 100).await.expect("session");
+        assert_eq!(store.session("tok-1", 50).await.expect("s").expect("live").csrf, "csrf");
+        assert!(store.session("tok-1", 100).await.expect("s").is_none(), "expired");
+        assert!(store.session("tok-2", 50).await.expect("s").is_none());
+        store
+            .update_user(
+                &u.id,
+                Some(&["case_worker".into(), "reviewer".into()]),
+                None,
+                Some(true),
+                None,
+                Some(Some(b"secret")),
+                Some("u_admin"),
+                20,
+            )
+            .await
+            .expect("update");
+        let u2 = store.user(&u.id).await.expect("get").expect("found");
+        assert_eq!(u2.roles, ["case_worker", "reviewer"]);
+        assert!(u2.verified);
+        assert_eq!(u2.totp_secret.as_deref(), Some(&b"secret"[..]));
+        assert_eq!(u2.password_hash, "$argon2id$fake");
+        // A new password ends the sessions.
+        store.update_user(&u.id, None, None, None, Some("$argon2id$new"), None, Some(&u.id), 30).await.expect("update");
+        assert!(store.session("tok-1", 50).await.expect("s").is_none());
+        assert!(matches!(
+            store.update_user("u_nobody", None, Some(false), None, None, None, None, 1).await,
+            Err(StoreError::NotFound)
+        ));
+        let log = store.events(&format!("user:{}", u.id)).await.expect("events");
+        assert_eq!(log.len(), 3);
+        assert!(!log.iter().any(|e| e.event.to_string().contains("argon2")), "no hash in the log");
+        // One-time tokens work once, only for their purpose, only in time.
+        store.create_one_time("ot", &u.id, "verify", 100).await.expect("ot");
+        assert!(store.consume_one_time("ot", "reset", 10).await.expect("c").is_none());
+        assert_eq!(store.consume_one_time("ot", "verify", 10).await.expect("c").as_deref(), Some(u.id.as_str()));
+        assert!(store.consume_one_time("ot", "verify", 10).await.expect("c").is_none());
+        store.create_one_time("late", &u.id, "verify", 100).await.expect("ot");
+        assert!(store.consume_one_time("late", "verify", 100).await.expect("c").is_none());
+        store.create_api_token("api", &u.id, "script", 1, 1000).await.expect("api");
+        assert_eq!(store.api_token("api", 999).await.expect("t").expect("live").user_id, u.id);
+        assert!(store.api_token("api", 1000).await.expect("t").is_none());
+        // Throttling counts within a window and restarts after it.
+        for n in 1..=3 {
+            assert_eq!(store.note_login_failure("alice", 100 + n, 60).await.expect("note"), n);
+        }
+        assert_eq!(store.login_failures("alice", 110, 60).await.expect("n"), 3);
+        assert_eq!(store.login_failures("alice", 200, 60).await.expect("n"), 0);
+        assert_eq!(store.note_login_failure("alice", 200, 60).await.expect("note"), 1);
+        store.clear_login_failures("alice").await.expect("clear");
+        assert_eq!(store.login_failures("alice", 201, 60).await.expect("n"), 0);
+        assert_eq!(store.users().await.expect("users").len(), 1);
+    });
+}
+
+#[test]
+fn programs_blobs_and_mail() {
+    on_each(|store, _| async move {
+        store.publish_program("p", "v1", "source 1", "u_m", 1).await.expect("publish");
+        store.publish_program("p", "v2", "source 2", "u_m", 2).await.expect("publish");
+        store.publish_program("p", "v2", "source 2", "u_m", 3).await.expect("idempotent");
+        assert_eq!(store.current_programs().await.expect("list"), vec![("p".into(), "v2".into(), "source 2".into())]);
+        assert_eq!(store.program_source("p", "v1").await.expect("src").as_deref(), Some("source 1"));
+        let meta = store.put_blob(b"%PDF-1.7 hello".to_vec(), "application/pdf", 1).await.expect("put");
+        assert_eq!(meta.size, 14);
+        let again = store.put_blob(b"%PDF-1.7 hello".to_vec(), "application/pdf", 2).await.expect("put");
+        assert_eq!(again.sha256, meta.sha256);
+        let (m, bytes) = store.blob(&meta.sha256).await.expect("get");
+        assert_eq!((m.media_type.as_str(), bytes.as_slice()), ("application/pdf", &b"%PDF-1.7 hello"[..]));
+        assert!(matches!(store.blob(&"0".repeat(64)).await, Err(StoreError::NotFound)));
+        assert!(matches!(store.blob("../../etc/passwd").await, Err(StoreError::NotFound)));
+        store.queue_mail("a@example.org", "Bienvenue", "lien: https://x/verify?t=123", 5).await.expect("mail");
+        let mails = store.mails_to("a@example.org", 10).await.expect("mails");
+        assert_eq!(mails[0].1, "lien: https://x/verify?t=123");
+    });
+}
+
+#[test]
+fn checkpoints_sign_the_log_and_verification_finds_the_first_break() {
+    on_each(|store, opts| async move {
+        let url = opts.url.clone();
+        let key = CheckpointKey::from_pkcs8(&CheckpointKey::generate_pkcs8().expect("gen")).expect("key");
+        let (a, _) = new_dossier(&store, "u_a", serde_json::json!({"x": 1}), 1).await;
+        let (b, _) = new_dossier(&store, "u_b", serde_json::json!({"x": 2}), 2).await;
+        run(&store, &b, "u_b", Command::Submit, 3).await.expect("submit");
+        let cp = store.checkpoint(&key, 10).await.expect("checkpoint").expect("some");
+        assert_eq!((cp.first_seq, cp.events), (1, 5));
+        assert!(store.checkpoint(&key, 11).await.expect("checkpoint").is_none(), "nothing new");
+        run(&store, &a, "u_a", Command::Submit, 12).await.expect("submit");
+        let r = store.verify_audit(Some(&key.public_key())).await.expect("verify");
+        assert_eq!(r.first_broken, None, "{r:?}");
+        assert_eq!((r.events, r.dossiers, r.checkpoints, r.unchecked_events), (6, 2, 1, 1));
+        let other = CheckpointKey::from_pkcs8(&CheckpointKey::generate_pkcs8().expect("gen")).expect("key");
+        let r = store.verify_audit(Some(&other.public_key())).await.expect("verify");
+        assert!(r.first_broken.expect("broken").contains("not the organization's"));
+
+        // Tamper: swap event 1 of dossier b for event 1 of dossier a (both
+        // validly sealed, but for another row).
+        store.close().await;
+        use sqlx::Connection;
+        if url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+            sqlx::query("UPDATE events SET body = body || x'00' WHERE aggregate = $1 AND idx = 1")
+                .bind(format!("dossier:{b}"))
+                .execute(&mut c)
+                .await
+                .expect("tamper");
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+            sqlx::query("UPDATE events SET body = body || '\\x00'::bytea WHERE aggregate = $1 AND idx = 1")
+                .bind(format!("dossier:{b}"))
+                .execute(&mut c)
+                .await
+                .expect("tamper");
+        }
+        let store = Store::open(opts).await.expect("reopen");
+        let r = store.verify_audit(Some(&key.public_key())).await.expect("verify");
+        let broken = r.first_broken.expect("broken");
+        assert!(broken.starts_with(&format!("dossier:{b} event 1")), "{broken}");
+        store.close().await;
+    });
+}
