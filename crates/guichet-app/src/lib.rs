@@ -1,1 +1,117 @@
-//! guichet-app
+//! # guichet-app
+//!
+//! The use cases of guichet. Every entry point takes the [`Caller`] (who
+//! asks), checks authorization with the one table in
+//! `guichet_core::Actor::may`, runs the dossier's command (pure, in
+//! `guichet-core`), evaluates with the program (pure, in `guichet-rules`)
+//! and writes through `guichet-store` — one write per use case, so a use
+//! case either happens whole or not at all. The JSON API and the screens
+//! call these and nothing else.
+
+mod auth;
+mod dossiers;
+mod error;
+mod programs;
+mod totp;
+
+pub use auth::{Caller, LoginOutcome, SESSION_COOKIE};
+pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
+pub use error::AppError;
+pub use programs::{ProgramSummary, Published};
+pub use totp::{base32, totp_code};
+
+use guichet_store::{CheckpointKey, Store};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+pub type Result<T, E = AppError> = std::result::Result<T, E>;
+
+/// Service settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Public base URL, for links in emails (`https://guichet.example`).
+    pub base_url: String,
+    /// Session lifetime, seconds.
+    pub session_ttl: i64,
+    /// Largest upload, bytes.
+    pub max_upload: usize,
+    /// Failed logins allowed per account within `login_window` seconds.
+    pub login_max_failures: i64,
+    pub login_window: i64,
+    /// The organization's time zone (dates of applications are local).
+    pub time_zone: String,
+    /// Evaluate applications as of this date instead of today (the demo
+    /// runs as of a day when the 2020 programs were open).
+    pub reference_date: Option<String>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            base_url: "http://127.0.0.1:8080".into(),
+            session_ttl: 12 * 3600,
+            max_upload: 20 * 1024 * 1024,
+            login_max_failures: 5,
+            login_window: 15 * 60,
+            time_zone: "America/Toronto".into(),
+            reference_date: None,
+        }
+    }
+}
+
+/// The application: the store, the settings, the published programs.
+#[derive(Debug, Clone)]
+pub struct App {
+    pub store: Store,
+    pub config: Arc<Config>,
+    programs: Arc<RwLock<HashMap<(String, String), Arc<Published>>>>,
+    checkpoint_key: Option<Arc<CheckpointKey>>,
+}
+
+impl App {
+    pub fn new(store: Store, config: Config, checkpoint_key: Option<CheckpointKey>) -> App {
+        App {
+            store,
+            config: Arc::new(config),
+            programs: Arc::new(RwLock::new(HashMap::new())),
+            checkpoint_key: checkpoint_key.map(Arc::new),
+        }
+    }
+
+    /// Seconds since 1970.
+    pub fn now(&self) -> i64 {
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+    }
+
+    /// The date applications are evaluated at: the reference date if set,
+    /// else today in the organization's time zone.
+    pub fn today(&self) -> Result<guichet_rules::Date> {
+        let s = match &self.config.reference_date {
+            Some(d) => d.clone(),
+            None => {
+                let tz = jiff::tz::TimeZone::get(&self.config.time_zone)
+                    .map_err(|e| AppError::Internal(format!("time zone {}: {e}", self.config.time_zone)))?;
+                tz.to_datetime(jiff::Timestamp::now()).date().to_string()
+            }
+        };
+        guichet_rules::Date::parse(&s).map_err(|e| AppError::Internal(format!("reference date {s}: {e}")))
+    }
+
+    /// Signs a checkpoint over the events since the last one (the job
+    /// `guichet serve` runs every minute).
+    pub async fn checkpoint(&self) -> Result<Option<guichet_store::Checkpoint>> {
+        let Some(key) = &self.checkpoint_key else { return Ok(None) };
+        Ok(self.store.checkpoint(key, self.now()).await?)
+    }
+
+    pub fn checkpoint_public_key(&self) -> Option<Vec<u8>> {
+        self.checkpoint_key.as_ref().map(|k| k.public_key())
+    }
+}
+
+/// A random secret token: 32 bytes from the system's CSPRNG, as hex.
+pub(crate) fn secret_token() -> Result<String> {
+    let mut b = [0u8; 32];
+    aws_lc_rs::rand::fill(&mut b).map_err(|_| AppError::Internal("no randomness".into()))?;
+    Ok(guichet_store::hex(&b))
+}

@@ -229,6 +229,16 @@ impl Dossier {
         Ok(d)
     }
 
+    /// The dossier after `events` (each checked against the state it
+    /// applies to), without replaying the whole log.
+    pub fn after(&self, events: &[Event]) -> Result<Dossier, CommandError> {
+        let mut d = self.clone();
+        for e in events {
+            d.apply(e)?;
+        }
+        Ok(d)
+    }
+
     /// Applies one event (checking it is possible in the current state).
     fn apply(&mut self, e: &Event) -> Result<(), CommandError> {
         use State::*;

@@ -1,1 +1,66 @@
-//! guichet-web
+//! # guichet-web
+//!
+//! The HTTP face of guichet: the JSON API under `/api/v1` (its OpenAPI
+//! document at `/api/v1/openapi.json` is generated from the same route
+//! table the router is built from, so the two cannot drift), `/healthz`,
+//! `/readyz` and Prometheus `/metrics`. Handlers only translate: HTTP in,
+//! a `guichet-app` use case, HTTP out. Errors always answer
+//! `{"error": {"code", "message", "field"?, "details"?}}` with a stable code.
+
+mod api;
+mod extract;
+mod metrics;
+mod openapi;
+
+pub use api::routes;
+pub use openapi::openapi;
+
+use axum::Router;
+use guichet_app::App;
+use std::sync::Arc;
+
+/// What every handler gets.
+#[derive(Debug, Clone)]
+pub struct AppState {
+    pub app: App,
+    pub metrics: Arc<metrics::Metrics>,
+    /// Set `Secure` on cookies (when served over HTTPS).
+    pub secure_cookies: bool,
+}
+
+/// The whole HTTP application.
+pub fn router(app: App) -> Router {
+    let secure_cookies = app.config.base_url.starts_with("https://");
+    let state = AppState { app, metrics: Arc::new(metrics::Metrics::default()), secure_cookies };
+    let mut r: Router<AppState> = Router::new();
+    let mut by_path: std::collections::BTreeMap<&'static str, axum::routing::MethodRouter<AppState>> =
+        std::collections::BTreeMap::new();
+    for route in routes() {
+        let mr = by_path.remove(route.path);
+        by_path.insert(route.path, match mr {
+            Some(m) => m.merge(route.handler),
+            None => route.handler,
+        });
+    }
+    for (path, mr) in by_path {
+        r = r.route(path, mr);
+    }
+    r.fallback(api::not_found)
+        .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .with_state(state)
+}
+
+/// Serves until `shutdown` resolves, then finishes the requests in flight
+/// and closes the store (its writer commits what it accepted).
+pub async fn serve(
+    listener: tokio::net::TcpListener,
+    app: App,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let store = app.store.clone();
+    let r = router(app);
+    let res = axum::serve(listener, r).with_graceful_shutdown(shutdown).await;
+    store.close().await;
+    res
+}

@@ -1,0 +1,172 @@
+//! Published programs: loaded from the store, checked and tested before a
+//! new version is published, kept compiled in memory (by id and version:
+//! a dossier is always evaluated with the version it was created under).
+
+use guichet_core::Action;
+use guichet_rules::Program;
+use serde::Serialize;
+use std::sync::Arc;
+
+use crate::{App, AppError, Caller, Result};
+
+/// A published, compiled program version.
+#[derive(Debug)]
+pub struct Published {
+    pub id: String,
+    pub version: String,
+    pub source: String,
+    pub program: Program,
+}
+
+/// What the API shows of a program.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ProgramSummary {
+    pub id: String,
+    pub version: String,
+    pub title: serde_json::Value,
+    pub summary: Option<serde_json::Value>,
+    pub organization: Option<String>,
+    pub opens: String,
+    pub closes: String,
+    /// `human` or `automatic`.
+    pub decision: String,
+    pub questions: Vec<serde_json::Value>,
+    pub rules: Vec<serde_json::Value>,
+}
+
+fn bilingual(b: &guichet_rules::Bilingual) -> serde_json::Value {
+    serde_json::json!({"fr": b.fr, "en": b.en})
+}
+
+impl Published {
+    pub fn summary(&self) -> ProgramSummary {
+        let p = &self.program;
+        ProgramSummary {
+            id: p.id.clone(),
+            version: self.version.clone(),
+            title: bilingual(&p.title),
+            summary: p.summary.as_ref().map(bilingual),
+            organization: p.organization.clone(),
+            opens: p.opens.to_string(),
+            closes: p.closes.to_string(),
+            decision: serde_json::to_value(p.decision).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            questions: p
+                .questions
+                .iter()
+                .map(|q| {
+                    serde_json::json!({
+                        "id": q.id,
+                        "type": q.kind,
+                        "label": bilingual(&q.label),
+                        "help": q.help.as_ref().map(bilingual),
+                        "section": q.section,
+                        "ask_if": q.ask_if,
+                        "optional": q.optional,
+                        "options": q.options,
+                        "accept": q.accept,
+                    })
+                })
+                .collect(),
+            rules: p
+                .rules
+                .iter()
+                .map(|r| serde_json::json!({"name": r.name, "label": bilingual(&r.label), "norm": r.norm}))
+                .collect(),
+        }
+    }
+}
+
+/// Compiles a program file; errors become one `invalid_program` error with
+/// every diagnostic rendered `file:line:col`.
+pub(crate) fn compile(source: &str) -> Result<Program> {
+    match guichet_rules::load(source) {
+        Ok(l) => Ok(l.program),
+        Err(diags) => {
+            let rendered: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.render("program.toml", source)).collect();
+            Err(AppError::Invalid {
+                code: "invalid_program",
+                message: format!("the program file has {} error(s)", rendered.len()),
+                field: None,
+                details: Some(serde_json::json!(rendered)),
+            })
+        }
+    }
+}
+
+impl App {
+    /// Loads every current program version from the store.
+    pub async fn load_programs(&self) -> Result<usize> {
+        let rows = self.store.current_programs().await?;
+        for (id, version, source) in &rows {
+            self.cache(id, version, source)?;
+        }
+        Ok(rows.len())
+    }
+
+    fn cache(&self, id: &str, version: &str, source: &str) -> Result<Arc<Published>> {
+        let program = compile(source)?;
+        let p = Arc::new(Published { id: id.into(), version: version.into(), source: source.into(), program });
+        self.programs
+            .write()
+            .map_err(|_| AppError::Internal("program cache poisoned".into()))?
+            .insert((id.into(), version.into()), p.clone());
+        Ok(p)
+    }
+
+    /// The current version of a program.
+    pub async fn current_program(&self, id: &str) -> Result<Arc<Published>> {
+        let rows = self.store.current_programs().await?;
+        let (id, version, source) = rows.into_iter().find(|r| r.0 == id).ok_or(AppError::NotFound)?;
+        self.program_version(&id, &version, Some(&source)).await
+    }
+
+    /// A given version (compiled once, then from the cache).
+    pub async fn program_version(&self, id: &str, version: &str, source: Option<&str>) -> Result<Arc<Published>> {
+        if let Some(p) = self
+            .programs
+            .read()
+            .map_err(|_| AppError::Internal("program cache poisoned".into()))?
+            .get(&(id.to_owned(), version.to_owned()))
+        {
+            return Ok(p.clone());
+        }
+        let source = match source {
+            Some(s) => s.to_owned(),
+            None => self.store.program_source(id, version).await?.ok_or(AppError::NotFound)?,
+        };
+        self.cache(id, version, &source)
+    }
+
+    /// Every published program (current versions). Public.
+    pub async fn programs(&self) -> Result<Vec<ProgramSummary>> {
+        let mut out = Vec::new();
+        for (id, version, source) in self.store.current_programs().await? {
+            out.push(self.program_version(&id, &version, Some(&source)).await?.summary());
+        }
+        Ok(out)
+    }
+
+    /// Publishes a new version: it must load without error and pass its own
+    /// tests. `by` is a program manager (`None`: the CLI, at setup).
+    pub async fn publish_program(&self, by: Option<&Caller>, source: &str) -> Result<ProgramSummary> {
+        if let Some(c) = by {
+            c.may(Action::ManagePrograms, None)?;
+        }
+        let program = compile(source)?;
+        let report = program.run_tests();
+        let failed: Vec<String> =
+            report.outcomes.iter().filter(|o| !o.passed()).map(|o| o.name.clone()).collect();
+        if !failed.is_empty() {
+            return Err(AppError::Invalid {
+                code: "program_tests_failed",
+                message: format!("{} of the program's tests fail", failed.len()),
+                field: None,
+                details: Some(serde_json::json!(failed)),
+            });
+        }
+        let version = program.version.to_string();
+        let by_id = by.map(|c| c.id().to_owned()).unwrap_or_else(|| "system".into());
+        self.store.publish_program(&program.id, &version, source, &by_id, self.now()).await?;
+        Ok(self.cache(&program.id, &version, source)?.summary())
+    }
+}
