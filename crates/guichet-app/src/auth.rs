@@ -3,8 +3,8 @@
 //! optional TOTP, API tokens, email verification and password reset by
 //! single-use tokens, and account administration.
 
-use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use argon2::Argon2;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
 use guichet_core::{Action, Actor, Role, UserId};
 use guichet_store::{NewUser, UserRow};
 use serde::Serialize;
@@ -111,7 +111,8 @@ async fn verify_password(hash: Option<String>, password: String) -> Result<bool>
                 })
                 .clone(),
         };
-        let ok = PasswordHash::new(&h).is_ok_and(|p| Argon2::default().verify_password(password.as_bytes(), &p).is_ok());
+        let ok =
+            PasswordHash::new(&h).is_ok_and(|p| Argon2::default().verify_password(password.as_bytes(), &p).is_ok());
         ok && known
     })
     .await
@@ -176,9 +177,15 @@ impl App {
         self.store.create_one_time(&token, &user.id, "verify", now + 7 * 86400).await?;
         let link = format!("{}/verify?token={token}", self.config.base_url);
         let (subject, body) = if language == "en" {
-            ("Confirm your email address", format!("Hello {name},\n\nConfirm your address by opening this link:\n{link}\n"))
+            (
+                "Confirm your email address",
+                format!("Hello {name},\n\nConfirm your address by opening this link:\n{link}\n"),
+            )
         } else {
-            ("Confirmez votre adresse courriel", format!("Bonjour {name},\n\nConfirmez votre adresse en ouvrant ce lien :\n{link}\n"))
+            (
+                "Confirmez votre adresse courriel",
+                format!("Bonjour {name},\n\nConfirmez votre adresse en ouvrant ce lien :\n{link}\n"),
+            )
         };
         self.store.queue_mail(&email, subject, &body, now).await?;
         Ok(user)
@@ -250,9 +257,10 @@ impl App {
 
     pub async fn verify_email(&self, token: &str) -> Result<()> {
         let now = self.now();
-        let user = self.store.consume_one_time(token, "verify", now).await?.ok_or_else(|| {
-            AppError::invalid("invalid_token", "this link is not valid (already used or expired)")
-        })?;
+        let user =
+            self.store.consume_one_time(token, "verify", now).await?.ok_or_else(|| {
+                AppError::invalid("invalid_token", "this link is not valid (already used or expired)")
+            })?;
         self.store.update_user(&user, None, None, Some(true), None, None, Some(&user), now).await?;
         Ok(())
     }
@@ -280,9 +288,10 @@ impl App {
     pub async fn reset_password(&self, token: &str, password: &str) -> Result<()> {
         check_password_strength(password)?;
         let now = self.now();
-        let user = self.store.consume_one_time(token, "reset", now).await?.ok_or_else(|| {
-            AppError::invalid("invalid_token", "this link is not valid (already used or expired)")
-        })?;
+        let user =
+            self.store.consume_one_time(token, "reset", now).await?.ok_or_else(|| {
+                AppError::invalid("invalid_token", "this link is not valid (already used or expired)")
+            })?;
         let hash = hash_password(password.to_owned()).await?;
         self.store.update_user(&user, None, None, Some(true), Some(&hash), None, Some(&user), now).await?;
         Ok(())

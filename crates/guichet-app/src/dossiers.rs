@@ -133,7 +133,8 @@ fn state_list(s: &str) -> Result<Vec<State>> {
 /// many tenants share a landlord), and a SIN answer if the program asks.
 fn duplicate_keys(p: &Published, answers: &serde_json::Value) -> Vec<(String, String)> {
     let payee = p.program.payee.as_ref().filter(|p| matches!(p.kind, guichet_rules::raw::PayeeKind::ThirdParty));
-    let third_party = |q: &str| payee.is_some_and(|p| p.address.as_deref() == Some(q) || p.bank_account.as_deref() == Some(q));
+    let third_party =
+        |q: &str| payee.is_some_and(|p| p.address.as_deref() == Some(q) || p.bank_account.as_deref() == Some(q));
     let norm = |v: &serde_json::Value, fields: &[&str]| -> Option<String> {
         let parts: Vec<String> = fields
             .iter()
@@ -189,9 +190,11 @@ impl App {
         match (submitted_at, &self.config.reference_date) {
             (_, Some(_)) | (None, None) => self.today(),
             (Some(t), None) => {
-                let tz = jiff::tz::TimeZone::get(&self.config.time_zone).map_err(|e| AppError::Internal(e.to_string()))?;
+                let tz =
+                    jiff::tz::TimeZone::get(&self.config.time_zone).map_err(|e| AppError::Internal(e.to_string()))?;
                 let ts = jiff::Timestamp::from_second(t).map_err(|e| AppError::Internal(e.to_string()))?;
-                guichet_rules::Date::parse(&tz.to_datetime(ts).date().to_string()).map_err(|e| AppError::Internal(e.to_string()))
+                guichet_rules::Date::parse(&tz.to_datetime(ts).date().to_string())
+                    .map_err(|e| AppError::Internal(e.to_string()))
             }
         }
     }
@@ -214,7 +217,9 @@ impl App {
         if !answers.is_object() {
             return Err(AppError::invalid("invalid_request", "`answers` must be a JSON object"));
         }
-        let app = Application::from_json(&serde_json::json!({"submitted_on": self.today()?.to_string(), "answers": answers}))?;
+        let app = Application::from_json(
+            &serde_json::json!({"submitted_on": self.today()?.to_string(), "answers": answers}),
+        )?;
         p.program.prepare(&app)?;
         Ok(())
     }
@@ -391,7 +396,13 @@ impl App {
         })
     }
 
-    pub async fn answer(&self, by: &Caller, id: &str, version: Option<i64>, answers: serde_json::Value) -> Result<DossierView> {
+    pub async fn answer(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        answers: serde_json::Value,
+    ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::ActAsApplicant, Some(&row.dossier))?;
         let p = self.program_of(&row).await?;
@@ -403,7 +414,13 @@ impl App {
         self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
     }
 
-    pub async fn upload(&self, by: &Caller, id: &str, version: Option<i64>, doc: DocumentUpload) -> Result<DossierView> {
+    pub async fn upload(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        doc: DocumentUpload,
+    ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::ActAsApplicant, Some(&row.dossier))?;
         if doc.bytes.len() > self.config.max_upload {
@@ -452,7 +469,8 @@ impl App {
     pub async fn document(&self, by: &Caller, id: &str, sha: &str) -> Result<(String, Vec<u8>, String)> {
         let row = self.row(id).await?;
         by.may(Action::Read, Some(&row.dossier))?;
-        let name = row.dossier.documents.iter().find(|(_, s)| s == sha).map(|(n, _)| n.clone()).ok_or(AppError::NotFound)?;
+        let name =
+            row.dossier.documents.iter().find(|(_, s)| s == sha).map(|(n, _)| n.clone()).ok_or(AppError::NotFound)?;
         let (meta, bytes) = self.store.blob(sha).await?;
         Ok((meta.media_type, bytes, name))
     }
@@ -494,14 +512,22 @@ impl App {
     ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::Decide, Some(&row.dossier))?;
-        let events = row.dossier.handle(Command::RequestInformation { message, due }, &UserId(by.id().into()), self.now())?;
+        let events =
+            row.dossier.handle(Command::RequestInformation { message, due }, &UserId(by.id().into()), self.now())?;
         self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
     }
 
-    pub async fn provide_information(&self, by: &Caller, id: &str, version: Option<i64>, message: String) -> Result<DossierView> {
+    pub async fn provide_information(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        message: String,
+    ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::ActAsApplicant, Some(&row.dossier))?;
-        let events = row.dossier.handle(Command::ProvideInformation { message }, &UserId(by.id().into()), self.now())?;
+        let events =
+            row.dossier.handle(Command::ProvideInformation { message }, &UserId(by.id().into()), self.now())?;
         self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
     }
 
@@ -537,13 +563,11 @@ impl App {
             input.reasons
         };
         let amount = match outcome {
-            Outcome::Approved => Some(input.amount.or(computed).ok_or_else(|| {
-                AppError::Invalid {
-                    code: "invalid_request",
-                    message: "the rules give no amount: state it".into(),
-                    field: Some("amount".into()),
-                    details: None,
-                }
+            Outcome::Approved => Some(input.amount.or(computed).ok_or_else(|| AppError::Invalid {
+                code: "invalid_request",
+                message: "the rules give no amount: state it".into(),
+                field: Some("amount".into()),
+                details: None,
             })?),
             Outcome::Refused => None,
         };
@@ -560,7 +584,13 @@ impl App {
         })
     }
 
-    pub async fn decide(&self, by: &Caller, id: &str, version: Option<i64>, input: DecisionInput) -> Result<DossierView> {
+    pub async fn decide(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        input: DecisionInput,
+    ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::Decide, Some(&row.dossier))?;
         if row.state != State::Submitted {
@@ -569,19 +599,34 @@ impl App {
         let p = self.program_of(&row).await?;
         let decision = self.decision(&p, &row, input, by)?;
         let agreement_required = p.program.agreement.is_some();
-        let events =
-            row.dossier.handle(Command::Decide { decision, agreement_required }, &UserId(by.id().into()), self.now())?;
+        let events = row.dossier.handle(
+            Command::Decide { decision, agreement_required },
+            &UserId(by.id().into()),
+            self.now(),
+        )?;
         self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
     }
 
-    pub async fn request_review(&self, by: &Caller, id: &str, version: Option<i64>, reason: String) -> Result<DossierView> {
+    pub async fn request_review(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        reason: String,
+    ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::ActAsApplicant, Some(&row.dossier))?;
         let events = row.dossier.handle(Command::RequestReview { reason }, &UserId(by.id().into()), self.now())?;
         self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
     }
 
-    pub async fn review(&self, by: &Caller, id: &str, version: Option<i64>, input: DecisionInput) -> Result<DossierView> {
+    pub async fn review(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        input: DecisionInput,
+    ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::Review, Some(&row.dossier))?;
         if row.state != State::ReviewRequested {

@@ -90,7 +90,8 @@ impl From<CommandError> for AppError {
     fn from(e: CommandError) -> Self {
         match e {
             CommandError::WrongState { state } => {
-                let s = serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                let s =
+                    serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
                 AppError::WrongState(format!("this cannot be done to a dossier that is {s}"))
             }
             CommandError::Invalid(m) => AppError::invalid("invalid_command", m),

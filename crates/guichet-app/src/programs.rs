@@ -49,7 +49,10 @@ impl Published {
             organization: p.organization.clone(),
             opens: p.opens.to_string(),
             closes: p.closes.to_string(),
-            decision: serde_json::to_value(p.decision).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default(),
+            decision: serde_json::to_value(p.decision)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned))
+                .unwrap_or_default(),
             questions: p
                 .questions
                 .iter()
@@ -82,7 +85,8 @@ pub(crate) fn compile(source: &str) -> Result<Program> {
     match guichet_rules::load(source) {
         Ok(l) => Ok(l.program),
         Err(diags) => {
-            let rendered: Vec<String> = diags.iter().filter(|d| d.is_error()).map(|d| d.render("program.toml", source)).collect();
+            let rendered: Vec<String> =
+                diags.iter().filter(|d| d.is_error()).map(|d| d.render("program.toml", source)).collect();
             Err(AppError::Invalid {
                 code: "invalid_program",
                 message: format!("the program file has {} error(s)", rendered.len()),
@@ -154,8 +158,7 @@ impl App {
         }
         let program = compile(source)?;
         let report = program.run_tests();
-        let failed: Vec<String> =
-            report.outcomes.iter().filter(|o| !o.passed()).map(|o| o.name.clone()).collect();
+        let failed: Vec<String> = report.outcomes.iter().filter(|o| !o.passed()).map(|o| o.name.clone()).collect();
         if !failed.is_empty() {
             return Err(AppError::Invalid {
                 code: "program_tests_failed",

@@ -49,41 +49,269 @@ macro_rules! route {
 /// Every route of the service.
 pub fn routes() -> Vec<Route> {
     vec![
-        route!("get", "/healthz", "Liveness: the process answers.", auth = false, resp = serde_json::Value, get(healthz)),
-        route!("get", "/readyz", "Readiness: the database answers.", auth = false, resp = serde_json::Value, get(readyz)),
+        route!(
+            "get",
+            "/healthz",
+            "Liveness: the process answers.",
+            auth = false,
+            resp = serde_json::Value,
+            get(healthz)
+        ),
+        route!(
+            "get",
+            "/readyz",
+            "Readiness: the database answers.",
+            auth = false,
+            resp = serde_json::Value,
+            get(readyz)
+        ),
         route!("get", "/metrics", "Prometheus metrics.", auth = false, resp = String, get(metrics)),
-        route!("get", "/api/v1/openapi.json", "This document.", auth = false, resp = serde_json::Value, get(openapi_doc)),
-        route!("post", "/api/v1/auth/register", "Open a citizen account (a verification link is emailed).", auth = false, body = RegisterBody, resp = serde_json::Value, post(register)),
-        route!("post", "/api/v1/auth/verify", "Confirm an email address with the emailed token.", auth = false, body = TokenBody, resp = serde_json::Value, post(verify)),
-        route!("post", "/api/v1/auth/login", "Sign in: sets the session cookie and returns the CSRF token.", auth = false, body = LoginBody, resp = LoginOutcome, post(login)),
-        route!("post", "/api/v1/auth/logout", "Sign out (ends the session).", auth = true, resp = serde_json::Value, post(logout)),
-        route!("post", "/api/v1/auth/password-reset", "Email a password reset link (always answers 202).", auth = false, body = EmailBody, resp = serde_json::Value, post(reset_request)),
-        route!("post", "/api/v1/auth/password-reset/confirm", "Choose a new password with the emailed token.", auth = false, body = ResetBody, resp = serde_json::Value, post(reset_confirm)),
+        route!(
+            "get",
+            "/api/v1/openapi.json",
+            "This document.",
+            auth = false,
+            resp = serde_json::Value,
+            get(openapi_doc)
+        ),
+        route!(
+            "post",
+            "/api/v1/auth/register",
+            "Open a citizen account (a verification link is emailed).",
+            auth = false,
+            body = RegisterBody,
+            resp = serde_json::Value,
+            post(register)
+        ),
+        route!(
+            "post",
+            "/api/v1/auth/verify",
+            "Confirm an email address with the emailed token.",
+            auth = false,
+            body = TokenBody,
+            resp = serde_json::Value,
+            post(verify)
+        ),
+        route!(
+            "post",
+            "/api/v1/auth/login",
+            "Sign in: sets the session cookie and returns the CSRF token.",
+            auth = false,
+            body = LoginBody,
+            resp = LoginOutcome,
+            post(login)
+        ),
+        route!(
+            "post",
+            "/api/v1/auth/logout",
+            "Sign out (ends the session).",
+            auth = true,
+            resp = serde_json::Value,
+            post(logout)
+        ),
+        route!(
+            "post",
+            "/api/v1/auth/password-reset",
+            "Email a password reset link (always answers 202).",
+            auth = false,
+            body = EmailBody,
+            resp = serde_json::Value,
+            post(reset_request)
+        ),
+        route!(
+            "post",
+            "/api/v1/auth/password-reset/confirm",
+            "Choose a new password with the emailed token.",
+            auth = false,
+            body = ResetBody,
+            resp = serde_json::Value,
+            post(reset_confirm)
+        ),
         route!("get", "/api/v1/me", "Who am I.", auth = true, resp = serde_json::Value, get(me)),
-        route!("post", "/api/v1/me/tokens", "Create an API token (bearer) for scripts.", auth = true, body = TokenRequest, resp = serde_json::Value, post(api_token)),
-        route!("post", "/api/v1/me/totp", "Turn on two-factor codes (employees).", auth = true, body = TotpBody, resp = serde_json::Value, post(totp)),
+        route!(
+            "post",
+            "/api/v1/me/tokens",
+            "Create an API token (bearer) for scripts.",
+            auth = true,
+            body = TokenRequest,
+            resp = serde_json::Value,
+            post(api_token)
+        ),
+        route!(
+            "post",
+            "/api/v1/me/totp",
+            "Turn on two-factor codes (employees).",
+            auth = true,
+            body = TotpBody,
+            resp = serde_json::Value,
+            post(totp)
+        ),
         route!("get", "/api/v1/programs", "Published programs (current versions).", auth = false, resp = Vec<ProgramSummary>, get(programs)),
-        route!("post", "/api/v1/programs", "Publish a program version (body: the TOML file; program managers).", auth = true, resp = ProgramSummary, post(publish)),
-        route!("get", "/api/v1/programs/{id}", "One program: questions, rules, window.", auth = false, resp = ProgramSummary, get(program)),
-        route!("get", "/api/v1/dossiers", "My dossiers (citizens) or the queue (staff), keyset-paginated.", auth = true, resp = serde_json::Value, get(list)),
-        route!("post", "/api/v1/dossiers", "Start an application (optionally with answers, optionally submitted).", auth = true, body = CreateBody, resp = DossierView, post(create)),
+        route!(
+            "post",
+            "/api/v1/programs",
+            "Publish a program version (body: the TOML file; program managers).",
+            auth = true,
+            resp = ProgramSummary,
+            post(publish)
+        ),
+        route!(
+            "get",
+            "/api/v1/programs/{id}",
+            "One program: questions, rules, window.",
+            auth = false,
+            resp = ProgramSummary,
+            get(program)
+        ),
+        route!(
+            "get",
+            "/api/v1/dossiers",
+            "My dossiers (citizens) or the queue (staff), keyset-paginated.",
+            auth = true,
+            resp = serde_json::Value,
+            get(list)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers",
+            "Start an application (optionally with answers, optionally submitted).",
+            auth = true,
+            body = CreateBody,
+            resp = DossierView,
+            post(create)
+        ),
         route!("get", "/api/v1/dossiers/{id}", "A dossier.", auth = true, resp = DossierView, get(dossier)),
-        route!("patch", "/api/v1/dossiers/{id}/answers", "Answer questions (merged; null removes an answer).", auth = true, body = AnswersBody, resp = DossierView, patch(answers)),
-        route!("post", "/api/v1/dossiers/{id}/documents", "Upload a PDF, JPEG or PNG (raw body; ?name=&question=&version=).", auth = true, resp = DossierView, post(upload)),
-        route!("get", "/api/v1/dossiers/{id}/documents/{sha256}", "A document's bytes.", auth = true, resp = String, get(document)),
-        route!("post", "/api/v1/dossiers/{id}/submit", "Submit the application.", auth = true, body = VersionBody, resp = DossierView, post(submit)),
-        route!("get", "/api/v1/dossiers/{id}/evaluation", "Eligibility with its explanation (?lang=fr|en).", auth = true, resp = serde_json::Value, get(evaluation)),
-        route!("post", "/api/v1/dossiers/{id}/information-requests", "Ask the applicant for information (case workers).", auth = true, body = InfoRequestBody, resp = DossierView, post(request_information)),
-        route!("post", "/api/v1/dossiers/{id}/information", "Provide the information asked for.", auth = true, body = MessageBody, resp = DossierView, post(provide_information)),
-        route!("post", "/api/v1/dossiers/{id}/decision", "Approve or refuse (case workers).", auth = true, body = DecisionBody, resp = DossierView, post(decide)),
-        route!("post", "/api/v1/dossiers/{id}/review-request", "Ask for a review of the decision.", auth = true, body = ReasonBody, resp = DossierView, post(request_review)),
-        route!("post", "/api/v1/dossiers/{id}/review", "Decide the review (reviewers; not the first decider).", auth = true, body = DecisionBody, resp = DossierView, post(review)),
-        route!("post", "/api/v1/dossiers/{id}/withdraw", "Withdraw the application.", auth = true, body = ReasonBody, resp = DossierView, post(withdraw)),
-        route!("get", "/api/v1/dossiers/{id}/events", "The dossier's events (its audit trail).", auth = true, resp = serde_json::Value, get(events)),
+        route!(
+            "patch",
+            "/api/v1/dossiers/{id}/answers",
+            "Answer questions (merged; null removes an answer).",
+            auth = true,
+            body = AnswersBody,
+            resp = DossierView,
+            patch(answers)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/documents",
+            "Upload a PDF, JPEG or PNG (raw body; ?name=&question=&version=).",
+            auth = true,
+            resp = DossierView,
+            post(upload)
+        ),
+        route!(
+            "get",
+            "/api/v1/dossiers/{id}/documents/{sha256}",
+            "A document's bytes.",
+            auth = true,
+            resp = String,
+            get(document)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/submit",
+            "Submit the application.",
+            auth = true,
+            body = VersionBody,
+            resp = DossierView,
+            post(submit)
+        ),
+        route!(
+            "get",
+            "/api/v1/dossiers/{id}/evaluation",
+            "Eligibility with its explanation (?lang=fr|en).",
+            auth = true,
+            resp = serde_json::Value,
+            get(evaluation)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/information-requests",
+            "Ask the applicant for information (case workers).",
+            auth = true,
+            body = InfoRequestBody,
+            resp = DossierView,
+            post(request_information)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/information",
+            "Provide the information asked for.",
+            auth = true,
+            body = MessageBody,
+            resp = DossierView,
+            post(provide_information)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/decision",
+            "Approve or refuse (case workers).",
+            auth = true,
+            body = DecisionBody,
+            resp = DossierView,
+            post(decide)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/review-request",
+            "Ask for a review of the decision.",
+            auth = true,
+            body = ReasonBody,
+            resp = DossierView,
+            post(request_review)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/review",
+            "Decide the review (reviewers; not the first decider).",
+            auth = true,
+            body = DecisionBody,
+            resp = DossierView,
+            post(review)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/withdraw",
+            "Withdraw the application.",
+            auth = true,
+            body = ReasonBody,
+            resp = DossierView,
+            post(withdraw)
+        ),
+        route!(
+            "get",
+            "/api/v1/dossiers/{id}/events",
+            "The dossier's events (its audit trail).",
+            auth = true,
+            resp = serde_json::Value,
+            get(events)
+        ),
         route!("get", "/api/v1/users", "Accounts (administrators).", auth = true, resp = serde_json::Value, get(users)),
-        route!("post", "/api/v1/users", "Invite an employee (administrators).", auth = true, body = InviteBody, resp = serde_json::Value, post(invite)),
-        route!("patch", "/api/v1/users/{id}", "Change roles or deactivate (administrators).", auth = true, body = UserPatch, resp = serde_json::Value, patch(update_user)),
-        route!("get", "/api/v1/audit/verify", "Re-check every hash chain and checkpoint (administrators).", auth = true, resp = serde_json::Value, get(audit_verify)),
+        route!(
+            "post",
+            "/api/v1/users",
+            "Invite an employee (administrators).",
+            auth = true,
+            body = InviteBody,
+            resp = serde_json::Value,
+            post(invite)
+        ),
+        route!(
+            "patch",
+            "/api/v1/users/{id}",
+            "Change roles or deactivate (administrators).",
+            auth = true,
+            body = UserPatch,
+            resp = serde_json::Value,
+            patch(update_user)
+        ),
+        route!(
+            "get",
+            "/api/v1/audit/verify",
+            "Re-check every hash chain and checkpoint (administrators).",
+            auth = true,
+            resp = serde_json::Value,
+            get(audit_verify)
+        ),
     ]
 }
 
@@ -257,7 +485,9 @@ fn to_json<T: serde::Serialize>(v: T) -> ApiResult<Json> {
     serde_json::to_value(v).map(axum::Json).map_err(|e| ApiError(AppError::Internal(e.to_string())))
 }
 
-fn query<T: serde::de::DeserializeOwned>(q: Result<Query<T>, axum::extract::rejection::QueryRejection>) -> ApiResult<T> {
+fn query<T: serde::de::DeserializeOwned>(
+    q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<T> {
     q.map(|Query(v)| v).map_err(|e| ApiError(AppError::invalid("invalid_request", e.body_text())))
 }
 
@@ -352,13 +582,21 @@ async fn program(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult
     to_json(s.app.current_program(&id).await?.summary())
 }
 
-async fn publish(State(s): State<AppState>, Auth(c): Auth, body: Result<String, axum::extract::rejection::StringRejection>) -> ApiResult<Response> {
+async fn publish(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    body: Result<String, axum::extract::rejection::StringRejection>,
+) -> ApiResult<Response> {
     let source = body.map_err(|e| crate::extract::too_large_or(e.body_text()))?;
     let summary = s.app.publish_program(Some(&c), &source).await?;
     Ok((StatusCode::CREATED, to_json(summary)?).into_response())
 }
 
-async fn list(State(s): State<AppState>, Auth(c): Auth, q: Result<Query<ListFilter>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json> {
+async fn list(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    q: Result<Query<ListFilter>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json> {
     let f = query(q)?;
     let (items, next) = s.app.dossiers(&c, &f).await?;
     Ok(axum::Json(serde_json::json!({"items": items, "next": next})))
@@ -373,7 +611,12 @@ async fn dossier(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String
     to_json(s.app.dossier(&c, &id).await?)
 }
 
-async fn answers(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<AnswersBody>) -> ApiResult<Json> {
+async fn answers(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<AnswersBody>,
+) -> ApiResult<Json> {
     to_json(s.app.answer(&c, &id, b.version, b.answers).await?)
 }
 
@@ -397,14 +640,21 @@ async fn upload(
     }
     let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError(AppError::TooLarge { limit }))?;
     let name = q.name.unwrap_or_else(|| "document".into());
-    let d = s.app.upload(&c, &id, q.version, DocumentUpload { name, bytes: bytes.to_vec(), question: q.question }).await?;
+    let d =
+        s.app.upload(&c, &id, q.version, DocumentUpload { name, bytes: bytes.to_vec(), question: q.question }).await?;
     to_json(d)
 }
 
-async fn document(State(s): State<AppState>, Auth(c): Auth, Path((id, sha)): Path<(String, String)>) -> ApiResult<Response> {
+async fn document(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((id, sha)): Path<(String, String)>,
+) -> ApiResult<Response> {
     let (media, bytes, name) = s.app.document(&c, &id, &sha).await?;
-    let safe: String = name.chars().map(|ch| if ch.is_ascii_alphanumeric() || ".-_".contains(ch) { ch } else { '_' }).collect();
-    let disposition = HeaderValue::from_str(&format!("inline; filename=\"{safe}\"")).map_err(|e| ApiError(AppError::Internal(e.to_string())))?;
+    let safe: String =
+        name.chars().map(|ch| if ch.is_ascii_alphanumeric() || ".-_".contains(ch) { ch } else { '_' }).collect();
+    let disposition = HeaderValue::from_str(&format!("inline; filename=\"{safe}\""))
+        .map_err(|e| ApiError(AppError::Internal(e.to_string())))?;
     let ct = HeaderValue::from_str(&media).map_err(|e| ApiError(AppError::Internal(e.to_string())))?;
     let mut resp = bytes.into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, ct);
@@ -413,42 +663,84 @@ async fn document(State(s): State<AppState>, Auth(c): Auth, Path((id, sha)): Pat
     Ok(resp)
 }
 
-async fn submit(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<VersionBody>) -> ApiResult<Json> {
+async fn submit(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<VersionBody>,
+) -> ApiResult<Json> {
     to_json(s.app.submit(&c, &id, b.version).await?)
 }
 
-async fn evaluation(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, q: Result<Query<LangQuery>, axum::extract::rejection::QueryRejection>) -> ApiResult<Json> {
+async fn evaluation(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    q: Result<Query<LangQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Json> {
     let lang = match query(q)?.lang.as_deref() {
         None | Some("fr") => guichet_rules::Lang::Fr,
         Some("en") => guichet_rules::Lang::En,
-        Some(other) => return Err(ApiError(AppError::invalid("invalid_request", format!("lang is fr or en, not {other:?}")))),
+        Some(other) => {
+            return Err(ApiError(AppError::invalid("invalid_request", format!("lang is fr or en, not {other:?}"))));
+        }
     };
     Ok(axum::Json(s.app.evaluate(&c, &id, lang).await?))
 }
 
-async fn request_information(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<InfoRequestBody>) -> ApiResult<Json> {
+async fn request_information(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<InfoRequestBody>,
+) -> ApiResult<Json> {
     to_json(s.app.request_information(&c, &id, b.version, b.message, b.due).await?)
 }
 
-async fn provide_information(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<MessageBody>) -> ApiResult<Json> {
+async fn provide_information(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<MessageBody>,
+) -> ApiResult<Json> {
     to_json(s.app.provide_information(&c, &id, b.version, b.message).await?)
 }
 
-async fn decide(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<DecisionBody>) -> ApiResult<Json> {
+async fn decide(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<DecisionBody>,
+) -> ApiResult<Json> {
     let (version, input) = b.split();
     to_json(s.app.decide(&c, &id, version, input).await?)
 }
 
-async fn request_review(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<ReasonBody>) -> ApiResult<Json> {
+async fn request_review(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<ReasonBody>,
+) -> ApiResult<Json> {
     to_json(s.app.request_review(&c, &id, b.version, b.reason).await?)
 }
 
-async fn review(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<DecisionBody>) -> ApiResult<Json> {
+async fn review(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<DecisionBody>,
+) -> ApiResult<Json> {
     let (version, input) = b.split();
     to_json(s.app.review(&c, &id, version, input).await?)
 }
 
-async fn withdraw(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<ReasonBody>) -> ApiResult<Json> {
+async fn withdraw(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<ReasonBody>,
+) -> ApiResult<Json> {
     to_json(s.app.withdraw(&c, &id, b.version, b.reason).await?)
 }
 
@@ -465,7 +757,12 @@ async fn invite(State(s): State<AppState>, Auth(c): Auth, Body(b): Body<InviteBo
     Ok((StatusCode::CREATED, to_json(u)?).into_response())
 }
 
-async fn update_user(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, Body(b): Body<UserPatch>) -> ApiResult<Json> {
+async fn update_user(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<UserPatch>,
+) -> ApiResult<Json> {
     to_json(s.app.update_account(&c, &id, b.roles.as_deref(), b.active).await?)
 }
 

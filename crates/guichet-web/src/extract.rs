@@ -100,10 +100,9 @@ impl FromRequestParts<AppState> for Auth {
             if expected.is_empty()
                 || aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), expected.as_bytes()).is_err()
             {
-                return Err(AppError::Forbidden(
-                    "missing or wrong X-CSRF-Token header (it was given at login)".into(),
-                )
-                .into());
+                return Err(
+                    AppError::Forbidden("missing or wrong X-CSRF-Token header (it was given at login)".into()).into()
+                );
             }
         }
         Ok(Auth(caller))
@@ -121,11 +120,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for Body<T> {
     type Rejection = ApiError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
-        let json_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|ct| ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json")));
+        let json_type =
+            req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_some_and(|ct| {
+                ct.split(';').next().is_some_and(|m| m.trim().eq_ignore_ascii_case("application/json"))
+            });
         if !json_type {
             return Err(AppError::UnsupportedMedia("send the body as application/json".into()).into());
         }

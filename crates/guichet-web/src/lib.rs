@@ -37,10 +37,13 @@ pub fn router(app: App) -> Router {
         std::collections::BTreeMap::new();
     for route in routes() {
         let mr = by_path.remove(route.path);
-        by_path.insert(route.path, match mr {
-            Some(m) => m.merge(route.handler),
-            None => route.handler,
-        });
+        by_path.insert(
+            route.path,
+            match mr {
+                Some(m) => m.merge(route.handler),
+                None => route.handler,
+            },
+        );
     }
     for (path, mr) in by_path {
         r = r.route(path, mr);

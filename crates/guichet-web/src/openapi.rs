@@ -23,7 +23,9 @@ pub fn openapi() -> serde_json::Value {
             }
         });
         let ok = match r.method {
-            "post" if r.path.ends_with("/dossiers") || r.path.ends_with("/register") || r.path.ends_with("/users") => "201",
+            "post" if r.path.ends_with("/dossiers") || r.path.ends_with("/register") || r.path.ends_with("/users") => {
+                "201"
+            }
             _ => "200",
         };
         let mut resp = serde_json::json!({"description": "Success"});
@@ -32,8 +34,7 @@ pub fn openapi() -> serde_json::Value {
         }
         op["responses"][ok] = resp;
         if let Some(f) = r.body {
-            op["requestBody"] =
-                serde_json::json!({"required": true, "content": {"application/json": {"schema": f(&mut g).to_value()}}});
+            op["requestBody"] = serde_json::json!({"required": true, "content": {"application/json": {"schema": f(&mut g).to_value()}}});
         }
         if r.auth {
             op["security"] = serde_json::json!([{"session": []}, {"bearer": []}]);

@@ -1,6 +1,7 @@
 //! The `guichet` command line.
 
 mod program_cmd;
+mod service_cmd;
 mod sign_cmd;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,18 @@ enum Command {
     /// The built-in RFC 3161 timestamp authority.
     #[command(subcommand)]
     Tsa(TsaCmd),
+    /// Run the service (JSON API) with settings from guichet.toml and GUICHET_* variables.
+    Serve(service_cmd::ServeArgs),
+    /// Apply the database migrations.
+    Migrate(service_cmd::DbArgs),
+    /// A ready demo instance on SQLite: both SHQ programs, demo accounts, sample dossiers.
+    Demo(service_cmd::DemoArgs),
+    /// The audit trail: verify every hash chain and checkpoint, or sign a checkpoint.
+    #[command(subcommand)]
+    Audit(service_cmd::AuditCmd),
+    /// Accounts: create the first administrator.
+    #[command(subcommand)]
+    Admin(service_cmd::AdminCmd),
 }
 
 #[derive(Subcommand)]
@@ -51,5 +64,10 @@ fn main() -> ExitCode {
         Command::Sign(a) => sign_cmd::exit(sign_cmd::sign(&a)),
         Command::Verify(a) => sign_cmd::exit(sign_cmd::verify(&a)),
         Command::Tsa(TsaCmd::Serve(a)) => sign_cmd::exit(sign_cmd::tsa_serve(&a)),
+        Command::Serve(a) => service_cmd::serve(&a),
+        Command::Migrate(a) => service_cmd::migrate(&a),
+        Command::Demo(a) => service_cmd::demo(&a),
+        Command::Audit(c) => service_cmd::audit(&c),
+        Command::Admin(c) => service_cmd::admin(&c),
     }
 }
