@@ -315,8 +315,9 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-pub(crate) async fn not_found() -> ApiError {
-    ApiError(AppError::NotFound)
+pub(crate) async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    let body = serde_json::json!({"error": {"code": "not_found", "message": format!("there is no route {method} {}", uri.path())}});
+    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -630,19 +631,42 @@ async fn upload(
 ) -> ApiResult<Json> {
     let q = query(q)?;
     let limit = s.app.config.max_upload;
-    if headers
-        .get(header::CONTENT_LENGTH)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.parse::<usize>().ok())
-        .is_some_and(|n| n > limit)
-    {
-        return Err(ApiError(AppError::TooLarge { limit }));
-    }
-    let bytes = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError(AppError::TooLarge { limit }))?;
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let bytes = read_limited(body, limit, declared).await?;
     let name = q.name.unwrap_or_else(|| "document".into());
-    let d =
-        s.app.upload(&c, &id, q.version, DocumentUpload { name, bytes: bytes.to_vec(), question: q.question }).await?;
+    let d = s.app.upload(&c, &id, q.version, DocumentUpload { name, bytes, question: q.question }).await?;
     to_json(d)
+}
+
+/// Reads a body of at most `limit` bytes. A larger one is answered 413;
+/// up to [`DRAIN`] bytes past the limit are read and dropped first so that
+/// the client, still sending, receives the answer instead of a reset.
+async fn read_limited(body: axum::body::Body, limit: usize, declared: Option<usize>) -> ApiResult<Vec<u8>> {
+    use futures_util::StreamExt;
+    const DRAIN: usize = 64 * 1024 * 1024;
+    let too_large = ApiError(AppError::TooLarge { limit });
+    if declared.is_some_and(|n| n > limit + DRAIN) {
+        return Err(too_large);
+    }
+    let mut stream = body.into_data_stream();
+    let mut out = Vec::with_capacity(declared.unwrap_or(0).min(limit));
+    let mut seen = 0usize;
+    while let Some(chunk) = stream.next().await {
+        let chunk =
+            chunk.map_err(|e| ApiError(AppError::invalid("invalid_request", format!("reading the body: {e}"))))?;
+        seen += chunk.len();
+        if seen > limit + DRAIN {
+            break;
+        }
+        if seen <= limit {
+            out.extend_from_slice(&chunk);
+        }
+    }
+    if seen > limit {
+        return Err(too_large);
+    }
+    Ok(out)
 }
 
 async fn document(

@@ -1,0 +1,206 @@
+//! A real server on a real socket, on a fresh database, for each backend
+//! (`GUICHET_TEST_POSTGRES` adds PostgreSQL), and a small HTTP client that
+//! keeps its session cookie and CSRF token.
+
+#![allow(dead_code)]
+
+use guichet_app::{App, Config};
+use guichet_store::testing::fresh_store;
+use serde_json::{Value, json};
+use std::io::Read;
+
+pub const PASSWORD: &str = "correct horse battery staple";
+
+pub const LOAN: &str = include_str!("../../../../programs/shq-pret-loyer-2020.toml");
+pub const WAITING: &str = include_str!("../../../../programs/shq-menages-en-attente-2020.toml");
+
+pub struct Server {
+    pub base: String,
+    pub app: App,
+    pub rt: tokio::runtime::Runtime,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+    done: Option<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        if let Some(s) = self.stop.take() {
+            let _ = s.send(());
+        }
+        if let Some(d) = self.done.take() {
+            let _ = d.recv_timeout(std::time::Duration::from_secs(10));
+        }
+    }
+}
+
+/// A server with both SHQ programs published, evaluating as of 2020-05-10.
+pub fn start(backend: &str) -> Server {
+    start_with(backend, Config { reference_date: Some("2020-05-10".into()), ..Config::default() })
+}
+
+pub fn start_with(backend: &str, config: Config) -> Server {
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
+    let (app, listener) = rt.block_on(async {
+        let (store, _) = fresh_store(backend).await.expect("store");
+        let key =
+            guichet_store::CheckpointKey::from_pkcs8(&guichet_store::CheckpointKey::generate_pkcs8().expect("gen"))
+                .expect("key");
+        let app = App::new(store, config, Some(key));
+        app.publish_program(None, LOAN).await.expect("publish loan");
+        app.publish_program(None, WAITING).await.expect("publish waiting");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        (app, listener)
+    });
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let (done_tx, done) = std::sync::mpsc::channel();
+    let served = app.clone();
+    rt.spawn(async move {
+        let _ = guichet_web::serve(listener, served, async {
+            let _ = stopped.await;
+        })
+        .await;
+        let _ = done_tx.send(());
+    });
+    Server { base, app, rt, stop: Some(stop), done: Some(done) }
+}
+
+impl Server {
+    pub fn client(&self) -> Client {
+        Client::new(&self.base)
+    }
+
+    /// An account with `roles`, signed in.
+    pub fn user(&self, email: &str, roles: &[&str]) -> Client {
+        let roles: Vec<String> = roles.iter().map(|r| r.to_string()).collect();
+        self.rt.block_on(self.app.create_account(None, email, "Test Person", PASSWORD, &roles)).expect("account");
+        let mut c = self.client();
+        c.login(email, PASSWORD);
+        c
+    }
+
+    /// The last email sent to `to`.
+    pub fn last_mail(&self, to: &str) -> String {
+        let mails = self.rt.block_on(self.app.mails_to(to)).expect("mails");
+        mails.first().map(|m| m.1.clone()).unwrap_or_default()
+    }
+}
+
+pub struct Client {
+    agent: ureq::Agent,
+    pub base: String,
+    pub cookie: Option<String>,
+    pub csrf: Option<String>,
+    pub bearer: Option<String>,
+    pub user_id: Option<String>,
+}
+
+impl Client {
+    pub fn new(base: &str) -> Client {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .max_idle_connections(0)
+            .max_idle_connections_per_host(0)
+            .build()
+            .into();
+        Client { agent, base: base.into(), cookie: None, csrf: None, bearer: None, user_id: None }
+    }
+
+    pub fn login(&mut self, email: &str, password: &str) -> (u16, Value) {
+        let (status, body, headers) =
+            self.raw("POST", "/api/v1/auth/login", Some(json!({"email": email, "password": password})), None);
+        if status == 200 {
+            let set = headers.iter().find(|(k, _)| k == "set-cookie").map(|(_, v)| v.clone()).unwrap_or_default();
+            self.cookie = set.split(';').next().map(str::to_owned);
+            self.csrf = body["csrf_token"].as_str().map(str::to_owned);
+            self.user_id = body["user_id"].as_str().map(str::to_owned);
+        }
+        (status, body)
+    }
+
+    pub fn call(&self, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (s, b, _) = self.raw(method, path, body, None);
+        (s, b)
+    }
+
+    /// A request with optional JSON body, or raw bytes with a content type.
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<Value>,
+        bytes: Option<(&str, Vec<u8>)>,
+    ) -> (u16, Value, Vec<(String, String)>) {
+        let url = format!("{}{}", self.base, path);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        if let Some(t) = &self.bearer {
+            req = req.header("authorization", format!("Bearer {t}"));
+        }
+        let payload: Vec<u8> = match (body, bytes) {
+            (Some(v), _) => {
+                req = req.header("content-type", "application/json");
+                serde_json::to_vec(&v).expect("json")
+            }
+            (None, Some((ct, b))) => {
+                req = req.header("content-type", ct);
+                b
+            }
+            (None, None) => Vec::new(),
+        };
+        let req = req.body(payload).expect("request");
+        let mut resp = self.agent.run(req).expect("transport");
+        let status = resp.status().as_u16();
+        let headers = resp
+            .headers()
+            .iter()
+            .map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or_default().to_owned()))
+            .collect();
+        let mut text = String::new();
+        let _ = resp.body_mut().as_reader().read_to_string(&mut text);
+        let value = serde_json::from_str(&text).unwrap_or(Value::String(text));
+        (status, value, headers)
+    }
+
+    pub fn get(&self, path: &str) -> (u16, Value) {
+        self.call("GET", path, None)
+    }
+
+    pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        self.call("POST", path, Some(body))
+    }
+}
+
+/// The answers of an eligible rent-loan applicant (the program's own test
+/// defaults): 800 $ a month, May and June, capped at 1 500 $.
+pub fn eligible_loan() -> Value {
+    json!({
+        "income_support": "cerb",
+        "home": {"line1": "4321, rue Saint-Denis, app. 3", "city": "Montréal", "province": "QC", "postal_code": "H2J 2L4"},
+        "housing_type": "ordinary",
+        "lease_start": "2019-07-01",
+        "lease_end": "2020-06-30",
+        "lease_copy": "bail-2019-2020.pdf",
+        "told_landlord": true,
+        "monthly_rent": "800.00 $",
+        "months_covered": "both",
+        "portion": "all",
+        "landlord_name": "Gestion immobilière Tremblay inc.",
+        "landlord_address": {"line1": "4500, boulevard Saint-Laurent, bureau 210", "city": "Montréal", "province": "QC", "postal_code": "H2T 1R2"},
+        "landlord_email": "loyers@tremblay.example",
+        "landlord_bank": {"institution": "815", "transit": "12345", "account": "1234567"}
+    })
+}
+
+/// Runs `f` on each backend.
+pub fn on_each(f: impl Fn(&Server)) {
+    for b in guichet_store::testing::backends() {
+        let server = start(b);
+        f(&server);
+    }
+}
