@@ -59,12 +59,15 @@ impl Default for Config {
     }
 }
 
+/// Compiled programs by (id, version).
+type ProgramCache = HashMap<(String, String), Arc<Published>>;
+
 /// The application: the store, the settings, the published programs.
 #[derive(Debug, Clone)]
 pub struct App {
     pub store: Store,
     pub config: Arc<Config>,
-    programs: Arc<RwLock<HashMap<(String, String), Arc<Published>>>>,
+    programs: Arc<RwLock<ProgramCache>>,
     checkpoint_key: Option<Arc<CheckpointKey>>,
 }
 

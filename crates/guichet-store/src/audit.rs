@@ -176,12 +176,9 @@ impl Store {
     /// signer must be `trusted_key` when given). Stops at the first break.
     pub async fn verify_audit(&self, trusted_key: Option<&[u8]>) -> Result<AuditReport> {
         let mut report = AuditReport::default();
-        match self.verify_chains(&mut report).await? {
-            Some(broken) => {
-                report.first_broken = Some(broken);
-                return Ok(report);
-            }
-            None => {}
+        if let Some(broken) = self.verify_chains(&mut report).await? {
+            report.first_broken = Some(broken);
+            return Ok(report);
         }
         report.first_broken = self.verify_checkpoints(trusted_key, &mut report).await?;
         Ok(report)

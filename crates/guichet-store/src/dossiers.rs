@@ -209,7 +209,8 @@ impl Store {
 
     /// The events of an aggregate (`dossier:ID`, `user:ID`…), opened.
     pub async fn events(&self, aggregate: &str) -> Result<Vec<StoredEvent>> {
-        let rows: Vec<(i64, i64, String, Option<String>, i64, Vec<u8>, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+        type Row = (i64, i64, String, Option<String>, i64, Vec<u8>, Vec<u8>);
+        let rows: Vec<Row> = on!(self.db(), p => sqlx::query_as(
             "SELECT seq, idx, kind, actor, at, body, link FROM events WHERE aggregate = $1 ORDER BY idx",
         )
         .bind(aggregate)

@@ -1,0 +1,151 @@
+//! The authorization matrix: every API route × every role, on the caller's
+//! own dossier (the applicant) and on someone else's. Allowed means the
+//! request got past authorization (any answer but 401, 403 or 404; it may
+//! still be refused for the dossier's state); denied means 403, or 404
+//! when a citizen asks about someone else's dossier (they must not learn
+//! it exists); anonymous callers get 401 on every protected route.
+
+mod common;
+
+use common::*;
+use serde_json::{Value, json};
+
+const ROLES: [&str; 8] = [
+    "anonymous",
+    "owner",
+    "other_citizen",
+    "case_worker",
+    "reviewer",
+    "finance_officer",
+    "program_manager",
+    "administrator",
+];
+
+#[test]
+fn every_route_for_every_role() {
+    on_each(|s| {
+        let mut clients = std::collections::HashMap::new();
+        clients.insert("anonymous", s.client());
+        for role in &ROLES[1..] {
+            let r = if role.ends_with("citizen") || *role == "owner" { "citizen" } else { role };
+            clients.insert(*role, s.user(&format!("{role}@example.org"), &[r]));
+        }
+        let owner = &clients["owner"];
+        let (st, d) =
+            owner.post("/api/v1/dossiers", json!({"program": "shq-pret-loyer-2020", "answers": eligible_loan()}));
+        assert_eq!(st, 201, "{d}");
+        let id = d["id"].as_str().expect("id").to_owned();
+        let (st, d, _) = owner.raw(
+            "POST",
+            &format!("/api/v1/dossiers/{id}/documents?name=bail.pdf"),
+            None,
+            Some(("application/pdf", b"%PDF-1.7 lease".to_vec())),
+        );
+        assert_eq!(st, 200, "{d}");
+        let sha = d["documents"][0]["sha256"].as_str().expect("sha").to_owned();
+        assert_eq!(owner.post(&format!("/api/v1/dossiers/{id}/submit"), json!({})).0, 200);
+        let victim = clients["other_citizen"].user_id.clone().expect("id");
+
+        let dossier = format!("/api/v1/dossiers/{id}");
+        let decision = json!({"outcome": "approved"});
+        // (method, path, body, roles allowed; "owner" = the applicant)
+        let any = &ROLES[1..];
+        let staff_read = &["owner", "case_worker", "reviewer", "finance_officer", "administrator"][..];
+        let table: Vec<(&str, String, Option<Value>, &[&str])> = vec![
+            ("GET", "/api/v1/me".into(), None, any),
+            ("POST", "/api/v1/me/tokens".into(), Some(json!({"name": "t", "days": 1})), any),
+            (
+                "POST",
+                "/api/v1/me/totp".into(),
+                Some(json!({"secret": "A".repeat(32), "code": "000000"})),
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator"],
+            ),
+            ("GET", "/api/v1/programs".into(), None, &ROLES),
+            ("GET", "/api/v1/programs/shq-pret-loyer-2020".into(), None, &ROLES),
+            ("POST", "/api/v1/programs".into(), Some(json!("not toml")), &["program_manager"]),
+            ("GET", "/api/v1/dossiers".into(), None, any),
+            (
+                "POST",
+                "/api/v1/dossiers".into(),
+                Some(json!({"program": "shq-pret-loyer-2020"})),
+                &["owner", "other_citizen"],
+            ),
+            ("GET", dossier.clone(), None, staff_read),
+            ("GET", format!("{dossier}/events"), None, staff_read),
+            ("GET", format!("{dossier}/evaluation"), None, staff_read),
+            ("GET", format!("{dossier}/documents/{sha}"), None, staff_read),
+            ("PATCH", format!("{dossier}/answers"), Some(json!({"answers": {}})), &["owner"]),
+            ("POST", format!("{dossier}/documents?name=x.pdf"), None, &["owner"]),
+            ("POST", format!("{dossier}/submit"), Some(json!({})), &["owner"]),
+            ("POST", format!("{dossier}/information"), Some(json!({"message": "voici"})), &["owner"]),
+            ("POST", format!("{dossier}/review-request"), Some(json!({"reason": "r"})), &["owner"]),
+            (
+                "POST",
+                format!("{dossier}/information-requests"),
+                Some(json!({"message": "bail?", "due": 4_000_000_000i64})),
+                &["case_worker"],
+            ),
+            ("POST", format!("{dossier}/decision"), Some(decision.clone()), &["case_worker"]),
+            ("POST", format!("{dossier}/review"), Some(decision), &["reviewer"]),
+            ("POST", format!("{dossier}/withdraw"), Some(json!({"reason": "r"})), &["owner"]),
+            ("GET", "/api/v1/users".into(), None, &["administrator"]),
+            (
+                "POST",
+                "/api/v1/users".into(),
+                Some(json!({"email": "new@example.org", "name": "N", "roles": ["case_worker"]})),
+                &["administrator"],
+            ),
+            ("PATCH", format!("/api/v1/users/{victim}"), Some(json!({"roles": ["citizen"]})), &["administrator"]),
+            ("GET", "/api/v1/audit/verify".into(), None, &["administrator"]),
+            // Last: it ends each session.
+            ("POST", "/api/v1/auth/logout".into(), Some(json!({})), any),
+        ];
+        let documented: std::collections::HashSet<(String, String)> = guichet_web::routes()
+            .iter()
+            .filter(|r| r.auth)
+            .map(|r| (r.method.to_uppercase(), r.path.to_owned()))
+            .collect();
+        let mut covered = std::collections::HashSet::new();
+        let mut failures = Vec::new();
+        for (method, path, body, allowed) in &table {
+            let template = guichet_web::routes()
+                .into_iter()
+                .find(|r| {
+                    r.method.eq_ignore_ascii_case(method)
+                        && r.path.split('/').count() == path.split('?').next().unwrap_or(path).split('/').count()
+                        && r.path
+                            .split('/')
+                            .zip(path.split('?').next().unwrap_or(path).split('/'))
+                            .all(|(a, b)| a == b || a.starts_with('{'))
+                })
+                .map(|r| (r.method.to_uppercase(), r.path.to_owned()))
+                .unwrap_or_else(|| panic!("no route for {method} {path}"));
+            let protected = documented.contains(&template);
+            covered.insert(template);
+            for role in ROLES {
+                let c = &clients[role];
+                let (st, resp, _) = if path.contains("/documents?") {
+                    c.raw(method, path, None, Some(("application/pdf", b"%PDF-1.7 more".to_vec())))
+                } else {
+                    c.raw(method, path, body.clone(), None)
+                };
+                let ok = if role == "anonymous" && protected {
+                    st == 401
+                } else if allowed.contains(&role) {
+                    !matches!(st, 401 | 403 | 404)
+                } else if role == "other_citizen" && path.starts_with("/api/v1/dossiers/") {
+                    st == 404
+                } else {
+                    st == 403 || (st == 404 && path.starts_with("/api/v1/dossiers/"))
+                };
+                if !ok {
+                    failures.push(format!("{role:>15} {method} {path} → {st} {resp}"));
+                }
+            }
+        }
+        assert!(failures.is_empty(), "authorization matrix:\n{}", failures.join("\n"));
+        // Every protected route of the API is in the matrix.
+        let missing: Vec<_> = documented.difference(&covered).collect();
+        assert!(missing.is_empty(), "routes missing from the matrix: {missing:?}");
+    });
+}
