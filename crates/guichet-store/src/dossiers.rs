@@ -308,13 +308,14 @@ impl Store {
     }
 
     /// Other open (submitted, not closed) dossiers of the program whose
-    /// indexed value of `kind` equals `value`.
+    /// indexed value of `kind` equals `value` (at most ten: enough to flag,
+    /// and a shared address must not make submissions quadratic).
     pub async fn duplicates(&self, program: &str, kind: &str, value: &str, except: &str) -> Result<Vec<String>> {
         let digest = self.inner.cipher.blind(kind, value);
         let ids: Vec<String> = on!(self.db(), p => sqlx::query_scalar(
             "SELECT k.dossier FROM dossier_keys k JOIN dossiers d ON d.id = k.dossier \
              WHERE k.program = $1 AND k.kind = $2 AND k.digest = $3 AND k.dossier <> $4 \
-             AND d.state NOT IN ('draft', 'withdrawn', 'refused', 'paid') ORDER BY k.dossier",
+             AND d.state NOT IN ('draft', 'withdrawn', 'refused', 'paid') ORDER BY k.dossier LIMIT 10",
         )
         .bind(program)
         .bind(kind)

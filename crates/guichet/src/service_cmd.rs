@@ -208,6 +208,12 @@ pub enum AdminCmd {
         #[arg(long)]
         name: String,
     },
+    /// Publish program files (each must load and pass its own tests).
+    Publish {
+        #[command(flatten)]
+        db: DbArgs,
+        files: Vec<PathBuf>,
+    },
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -372,7 +378,10 @@ pub fn audit(cmd: &AuditCmd) -> ExitCode {
 }
 
 pub fn admin(cmd: &AdminCmd) -> ExitCode {
-    let AdminCmd::Create { db, email, name } = cmd;
+    let (db, email, name) = match cmd {
+        AdminCmd::Create { db, email, name } => (db, email, name),
+        AdminCmd::Publish { db, files } => return report(publish(db, files)),
+    };
     report((|| {
         let s = settings_for(db)?;
         let mut password = String::new();
@@ -391,6 +400,35 @@ pub fn admin(cmd: &AdminCmd) -> ExitCode {
             Ok(())
         })
     })())
+}
+
+fn publish(db: &DbArgs, files: &[PathBuf]) -> Result<()> {
+    let s = settings_for(db)?;
+    let sources = files
+        .iter()
+        .map(|f| std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display())).map(|t| (f, t)))
+        .collect::<Result<Vec<_>>>()?;
+    runtime()?.block_on(async {
+        let store = s.store().await?;
+        store.migrate().await?;
+        let app = App::new(store.clone(), s.config(), None);
+        let mut result = Ok(());
+        for (f, src) in &sources {
+            match app.publish_program(None, src).await {
+                Ok(p) => println!("{}: published {} version {}", f.display(), p.id, p.version),
+                Err(e) => {
+                    let details = match &e {
+                        guichet_app::AppError::Invalid { details: Some(d), .. } => format!("\n{d}"),
+                        _ => String::new(),
+                    };
+                    result = Err(anyhow!("{}: {e}{details}", f.display()));
+                    break;
+                }
+            }
+        }
+        store.close().await;
+        result
+    })
 }
 
 const PROGRAMS: [&str; 2] = [
