@@ -132,8 +132,7 @@ impl App {
     /// The caller of a session token, if the session is live and the
     /// account active.
     pub async fn caller_from_session(&self, token: &str) -> Result<Option<Caller>> {
-        let Some(s) = self.store.session(token, self.now()).await? else { return Ok(None) };
-        let Some(user) = self.store.user(&s.user_id).await?.filter(|u| u.active) else { return Ok(None) };
+        let Some((s, user)) = self.store.session_user(token, self.now()).await? else { return Ok(None) };
         Ok(Some(Caller { actor: actor_of(&user)?, user, csrf: Some(s.csrf) }))
     }
 

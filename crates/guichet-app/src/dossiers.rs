@@ -240,21 +240,34 @@ impl App {
             return Err(AppError::Conflict { current: row.version });
         }
         let after = row.dossier.after(&events)?;
-        self.store
+        let now = self.now();
+        let version = self
+            .store
             .append(NewEvents {
                 dossier: row.id.clone(),
                 expected_version: expected,
                 program_version: None,
                 events,
                 actor: Some(by.into()),
-                after,
-                flags,
+                after: after.clone(),
+                flags: flags.clone(),
                 assignee: None,
                 keys,
-                at: self.now(),
+                at: now,
             })
             .await?;
-        Ok(DossierView::of(self.row(&row.id).await?))
+        // What was written, without reading it back.
+        Ok(DossierView::of(DossierRow {
+            version,
+            state: after.state,
+            submitted_at: after.submitted_at,
+            updated_at: now,
+            decided_by: after.decision.as_ref().map(|d| d.by.0.clone()),
+            amount: after.decision.as_ref().and_then(|d| d.amount),
+            flags,
+            dossier: after,
+            ..row.clone()
+        }))
     }
 
     /// Submission: complete evaluation, duplicate flags, and the decision
@@ -342,21 +355,37 @@ impl App {
             events.extend(more);
             (flags, keys) = (f, k);
         }
-        self.store
+        let version = self
+            .store
             .append(NewEvents {
                 dossier: id.clone(),
                 expected_version: 0,
                 program_version: Some(p.version.clone()),
                 events,
                 actor: Some(by.id().into()),
-                after: d,
-                flags,
+                after: d.clone(),
+                flags: flags.clone(),
                 assignee: None,
                 keys,
                 at: now,
             })
             .await?;
-        Ok(DossierView::of(self.row(&id).await?))
+        Ok(DossierView::of(DossierRow {
+            id,
+            program: p.id.clone(),
+            program_version: p.version.clone(),
+            applicant: by.id().into(),
+            state: d.state,
+            version,
+            created_at: now,
+            submitted_at: d.submitted_at,
+            updated_at: now,
+            assignee: None,
+            decided_by: d.decision.as_ref().map(|x| x.by.0.clone()),
+            amount: d.decision.as_ref().and_then(|x| x.amount),
+            flags,
+            dossier: d,
+        }))
     }
 
     /// A dossier the caller may read.

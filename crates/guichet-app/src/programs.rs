@@ -119,9 +119,8 @@ impl App {
 
     /// The current version of a program.
     pub async fn current_program(&self, id: &str) -> Result<Arc<Published>> {
-        let rows = self.store.current_programs().await?;
-        let (id, version, source) = rows.into_iter().find(|r| r.0 == id).ok_or(AppError::NotFound)?;
-        self.program_version(&id, &version, Some(&source)).await
+        let version = self.store.current_version(id).await?.ok_or(AppError::NotFound)?;
+        self.program_version(id, &version, None).await
     }
 
     /// A given version (compiled once, then from the cache).

@@ -19,7 +19,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let count: usize = count.parse()?;
     let dir = std::env::temp_dir().join("guichet-seed-blobs");
     let store =
-        Store::open(Options { url: url.clone(), blob_dir: dir, data_key: DataKey::from_hex(key)?, max_connections: 4 }).await?;
+        Store::open(Options { url: url.clone(), blob_dir: dir, data_key: DataKey::from_hex(key)?, max_connections: 4 })
+            .await?;
     store.migrate().await?;
     let next = Arc::new(AtomicUsize::new(0));
     let start = std::time::Instant::now();
@@ -80,7 +81,9 @@ fn dossier(i: usize) -> NewEvents {
             by: UserId("u_worker".into()),
             at: t + 86_400,
         };
-        let e = d.handle(Command::Decide { decision, agreement_required: false }, &UserId("u_worker".into()), t + 86_400).expect("decide");
+        let e = d
+            .handle(Command::Decide { decision, agreement_required: false }, &UserId("u_worker".into()), t + 86_400)
+            .expect("decide");
         d = d.after(&e).expect("after");
         events.extend(e);
     }

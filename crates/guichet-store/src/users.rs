@@ -214,6 +214,24 @@ impl Store {
         Ok(r.map(|(user_id, csrf, expires_at)| Session { user_id, csrf, expires_at }))
     }
 
+    /// The live session of a token and its active account, in one query.
+    pub async fn session_user(&self, token: &str, now: i64) -> Result<Option<(Session, UserRow)>> {
+        let sql = format!(
+            "SELECT s.csrf, s.expires_at, {} FROM sessions s JOIN users u ON u.id = s.user_id \
+             WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
+            USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
+        );
+        type Row = (String, i64, String, String, String, String, String, String, i64, i64, Option<Vec<u8>>, i64);
+        let r: Option<Row> = on!(self.db(), p => sqlx::query_as(&sql)
+            .bind(crate::token_hash(token))
+            .bind(now)
+            .fetch_optional(p)
+            .await?);
+        let Some(r) = r else { return Ok(None) };
+        let user = self.user_row((r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11))?;
+        Ok(Some((Session { user_id: user.id.clone(), csrf: r.0, expires_at: r.1 }, user)))
+    }
+
     pub async fn delete_session(&self, token: &str) -> Result<()> {
         on!(self.db(), p => sqlx::query("DELETE FROM sessions WHERE token_hash = $1")
             .bind(crate::token_hash(token))
@@ -359,6 +377,14 @@ impl Store {
         )
         .fetch_all(p)
         .await?))
+    }
+
+    /// The current version of one program.
+    pub async fn current_version(&self, id: &str) -> Result<Option<String>> {
+        Ok(on!(self.db(), p => sqlx::query_scalar("SELECT version FROM current_programs WHERE id = $1")
+            .bind(id)
+            .fetch_optional(p)
+            .await?))
     }
 
     /// One version's source.

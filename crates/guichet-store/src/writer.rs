@@ -87,33 +87,18 @@ macro_rules! apply {
         let conn = $conn;
         async {
             let n = a.events.len() as i64;
-            let prev: Vec<u8> = if let Some((program, version, applicant)) = &a.create {
-                let inserted = sqlx::query(
-                    "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, \
-                     created_at, updated_at, flags, snapshot) VALUES ($1, $2, $3, $4, $5, 0, $6, $7, $7, '[]', $8) \
-                     ON CONFLICT (id) DO NOTHING",
-                )
-                .bind(&a.dossier)
-                .bind(program)
-                .bind(version)
-                .bind(applicant)
-                .bind(&a.state)
-                .bind(vec![0u8; 32])
-                .bind(a.updated_at)
-                .bind(&a.snapshot)
-                .execute(&mut *conn)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    return Err(StoreError::Conflict { current: -1 });
-                }
+            let version = a.expected + n;
+            // The previous link: zeros for a new dossier; else read while
+            // taking the row (the version check is the lock).
+            let prev: Vec<u8> = if a.create.is_some() {
                 vec![0u8; 32]
             } else {
                 let row: Option<(Vec<u8>,)> = sqlx::query_as(
-                    "UPDATE dossiers SET version = version + $3 WHERE id = $1 AND version = $2 RETURNING last_link",
+                    "UPDATE dossiers SET version = $3 WHERE id = $1 AND version = $2 RETURNING last_link",
                 )
                 .bind(&a.dossier)
                 .bind(a.expected)
-                .bind(n)
+                .bind(version)
                 .fetch_optional(&mut *conn)
                 .await?;
                 match row {
@@ -134,42 +119,73 @@ macro_rules! apply {
                 .as_slice()
                 .try_into()
                 .map_err(|_| StoreError::Corrupt(format!("dossier {}: bad last link", a.dossier)))?;
-            let aggregate = format!("dossier:{}", a.dossier);
-            for (i, e) in a.events.iter().enumerate() {
+            let mut links = Vec::with_capacity(a.events.len());
+            for e in &a.events {
                 link = guichet_core::link_json(&link, &e.json);
-                sqlx::query(
-                    "INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                links.push(link.to_vec());
+            }
+            if let Some((program, program_version, applicant)) = &a.create {
+                let inserted = sqlx::query(
+                    "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, \
+                     created_at, submitted_at, updated_at, decided_by, amount, flags, snapshot, assignee) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING",
                 )
-                .bind(&aggregate)
-                .bind(a.expected + i as i64)
-                .bind(&e.kind)
-                .bind(&e.actor)
-                .bind(e.at)
-                .bind(&e.body)
+                .bind(&a.dossier)
+                .bind(program)
+                .bind(program_version)
+                .bind(applicant)
+                .bind(&a.state)
+                .bind(version)
                 .bind(link.to_vec())
+                .bind(a.updated_at)
+                .bind(a.submitted_at)
+                .bind(&a.decided_by)
+                .bind(a.amount)
+                .bind(&a.flags)
+                .bind(&a.snapshot)
+                .bind(a.assignee.clone().flatten())
+                .execute(&mut *conn)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    return Err(StoreError::Conflict { current: -1 });
+                }
+            } else {
+                sqlx::query(
+                    "UPDATE dossiers SET last_link = $2, state = $3, submitted_at = $4, updated_at = $5, \
+                     decided_by = $6, amount = $7, flags = $8, snapshot = $9, \
+                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END WHERE id = $1",
+                )
+                .bind(&a.dossier)
+                .bind(link.to_vec())
+                .bind(&a.state)
+                .bind(a.submitted_at)
+                .bind(a.updated_at)
+                .bind(&a.decided_by)
+                .bind(a.amount)
+                .bind(&a.flags)
+                .bind(&a.snapshot)
+                .bind(a.assignee.is_some() as i64)
+                .bind(a.assignee.clone().flatten())
                 .execute(&mut *conn)
                 .await?;
             }
-            let version = a.expected + n;
-            sqlx::query(
-                "UPDATE dossiers SET version = $2, last_link = $3, state = $4, submitted_at = $5, updated_at = $6, \
-                 decided_by = $7, amount = $8, flags = $9, snapshot = $10, \
-                 assignee = CASE WHEN $11 = 1 THEN $12 ELSE assignee END WHERE id = $1",
-            )
-            .bind(&a.dossier)
-            .bind(version)
-            .bind(link.to_vec())
-            .bind(&a.state)
-            .bind(a.submitted_at)
-            .bind(a.updated_at)
-            .bind(&a.decided_by)
-            .bind(a.amount)
-            .bind(&a.flags)
-            .bind(&a.snapshot)
-            .bind(a.assignee.is_some() as i64)
-            .bind(a.assignee.clone().flatten())
-            .execute(&mut *conn)
-            .await?;
+            // All the events in one statement.
+            let aggregate = format!("dossier:{}", a.dossier);
+            let mut sql = String::from("INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES ");
+            for i in 0..a.events.len() {
+                let b = 1 + 6 * i;
+                if i > 0 {
+                    sql.push_str(", ");
+                }
+                sql.push_str(&format!("($1, ${}, ${}, ${}, ${}, ${}, ${})", b + 1, b + 2, b + 3, b + 4, b + 5, b + 6));
+            }
+            let mut q = sqlx::query(&sql).bind(&aggregate);
+            for (i, (e, l)) in a.events.iter().zip(&links).enumerate() {
+                q = q.bind(a.expected + i as i64).bind(&e.kind).bind(&e.actor).bind(e.at).bind(&e.body).bind(l);
+            }
+            if !a.events.is_empty() {
+                q.execute(&mut *conn).await?;
+            }
             for (kind, digest) in &a.keys {
                 sqlx::query(
                     "INSERT INTO dossier_keys (dossier, program, kind, digest) VALUES ($1, $2, $3, $4) \

@@ -70,6 +70,7 @@ fn a_citizen_applies_and_the_dossier_goes_through_decision_and_review() {
         let (st, d) = citizen.post(&format!("{path}/submit"), json!({"version": 5}));
         assert_eq!(st, 200, "{d}");
         assert_eq!(d["state"], "submitted");
+        assert_eq!(d, citizen.get(&path).1, "a write answers what a read then returns");
         let (_, ev) = citizen.get(&format!("{path}/evaluation?lang=en"));
         assert_eq!((ev["status"].as_str(), ev["amount"].as_str()), (Some("eligible"), Some("1500.00 $")), "{ev}");
 
@@ -85,6 +86,7 @@ fn a_citizen_applies_and_the_dossier_goes_through_decision_and_review() {
             json!({"outcome": "refused", "reasons": ["lease_in_force"], "justification": "Bail non conforme"}),
         );
         assert_eq!(st, 200, "{d}");
+        assert_eq!(d, worker.get(&path).1);
         assert_eq!(d["state"], "refused");
         assert_eq!(d["decision"]["program_version"].as_str().map(str::len), Some(64));
         assert_eq!(d["decision"]["evaluation"]["status"], "eligible");
