@@ -63,8 +63,8 @@ ts, i = sys.argv[2].split(".", 1)
 base = ("SELECT id, program, applicant, state, version, created_at, submitted_at, updated_at, assignee, amount, flags "
         "FROM dossiers WHERE program = ? AND state IN (?) AND submitted_at IS NOT NULL")
 for name, sql, args in [("first", base + " ORDER BY submitted_at, id LIMIT 51", ("shq-pret-loyer-2020", "submitted")),
-                        ("deep", base + " AND (submitted_at > ? OR (submitted_at = ? AND id > ?)) ORDER BY submitted_at, id LIMIT 51",
-                         ("shq-pret-loyer-2020", "submitted", int(ts), int(ts), i))]:
+                        ("deep", base + " AND (submitted_at, id) > (?, ?) ORDER BY submitted_at, id LIMIT 51",
+                         ("shq-pret-loyer-2020", "submitted", int(ts), i))]:
     n, start = 0, time.perf_counter()
     while time.perf_counter() - start < 2:
         db.execute(sql, args).fetchall(); n += 1

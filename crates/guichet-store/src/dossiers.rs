@@ -267,10 +267,11 @@ impl Store {
                 .and_then(|(t, i)| Some((t.parse::<i64>().ok()?, i.to_owned())))
                 .ok_or_else(|| StoreError::Config(format!("bad page cursor {cursor:?}")))?;
             let t = next(Bind::Int(ts), &mut binds);
-            let t2 = next(Bind::Int(ts), &mut binds);
             let i = next(Bind::Text(id), &mut binds);
             let op = if desc { "<" } else { ">" };
-            sql += &format!(" AND ({ts_col} {op} {t} OR ({ts_col} = {t2} AND id {op} {i}))");
+            // A row-value comparison: both databases seek the index to it
+            // (an OR of two comparisons makes SQLite scan).
+            sql += &format!(" AND ({ts_col}, id) {op} ({t}, {i})");
         }
         let dir = if desc { "DESC" } else { "ASC" };
         let limit = q.limit.clamp(1, 500);

@@ -136,7 +136,9 @@ impl Store {
                 .synchronous(SqliteSynchronous::Full)
                 .foreign_keys(true)
                 .busy_timeout(Duration::from_secs(10))
-                .pragma("cache_size", "-32768");
+                // 8 MB of page cache per connection: memory stays bounded
+                // (the OS caches the file too).
+                .pragma("cache_size", "-8192");
             let pool = SqlitePoolOptions::new()
                 .max_connections(opts.max_connections.max(2))
                 .acquire_timeout(Duration::from_secs(30))
