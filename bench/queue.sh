@@ -11,20 +11,29 @@ cd "$(dirname "$0")/.."
 N=${1:-1000000}
 SECS=${2:-10}
 export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-/var/tmp/guichet-target}
-cargo build --release -q -p guichet -p guichet-store --example seed
+cargo build --release -q -p guichet
+cargo build --release -q -p guichet-store --example seed
 BIN=$CARGO_TARGET_DIR/release/guichet
-WORK=$(mktemp -d /tmp/guichet-queue.XXXXXX)
 PORT=18182
-trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
-KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
-cat > "$WORK/guichet.toml" <<TOML
+# QUEUE_DIR=D keeps the seeded database in D for the next run.
+if [ -n "${QUEUE_DIR:-}" ]; then
+  WORK=$QUEUE_DIR; mkdir -p "$WORK"
+  trap 'kill $(jobs -p) 2>/dev/null || true' EXIT
+else
+  WORK=$(mktemp -d /tmp/guichet-queue.XXXXXX)
+  trap 'kill $(jobs -p) 2>/dev/null || true; rm -rf "$WORK"' EXIT
+fi
+if [ ! -f "$WORK/guichet.toml" ]; then
+  KEY=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  cat > "$WORK/guichet.toml" <<TOML
 database = "sqlite://$WORK/guichet.db"
 blob_dir = "$WORK/blobs"
 data_key = "$KEY"
 TOML
-echo "== seeding $N dossiers"
-"$CARGO_TARGET_DIR/release/examples/seed" "sqlite://$WORK/guichet.db" "$KEY" "$N"
-echo "correct horse battery staple" | "$BIN" admin create --config "$WORK/guichet.toml" --email worker@example.org --name Worker >/dev/null
+  echo "== seeding $N dossiers"
+  "$CARGO_TARGET_DIR/release/examples/seed" "sqlite://$WORK/guichet.db" "$KEY" "$N"
+  echo "correct horse battery staple" | "$BIN" admin create --config "$WORK/guichet.toml" --email worker@example.org --name Worker >/dev/null
+fi
 ls -la "$WORK/guichet.db" | awk '{printf "database file: %.0f MB\n", $5 / 1e6}'
 GUICHET_LOG=warn "$BIN" serve --config "$WORK/guichet.toml" --listen 127.0.0.1:$PORT 2>"$WORK/serve.log" &
 PID=$!

@@ -299,3 +299,18 @@ fn the_openapi_document_matches_its_snapshot_and_every_route_answers() {
         assert!(doc["paths"][r.path][r.method].is_object());
     }
 }
+
+#[test]
+fn an_expired_session_is_refused() {
+    for b in guichet_store::testing::backends() {
+        let s = start_with(
+            b,
+            guichet_app::Config { session_ttl: 1, reference_date: Some("2020-05-10".into()), ..Default::default() },
+        );
+        let c = s.user("short@example.org", &["citizen"]);
+        assert_eq!(c.get("/api/v1/me").0, 200);
+        std::thread::sleep(std::time::Duration::from_millis(2100));
+        let (st, e) = c.get("/api/v1/me");
+        assert_eq!((st, e["error"]["code"].as_str()), (401, Some("unauthenticated")), "{e}");
+    }
+}

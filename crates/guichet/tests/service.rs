@@ -307,3 +307,54 @@ fn two_servers_on_one_database_serve_the_same_sessions_and_dossiers() {
         assert!(audit_verify(&conf).contains("audit: intact"));
     }
 }
+
+#[test]
+fn the_demo_starts_ready_and_restarts_without_duplicating_anything() {
+    let dir = guichet_store::testing::scratch_dir("demo").expect("dir");
+    let port = free_port();
+    let start = |port: u16| {
+        let child = Command::new(BIN)
+            .args(["demo", "--port", &port.to_string(), "--dir"])
+            .arg(&dir)
+            .env("GUICHET_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        let a = agent();
+        let t = Instant::now();
+        while t.elapsed() < Duration::from_secs(60) {
+            if a.get(&format!("http://127.0.0.1:{port}/readyz")).call().is_ok_and(|r| r.status() == 200) {
+                return child;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!("the demo did not start");
+    };
+    for round in 0..2 {
+        let child = start(port);
+        let a = agent();
+        let resp = a
+            .post(&format!("http://127.0.0.1:{port}/api/v1/auth/login"))
+            .header("content-type", "application/json")
+            .send(json!({"email": "agent@demo.guichet", "password": "demo-guichet-2020"}).to_string())
+            .expect("login");
+        assert_eq!(resp.status(), 200, "round {round}");
+        let cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).expect("cookie").to_owned();
+        let (st, page) = call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/dossiers"), &(cookie, String::new()), None).expect("queue");
+        assert_eq!(st, 200);
+        assert_eq!(page["items"].as_array().map(Vec::len), Some(2), "two submitted sample dossiers, round {round}: {page}");
+        let (st, programs) = call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/programs"), &(String::new(), String::new()), None).expect("programs");
+        assert_eq!((st, programs.as_array().map(Vec::len)), (200, Some(2)));
+        // The banner names the URL and every demo account.
+        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let out = child.wait_with_output().expect("wait");
+        let banner = String::from_utf8_lossy(&out.stdout);
+        assert!(banner.contains(&format!("http://127.0.0.1:{port}/")), "{banner}");
+        for who in ["admin@", "agent@", "revision@", "finances@", "programmes@", "citoyen@"] {
+            assert!(banner.contains(who), "{who} missing from {banner}");
+        }
+    }
+    let out = Command::new(BIN).args(["audit", "verify", "--dir"]).arg(&dir).output().expect("audit");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
