@@ -59,7 +59,7 @@ fn agent() -> ureq::Agent {
 
 fn serve(conf: &Path, port: u16) -> Child {
     let log = std::fs::File::create(conf.with_file_name(format!("serve-{port}.log"))).expect("log");
-    let child = Command::new(BIN)
+    let mut child = Command::new(BIN)
         .args(["serve", "--config"])
         .arg(conf)
         .args(["--listen", &format!("127.0.0.1:{port}")])
@@ -76,6 +76,8 @@ fn serve(conf: &Path, port: u16) -> Child {
         }
         std::thread::sleep(Duration::from_millis(50));
     }
+    let _ = child.kill();
+    let _ = child.wait();
     panic!("the server did not start; see {}", conf.with_file_name(format!("serve-{port}.log")).display());
 }
 
@@ -313,7 +315,7 @@ fn the_demo_starts_ready_and_restarts_without_duplicating_anything() {
     let dir = guichet_store::testing::scratch_dir("demo").expect("dir");
     let port = free_port();
     let start = |port: u16| {
-        let child = Command::new(BIN)
+        let mut child = Command::new(BIN)
             .args(["demo", "--port", &port.to_string(), "--dir"])
             .arg(&dir)
             .env("GUICHET_LOG", "warn")
@@ -329,6 +331,8 @@ fn the_demo_starts_ready_and_restarts_without_duplicating_anything() {
             }
             std::thread::sleep(Duration::from_millis(100));
         }
+        let _ = child.kill();
+        let _ = child.wait();
         panic!("the demo did not start");
     };
     for round in 0..2 {
@@ -340,11 +344,25 @@ fn the_demo_starts_ready_and_restarts_without_duplicating_anything() {
             .send(json!({"email": "agent@demo.guichet", "password": "demo-guichet-2020"}).to_string())
             .expect("login");
         assert_eq!(resp.status(), 200, "round {round}");
-        let cookie = resp.headers().get("set-cookie").and_then(|v| v.to_str().ok()).and_then(|v| v.split(';').next()).expect("cookie").to_owned();
-        let (st, page) = call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/dossiers"), &(cookie, String::new()), None).expect("queue");
+        let cookie = resp
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.split(';').next())
+            .expect("cookie")
+            .to_owned();
+        let (st, page) =
+            call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/dossiers"), &(cookie, String::new()), None)
+                .expect("queue");
         assert_eq!(st, 200);
-        assert_eq!(page["items"].as_array().map(Vec::len), Some(2), "two submitted sample dossiers, round {round}: {page}");
-        let (st, programs) = call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/programs"), &(String::new(), String::new()), None).expect("programs");
+        assert_eq!(
+            page["items"].as_array().map(Vec::len),
+            Some(2),
+            "two submitted sample dossiers, round {round}: {page}"
+        );
+        let (st, programs) =
+            call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/programs"), &(String::new(), String::new()), None)
+                .expect("programs");
         assert_eq!((st, programs.as_array().map(Vec::len)), (200, Some(2)));
         // The banner names the URL and every demo account.
         let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
