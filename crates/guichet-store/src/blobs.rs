@@ -1,8 +1,9 @@
-//! Blobs (uploads, generated PDFs), content-addressed by SHA-256: the
-//! bytes in a folder (`ab/cdef…`), written to a temporary file, synced and
-//! renamed, so a blob is either whole or absent; the metadata row in the
-//! database. An S3-compatible backend is the next step (see
-//! ARCHITECTURE.md); the interface is the same.
+//! Blobs (uploads, generated PDFs), content-addressed by SHA-256 (`ab/cdef…`):
+//! by default in a local folder, each written to a temporary file, synced
+//! and renamed, so a blob is either whole or absent; or in any
+//! S3-compatible object store (`s3://bucket/prefix`, through the
+//! `object_store` crate), where a PUT is atomic. The bytes are stored
+//! before the metadata row, so a row never names missing bytes.
 
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -12,8 +13,9 @@ use std::path::{Path, PathBuf};
 use crate::{Result, Store, StoreError, on};
 
 #[derive(Debug)]
-pub(crate) struct Blobs {
-    dir: PathBuf,
+pub(crate) enum Blobs {
+    Local { dir: PathBuf },
+    Remote { store: std::sync::Arc<dyn object_store::ObjectStore>, name: String },
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -23,21 +25,93 @@ pub struct BlobMeta {
     pub size: i64,
 }
 
+fn check_sha(sha: &str) -> Result<()> {
+    if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
+        return Err(StoreError::NotFound);
+    }
+    Ok(())
+}
+
 impl Blobs {
     pub(crate) fn local(dir: &Path) -> Result<Blobs> {
         std::fs::create_dir_all(dir).map_err(|e| StoreError::Blob(format!("{}: {e}", dir.display())))?;
-        Ok(Blobs { dir: dir.to_owned() })
+        Ok(Blobs::Local { dir: dir.to_owned() })
     }
 
-    fn path(&self, sha: &str) -> Result<PathBuf> {
-        if sha.len() != 64 || !sha.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_uppercase()) {
-            return Err(StoreError::NotFound);
+    /// `s3://bucket[/prefix]`; `options` are object_store's S3 settings
+    /// (`endpoint`, `region`, `access_key_id`, `secret_access_key`,
+    /// `aws_allow_http`…), on top of the standard `AWS_*` variables.
+    pub(crate) fn s3(url: &str, options: &[(String, String)]) -> Result<Blobs> {
+        use object_store::aws::{AmazonS3Builder, AmazonS3ConfigKey};
+        let rest = url
+            .strip_prefix("s3://")
+            .ok_or_else(|| StoreError::Config(format!("a blob store URL starts with s3:// (got {url:?})")))?;
+        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+        if bucket.is_empty() {
+            return Err(StoreError::Config("the blob store URL names no bucket".into()));
         }
-        Ok(self.dir.join(&sha[..2]).join(&sha[2..]))
+        let mut b = AmazonS3Builder::from_env().with_bucket_name(bucket);
+        for (k, v) in options {
+            let key: AmazonS3ConfigKey =
+                k.parse().map_err(|_| StoreError::Config(format!("unknown S3 setting {k:?}")))?;
+            b = b.with_config(key, v);
+        }
+        let s3 = b.build().map_err(|e| StoreError::Config(format!("S3: {e}")))?;
+        let store: std::sync::Arc<dyn object_store::ObjectStore> = if prefix.trim_matches('/').is_empty() {
+            std::sync::Arc::new(s3)
+        } else {
+            std::sync::Arc::new(object_store::prefix::PrefixStore::new(s3, prefix.trim_matches('/')))
+        };
+        Ok(Blobs::Remote { store, name: url.to_owned() })
     }
 
-    fn put(&self, sha: &str, bytes: &[u8]) -> Result<()> {
-        let path = self.path(sha)?;
+    fn path(dir: &Path, sha: &str) -> Result<PathBuf> {
+        check_sha(sha)?;
+        Ok(dir.join(&sha[..2]).join(&sha[2..]))
+    }
+
+    async fn put(&self, sha: &str, bytes: Vec<u8>) -> Result<()> {
+        match self {
+            Blobs::Local { dir } => {
+                let (dir, sha) = (dir.clone(), sha.to_owned());
+                tokio::task::spawn_blocking(move || Blobs::put_local(&dir, &sha, &bytes))
+                    .await
+                    .map_err(|e| StoreError::Blob(e.to_string()))?
+            }
+            Blobs::Remote { store, name } => {
+                check_sha(sha)?;
+                let path = object_store::path::Path::from(format!("{}/{}", &sha[..2], &sha[2..]));
+                store
+                    .put(&path, object_store::PutPayload::from(bytes))
+                    .await
+                    .map(|_| ())
+                    .map_err(|e| StoreError::Blob(format!("{name}: {e}")))
+            }
+        }
+    }
+
+    async fn get(&self, sha: &str) -> Result<Vec<u8>> {
+        match self {
+            Blobs::Local { dir } => {
+                let (dir, sha) = (dir.clone(), sha.to_owned());
+                tokio::task::spawn_blocking(move || Blobs::get_local(&dir, &sha))
+                    .await
+                    .map_err(|e| StoreError::Blob(e.to_string()))?
+            }
+            Blobs::Remote { store, name } => {
+                check_sha(sha)?;
+                let path = object_store::path::Path::from(format!("{}/{}", &sha[..2], &sha[2..]));
+                match store.get(&path).await {
+                    Ok(r) => Ok(r.bytes().await.map_err(|e| StoreError::Blob(format!("{name}: {e}")))?.to_vec()),
+                    Err(object_store::Error::NotFound { .. }) => Err(StoreError::NotFound),
+                    Err(e) => Err(StoreError::Blob(format!("{name}: {e}"))),
+                }
+            }
+        }
+    }
+
+    fn put_local(dir: &Path, sha: &str, bytes: &[u8]) -> Result<()> {
+        let path = Blobs::path(dir, sha)?;
         if path.exists() {
             return Ok(());
         }
@@ -53,8 +127,8 @@ impl Blobs {
         Ok(())
     }
 
-    fn get(&self, sha: &str) -> Result<Vec<u8>> {
-        let path = self.path(sha)?;
+    fn get_local(dir: &Path, sha: &str) -> Result<Vec<u8>> {
+        let path = Blobs::path(dir, sha)?;
         match std::fs::read(&path) {
             Ok(b) => Ok(b),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(StoreError::NotFound),
@@ -69,11 +143,7 @@ impl Store {
     pub async fn put_blob(&self, bytes: Vec<u8>, media_type: &str, at: i64) -> Result<BlobMeta> {
         let sha = crate::hex(&Sha256::digest(&bytes));
         let size = bytes.len() as i64;
-        let inner = self.inner.clone();
-        let s = sha.clone();
-        tokio::task::spawn_blocking(move || inner.blobs.put(&s, &bytes))
-            .await
-            .map_err(|e| StoreError::Blob(e.to_string()))??;
+        self.inner.blobs.put(&sha, bytes).await?;
         on!(self.db(), p => sqlx::query(
             "INSERT INTO blobs (sha256, media_type, size, created_at) VALUES ($1, $2, $3, $4) ON CONFLICT (sha256) DO NOTHING",
         )
@@ -96,11 +166,7 @@ impl Store {
         .fetch_optional(p)
         .await?);
         let (media_type, size) = meta.ok_or(StoreError::NotFound)?;
-        let inner = self.inner.clone();
-        let s = sha.to_owned();
-        let bytes = tokio::task::spawn_blocking(move || inner.blobs.get(&s))
-            .await
-            .map_err(|e| StoreError::Blob(e.to_string()))??;
+        let bytes = self.inner.blobs.get(sha).await?;
         Ok((BlobMeta { sha256: sha.into(), media_type, size }, bytes))
     }
 }

@@ -97,8 +97,12 @@ pub(crate) use on;
 pub struct Options {
     /// `sqlite://PATH` or `postgres://…`.
     pub url: String,
-    /// Where blobs live (content-addressed files).
+    /// Where blobs live (content-addressed files), unless `blob_store`.
     pub blob_dir: PathBuf,
+    /// `s3://bucket[/prefix]`: blobs in an S3-compatible store instead.
+    pub blob_store: Option<String>,
+    /// object_store's S3 settings (`endpoint`, `region`, `aws_allow_http`…).
+    pub blob_store_options: Vec<(String, String)>,
     pub data_key: DataKey,
     /// Connections for readers (PostgreSQL: for everything).
     pub max_connections: u32,
@@ -160,7 +164,10 @@ impl Store {
             )));
         };
         let cipher = crypt::Cipher::new(&opts.data_key)?;
-        let blobs = blobs::Blobs::local(&opts.blob_dir)?;
+        let blobs = match &opts.blob_store {
+            Some(url) => blobs::Blobs::s3(url, &opts.blob_store_options)?,
+            None => blobs::Blobs::local(&opts.blob_dir)?,
+        };
         let writer = writer::start(db.clone());
         Ok(Store { inner: Arc::new(Inner { db, cipher, blobs, writer }) })
     }

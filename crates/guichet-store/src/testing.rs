@@ -44,7 +44,14 @@ pub async fn fresh_database_url(backend: &str, dir: &std::path::Path) -> Result<
 pub async fn fresh_store(backend: &str) -> Result<(Store, Options)> {
     let dir = scratch_dir(backend)?;
     let url = fresh_database_url(backend, &dir).await?;
-    let opts = Options { url, blob_dir: dir.join("blobs"), data_key: DataKey::generate()?, max_connections: 8 };
+    let opts = Options {
+        url,
+        blob_dir: dir.join("blobs"),
+        blob_store: None,
+        blob_store_options: Vec::new(),
+        data_key: DataKey::generate()?,
+        max_connections: 8,
+    };
     let store = Store::open(opts.clone()).await?;
     store.migrate().await?;
     Ok((store, opts))

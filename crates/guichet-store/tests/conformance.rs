@@ -404,3 +404,41 @@ fn checkpoints_sign_the_log_and_verification_finds_the_first_break() {
         store.close().await;
     });
 }
+
+/// Blobs in an S3-compatible store, when `GUICHET_TEST_S3` names one (an
+/// endpoint with a bucket `guichet-test`; CI runs moto's S3 server).
+#[test]
+fn blobs_on_an_s3_compatible_store() {
+    let Ok(endpoint) = std::env::var("GUICHET_TEST_S3") else { return };
+    rt().block_on(async {
+        let (_, mut opts) = fresh_store("sqlite").await.expect("store");
+        opts.blob_store = Some(format!("s3://guichet-test/{}", guichet_store::new_id("run-").expect("id")));
+        opts.blob_store_options = [
+            ("endpoint", endpoint.as_str()),
+            ("region", "us-east-1"),
+            ("access_key_id", "guichet"),
+            ("secret_access_key", "guichet"),
+            ("aws_allow_http", "true"),
+        ]
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+        let store = Store::open(opts.clone()).await.expect("open");
+        let bytes = b"%PDF-1.7 on S3".to_vec();
+        let meta = store.put_blob(bytes.clone(), "application/pdf", 1).await.expect("put");
+        assert_eq!(store.put_blob(bytes.clone(), "application/pdf", 2).await.expect("again").sha256, meta.sha256);
+        let (m, got) = store.blob(&meta.sha256).await.expect("get");
+        assert_eq!((m.size, got), (14, bytes));
+        assert!(!opts.blob_dir.join(&meta.sha256[..2]).exists(), "nothing on local disk");
+        // A row whose bytes are missing from the bucket is a clean NotFound.
+        let other = Store::open(Options { blob_store: Some("s3://guichet-test/elsewhere".into()), ..opts.clone() })
+            .await
+            .expect("open");
+        assert!(matches!(other.blob(&meta.sha256).await, Err(StoreError::NotFound)));
+        assert!(matches!(store.blob("../x").await, Err(StoreError::NotFound)));
+        let bad = Options { blob_store: Some("s3:/nope".into()), ..opts.clone() };
+        assert!(matches!(Store::open(bad).await, Err(StoreError::Config(_))));
+        let unknown = Options { blob_store_options: vec![("colour".into(), "blue".into())], ..opts };
+        assert!(matches!(Store::open(unknown).await, Err(StoreError::Config(_))));
+    });
+}

@@ -20,6 +20,13 @@ pub struct Settings {
     pub database: Option<String>,
     /// Where uploaded and generated files go (default: beside the SQLite file).
     pub blob_dir: Option<PathBuf>,
+    /// `s3://bucket[/prefix]`: blobs in an S3-compatible store instead.
+    pub blob_store: Option<String>,
+    /// S3 settings (object_store's keys: `endpoint`, `region`,
+    /// `access_key_id`, `secret_access_key`, `aws_allow_http`…); the
+    /// standard `AWS_*` variables are read too.
+    #[serde(default)]
+    pub s3: std::collections::BTreeMap<String, String>,
     /// 64 hex digits: the key sealing personal data at rest.
     pub data_key: Option<String>,
     /// A file holding the data key.
@@ -53,6 +60,9 @@ impl Settings {
         }
         if let Some(v) = env("BLOB_DIR") {
             s.blob_dir = Some(v.into());
+        }
+        if let Some(v) = env("BLOB_STORE") {
+            s.blob_store = Some(v);
         }
         if let Some(v) = env("DATA_KEY") {
             s.data_key = Some(v);
@@ -135,6 +145,8 @@ impl Settings {
         let opts = Options {
             url: self.database(),
             blob_dir: self.blob_dir(),
+            blob_store: self.blob_store.clone(),
+            blob_store_options: self.s3.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             data_key: self.data_key()?,
             max_connections: self.max_connections.unwrap_or(16),
         };
