@@ -18,9 +18,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     };
     let count: usize = count.parse()?;
     let dir = std::env::temp_dir().join("guichet-seed-blobs");
-    let store =
-        Store::open(Options { url: url.clone(), blob_dir: dir, data_key: DataKey::from_hex(key)?, max_connections: 4 })
-            .await?;
+    let store = Store::open(Options {
+        url: url.clone(),
+        blob_dir: dir,
+        blob_store: None,
+        blob_store_options: Vec::new(),
+        data_key: DataKey::from_hex(key)?,
+        max_connections: 4,
+    })
+    .await?;
     store.migrate().await?;
     let next = Arc::new(AtomicUsize::new(0));
     let start = std::time::Instant::now();
