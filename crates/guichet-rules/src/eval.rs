@@ -197,6 +197,25 @@ impl Program {
             .collect()
     }
 
+    /// Which questions are asked, given the answers so far (for a guided
+    /// form): `Some(true)` asked, `Some(false)` not asked (its condition is
+    /// false), `None` not known yet (its condition reads an unanswered
+    /// question). In the order of `questions`.
+    pub fn asked(&self, inputs: &Inputs) -> Vec<Option<bool>> {
+        let mut cells = Vec::with_capacity(self.nodes.len());
+        ir::eval_scalar(&self.nodes, &inputs.slots, &self.timelines, i64::from(inputs.submitted_on.0), &mut cells);
+        self.questions
+            .iter()
+            .map(|q| match q.cond {
+                None => Some(true),
+                Some(k) => {
+                    let c = cells[k as usize];
+                    (c.s == KNOWN).then_some(c.v != 0)
+                }
+            })
+            .collect()
+    }
+
     /// Evaluates one application with its full explanation.
     pub fn evaluate(&self, inputs: &Inputs, mode: Mode) -> Result<Evaluation, EvalError> {
         let mut cells = Vec::with_capacity(self.nodes.len());

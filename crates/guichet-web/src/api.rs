@@ -315,11 +315,6 @@ pub fn routes() -> Vec<Route> {
     ]
 }
 
-pub(crate) async fn not_found(method: axum::http::Method, uri: axum::http::Uri) -> Response {
-    let body = serde_json::json!({"error": {"code": "not_found", "message": format!("there is no route {method} {}", uri.path())}});
-    (StatusCode::NOT_FOUND, axum::Json(body)).into_response()
-}
-
 #[derive(Debug, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RegisterBody {

@@ -9,8 +9,10 @@
 
 mod api;
 mod extract;
+pub mod i18n;
 mod metrics;
 mod openapi;
+mod pages;
 
 pub use api::routes;
 pub use openapi::openapi;
@@ -48,7 +50,23 @@ pub fn router(app: App) -> Router {
     for (path, mr) in by_path {
         r = r.route(path, mr);
     }
-    r.fallback(api::not_found)
+    use axum::routing::{get, post};
+    r = r
+        .route("/", get(pages::home))
+        .route("/static/guichet.css", get(pages::stylesheet))
+        .route("/langue/{code}", get(pages::language))
+        .route("/connexion", get(pages::login_form).post(pages::login))
+        .route("/deconnexion", post(pages::logout))
+        .route("/inscription", get(pages::register_form).post(pages::register))
+        .route("/programmes/{id}", get(pages::program))
+        .route("/programmes/{id}/commencer", post(pages::start))
+        .route("/mes-demandes", get(pages::my_dossiers))
+        .route("/file", get(pages::queue))
+        .route("/demandes/{id}", get(pages::dossier))
+        .route("/demandes/{id}/etapes/{step}", get(pages::step_form).post(pages::step_save))
+        .route("/demandes/{id}/verification", get(pages::review))
+        .route("/demandes/{id}/soumettre", post(pages::submit));
+    r.fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::disable())
         .with_state(state)

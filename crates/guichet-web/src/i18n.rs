@@ -1,0 +1,215 @@
+//! Texts in French and English (Fluent files in `locales/`), French by
+//! default; money and dates in each language's Canadian form.
+
+use fluent_bundle::concurrent::FluentBundle;
+use fluent_bundle::{FluentArgs, FluentResource};
+use std::sync::OnceLock;
+
+pub const FR: &str = include_str!("../locales/fr.ftl");
+pub const EN: &str = include_str!("../locales/en.ftl");
+
+/// A language of the interface.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Lang {
+    #[default]
+    Fr,
+    En,
+}
+
+impl Lang {
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::Fr => "fr",
+            Lang::En => "en",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Lang> {
+        match s {
+            "fr" => Some(Lang::Fr),
+            "en" => Some(Lang::En),
+            _ => None,
+        }
+    }
+
+    pub fn rules(self) -> guichet_rules::Lang {
+        match self {
+            Lang::Fr => guichet_rules::Lang::Fr,
+            Lang::En => guichet_rules::Lang::En,
+        }
+    }
+}
+
+struct Bundles {
+    fr: FluentBundle<FluentResource>,
+    en: FluentBundle<FluentResource>,
+}
+
+fn bundle(lang: &str, src: &str) -> FluentBundle<FluentResource> {
+    let id: unic_langid::LanguageIdentifier = lang.parse().unwrap_or_default();
+    let mut b = FluentBundle::new_concurrent(vec![id]);
+    b.set_use_isolating(false);
+    // The files are part of the binary and tested (see tests): a broken
+    // entry shows as its key, never as a crash.
+    let res = FluentResource::try_new(src.to_owned()).unwrap_or_else(|(partial, _)| partial);
+    let _ = b.add_resource(res);
+    b
+}
+
+fn bundles() -> &'static Bundles {
+    static B: OnceLock<Bundles> = OnceLock::new();
+    B.get_or_init(|| Bundles { fr: bundle("fr-CA", FR), en: bundle("en-CA", EN) })
+}
+
+/// The translator a page renders with.
+#[derive(Debug, Clone, Copy)]
+pub struct Tr {
+    pub lang: Lang,
+}
+
+impl Tr {
+    fn format(&self, key: &str, args: Option<&FluentArgs<'_>>) -> String {
+        let b = match self.lang {
+            Lang::Fr => &bundles().fr,
+            Lang::En => &bundles().en,
+        };
+        let Some(pattern) = b.get_message(key).and_then(|m| m.value()) else { return key.to_owned() };
+        let mut errors = Vec::new();
+        b.format_pattern(pattern, args, &mut errors).into_owned()
+    }
+
+    /// The text of `key`.
+    pub fn t(&self, key: &str) -> String {
+        self.format(key, None)
+    }
+
+    /// The text of `key` with one argument.
+    pub fn t1(&self, key: &str, name: &str, value: &str) -> String {
+        let mut args = FluentArgs::new();
+        args.set(name.to_owned(), value.to_owned());
+        self.format(key, Some(&args))
+    }
+
+    /// The text of `key` with arguments.
+    pub fn t2(&self, key: &str, args: &FluentArgs<'_>) -> String {
+        self.format(key, Some(args))
+    }
+
+    /// `1 500,00 $` or `$1,500.00`.
+    pub fn money(&self, cents: i64) -> String {
+        let m = guichet_rules::Money(cents);
+        match self.lang {
+            Lang::Fr => m.to_fr(),
+            Lang::En => m.to_en(),
+        }
+    }
+
+    /// A moment as a local date: `10 mai 2020` or `May 10, 2020`.
+    pub fn date(&self, unix: i64) -> String {
+        let Ok(ts) = jiff::Timestamp::from_second(unix) else { return String::new() };
+        let Ok(tz) = jiff::tz::TimeZone::get("America/Toronto") else { return String::new() };
+        let d = tz.to_datetime(ts).date();
+        self.civil(d.year(), d.month(), d.day())
+    }
+
+    /// A `YYYY-MM-DD` date in words.
+    pub fn ymd(&self, s: &str) -> String {
+        let p: Vec<&str> = s.split('-').collect();
+        match (
+            p.first().and_then(|y| y.parse().ok()),
+            p.get(1).and_then(|m| m.parse().ok()),
+            p.get(2).and_then(|d| d.parse().ok()),
+        ) {
+            (Some(y), Some(m), Some(d)) => self.civil(y, m, d),
+            _ => s.to_owned(),
+        }
+    }
+
+    fn civil(&self, y: i16, m: i8, d: i8) -> String {
+        const FR: [&str; 12] = [
+            "janvier",
+            "février",
+            "mars",
+            "avril",
+            "mai",
+            "juin",
+            "juillet",
+            "août",
+            "septembre",
+            "octobre",
+            "novembre",
+            "décembre",
+        ];
+        const EN: [&str; 12] = [
+            "January",
+            "February",
+            "March",
+            "April",
+            "May",
+            "June",
+            "July",
+            "August",
+            "September",
+            "October",
+            "November",
+            "December",
+        ];
+        let i = (m.clamp(1, 12) - 1) as usize;
+        match self.lang {
+            Lang::Fr if d == 1 => format!("1er {} {y}", FR[i]),
+            Lang::Fr => format!("{d} {} {y}", FR[i]),
+            Lang::En => format!("{} {d}, {y}", EN[i]),
+        }
+    }
+
+    /// A bilingual text from a program file.
+    pub fn pick<'a>(&self, fr: &'a str, en: &'a str) -> &'a str {
+        match self.lang {
+            Lang::Fr => fr,
+            Lang::En => en,
+        }
+    }
+}
+
+/// Every message id of a Fluent file (for the parity test).
+pub fn message_ids(src: &str) -> Vec<String> {
+    src.lines()
+        .filter(|l| !l.starts_with([' ', '#', '\t', '-', '.']) && l.contains('='))
+        .filter_map(|l| l.split('=').next().map(|k| k.trim().to_owned()))
+        .filter(|k| !k.is_empty())
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_text_exists_in_both_languages_and_parses() {
+        let (fr, en) = (message_ids(FR), message_ids(EN));
+        let missing_en: Vec<_> = fr.iter().filter(|k| !en.contains(k)).collect();
+        let missing_fr: Vec<_> = en.iter().filter(|k| !fr.contains(k)).collect();
+        assert!(
+            missing_en.is_empty() && missing_fr.is_empty(),
+            "only in fr: {missing_en:?}; only in en: {missing_fr:?}"
+        );
+        for (name, src) in [("fr", FR), ("en", EN)] {
+            if let Err((_, errors)) = FluentResource::try_new(src.to_owned()) {
+                panic!("{name}.ftl: {errors:?}");
+            }
+        }
+        assert!(fr.len() > 20);
+    }
+
+    #[test]
+    fn money_and_dates_follow_the_language() {
+        let fr = Tr { lang: Lang::Fr };
+        let en = Tr { lang: Lang::En };
+        assert_eq!(fr.money(150_000), "1\u{a0}500,00 $");
+        assert_eq!(en.money(150_000), "$1,500.00");
+        assert_eq!(fr.ymd("2020-05-01"), "1er mai 2020");
+        assert_eq!(en.ymd("2020-05-10"), "May 10, 2020");
+        assert_eq!(fr.t("nothing-such"), "nothing-such");
+        assert_eq!(fr.t1("step-of", "n", "2"), fr.t1("step-of", "n", "2"));
+    }
+}

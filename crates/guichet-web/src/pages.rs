@@ -1,0 +1,1318 @@
+//! The HTML screens: server-rendered (askama), French first, usable
+//! without JavaScript. They call the same use cases as the JSON API.
+//!
+//! Citizen: home, program, sign in, account, the guided form (one section
+//! per page, conditions applied, errors beside their fields, values kept),
+//! review and submit, their applications, the dossier page with the
+//! explanation and the decision. Staff: the case queue.
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use guichet_app::{AppError, Caller, DocumentUpload, DossierView, ListFilter, Published, SESSION_COOKIE};
+use guichet_rules::{Application, QuestionType};
+use std::collections::HashMap;
+
+use crate::AppState;
+use crate::extract::cookie;
+use crate::i18n::{Lang, Tr};
+
+/// What the page header needs.
+#[derive(Debug, Clone, Default)]
+pub struct Nav {
+    pub user: Option<String>,
+    pub staff: bool,
+    pub citizen: bool,
+    pub csrf: String,
+    pub other_lang: &'static str,
+    pub path: String,
+}
+
+/// The language, the caller and the header of a request.
+struct Ctx {
+    t: Tr,
+    nav: Nav,
+    caller: Option<Caller>,
+}
+
+async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
+    let lang = cookie(headers, "lang").and_then(|l| Lang::parse(&l)).unwrap_or_default();
+    let caller = match cookie(headers, SESSION_COOKIE) {
+        Some(token) => s.app.caller_from_session(&token).await.ok().flatten(),
+        None => None,
+    };
+    let nav = Nav {
+        user: caller.as_ref().map(|c| c.user.name.clone()),
+        staff: caller.as_ref().is_some_and(|c| c.is_staff()),
+        citizen: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Citizen)),
+        csrf: caller.as_ref().and_then(|c| c.csrf.clone()).unwrap_or_default(),
+        other_lang: if lang == Lang::Fr { "en" } else { "fr" },
+        path: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()),
+    };
+    Ctx { t: Tr { lang }, nav, caller }
+}
+
+fn html<T: Template>(status: StatusCode, page: &T) -> Response {
+    match page.render() {
+        Ok(body) => {
+            let mut r = (status, body).into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+            r
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "template");
+            (StatusCode::INTERNAL_SERVER_ERROR, "template error").into_response()
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "message.html")]
+struct MessagePage {
+    t: Tr,
+    nav: Nav,
+    title: String,
+    text: String,
+}
+
+fn message(c: &Ctx, status: StatusCode, title: &str, text: &str) -> Response {
+    html(status, &MessagePage { t: c.t, nav: c.nav.clone(), title: c.t.t(title), text: c.t.t(text) })
+}
+
+/// An error from a use case, as a page.
+fn failure(c: &Ctx, e: AppError) -> Response {
+    match e {
+        AppError::NotFound => message(c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text"),
+        AppError::Forbidden(_) => message(c, StatusCode::FORBIDDEN, "page-forbidden", "page-not-found-text"),
+        AppError::Unauthenticated => to_login(&c.nav.path),
+        AppError::WrongState(_) => message(c, StatusCode::CONFLICT, "page-error", "error-wrong-state"),
+        other => {
+            tracing::error!(error = %other, "page");
+            message(c, StatusCode::INTERNAL_SERVER_ERROR, "page-error", "page-error-text")
+        }
+    }
+}
+
+fn to_login(back: &str) -> Response {
+    let q: String = url_encode(back);
+    Redirect::to(&format!("/connexion?retour={q}")).into_response()
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Only local paths are followed after sign-in or a language change.
+fn local_path(p: Option<&String>) -> String {
+    match p {
+        Some(p) if p.starts_with('/') && !p.starts_with("//") && !p.contains('\\') => p.clone(),
+        _ => "/".into(),
+    }
+}
+
+fn csrf_ok(c: &Ctx, form_token: Option<&str>) -> bool {
+    let expected = c.caller.as_ref().and_then(|x| x.csrf.as_deref()).unwrap_or("");
+    let sent = form_token.unwrap_or("");
+    !expected.is_empty()
+        && aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), expected.as_bytes()).is_ok()
+}
+
+fn see_other(to: &str) -> Response {
+    Redirect::to(to).into_response()
+}
+
+// ---------------------------------------------------------------- home
+
+struct ProgramCard {
+    id: String,
+    title: String,
+    summary: Option<String>,
+    window: String,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+struct HomePage {
+    t: Tr,
+    nav: Nav,
+    programs: Vec<ProgramCard>,
+}
+
+fn bi(t: &Tr, v: &serde_json::Value) -> String {
+    v.get(t.lang.code()).and_then(|x| x.as_str()).unwrap_or_default().to_owned()
+}
+
+pub(crate) async fn home(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let programs = match s.app.programs().await {
+        Ok(p) => p,
+        Err(e) => return failure(&c, e),
+    };
+    let t = c.t;
+    let programs = programs
+        .iter()
+        .map(|p| ProgramCard {
+            id: p.id.clone(),
+            title: bi(&t, &p.title),
+            summary: p.summary.as_ref().map(|s| bi(&t, s)),
+            window: window(&t, &p.opens, &p.closes),
+        })
+        .collect();
+    html(StatusCode::OK, &HomePage { t, nav: c.nav, programs })
+}
+
+fn window(t: &Tr, opens: &str, closes: &str) -> String {
+    let mut args = fluent_bundle::FluentArgs::new();
+    args.set("opens", t.ymd(opens));
+    args.set("closes", t.ymd(closes));
+    t.t2("program-window", &args)
+}
+
+// ---------------------------------------------------------------- program
+
+#[derive(Template)]
+#[template(path = "program.html")]
+struct ProgramPage {
+    t: Tr,
+    nav: Nav,
+    id: String,
+    title: String,
+    summary: Option<String>,
+    window: String,
+    decision: String,
+    rules: Vec<String>,
+    questions: Vec<String>,
+}
+
+pub(crate) async fn program(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let p = match s.app.current_program(&id).await {
+        Ok(p) => p,
+        Err(e) => return failure(&c, e),
+    };
+    let t = c.t;
+    let pr = &p.program;
+    let page = ProgramPage {
+        t,
+        id: pr.id.clone(),
+        title: t.pick(&pr.title.fr, &pr.title.en).to_owned(),
+        summary: pr.summary.as_ref().map(|b| t.pick(&b.fr, &b.en).to_owned()),
+        window: window(&t, &pr.opens.to_string(), &pr.closes.to_string()),
+        decision: t.t(if pr.decision == guichet_rules::Decision::Automatic {
+            "program-decision-automatic"
+        } else {
+            "program-decision-human"
+        }),
+        rules: pr.rules.iter().map(|r| t.pick(&r.label.fr, &r.label.en).to_owned()).collect(),
+        questions: pr.questions.iter().map(|q| t.pick(&q.label.fr, &q.label.en).to_owned()).collect(),
+        nav: c.nav,
+    };
+    html(StatusCode::OK, &page)
+}
+
+pub(crate) async fn start(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = &c.caller else { return to_login(&format!("/programmes/{id}")) };
+    if !csrf_ok(&c, form.get("_csrf").map(String::as_str)) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    // A second click (or a second tab) continues the open draft.
+    let filter =
+        ListFilter { program: Some(id.clone()), state: Some("draft".into()), limit: Some(1), ..Default::default() };
+    if let Ok((drafts, _)) = s.app.dossiers(caller, &filter).await {
+        if let Some(d) = drafts.first() {
+            return see_other(&format!("/demandes/{}/etapes/1", d.id));
+        }
+    }
+    match s.app.create_dossier(caller, &id, None, false).await {
+        Ok(d) => see_other(&format!("/demandes/{}/etapes/1", d.id)),
+        Err(e) => failure(&c, e),
+    }
+}
+
+// ---------------------------------------------------------------- sign in
+
+#[derive(Template)]
+#[template(path = "login.html")]
+struct LoginPage {
+    t: Tr,
+    nav: Nav,
+    error: Option<String>,
+    email: String,
+    next: String,
+    totp: bool,
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct Back {
+    retour: Option<String>,
+}
+
+pub(crate) async fn login_form(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(b): Query<Back>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let next = local_path(b.retour.as_ref());
+    html(StatusCode::OK, &LoginPage { t: c.t, nav: c.nav, error: None, email: String::new(), next, totp: false })
+}
+
+pub(crate) async fn login(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let email = form.get("email").cloned().unwrap_or_default();
+    let password = form.get("password").cloned().unwrap_or_default();
+    let totp = form.get("totp").filter(|x| !x.is_empty()).cloned();
+    let next = local_path(form.get("retour"));
+    match s.app.login(&email, &password, totp.as_deref()).await {
+        Ok(out) => {
+            let mut r = see_other(&next);
+            let secure = if s.secure_cookies { "; Secure" } else { "" };
+            let max_age = out.expires_at - s.app.now();
+            if let Ok(v) = HeaderValue::from_str(&format!(
+                "{SESSION_COOKIE}={}; HttpOnly; SameSite=Lax; Path=/; Max-Age={max_age}{secure}",
+                out.token
+            )) {
+                r.headers_mut().insert(header::SET_COOKIE, v);
+            }
+            r
+        }
+        Err(e) => {
+            let (key, totp) = match e {
+                AppError::Throttled { .. } => ("login-error-throttled", false),
+                AppError::TotpRequired => ("login-error-totp", true),
+                _ => ("login-error-bad", totp.is_some()),
+            };
+            let status =
+                if key == "login-error-throttled" { StatusCode::TOO_MANY_REQUESTS } else { StatusCode::UNAUTHORIZED };
+            html(status, &LoginPage { t: c.t, nav: c.nav, error: Some(c.t.t(key)), email, next, totp })
+        }
+    }
+}
+
+pub(crate) async fn logout(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    if c.caller.is_some() && csrf_ok(&c, form.get("_csrf").map(String::as_str)) {
+        if let Some(token) = cookie(&headers, SESSION_COOKIE) {
+            let _ = s.app.logout(&token).await;
+        }
+    }
+    let mut r = see_other("/");
+    r.headers_mut().insert(
+        header::SET_COOKIE,
+        HeaderValue::from_static("guichet_session=; HttpOnly; SameSite=Lax; Path=/; Max-Age=0"),
+    );
+    r
+}
+
+#[derive(Template)]
+#[template(path = "register.html")]
+struct RegisterPage {
+    t: Tr,
+    nav: Nav,
+    done: bool,
+    /// (id, label, type, autocomplete, value, help)
+    fields: Vec<(String, String, String, String, String, Option<String>)>,
+    errors: Vec<(String, String)>,
+}
+
+impl RegisterPage {
+    fn error_for(&self, id: &str) -> Option<&String> {
+        self.errors.iter().find(|(f, _)| f == id).map(|(_, m)| m)
+    }
+}
+
+fn register_page(c: &Ctx, form: &HashMap<String, String>, errors: Vec<(String, String)>, done: bool) -> RegisterPage {
+    let t = c.t;
+    let v = |k: &str| form.get(k).cloned().unwrap_or_default();
+    RegisterPage {
+        t,
+        nav: c.nav.clone(),
+        done,
+        fields: vec![
+            ("name".into(), t.t("register-name"), "text".into(), "name".into(), v("name"), None),
+            ("email".into(), t.t("register-email"), "email".into(), "email".into(), v("email"), None),
+            (
+                "password".into(),
+                t.t("register-password"),
+                "password".into(),
+                "new-password".into(),
+                String::new(),
+                Some(t.t("register-password-help")),
+            ),
+        ],
+        errors,
+    }
+}
+
+pub(crate) async fn register_form(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    html(StatusCode::OK, &register_page(&c, &HashMap::new(), vec![], false))
+}
+
+pub(crate) async fn register(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let t = c.t;
+    let get = |k: &str| form.get(k).map(String::as_str).unwrap_or_default();
+    let mut errors = Vec::new();
+    if get("name").trim().is_empty() {
+        errors.push(("name".into(), t.t("error-required")));
+    }
+    if guichet_core::Email::parse(get("email")).is_err() {
+        errors.push(("email".into(), t.t("error-invalid-text")));
+    }
+    if get("password").chars().count() < 12 {
+        errors.push(("password".into(), t.t("register-password-help")));
+    }
+    if errors.is_empty() {
+        match s.app.register(get("email"), get("password"), get("name"), t.lang.code()).await {
+            Ok(_) => return html(StatusCode::CREATED, &register_page(&c, &form, vec![], true)),
+            Err(AppError::Taken(_)) => errors.push(("email".into(), t.t("register-error-taken"))),
+            Err(AppError::Invalid { field, .. }) => {
+                errors.push((field.unwrap_or_else(|| "email".into()), t.t("error-invalid-text")))
+            }
+            Err(e) => return failure(&c, e),
+        }
+    }
+    html(StatusCode::UNPROCESSABLE_ENTITY, &register_page(&c, &form, errors, false))
+}
+
+pub(crate) async fn language(Path(code): Path<String>, Query(b): Query<Back>) -> Response {
+    let lang = Lang::parse(&code).unwrap_or_default();
+    let mut r = see_other(&local_path(b.retour.as_ref()));
+    if let Ok(v) = HeaderValue::from_str(&format!("lang={}; SameSite=Lax; Path=/; Max-Age=31536000", lang.code())) {
+        r.headers_mut().insert(header::SET_COOKIE, v);
+    }
+    r
+}
+
+/// Pages that do not exist: HTML for people, JSON under `/api/`.
+pub(crate) async fn not_found(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    if uri.path().starts_with("/api/") {
+        let body =
+            serde_json::json!({"error": {"code": "not_found", "message": format!("there is no route {}", uri.path())}});
+        return (StatusCode::NOT_FOUND, axum::Json(body)).into_response();
+    }
+    let c = ctx(&s, &headers, &uri).await;
+    message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text")
+}
+
+pub(crate) async fn stylesheet() -> Response {
+    let mut r = include_str!("../static/guichet.css").into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
+// ---------------------------------------------------------------- the guided form
+
+/// One field of a step.
+pub struct Field {
+    pub id: String,
+    pub name: String,
+    pub label: String,
+    pub help: Option<String>,
+    pub optional: bool,
+    pub kind: &'static str,
+    pub value: String,
+    /// Address and bank parts: (id, name, label, value, autocomplete).
+    pub parts: Vec<(String, String, String, String, String)>,
+    /// (value, label, checked)
+    pub options: Vec<(String, String, bool)>,
+    pub error: Option<String>,
+    pub file_name: Option<String>,
+}
+
+impl Field {
+    pub fn first_id(&self) -> String {
+        match self.kind {
+            "address" | "bank" => self.parts.first().map(|p| p.0.clone()).unwrap_or_else(|| self.id.clone()),
+            "yesno" | "choice" => format!("{}-1", self.id),
+            _ => self.id.clone(),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "step.html")]
+struct StepPage {
+    t: Tr,
+    nav: Nav,
+    dossier: String,
+    version: i64,
+    step: usize,
+    step_label: String,
+    program_title: String,
+    section_title: String,
+    section_help: Option<String>,
+    fields: Vec<Field>,
+    has_errors: bool,
+    stale: Option<String>,
+}
+
+/// The steps of a program: its sections with questions, in order; the
+/// questions without a section last.
+fn steps(p: &guichet_rules::Program) -> Vec<(Option<&guichet_rules::Section>, Vec<usize>)> {
+    let mut out: Vec<(Option<&guichet_rules::Section>, Vec<usize>)> = p
+        .sections
+        .iter()
+        .map(|s| {
+            let qs = p
+                .questions
+                .iter()
+                .enumerate()
+                .filter(|(_, q)| q.section.as_deref() == Some(&s.id))
+                .map(|(i, _)| i)
+                .collect();
+            (Some(s), qs)
+        })
+        .collect();
+    let loose: Vec<usize> = p
+        .questions
+        .iter()
+        .enumerate()
+        .filter(|(_, q)| q.section.as_ref().is_none_or(|s| !p.sections.iter().any(|x| &x.id == s)))
+        .map(|(i, _)| i)
+        .collect();
+    out.push((None, loose));
+    out.retain(|(_, qs)| !qs.is_empty());
+    out
+}
+
+/// Which questions are asked given the answers (all, if they cannot be read).
+fn asked(p: &Published, answers: &serde_json::Value, date: &str) -> Vec<Option<bool>> {
+    let app = Application::from_json(&serde_json::json!({"submitted_on": date, "answers": answers}));
+    match app.and_then(|a| p.program.prepare(&a)) {
+        Ok(inputs) => p.program.asked(&inputs),
+        Err(_) => vec![Some(true); p.program.questions.len()],
+    }
+}
+
+const PROVINCES: [&str; 13] = ["QC", "ON", "NB", "NS", "PE", "NL", "MB", "SK", "AB", "BC", "YT", "NT", "NU"];
+
+fn text_of(v: Option<&serde_json::Value>) -> String {
+    match v {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(serde_json::Value::Number(n)) => n.to_string(),
+        _ => String::new(),
+    }
+}
+
+/// A field from the program's question and a value (stored answers, or
+/// what the user typed: `typed` wins).
+fn field(
+    t: &Tr,
+    q: &guichet_rules::Question,
+    stored: Option<&serde_json::Value>,
+    typed: Option<&HashMap<String, String>>,
+    documents: &[serde_json::Value],
+) -> Field {
+    let id = format!("q-{}", q.id);
+    let name = format!("q.{}", q.id);
+    let typed_val = |k: &str| typed.and_then(|m| m.get(k)).cloned();
+    let kind = match q.kind {
+        QuestionType::Text => "text",
+        QuestionType::YesNo => "yesno",
+        QuestionType::Integer => "integer",
+        QuestionType::Money => "money",
+        QuestionType::Date => "date",
+        QuestionType::Choice => "choice",
+        QuestionType::Address => "address",
+        QuestionType::File => "file",
+        QuestionType::BankAccount => "bank",
+    };
+    let mut f = Field {
+        id: id.clone(),
+        name: name.clone(),
+        label: t.pick(&q.label.fr, &q.label.en).to_owned(),
+        help: q.help.as_ref().map(|h| t.pick(&h.fr, &h.en).to_owned()),
+        optional: q.optional,
+        kind,
+        value: String::new(),
+        parts: vec![],
+        options: vec![],
+        error: None,
+        file_name: None,
+    };
+    match q.kind {
+        QuestionType::YesNo => {
+            let cur = typed_val(&name).or_else(|| stored.and_then(|v| v.as_bool()).map(|b| b.to_string()));
+            f.options = vec![
+                ("true".into(), t.t("form-yes"), cur.as_deref() == Some("true")),
+                ("false".into(), t.t("form-no"), cur.as_deref() == Some("false")),
+            ];
+        }
+        QuestionType::Choice => {
+            let cur = typed_val(&name).or_else(|| stored.and_then(|v| v.as_str()).map(str::to_owned));
+            f.options = q
+                .options
+                .iter()
+                .map(|o| {
+                    (
+                        o.value.clone(),
+                        t.pick(&o.label.fr, &o.label.en).to_owned(),
+                        cur.as_deref() == Some(o.value.as_str()),
+                    )
+                })
+                .collect();
+        }
+        QuestionType::Address | QuestionType::BankAccount => {
+            let parts: &[(&str, &str, &str)] = if q.kind == QuestionType::Address {
+                &[
+                    ("line1", "field-line1", "address-line1"),
+                    ("city", "field-city", "address-level2"),
+                    ("province", "field-province", "address-level1"),
+                    ("postal_code", "field-postal-code", "postal-code"),
+                ]
+            } else {
+                &[
+                    ("institution", "field-institution", "off"),
+                    ("transit", "field-transit", "off"),
+                    ("account", "field-account", "off"),
+                ]
+            };
+            f.parts = parts
+                .iter()
+                .map(|(k, label, auto)| {
+                    let pname = format!("{name}.{k}");
+                    let v = typed_val(&pname).unwrap_or_else(|| text_of(stored.and_then(|s| s.get(*k))));
+                    (format!("{id}-{k}"), pname, t.t(label), v, (*auto).to_owned())
+                })
+                .collect();
+        }
+        QuestionType::File => {
+            let sha = stored.and_then(|v| v.as_str()).unwrap_or_default();
+            f.file_name = documents
+                .iter()
+                .find(|d| d["sha256"].as_str() == Some(sha))
+                .and_then(|d| d["name"].as_str())
+                .map(str::to_owned)
+                .or_else(|| (!sha.is_empty()).then(|| sha.to_owned()));
+            if f.help.is_none() {
+                f.help = Some(t.t("form-upload-help"));
+            }
+        }
+        QuestionType::Money => {
+            f.value = typed_val(&name).unwrap_or_else(|| {
+                let s = text_of(stored);
+                let s = s.trim_end_matches('$').trim().to_owned();
+                if t.lang == Lang::Fr { s.replace('.', ",") } else { s }
+            });
+            if f.help.is_none() {
+                f.help = Some(t.t("form-money-help"));
+            }
+        }
+        _ => {
+            f.value = typed_val(&name).unwrap_or_else(|| text_of(stored));
+            if q.kind == QuestionType::Date && f.help.is_none() {
+                f.help = Some(t.t("form-date-help"));
+            }
+        }
+    }
+    f
+}
+
+struct Loaded {
+    view: DossierView,
+    program: std::sync::Arc<Published>,
+}
+
+async fn load(s: &AppState, c: &Ctx, id: &str) -> Result<Loaded, Response> {
+    let Some(caller) = &c.caller else { return Err(to_login(&c.nav.path)) };
+    let view = s.app.dossier(caller, id).await.map_err(|e| failure(c, e))?;
+    let program = s.app.program_version(&view.program, &view.program_version, None).await.map_err(|e| failure(c, e))?;
+    Ok(Loaded { view, program })
+}
+
+fn reference_date(s: &AppState) -> String {
+    s.app.today().map(|d| d.to_string()).unwrap_or_else(|_| "2020-05-10".into())
+}
+
+fn step_page(
+    s: &AppState,
+    c: &Ctx,
+    l: &Loaded,
+    step: usize,
+    typed: Option<&HashMap<String, String>>,
+    errors: &HashMap<String, String>,
+    stale: bool,
+) -> Result<StepPage, Response> {
+    let t = c.t;
+    let pr = &l.program.program;
+    let all = steps(pr);
+    let Some((section, qs)) = all.get(step.wrapping_sub(1)) else {
+        return Err(message(c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text"));
+    };
+    let shown = asked(&l.program, &l.view.answers, &reference_date(s));
+    let fields = qs
+        .iter()
+        .filter(|i| shown.get(**i).copied().flatten() != Some(false))
+        .map(|i| {
+            let q = &pr.questions[*i];
+            let mut f = field(&t, q, l.view.answers.get(&q.id), typed, &l.view.documents);
+            f.error = errors.get(&q.id).cloned();
+            f
+        })
+        .collect::<Vec<_>>();
+    Ok(StepPage {
+        t,
+        nav: c.nav.clone(),
+        dossier: l.view.id.clone(),
+        version: l.view.version,
+        step,
+        step_label: format!("{step}/{}", all.len()),
+        program_title: t.pick(&pr.title.fr, &pr.title.en).to_owned(),
+        section_title: section
+            .map(|s| t.pick(&s.title.fr, &s.title.en).to_owned())
+            .unwrap_or_else(|| t.t("program-questions-title")),
+        section_help: section.and_then(|s| s.help.as_ref()).map(|h| t.pick(&h.fr, &h.en).to_owned()),
+        has_errors: fields.iter().any(|f| f.error.is_some()),
+        fields,
+        stale: stale.then(|| t.t("error-stale")),
+    })
+}
+
+pub(crate) async fn step_form(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, step)): Path<(String, usize)>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let l = match load(&s, &c, &id).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    if l.view.state != guichet_core::State::Draft {
+        return see_other(&format!("/demandes/{id}"));
+    }
+    match step_page(&s, &c, &l, step, None, &HashMap::new(), false) {
+        Ok(p) => html(StatusCode::OK, &p),
+        Err(r) => r,
+    }
+}
+
+/// The error message of a question's answer, checked alone.
+fn check_one(t: &Tr, p: &Published, q: &guichet_rules::Question, v: &serde_json::Value, date: &str) -> Option<String> {
+    let app = Application::from_json(&serde_json::json!({"submitted_on": date, "answers": {q.id.clone(): v}}));
+    let err = match app.and_then(|a| p.program.prepare(&a)) {
+        Ok(_) => return None,
+        Err(e) => e,
+    };
+    let bounds = err.message.contains("at least") || err.message.contains("at most") || err.message.contains("between");
+    Some(t.t(match (q.kind, bounds) {
+        (_, true) => "error-out-of-bounds",
+        (QuestionType::Integer, _) => "error-invalid-integer",
+        (QuestionType::Money, _) => "error-invalid-money",
+        (QuestionType::Date, _) => "error-invalid-date",
+        (QuestionType::Choice | QuestionType::YesNo, _) => "error-invalid-choice",
+        (QuestionType::Address, _) => "error-invalid-address",
+        (QuestionType::BankAccount, _) => "error-invalid-bank",
+        _ => "error-invalid-text",
+    }))
+}
+
+/// The JSON answer of a question from the typed form values (`None`: a
+/// value that cannot even be read, with its error key).
+fn answer_of(q: &guichet_rules::Question, form: &HashMap<String, String>) -> Result<serde_json::Value, &'static str> {
+    let name = format!("q.{}", q.id);
+    let raw = form.get(&name).map(|s| s.trim().to_owned()).unwrap_or_default();
+    let null = serde_json::Value::Null;
+    Ok(match q.kind {
+        QuestionType::Text | QuestionType::Choice | QuestionType::Date if raw.is_empty() => null,
+        QuestionType::Text | QuestionType::Choice | QuestionType::Date => serde_json::Value::String(raw),
+        QuestionType::YesNo => match raw.as_str() {
+            "true" => true.into(),
+            "false" => false.into(),
+            _ => null,
+        },
+        QuestionType::Integer if raw.is_empty() => null,
+        QuestionType::Integer => {
+            raw.replace([' ', '\u{a0}'], "").parse::<i64>().map_err(|_| "error-invalid-integer")?.into()
+        }
+        QuestionType::Money if raw.is_empty() => null,
+        QuestionType::Money => {
+            let n: String = raw
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '$' && *c != '\u{a0}')
+                .collect::<String>()
+                .replace(',', ".");
+            guichet_rules::Money::parse(&n).map_err(|_| "error-invalid-money")?;
+            serde_json::Value::String(n)
+        }
+        QuestionType::Address | QuestionType::BankAccount => {
+            let keys: &[&str] = if q.kind == QuestionType::Address {
+                &["line1", "city", "province", "postal_code"]
+            } else {
+                &["institution", "transit", "account"]
+            };
+            let mut o = serde_json::Map::new();
+            for k in keys {
+                let v = form.get(&format!("{name}.{k}")).map(|s| s.trim().to_owned()).unwrap_or_default();
+                if !v.is_empty() {
+                    o.insert((*k).into(), v.into());
+                }
+            }
+            if o.is_empty() {
+                null
+            } else if o.len() < keys.len() {
+                return Err(if q.kind == QuestionType::Address {
+                    "error-invalid-address"
+                } else {
+                    "error-invalid-bank"
+                });
+            } else {
+                if let Some(p) = o.get_mut("province") {
+                    *p = p.as_str().unwrap_or_default().to_uppercase().into();
+                    if !PROVINCES.contains(&p.as_str().unwrap_or_default()) {
+                        return Err("error-invalid-address");
+                    }
+                }
+                serde_json::Value::Object(o)
+            }
+        }
+        QuestionType::File => null,
+    })
+}
+
+pub(crate) async fn step_save(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, step)): Path<(String, usize)>,
+    mut multipart: Multipart,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let t = c.t;
+    // Read the form: text fields, and files by question.
+    let mut form = HashMap::new();
+    let mut files: Vec<(String, String, Vec<u8>)> = Vec::new();
+    let limit = s.app.config.max_upload;
+    let mut too_large: Vec<String> = Vec::new();
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(_) => return message(&c, StatusCode::BAD_REQUEST, "page-error", "error-file-size"),
+        };
+        let name = field.name().unwrap_or_default().to_owned();
+        if let Some(file_name) = field.file_name().map(str::to_owned) {
+            let bytes = match field.bytes().await {
+                Ok(b) => b,
+                Err(_) => return message(&c, StatusCode::PAYLOAD_TOO_LARGE, "page-error", "error-file-size"),
+            };
+            if bytes.len() > limit {
+                too_large.push(name.trim_start_matches("q.").to_owned());
+            } else if !bytes.is_empty() {
+                files.push((name.trim_start_matches("q.").to_owned(), file_name, bytes.to_vec()));
+            }
+        } else if let Ok(text) = field.text().await {
+            form.insert(name, text);
+        }
+    }
+    if c.caller.is_none() {
+        return to_login(&format!("/demandes/{id}/etapes/{step}"));
+    }
+    if !csrf_ok(&c, form.get("_csrf").map(String::as_str)) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    let l = match load(&s, &c, &id).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    let pr = &l.program.program;
+    let all = steps(pr);
+    let Some((_, qs)) = all.get(step.wrapping_sub(1)) else {
+        return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text");
+    };
+    let date = reference_date(&s);
+    let mut answers = serde_json::Map::new();
+    let mut errors: HashMap<String, String> = HashMap::new();
+    for i in qs {
+        let q = &pr.questions[*i];
+        if q.kind == QuestionType::File {
+            continue;
+        }
+        match answer_of(q, &form) {
+            Err(key) => {
+                errors.insert(q.id.clone(), t.t(key));
+            }
+            Ok(v) => {
+                if !v.is_null() {
+                    if let Some(e) = check_one(&t, &l.program, q, &v, &date) {
+                        errors.insert(q.id.clone(), e);
+                    }
+                }
+                answers.insert(q.id.clone(), v);
+            }
+        }
+    }
+    for name in &too_large {
+        errors.insert(name.clone(), t.t("error-file-size"));
+    }
+    for (q, _, bytes) in &files {
+        if !bytes.starts_with(b"%PDF-")
+            && !bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+            && !bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        {
+            errors.insert(q.clone(), t.t("error-file-type"));
+        }
+    }
+    // Required questions that are asked, given the new answers.
+    let mut merged = l.view.answers.clone();
+    if let Some(m) = merged.as_object_mut() {
+        for (k, v) in &answers {
+            if v.is_null() {
+                m.remove(k);
+            } else {
+                m.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    let shown = asked(&l.program, &merged, &date);
+    for i in qs {
+        let q = &pr.questions[*i];
+        let has_file = files.iter().any(|(n, _, _)| n == &q.id);
+        if !q.optional && shown.get(*i).copied().flatten() == Some(true) && merged.get(&q.id).is_none() && !has_file {
+            errors.entry(q.id.clone()).or_insert_with(|| t.t("error-required"));
+        }
+    }
+    // Answers to questions no longer asked are removed.
+    for i in qs {
+        if shown.get(*i).copied().flatten() == Some(false) {
+            answers.insert(pr.questions[*i].id.clone(), serde_json::Value::Null);
+        }
+    }
+    let version = form.get("_version").and_then(|v| v.parse::<i64>().ok());
+    if !errors.is_empty() {
+        return match step_page(&s, &c, &l, step, Some(&form), &errors, false) {
+            Ok(p) => html(StatusCode::UNPROCESSABLE_ENTITY, &p),
+            Err(r) => r,
+        };
+    }
+    let mut view = match s.app.answer(caller, &id, version, serde_json::Value::Object(answers)).await {
+        Ok(v) => v,
+        Err(AppError::Conflict { .. }) => {
+            let fresh = match load(&s, &c, &id).await {
+                Ok(l) => l,
+                Err(r) => return r,
+            };
+            return match step_page(&s, &c, &fresh, step, Some(&form), &HashMap::new(), true) {
+                Ok(p) => html(StatusCode::CONFLICT, &p),
+                Err(r) => r,
+            };
+        }
+        Err(e) => return failure(&c, e),
+    };
+    for (q, name, bytes) in files {
+        match s.app.upload(caller, &id, Some(view.version), DocumentUpload { name, bytes, question: Some(q) }).await {
+            Ok(v) => view = v,
+            Err(e) => return failure(&c, e),
+        }
+    }
+    if step < all.len() {
+        see_other(&format!("/demandes/{id}/etapes/{}", step + 1))
+    } else {
+        see_other(&format!("/demandes/{id}/verification"))
+    }
+}
+
+// ---------------------------------------------------------------- review and submit
+
+#[derive(Template)]
+#[template(path = "review.html")]
+struct ReviewPage {
+    t: Tr,
+    nav: Nav,
+    dossier: String,
+    version: i64,
+    program_title: String,
+    sections: Vec<(usize, String, Vec<(String, String)>)>,
+    explanation: Option<String>,
+    error: Option<String>,
+    error_link: Option<(usize, String)>,
+}
+
+/// An answer as a person reads it.
+fn shown_answer(
+    t: &Tr,
+    q: &guichet_rules::Question,
+    v: Option<&serde_json::Value>,
+    documents: &[serde_json::Value],
+) -> String {
+    let Some(v) = v else { return t.t("review-not-answered") };
+    match q.kind {
+        QuestionType::YesNo => t.t(if v.as_bool() == Some(true) { "form-yes" } else { "form-no" }),
+        QuestionType::Choice => {
+            let s = v.as_str().unwrap_or_default();
+            q.options
+                .iter()
+                .find(|o| o.value == s)
+                .map(|o| t.pick(&o.label.fr, &o.label.en).to_owned())
+                .unwrap_or_else(|| s.to_owned())
+        }
+        QuestionType::Money => {
+            guichet_rules::Money::parse(&text_of(Some(v))).map(|m| t.money(m.0)).unwrap_or_else(|_| text_of(Some(v)))
+        }
+        QuestionType::Date => t.ymd(&text_of(Some(v))),
+        QuestionType::Address => ["line1", "city", "province", "postal_code"]
+            .iter()
+            .map(|k| text_of(v.get(*k)))
+            .collect::<Vec<_>>()
+            .join(", "),
+        QuestionType::BankAccount => {
+            let acct = text_of(v.get("account"));
+            let tail: String = acct.chars().rev().take(3).collect::<Vec<_>>().into_iter().rev().collect();
+            format!("{} {} •••{tail}", text_of(v.get("institution")), text_of(v.get("transit")))
+        }
+        QuestionType::File => {
+            let sha = v.as_str().unwrap_or_default();
+            documents
+                .iter()
+                .find(|d| d["sha256"].as_str() == Some(sha))
+                .and_then(|d| d["name"].as_str())
+                .unwrap_or(sha)
+                .to_owned()
+        }
+        _ => text_of(Some(v)),
+    }
+}
+
+async fn review_page(s: &AppState, c: &Ctx, l: &Loaded, error: Option<(String, Option<String>)>) -> ReviewPage {
+    let t = c.t;
+    let pr = &l.program.program;
+    let shown = asked(&l.program, &l.view.answers, &reference_date(s));
+    let all = steps(pr);
+    let sections = all
+        .iter()
+        .enumerate()
+        .map(|(n, (sec, qs))| {
+            let answers = qs
+                .iter()
+                .filter(|i| shown.get(**i).copied().flatten() != Some(false))
+                .map(|i| {
+                    let q = &pr.questions[*i];
+                    (
+                        t.pick(&q.label.fr, &q.label.en).to_owned(),
+                        shown_answer(&t, q, l.view.answers.get(&q.id), &l.view.documents),
+                    )
+                })
+                .collect();
+            (
+                n + 1,
+                sec.map(|s| t.pick(&s.title.fr, &s.title.en).to_owned())
+                    .unwrap_or_else(|| t.t("program-questions-title")),
+                answers,
+            )
+        })
+        .collect();
+    let explanation = match &c.caller {
+        Some(caller) => s
+            .app
+            .evaluate(caller, &l.view.id, t.lang.rules())
+            .await
+            .ok()
+            .and_then(|v| v["explanation"].as_str().map(str::to_owned)),
+        None => None,
+    };
+    let (error, error_link) = match error {
+        Some((msg, field)) => {
+            let link = field.and_then(|f| {
+                all.iter().position(|(_, qs)| qs.iter().any(|i| pr.questions[*i].id == f)).map(|n| {
+                    let q = pr.questions.iter().find(|q| q.id == f);
+                    (n + 1, q.map(|q| t.pick(&q.label.fr, &q.label.en).to_owned()).unwrap_or(f))
+                })
+            });
+            (Some(msg), link)
+        }
+        None => (None, None),
+    };
+    ReviewPage {
+        t,
+        nav: c.nav.clone(),
+        dossier: l.view.id.clone(),
+        version: l.view.version,
+        program_title: t.pick(&pr.title.fr, &pr.title.en).to_owned(),
+        sections,
+        explanation,
+        error,
+        error_link,
+    }
+}
+
+pub(crate) async fn review(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let l = match load(&s, &c, &id).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    if l.view.state != guichet_core::State::Draft {
+        return see_other(&format!("/demandes/{id}"));
+    }
+    html(StatusCode::OK, &review_page(&s, &c, &l, None).await)
+}
+
+pub(crate) async fn submit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(form): axum::Form<HashMap<String, String>>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = c.caller.as_ref() else { return to_login(&format!("/demandes/{id}/verification")) };
+    if !csrf_ok(&c, form.get("_csrf").map(String::as_str)) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    let version = form.get("_version").and_then(|v| v.parse::<i64>().ok());
+    match s.app.submit(caller, &id, version).await {
+        Ok(_) => see_other(&format!("/demandes/{id}")),
+        // A second click: the application is already submitted.
+        Err(AppError::WrongState(_)) => see_other(&format!("/demandes/{id}")),
+        Err(AppError::Invalid { code, field, .. }) => {
+            let l = match load(&s, &c, &id).await {
+                Ok(l) => l,
+                Err(r) => return r,
+            };
+            let msg = c.t.t(if code == "missing_answer" { "review-missing" } else { "error-invalid-text" });
+            html(StatusCode::UNPROCESSABLE_ENTITY, &review_page(&s, &c, &l, Some((msg, field))).await)
+        }
+        Err(AppError::Conflict { .. }) => {
+            let l = match load(&s, &c, &id).await {
+                Ok(l) => l,
+                Err(r) => return r,
+            };
+            html(StatusCode::CONFLICT, &review_page(&s, &c, &l, Some((c.t.t("error-stale"), None))).await)
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+// ---------------------------------------------------------------- dossiers
+
+#[derive(Template)]
+#[template(path = "dossiers.html")]
+struct DossiersPage {
+    t: Tr,
+    nav: Nav,
+    items: Vec<(String, String, String, String)>,
+}
+
+fn state_text(t: &Tr, state: guichet_core::State) -> String {
+    let key = serde_json::to_value(state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    t.t(&format!("state-{key}"))
+}
+
+async fn program_title(s: &AppState, t: &Tr, id: &str) -> String {
+    match s.app.current_program(id).await {
+        Ok(p) => t.pick(&p.program.title.fr, &p.program.title.en).to_owned(),
+        Err(_) => id.to_owned(),
+    }
+}
+
+pub(crate) async fn my_dossiers(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
+    let (list, _) = match s.app.dossiers(caller, &ListFilter { limit: Some(100), ..Default::default() }).await {
+        Ok(x) => x,
+        Err(e) => return failure(&c, e),
+    };
+    let t = c.t;
+    let mut items = Vec::new();
+    for d in list {
+        let date = match d.submitted_at {
+            Some(at) => t.t1("dossier-submitted", "date", &t.date(at)),
+            None => t.t1("dossier-created", "date", &t.date(d.created_at)),
+        };
+        items.push((d.id, program_title(&s, &t, &d.program).await, state_text(&t, d.state), date));
+    }
+    html(StatusCode::OK, &DossiersPage { t, nav: c.nav, items })
+}
+
+struct DecisionView {
+    outcome: String,
+    amount: Option<String>,
+    automatic: bool,
+    reasons: Vec<String>,
+    justification: String,
+}
+
+#[derive(Template)]
+#[template(path = "dossier.html")]
+struct DossierPage {
+    t: Tr,
+    nav: Nav,
+    id: String,
+    short_id: String,
+    program_title: String,
+    state: String,
+    draft: bool,
+    decision: Option<DecisionView>,
+    explanation: Option<String>,
+    documents: Vec<(String, String)>,
+    timeline: Vec<(String, String)>,
+}
+
+pub(crate) async fn dossier(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let l = match load(&s, &c, &id).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    let t = c.t;
+    let pr = &l.program.program;
+    let events = s.app.dossier_events(caller, &id).await.unwrap_or_default();
+    let explanation = s
+        .app
+        .evaluate(caller, &id, t.lang.rules())
+        .await
+        .ok()
+        .and_then(|v| v["explanation"].as_str().map(str::to_owned));
+    let decision = l.view.decision.as_ref().map(|d| DecisionView {
+        outcome: t.t(if d.outcome == guichet_core::Outcome::Approved {
+            "decision-approved"
+        } else {
+            "decision-refused"
+        }),
+        amount: d.amount.map(|a| t.t1("decision-amount", "amount", &t.money(a))),
+        automatic: d.by.0 == "system",
+        reasons: d
+            .reasons
+            .iter()
+            .map(|r| {
+                pr.rules
+                    .iter()
+                    .find(|x| &x.name == r)
+                    .map(|x| t.pick(&x.fails.fr, &x.fails.en).to_owned())
+                    .unwrap_or_else(|| r.clone())
+            })
+            .collect(),
+        justification: d.justification.clone(),
+    });
+    let page = DossierPage {
+        t,
+        id: l.view.id.clone(),
+        short_id: l.view.id.trim_start_matches("d_").chars().take(8).collect(),
+        program_title: t.pick(&pr.title.fr, &pr.title.en).to_owned(),
+        state: state_text(&t, l.view.state),
+        draft: l.view.state == guichet_core::State::Draft && !c.nav.staff,
+        decision,
+        explanation,
+        documents: l
+            .view
+            .documents
+            .iter()
+            .map(|d| {
+                let sha = d["sha256"].as_str().unwrap_or_default();
+                (
+                    d["name"].as_str().unwrap_or(sha).to_owned(),
+                    format!("/api/v1/dossiers/{}/documents/{sha}", l.view.id),
+                )
+            })
+            .collect(),
+        timeline: events.iter().map(|e| (t.t(&format!("event-{}", e.kind)), t.date(e.at))).collect(),
+        nav: c.nav,
+    };
+    html(StatusCode::OK, &page)
+}
+
+#[derive(Template)]
+#[template(path = "queue.html")]
+struct QueuePage {
+    t: Tr,
+    nav: Nav,
+    rows: Vec<(String, String, String, String, String, String)>,
+    next: Option<String>,
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct QueueQuery {
+    apres: Option<String>,
+}
+
+pub(crate) async fn queue(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<QueueQuery>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
+    if !c.nav.staff {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "page-not-found-text");
+    }
+    let filter = ListFilter {
+        state: Some("submitted,information_requested,review_requested".into()),
+        after: q.apres,
+        limit: Some(50),
+        ..Default::default()
+    };
+    let (list, next) = match s.app.dossiers(caller, &filter).await {
+        Ok(x) => x,
+        Err(e) => return failure(&c, e),
+    };
+    let t = c.t;
+    let mut rows = Vec::new();
+    for d in list {
+        let flags = if d.flags.iter().any(|f| f.starts_with("possible_duplicate")) {
+            t.t("flag-duplicate")
+        } else {
+            String::new()
+        };
+        rows.push((
+            d.id.clone(),
+            d.id.trim_start_matches("d_").chars().take(8).collect(),
+            program_title(&s, &t, &d.program).await,
+            state_text(&t, d.state),
+            d.submitted_at.map(|x| t.date(x)).unwrap_or_default(),
+            flags,
+        ));
+    }
+    html(StatusCode::OK, &QueuePage { t, nav: c.nav, rows, next })
+}
