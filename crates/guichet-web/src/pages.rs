@@ -6,6 +6,11 @@
 //! review and submit, their applications, the dossier page with the
 //! explanation and the decision. Staff: the case queue.
 
+// Page helpers return a ready page as their error (a redirect to sign-in,
+// a 404 page): a Response is larger than clippy likes, and boxing it buys
+// nothing on this path.
+#![allow(clippy::result_large_err)]
+
 use askama::Template;
 use axum::extract::{Multipart, Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
@@ -694,7 +699,12 @@ fn step_page(
         dossier: l.view.id.clone(),
         version: l.view.version,
         step,
-        step_label: format!("{step}/{}", all.len()),
+        step_label: {
+            let mut a = fluent_bundle::FluentArgs::new();
+            a.set("n", step);
+            a.set("total", all.len());
+            t.t2("step-of", &a)
+        },
         program_title: t.pick(&pr.title.fr, &pr.title.en).to_owned(),
         section_title: section
             .map(|s| t.pick(&s.title.fr, &s.title.en).to_owned())
@@ -850,11 +860,49 @@ pub(crate) async fn step_save(
     if !csrf_ok(&c, form.get("_csrf").map(String::as_str)) {
         return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
     }
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    let mut version = form.get("_version").and_then(|v| v.parse::<i64>().ok());
+    // Files first, each checked by content: a good file is kept even when
+    // another answer of the page must be corrected (a browser cannot keep
+    // a chosen file across pages).
+    let mut errors: HashMap<String, String> = HashMap::new();
+    for name in &too_large {
+        errors.insert(name.clone(), t.t("error-file-size"));
+    }
+    let mut uploaded: Vec<String> = Vec::new();
+    for (q, name, bytes) in files {
+        if !bytes.starts_with(b"%PDF-")
+            && !bytes.starts_with(&[0xFF, 0xD8, 0xFF])
+            && !bytes.starts_with(b"\x89PNG\r\n\x1a\n")
+        {
+            errors.insert(q, t.t("error-file-type"));
+            continue;
+        }
+        match s.app.upload(caller, &id, version, DocumentUpload { name, bytes, question: Some(q.clone()) }).await {
+            Ok(v) => {
+                version = Some(v.version);
+                uploaded.push(q);
+            }
+            Err(AppError::Invalid { .. }) => {
+                errors.insert(q, t.t("error-invalid-text"));
+            }
+            Err(AppError::Conflict { .. }) => {
+                let fresh = match load(&s, &c, &id).await {
+                    Ok(l) => l,
+                    Err(r) => return r,
+                };
+                return match step_page(&s, &c, &fresh, step, Some(&form), &HashMap::new(), true) {
+                    Ok(p) => html(StatusCode::CONFLICT, &p),
+                    Err(r) => r,
+                };
+            }
+            Err(e) => return failure(&c, e),
+        }
+    }
     let l = match load(&s, &c, &id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
-    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
     let pr = &l.program.program;
     let all = steps(pr);
     let Some((_, qs)) = all.get(step.wrapping_sub(1)) else {
@@ -862,7 +910,6 @@ pub(crate) async fn step_save(
     };
     let date = reference_date(&s);
     let mut answers = serde_json::Map::new();
-    let mut errors: HashMap<String, String> = HashMap::new();
     for i in qs {
         let q = &pr.questions[*i];
         if q.kind == QuestionType::File {
@@ -882,17 +929,6 @@ pub(crate) async fn step_save(
             }
         }
     }
-    for name in &too_large {
-        errors.insert(name.clone(), t.t("error-file-size"));
-    }
-    for (q, _, bytes) in &files {
-        if !bytes.starts_with(b"%PDF-")
-            && !bytes.starts_with(&[0xFF, 0xD8, 0xFF])
-            && !bytes.starts_with(b"\x89PNG\r\n\x1a\n")
-        {
-            errors.insert(q.clone(), t.t("error-file-type"));
-        }
-    }
     // Required questions that are asked, given the new answers.
     let mut merged = l.view.answers.clone();
     if let Some(m) = merged.as_object_mut() {
@@ -907,8 +943,7 @@ pub(crate) async fn step_save(
     let shown = asked(&l.program, &merged, &date);
     for i in qs {
         let q = &pr.questions[*i];
-        let has_file = files.iter().any(|(n, _, _)| n == &q.id);
-        if !q.optional && shown.get(*i).copied().flatten() == Some(true) && merged.get(&q.id).is_none() && !has_file {
+        if !q.optional && shown.get(*i).copied().flatten() == Some(true) && merged.get(&q.id).is_none() {
             errors.entry(q.id.clone()).or_insert_with(|| t.t("error-required"));
         }
     }
@@ -918,15 +953,14 @@ pub(crate) async fn step_save(
             answers.insert(pr.questions[*i].id.clone(), serde_json::Value::Null);
         }
     }
-    let version = form.get("_version").and_then(|v| v.parse::<i64>().ok());
     if !errors.is_empty() {
         return match step_page(&s, &c, &l, step, Some(&form), &errors, false) {
             Ok(p) => html(StatusCode::UNPROCESSABLE_ENTITY, &p),
             Err(r) => r,
         };
     }
-    let mut view = match s.app.answer(caller, &id, version, serde_json::Value::Object(answers)).await {
-        Ok(v) => v,
+    match s.app.answer(caller, &id, version, serde_json::Value::Object(answers)).await {
+        Ok(_) => {}
         Err(AppError::Conflict { .. }) => {
             let fresh = match load(&s, &c, &id).await {
                 Ok(l) => l,
@@ -938,12 +972,6 @@ pub(crate) async fn step_save(
             };
         }
         Err(e) => return failure(&c, e),
-    };
-    for (q, name, bytes) in files {
-        match s.app.upload(caller, &id, Some(view.version), DocumentUpload { name, bytes, question: Some(q) }).await {
-            Ok(v) => view = v,
-            Err(e) => return failure(&c, e),
-        }
     }
     if step < all.len() {
         see_other(&format!("/demandes/{id}/etapes/{}", step + 1))
@@ -954,6 +982,9 @@ pub(crate) async fn step_save(
 
 // ---------------------------------------------------------------- review and submit
 
+/// (step, title, [(question, answer)]).
+type ReviewSection = (usize, String, Vec<(String, String)>);
+
 #[derive(Template)]
 #[template(path = "review.html")]
 struct ReviewPage {
@@ -962,7 +993,7 @@ struct ReviewPage {
     dossier: String,
     version: i64,
     program_title: String,
-    sections: Vec<(usize, String, Vec<(String, String)>)>,
+    sections: Vec<ReviewSection>,
     explanation: Option<String>,
     error: Option<String>,
     error_link: Option<(usize, String)>,

@@ -101,6 +101,7 @@ impl Client {
             .http_status_as_error(false)
             .max_idle_connections(0)
             .max_idle_connections_per_host(0)
+            .max_redirects(0)
             .build()
             .into();
         Client { agent, base: base.into(), cookie: None, csrf: None, bearer: None, user_id: None }
