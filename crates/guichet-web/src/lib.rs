@@ -65,7 +65,11 @@ pub fn router(app: App) -> Router {
         .route("/demandes/{id}", get(pages::dossier))
         .route("/demandes/{id}/etapes/{step}", get(pages::step_form).post(pages::step_save))
         .route("/demandes/{id}/verification", get(pages::review))
-        .route("/demandes/{id}/soumettre", post(pages::submit));
+        .route("/demandes/{id}/soumettre", post(pages::submit))
+        .route("/demandes/{id}/renseignements", post(pages::request_information))
+        .route("/demandes/{id}/information", post(pages::provide_information))
+        .route("/demandes/{id}/demande-revision", post(pages::request_review))
+        .route("/demandes/{id}/{action}", post(pages::decide));
     r.fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))
         .layer(axum::extract::DefaultBodyLimit::disable())

@@ -1215,6 +1215,7 @@ struct DossierPage {
     nav: Nav,
     id: String,
     short_id: String,
+    version: i64,
     program_title: String,
     state: String,
     draft: bool,
@@ -1222,6 +1223,19 @@ struct DossierPage {
     explanation: Option<String>,
     documents: Vec<(String, String)>,
     timeline: Vec<(String, String)>,
+    action_error: Option<String>,
+    flags: Vec<(String, String)>,
+    info_request: Option<(String, String)>,
+    can_provide_info: bool,
+    can_request_review: bool,
+    decide_action: Option<&'static str>,
+    eligible: bool,
+    computed_amount: String,
+    computed_amount_text: String,
+    rules: Vec<(String, String, bool)>,
+    can_request_info: bool,
+    default_due: String,
+    answers: Vec<(String, String)>,
 }
 
 pub(crate) async fn dossier(
@@ -1231,21 +1245,25 @@ pub(crate) async fn dossier(
     Path(id): Path<String>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let l = match load(&s, &c, &id).await {
+    dossier_page(&s, &c, &id, None, StatusCode::OK).await
+}
+
+async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<String>, status: StatusCode) -> Response {
+    use guichet_core::{Role, State as St};
+    let l = match load(s, c, id).await {
         Ok(l) => l,
         Err(r) => return r,
     };
     let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
     let t = c.t;
     let pr = &l.program.program;
-    let events = s.app.dossier_events(caller, &id).await.unwrap_or_default();
-    let explanation = s
-        .app
-        .evaluate(caller, &id, t.lang.rules())
-        .await
-        .ok()
-        .and_then(|v| v["explanation"].as_str().map(str::to_owned));
-    let decision = l.view.decision.as_ref().map(|d| DecisionView {
+    let v = &l.view;
+    let events = s.app.dossier_events(caller, id).await.unwrap_or_default();
+    let evaluation = s.app.evaluate(caller, id, t.lang.rules()).await.ok();
+    let explanation = evaluation.as_ref().and_then(|v| v["explanation"].as_str().map(str::to_owned));
+    let own = v.applicant == caller.user.id;
+    let has = |r: Role| caller.actor.roles.contains(&r);
+    let decision = v.decision.as_ref().map(|d| DecisionView {
         outcome: t.t(if d.outcome == guichet_core::Outcome::Approved {
             "decision-approved"
         } else {
@@ -1266,31 +1284,268 @@ pub(crate) async fn dossier(
             .collect(),
         justification: d.justification.clone(),
     });
+    let info_request = (v.state == St::InformationRequested)
+        .then(|| events.iter().rev().find(|e| e.kind == "information_requested"))
+        .flatten()
+        .map(|e| {
+            (e.event["message"].as_str().unwrap_or_default().to_owned(), t.date(e.event["due"].as_i64().unwrap_or(0)))
+        });
+    let decide_action = if !own && has(Role::CaseWorker) && v.state == St::Submitted {
+        Some("decision")
+    } else if !own
+        && has(Role::Reviewer)
+        && v.state == St::ReviewRequested
+        && v.decided_by.as_deref() != Some(caller.id())
+    {
+        Some("revision")
+    } else {
+        None
+    };
+    let computed = evaluation
+        .as_ref()
+        .and_then(|e| e["amount"].as_str())
+        .and_then(|a| guichet_rules::Money::parse(a).ok())
+        .map(|m| m.0);
+    let eligible = evaluation.as_ref().is_some_and(|e| e["eligible"] == true);
+    let failed: Vec<String> = evaluation
+        .as_ref()
+        .and_then(|e| e["rules"].as_array().cloned())
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r["outcome"] == "fail")
+        .filter_map(|r| r["rule"].as_str().map(str::to_owned))
+        .collect();
+    let shown = asked(&l.program, &v.answers, &reference_date(s));
+    let answers = if v.state == St::Draft && !c.nav.staff {
+        Vec::new()
+    } else {
+        pr.questions
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| shown.get(*i).copied().flatten() != Some(false))
+            .map(|(_, q)| {
+                (t.pick(&q.label.fr, &q.label.en).to_owned(), shown_answer(&t, q, v.answers.get(&q.id), &v.documents))
+            })
+            .collect()
+    };
+    let decimal = |cents: i64| {
+        let s = format!("{}.{:02}", cents / 100, cents % 100);
+        if t.lang == Lang::Fr { s.replace('.', ",") } else { s }
+    };
     let page = DossierPage {
         t,
-        id: l.view.id.clone(),
-        short_id: l.view.id.trim_start_matches("d_").chars().take(8).collect(),
+        id: v.id.clone(),
+        short_id: v.id.trim_start_matches("d_").chars().take(8).collect(),
+        version: v.version,
         program_title: t.pick(&pr.title.fr, &pr.title.en).to_owned(),
-        state: state_text(&t, l.view.state),
-        draft: l.view.state == guichet_core::State::Draft && !c.nav.staff,
+        state: state_text(&t, v.state),
+        draft: v.state == St::Draft && own,
         decision,
         explanation,
-        documents: l
-            .view
+        documents: v
             .documents
             .iter()
             .map(|d| {
                 let sha = d["sha256"].as_str().unwrap_or_default();
-                (
-                    d["name"].as_str().unwrap_or(sha).to_owned(),
-                    format!("/api/v1/dossiers/{}/documents/{sha}", l.view.id),
-                )
+                (d["name"].as_str().unwrap_or(sha).to_owned(), format!("/api/v1/dossiers/{}/documents/{sha}", v.id))
             })
             .collect(),
         timeline: events.iter().map(|e| (t.t(&format!("event-{}", e.kind)), t.date(e.at))).collect(),
-        nav: c.nav,
+        action_error,
+        flags: if c.nav.staff {
+            v.flags
+                .iter()
+                .filter_map(|f| {
+                    let mut parts = f.splitn(3, ':');
+                    let (_, kind, other) = (parts.next()?, parts.next()?, parts.next()?);
+                    Some((format!("{} ({kind})", t.t("flag-duplicate")), format!("/demandes/{other}")))
+                })
+                .collect()
+        } else {
+            Vec::new()
+        },
+        can_provide_info: own && v.state == St::InformationRequested,
+        info_request,
+        can_request_review: own && matches!(v.state, St::Approved | St::Refused) && !v.reviewed,
+        decide_action,
+        eligible,
+        computed_amount: computed.map(decimal).unwrap_or_default(),
+        computed_amount_text: computed.map(|a| t.money(a)).unwrap_or_else(|| "—".into()),
+        rules: pr
+            .rules
+            .iter()
+            .map(|r| (r.name.clone(), t.pick(&r.label.fr, &r.label.en).to_owned(), failed.contains(&r.name)))
+            .collect(),
+        can_request_info: !own && has(Role::CaseWorker) && v.state == St::Submitted,
+        default_due: jiff::tz::TimeZone::get(&s.app.config.time_zone)
+            .ok()
+            .map(|tz| tz.to_datetime(jiff::Timestamp::now()).date())
+            .and_then(|d| d.checked_add(jiff::Span::new().days(14)).ok())
+            .map(|d| d.to_string())
+            .unwrap_or_default(),
+        answers,
+        nav: c.nav.clone(),
     };
-    html(StatusCode::OK, &page)
+    html(status, &page)
+}
+
+/// A dossier action's outcome: back to the dossier, or the page again
+/// with the reason, in the user's language.
+async fn after_action(s: &AppState, c: &Ctx, id: &str, r: Result<DossierView, AppError>) -> Response {
+    let t = c.t;
+    let (status, key) = match r {
+        Ok(_) => return see_other(&format!("/demandes/{id}")),
+        Err(AppError::Invalid { code: "justification_required", .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "error-justification")
+        }
+        Err(AppError::Invalid { code: "invalid_command", .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "error-message-required")
+        }
+        Err(AppError::Invalid { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "error-invalid-text"),
+        Err(AppError::Forbidden(m)) if m.contains("review") => (StatusCode::FORBIDDEN, "error-same-reviewer"),
+        Err(AppError::Conflict { .. }) => (StatusCode::CONFLICT, "error-stale"),
+        Err(AppError::WrongState(_)) => (StatusCode::CONFLICT, "error-wrong-state"),
+        Err(e) => return failure(c, e),
+    };
+    dossier_page(s, c, id, Some(t.t(key)), status).await
+}
+
+type Pairs = Vec<(String, String)>;
+
+fn first<'a>(f: &'a Pairs, k: &str) -> Option<&'a str> {
+    f.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str())
+}
+
+fn version_of(f: &Pairs) -> Option<i64> {
+    first(f, "_version").and_then(|v| v.parse().ok())
+}
+
+/// Checks sign-in and the CSRF token of an action form.
+fn action_guard(c: &Ctx, f: &Pairs, back: &str) -> Result<Caller, Response> {
+    let Some(caller) = c.caller.clone() else { return Err(to_login(back)) };
+    if !csrf_ok(c, first(f, "_csrf")) {
+        return Err(message(c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale"));
+    }
+    Ok(caller)
+}
+
+pub(crate) async fn decide(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, action)): Path<(String, String)>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, &format!("/demandes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let amount = match first(&f, "amount").map(str::trim).filter(|a| !a.is_empty()) {
+        None => None,
+        Some(a) => {
+            let n: String = a
+                .chars()
+                .filter(|c| !c.is_whitespace() && *c != '$' && *c != '\u{a0}')
+                .collect::<String>()
+                .replace(',', ".");
+            match guichet_rules::Money::parse(&n) {
+                Ok(m) => Some(m.0),
+                Err(_) => {
+                    return dossier_page(
+                        &s,
+                        &c,
+                        &id,
+                        Some(c.t.t("error-invalid-money")),
+                        StatusCode::UNPROCESSABLE_ENTITY,
+                    )
+                    .await;
+                }
+            }
+        }
+    };
+    let outcome = first(&f, "outcome").unwrap_or_default().to_owned();
+    let input = guichet_app::DecisionInput {
+        amount: if outcome == "approved" { amount } else { None },
+        outcome,
+        reasons: f.iter().filter(|(k, _)| k == "reasons").map(|(_, v)| v.clone()).collect(),
+        justification: first(&f, "justification").unwrap_or_default().trim().to_owned(),
+    };
+    let r = match action.as_str() {
+        "decision" => s.app.decide(&caller, &id, version_of(&f), input).await,
+        "revision" => s.app.review(&caller, &id, version_of(&f), input).await,
+        _ => return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text"),
+    };
+    after_action(&s, &c, &id, r).await
+}
+
+pub(crate) async fn request_information(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, &format!("/demandes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    // Due at the end of that day, in the organization's time zone.
+    let due = first(&f, "due")
+        .and_then(|d| d.parse::<jiff::civil::Date>().ok())
+        .and_then(|d| {
+            let tz = jiff::tz::TimeZone::get(&s.app.config.time_zone).ok()?;
+            tz.to_ambiguous_timestamp(d.at(23, 59, 59, 0)).compatible().ok()
+        })
+        .map(|ts| ts.as_second());
+    let Some(due) = due else {
+        return dossier_page(&s, &c, &id, Some(c.t.t("error-invalid-date")), StatusCode::UNPROCESSABLE_ENTITY).await;
+    };
+    if due <= s.app.now() {
+        return dossier_page(&s, &c, &id, Some(c.t.t("error-due-past")), StatusCode::UNPROCESSABLE_ENTITY).await;
+    }
+    let message_text = first(&f, "message").unwrap_or_default().trim().to_owned();
+    let r = s.app.request_information(&caller, &id, version_of(&f), message_text, due).await;
+    after_action(&s, &c, &id, r).await
+}
+
+pub(crate) async fn provide_information(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, &format!("/demandes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let text = first(&f, "message").unwrap_or_default().trim().to_owned();
+    if text.is_empty() {
+        return dossier_page(&s, &c, &id, Some(c.t.t("error-message-required")), StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
+    }
+    let r = s.app.provide_information(&caller, &id, version_of(&f), text).await;
+    after_action(&s, &c, &id, r).await
+}
+
+pub(crate) async fn request_review(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, &format!("/demandes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let reason = first(&f, "reason").unwrap_or_default().trim().to_owned();
+    let r = s.app.request_review(&caller, &id, version_of(&f), reason).await;
+    after_action(&s, &c, &id, r).await
 }
 
 #[derive(Template)]

@@ -167,6 +167,16 @@ impl Browser {
         }
     }
 
+    /// Signs in as someone else (cookies cleared), landing on `back`.
+    fn sign_in(&self, base: &str, email: &str, back: &str) {
+        self.cmd("DELETE", "/cookie", None);
+        self.goto(&format!("{base}/connexion?retour={back}"));
+        self.type_in("#email", email);
+        self.type_in("#password", PASSWORD);
+        self.go("main form button[type=submit]");
+        assert_eq!(self.path(), back, "signed in as {email}");
+    }
+
     fn type_in(&self, css: &str, text: &str) {
         let el = self.find(css);
         self.cmd("POST", &format!("/element/{el}/clear"), None);
@@ -337,11 +347,35 @@ fn a_citizen_applies_on_a_phone_and_every_page_passes_axe() {
     assert!(b.text().contains("Soumise") && b.text().contains("Document joint"), "{}", b.text());
     b.audit("dossier submitted");
 
-    // A case worker approves (API); the citizen sees the decision.
-    let worker = s.user("agent@example.org", &["case_worker"]);
-    let (st, d) = worker.post(&format!("/api/v1/dossiers/{dossier}/decision"), json!({"outcome": "approved"}));
-    assert_eq!(st, 200, "{d}");
-    b.goto(&format!("{base}/demandes/{dossier}"));
+    // The case worker asks for information, on the dossier's page.
+    for (email, role) in [("agent@example.org", "case_worker"), ("revision@example.org", "reviewer")] {
+        s.rt.block_on(s.app.create_account(None, email, "Employé", PASSWORD, &[role.into()])).expect("account");
+    }
+    let dossier_path = format!("/demandes/{dossier}");
+    b.sign_in(&base, "agent@example.org", &dossier_path);
+    b.audit("dossier, case worker");
+    b.screenshot("caseworker-dossier");
+    b.type_in("#info-request", "Veuillez joindre une preuve de paiement du loyer d'avril.");
+    b.go("form[action$='/renseignements'] button");
+    assert!(b.text().contains("État : Renseignements demandés"), "{}", b.text());
+    // The citizen answers.
+    b.sign_in(&base, "marie@example.org", &dossier_path);
+    assert!(b.text().contains("preuve de paiement du loyer"), "{}", b.text());
+    b.audit("information requested, citizen");
+    b.type_in("#info-message", "Voici : j'ai payé le loyer d'avril par virement le 1er avril.");
+    b.go("form[action$='/information'] button");
+    assert!(b.text().contains("État : Soumise"), "{}", b.text());
+    // The case worker approves; refusing against the rules needs a justification.
+    b.sign_in(&base, "agent@example.org", &dossier_path);
+    b.click("#outcome-refused");
+    b.go("form[action$='/decision'] button.primary");
+    assert!(b.text().contains("donnez une justification"), "{}", b.text());
+    b.audit("decision form with an error");
+    b.click("#outcome-approved");
+    b.go("form[action$='/decision'] button.primary");
+    assert!(b.text().contains("État : Acceptée"), "{}", b.text());
+    // The citizen sees the decision and asks for a review.
+    b.sign_in(&base, "marie@example.org", &dossier_path);
     let t = b.text();
     assert!(
         t.contains("Votre demande est acceptée")
@@ -351,6 +385,16 @@ fn a_citizen_applies_on_a_phone_and_every_page_passes_axe() {
     );
     b.audit("decision");
     b.screenshot("decision");
+    b.type_in("#review-reason", "Je demande aussi le loyer de juillet.");
+    b.go("form[action$='/demande-revision'] button");
+    assert!(b.text().contains("État : Révision demandée"), "{}", b.text());
+    // The reviewer (not the decider) reviews.
+    b.sign_in(&base, "revision@example.org", &dossier_path);
+    b.audit("review form");
+    b.click("#outcome-approved");
+    b.go("form[action$='/revision'] button.primary");
+    assert!(b.text().contains("Révision rendue"), "{}", b.text());
+    b.sign_in(&base, "marie@example.org", &dossier_path);
     b.goto(&format!("{base}/mes-demandes"));
     b.audit("my applications");
     // English, on request.
