@@ -63,6 +63,21 @@ for page in "first:$Q" "deep:$Q&after=$CURSOR"; do
     echo "HTTP $name page, $c connection(s): $(wrk -t1 -c$c -d${SECS}s -s "$WORK/report.lua" -H "cookie: $COOKIE" "http://127.0.0.1:$PORT/api/v1/dossiers?$query" | tail -1)"
   done
 done
+# The screens (server-side render, HTML) with the same million dossiers:
+# the case queue, the home page, and a citizen's dossier page.
+"$BIN" admin publish --config "$WORK/guichet.toml" programs/*.toml >/dev/null 2>&1 || true
+curl -s -o /dev/null -H 'content-type: application/json' -d '{"email":"bench-citizen@example.org","password":"correct horse battery staple","name":"Bench"}' "http://127.0.0.1:$PORT/api/v1/auth/register"
+CLOGIN=$(curl -si -H 'content-type: application/json' -d '{"email":"bench-citizen@example.org","password":"correct horse battery staple"}' "http://127.0.0.1:$PORT/api/v1/auth/login")
+CCOOKIE=$(echo "$CLOGIN" | tr -d '\r' | sed -n 's/^set-cookie: \([^;]*\).*/\1/ip')
+CCSRF=$(echo "$CLOGIN" | tail -1 | python3 -c 'import json,sys; print(json.load(sys.stdin)["csrf_token"])')
+DOSSIER=$(curl -s -H 'content-type: application/json' -H "cookie: $CCOOKIE" -H "x-csrf-token: $CCSRF" \
+  -d '{"program":"shq-pret-loyer-2020","submit":true,"answers":{"income_support":"cerb","home":{"line1":"1, rue A","city":"Montréal","province":"QC","postal_code":"H2J 2L4"},"housing_type":"ordinary","lease_start":"2019-07-01","told_landlord":true,"monthly_rent":"800.00 $","months_covered":"both","portion":"all","landlord_name":"Gestion","landlord_address":{"line1":"2, rue B","city":"Montréal","province":"QC","postal_code":"H2T 1R2"}}}' \
+  "http://127.0.0.1:$PORT/api/v1/dossiers" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')
+for page in "queue page (HTML, 50 rows):$COOKIE:/file" "home page (HTML):$COOKIE:/" "dossier page (HTML, explanation):$CCOOKIE:/demandes/$DOSSIER"; do
+  name=${page%%:*}; rest=${page#*:}; cookie=${rest%%:*}; path=${rest#*:}
+  curl -sf -o /dev/null -H "cookie: $cookie" "http://127.0.0.1:$PORT$path"
+  echo "HTML $name, 1 connection: $(wrk -t1 -c1 -d${SECS}s -s "$WORK/report.lua" -H "cookie: $cookie" "http://127.0.0.1:$PORT$path" | tail -1)"
+done
 echo "server peak memory: $(( $(awk '/VmHWM/ {print $2}' /proc/$PID/status) / 1024 )) MB"
 kill -TERM $PID; wait $PID || true
 python3 - "$WORK/guichet.db" "$CURSOR" <<'PY'

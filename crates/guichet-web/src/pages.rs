@@ -1174,11 +1174,18 @@ fn state_text(t: &Tr, state: guichet_core::State) -> String {
     t.t(&format!("state-{key}"))
 }
 
-async fn program_title(s: &AppState, t: &Tr, id: &str) -> String {
-    match s.app.current_program(id).await {
-        Ok(p) => t.pick(&p.program.title.fr, &p.program.title.en).to_owned(),
-        Err(_) => id.to_owned(),
-    }
+/// Program titles by id, looked up once per page.
+async fn program_titles(s: &AppState, t: &Tr) -> HashMap<String, String> {
+    s.app
+        .programs()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            let title = p.title.get(t.lang.code()).and_then(|x| x.as_str()).unwrap_or(&p.id).to_owned();
+            (p.id, title)
+        })
+        .collect()
 }
 
 pub(crate) async fn my_dossiers(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
@@ -1189,13 +1196,15 @@ pub(crate) async fn my_dossiers(State(s): State<AppState>, headers: HeaderMap, u
         Err(e) => return failure(&c, e),
     };
     let t = c.t;
+    let titles = program_titles(&s, &t).await;
     let mut items = Vec::new();
     for d in list {
         let date = match d.submitted_at {
             Some(at) => t.t1("dossier-submitted", "date", &t.date(at)),
             None => t.t1("dossier-created", "date", &t.date(d.created_at)),
         };
-        items.push((d.id, program_title(&s, &t, &d.program).await, state_text(&t, d.state), date));
+        let title = titles.get(&d.program).cloned().unwrap_or_else(|| d.program.clone());
+        items.push((d.id, title, state_text(&t, d.state), date));
     }
     html(StatusCode::OK, &DossiersPage { t, nav: c.nav, items })
 }
@@ -1584,6 +1593,7 @@ pub(crate) async fn queue(
         Err(e) => return failure(&c, e),
     };
     let t = c.t;
+    let titles = program_titles(&s, &t).await;
     let mut rows = Vec::new();
     for d in list {
         let flags = if d.flags.iter().any(|f| f.starts_with("possible_duplicate")) {
@@ -1594,7 +1604,7 @@ pub(crate) async fn queue(
         rows.push((
             d.id.clone(),
             d.id.trim_start_matches("d_").chars().take(8).collect(),
-            program_title(&s, &t, &d.program).await,
+            titles.get(&d.program).cloned().unwrap_or_else(|| d.program.clone()),
             state_text(&t, d.state),
             d.submitted_at.map(|x| t.date(x)).unwrap_or_default(),
             flags,

@@ -436,3 +436,74 @@ fn the_case_queue_and_error_pages_pass_axe() {
     b.audit("account form with errors");
     assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
 }
+
+#[test]
+fn a_household_waiting_for_its_home_applies_on_a_phone() {
+    let Some(mut b) = Browser::start() else { return };
+    let s = start("sqlite");
+    let base = s.base.clone();
+    s.rt.block_on(s.app.create_account(None, "luc@example.org", "Luc Gagnon", PASSWORD, &["citizen".into()]))
+        .expect("account");
+    b.sign_in(&base, "luc@example.org", "/programmes/shq-menages-en-attente-2020");
+    b.audit("program (waiting households)");
+    b.go("form button.primary");
+    let dossier = b.path().split('/').nth(2).expect("id").to_owned();
+    let pdf = |name: &str| {
+        let p = std::env::temp_dir().join(format!("{name}-{dossier}.pdf"));
+        std::fs::write(&p, b"%PDF-1.4\n% receipt\n").expect("pdf");
+        p.display().to_string()
+    };
+    let attach = |b: &Browser, css: &str, path: String| {
+        let el = b.find(css);
+        b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": path})));
+    };
+    // 1. The residence.
+    b.click("input[name='q.residence_kind'][value='new_house']");
+    b.type_in("#q-new_home-line1", "45, rue des Érables");
+    b.type_in("#q-new_home-city", "Lévis");
+    b.type_in("#q-new_home-province", "QC");
+    b.type_in("#q-new_home-postal_code", "G6V 4Z2");
+    b.click("input[name='q.principal_residence'][value='true']");
+    b.go("form button.primary");
+    // 2. The delivery.
+    assert!(b.path().ends_with("/etapes/2"), "{}", b.text());
+    b.set("q-construction_start", "2019-11-15");
+    b.set("q-planned_delivery", "2020-05-01");
+    b.set("q-revised_delivery", "2020-06-30");
+    b.click("input[name='q.delayed_by_covid'][value='true']");
+    attach(&b, "#q-delivery_contract", pdf("contrat"));
+    b.audit("delivery step");
+    b.go("form button.primary");
+    // 3. Temporary lodging, by the month.
+    assert!(b.path().ends_with("/etapes/3"), "{}", b.text());
+    b.click("input[name='q.lodging_kind'][value='monthly']");
+    b.type_in("#q-monthly_lodging_cost", "1500");
+    b.type_in("#q-lodging_months", "2");
+    attach(&b, "#q-lodging_receipts", pdf("recus"));
+    b.audit("lodging step");
+    b.go("form button.primary");
+    // 4. Moving and storage.
+    assert!(b.path().ends_with("/etapes/4"), "{}", b.text());
+    b.type_in("#q-moving_storage_costs", "800,00");
+    attach(&b, "#q-moving_receipts", pdf("factures"));
+    b.go("form button.primary");
+    // 5. Payment.
+    assert!(b.path().ends_with("/etapes/5"), "{}", b.text());
+    b.type_in("#q-applicant_bank-institution", "815");
+    b.type_in("#q-applicant_bank-transit", "20345");
+    b.type_in("#q-applicant_bank-account", "7654321");
+    b.go("form button.primary");
+    assert!(b.path().ends_with("/verification"), "{}", b.text());
+    let t = b.text();
+    assert!(
+        t.contains("1\u{a0}500,00 $") && t.contains("•••321") && !t.contains("7654321"),
+        "the account is masked: {t}"
+    );
+    assert!(t.contains("3\u{a0}800,00 $"), "the explanation gives the amount: {t}");
+    b.audit("review (waiting households)");
+    b.go("form button.primary");
+    assert_eq!(b.path(), format!("/demandes/{dossier}"));
+    assert!(b.text().contains("État : Soumise"), "{}", b.text());
+    b.audit("dossier (waiting households)");
+    assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
+}
