@@ -34,6 +34,8 @@ TOML
   "$CARGO_TARGET_DIR/release/examples/seed" "sqlite://$WORK/guichet.db" "$KEY" "$N"
   echo "correct horse battery staple" | "$BIN" admin create --config "$WORK/guichet.toml" --email worker@example.org --name Worker >/dev/null
 fi
+# The SHQ programs were open in 2020: applications are evaluated as of then.
+grep -q reference_date "$WORK/guichet.toml" || echo 'reference_date = "2020-05-10"' >> "$WORK/guichet.toml"
 ls -la "$WORK/guichet.db" | awk '{printf "database file: %.0f MB\n", $5 / 1e6}'
 GUICHET_LOG=warn "$BIN" serve --config "$WORK/guichet.toml" --listen 127.0.0.1:$PORT 2>"$WORK/serve.log" &
 PID=$!
