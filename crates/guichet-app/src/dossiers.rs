@@ -72,6 +72,7 @@ pub struct ListFilter {
     pub program: Option<String>,
     /// Comma-separated states (`submitted,information_requested`).
     pub state: Option<String>,
+    /// A user id, or `me`.
     pub assignee: Option<String>,
     #[serde(default)]
     pub flagged: bool,
@@ -251,7 +252,6 @@ impl App {
                 actor: Some(by.into()),
                 after: after.clone(),
                 flags: flags.clone(),
-                assignee: None,
                 keys,
                 at: now,
             })
@@ -263,6 +263,7 @@ impl App {
             submitted_at: after.submitted_at,
             updated_at: now,
             decided_by: after.decision.as_ref().map(|d| d.by.0.clone()),
+            assignee: after.assignee.as_ref().map(|u| u.0.clone()),
             amount: after.decision.as_ref().and_then(|d| d.amount),
             flags,
             dossier: after,
@@ -365,7 +366,6 @@ impl App {
                 actor: Some(by.id().into()),
                 after: d.clone(),
                 flags: flags.clone(),
-                assignee: None,
                 keys,
                 at: now,
             })
@@ -413,7 +413,10 @@ impl App {
             program: f.program.clone(),
             states: f.state.as_deref().map(state_list).transpose()?.unwrap_or_default(),
             applicant: if staff { None } else { Some(by.id().into()) },
-            assignee: f.assignee.clone(),
+            assignee: match f.assignee.as_deref() {
+                Some("me") => Some(by.id().to_owned()),
+                other => other.map(str::to_owned),
+            },
             flagged: f.flagged,
             order: if staff { QueueOrder::OldestSubmitted } else { QueueOrder::NewestCreated },
             after: f.after.clone(),
@@ -664,6 +667,15 @@ impl App {
         let p = self.program_of(&row).await?;
         let decision = self.decision(&p, &row, input, by)?;
         let events = row.dossier.handle(Command::Review { decision }, &UserId(by.id().into()), self.now())?;
+        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+    }
+
+    /// A case worker or reviewer takes the dossier (or releases it).
+    pub async fn assign(&self, by: &Caller, id: &str, version: Option<i64>, take: bool) -> Result<DossierView> {
+        let row = self.row(id).await?;
+        by.may(Action::Decide, Some(&row.dossier)).or_else(|_| by.may(Action::Review, Some(&row.dossier)))?;
+        let to = take.then(|| UserId(by.id().into()));
+        let events = row.dossier.handle(Command::Assign { to }, &UserId(by.id().into()), self.now())?;
         self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
     }
 

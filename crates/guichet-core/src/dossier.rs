@@ -117,6 +117,12 @@ pub enum Event {
         reason: String,
         at: Timestamp,
     },
+    /// A case worker or reviewer takes the dossier (`to: None`: releases it).
+    Assigned {
+        to: Option<UserId>,
+        by: UserId,
+        at: Timestamp,
+    },
 }
 
 /// What someone asks for.
@@ -135,6 +141,7 @@ pub enum Command {
     SchedulePayment,
     MarkPaid { reference: String },
     Withdraw { reason: String },
+    Assign { to: Option<UserId> },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -164,6 +171,9 @@ pub struct Dossier {
     pub agreement: Option<String>,
     pub created_at: Timestamp,
     pub submitted_at: Option<Timestamp>,
+    /// Who is working on it.
+    #[serde(default)]
+    pub assignee: Option<UserId>,
 }
 
 fn non_empty(what: &str, s: &str) -> Result<(), CommandError> {
@@ -219,6 +229,7 @@ impl Dossier {
                 agreement: None,
                 created_at: *at,
                 submitted_at: None,
+                assignee: None,
             },
             Some((i, e)) => return Err(corrupt(i, e)),
             None => return Err(CommandError::Invalid("a dossier starts with its creation".into())),
@@ -278,6 +289,9 @@ impl Dossier {
             (PaymentScheduled, Event::Paid { .. }) => self.state = Paid,
             (Draft | Submitted | InformationRequested | AgreementPending, Event::Withdrawn { .. }) => {
                 self.state = Withdrawn
+            }
+            (Submitted | InformationRequested | ReviewRequested, Event::Assigned { to, .. }) => {
+                self.assignee = to.clone();
             }
             (s, _) => return wrong(s),
         }
@@ -343,6 +357,7 @@ impl Dossier {
                 vec![Event::Paid { reference, at }]
             }
             Command::Withdraw { reason } => vec![Event::Withdrawn { reason, at }],
+            Command::Assign { to } => vec![Event::Assigned { to, by: actor.clone(), at }],
         };
         // Every event must be possible now: check on a copy.
         let mut probe = self.clone();
@@ -538,5 +553,22 @@ mod tests {
         assert!(matches!(Dossier::replay(&forged), Err(CommandError::Corrupt { index: 2, .. })));
         assert!(Dossier::replay(&[]).is_err());
         assert!(matches!(Dossier::replay(&forged[1..]), Err(CommandError::Corrupt { index: 0, .. })));
+    }
+
+    #[test]
+    fn a_dossier_is_taken_and_released_while_it_is_being_handled() {
+        let mut r = Run::new();
+        assert_eq!(
+            r.exec("worker", Command::Assign { to: Some(u("worker")) }),
+            Err(CommandError::WrongState { state: State::Draft })
+        );
+        r.exec("citizen", Command::Submit).expect("submit");
+        r.exec("worker", Command::Assign { to: Some(u("worker")) }).expect("take");
+        assert_eq!(r.dossier().assignee, Some(u("worker")));
+        r.exec("worker", Command::Assign { to: None }).expect("release");
+        assert_eq!(r.dossier().assignee, None);
+        r.exec("worker", Command::Decide { decision: decision(Outcome::Approved, Some(1)), agreement_required: false })
+            .expect("decide");
+        assert!(r.exec("worker", Command::Assign { to: Some(u("worker")) }).is_err(), "a decided dossier is not taken");
     }
 }

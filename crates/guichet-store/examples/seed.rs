@@ -101,7 +101,6 @@ fn dossier(i: usize) -> NewEvents {
         actor: Some(who.0.clone()),
         after: d,
         flags: if i % 97 == 0 { vec!["possible_duplicate:bank:d_x".into()] } else { vec![] },
-        assignee: None,
         keys: vec![],
         at: t,
     }

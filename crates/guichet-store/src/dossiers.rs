@@ -22,8 +22,6 @@ pub struct NewEvents {
     /// The dossier after the events.
     pub after: Dossier,
     pub flags: Vec<String>,
-    /// `Some(x)`: assign to x (None: unassign).
-    pub assignee: Option<Option<String>>,
     /// Values to index for duplicate detection: (kind, clear value); only
     /// keyed digests are stored.
     pub keys: Vec<(String, String)>,
@@ -151,7 +149,7 @@ impl Store {
             updated_at: n.at,
             decided_by: decision.map(|d| d.by.0.clone()),
             amount: decision.and_then(|d| d.amount),
-            assignee: n.assignee,
+            assignee: Some(n.after.assignee.as_ref().map(|u| u.0.clone())),
             flags: serde_json::to_string(&n.flags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             snapshot,
             keys: n.keys.iter().map(|(k, v)| (k.clone(), c.blind(k, v))).collect(),

@@ -40,7 +40,6 @@ async fn new_dossier(store: &Store, applicant: &str, answers: serde_json::Value,
             actor: Some(applicant.into()),
             after: after.clone(),
             flags: vec![],
-            assignee: None,
             keys: vec![],
             at,
         })
@@ -68,7 +67,6 @@ async fn run(store: &Store, id: &str, who: &str, cmd: Command, at: i64) -> Resul
             actor: Some(who.into()),
             after,
             flags: row.flags.clone(),
-            assignee: None,
             keys: vec![],
             at,
         })
@@ -109,7 +107,6 @@ fn a_stale_version_is_a_conflict_and_writes_nothing() {
             actor: None,
             after: Dossier { state: State::Submitted, submitted_at: Some(5), ..row.dossier.clone() },
             flags: vec![],
-            assignee: None,
             keys: vec![],
             at: 5,
         };
@@ -236,7 +233,6 @@ fn duplicates_are_found_by_keyed_digest_among_open_dossiers() {
                     actor: None,
                     after,
                     flags: vec![],
-                    assignee: None,
                     keys: vec![("bank".into(), if i < 2 { "815-30001-1234567".into() } else { "other".into() })],
                     at: 10,
                 })

@@ -270,6 +270,15 @@ pub fn routes() -> Vec<Route> {
         ),
         route!(
             "post",
+            "/api/v1/dossiers/{id}/assignment",
+            "Take the dossier (or release it: take = false) (case workers, reviewers).",
+            auth = true,
+            body = AssignBody,
+            resp = DossierView,
+            post(assign)
+        ),
+        route!(
+            "post",
             "/api/v1/dossiers/{id}/withdraw",
             "Withdraw the application.",
             auth = true,
@@ -414,6 +423,14 @@ pub struct MessageBody {
 pub struct ReasonBody {
     pub version: Option<i64>,
     pub reason: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AssignBody {
+    pub version: Option<i64>,
+    /// true: take it; false: release it.
+    pub take: bool,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -752,6 +769,15 @@ async fn review(
 ) -> ApiResult<Json> {
     let (version, input) = b.split();
     to_json(s.app.review(&c, &id, version, input).await?)
+}
+
+async fn assign(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<AssignBody>,
+) -> ApiResult<Json> {
+    to_json(s.app.assign(&c, &id, b.version, b.take).await?)
 }
 
 async fn withdraw(

@@ -69,6 +69,7 @@ pub fn router(app: App) -> Router {
         .route("/demandes/{id}/renseignements", post(pages::request_information))
         .route("/demandes/{id}/information", post(pages::provide_information))
         .route("/demandes/{id}/demande-revision", post(pages::request_review))
+        .route("/demandes/{id}/prise-en-charge", post(pages::take))
         .route("/demandes/{id}/{action}", post(pages::decide));
     r.fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -1245,6 +1245,8 @@ struct DossierPage {
     can_request_info: bool,
     default_due: String,
     answers: Vec<(String, String)>,
+    /// For staff: (taken by me, taken by someone else, may take).
+    assignment: Option<(bool, bool)>,
 }
 
 pub(crate) async fn dossier(
@@ -1393,6 +1395,10 @@ async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<Stri
             .map(|d| d.to_string())
             .unwrap_or_default(),
         answers,
+        assignment: (!own
+            && (has(Role::CaseWorker) || has(Role::Reviewer))
+            && matches!(v.state, St::Submitted | St::InformationRequested | St::ReviewRequested))
+        .then(|| (v.assignee.as_deref() == Some(caller.id()), v.assignee.as_ref().is_some_and(|a| a != caller.id()))),
         nav: c.nav.clone(),
     };
     html(status, &page)
@@ -1562,14 +1568,26 @@ pub(crate) async fn request_review(
 struct QueuePage {
     t: Tr,
     nav: Nav,
-    rows: Vec<(String, String, String, String, String, String)>,
+    rows: Vec<(String, String, String, String, String, String, String)>,
     next: Option<String>,
+    /// (value, label, selected)
+    programs: Vec<(String, String, bool)>,
+    states: Vec<(String, String, bool)>,
+    flagged: bool,
+    mine: bool,
+    query: String,
 }
 
-#[derive(serde::Deserialize)]
+#[derive(serde::Deserialize, Default)]
 pub(crate) struct QueueQuery {
     apres: Option<String>,
+    programme: Option<String>,
+    etat: Option<String>,
+    signales: Option<String>,
+    miens: Option<String>,
 }
+
+const QUEUE_STATES: [&str; 4] = ["submitted", "information_requested", "review_requested", "approved"];
 
 pub(crate) async fn queue(
     State(s): State<AppState>,
@@ -1582,17 +1600,23 @@ pub(crate) async fn queue(
     if !c.nav.staff {
         return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "page-not-found-text");
     }
+    let t = c.t;
+    let program = q.programme.clone().filter(|p| !p.is_empty());
+    let state = q.etat.clone().filter(|e| QUEUE_STATES.contains(&e.as_str()));
+    let flagged = q.signales.is_some();
+    let mine = q.miens.is_some();
     let filter = ListFilter {
-        state: Some("submitted,information_requested,review_requested".into()),
-        after: q.apres,
+        program: program.clone(),
+        state: Some(state.clone().unwrap_or_else(|| "submitted,information_requested,review_requested".into())),
+        assignee: mine.then(|| "me".into()),
+        flagged,
+        after: q.apres.clone(),
         limit: Some(50),
-        ..Default::default()
     };
     let (list, next) = match s.app.dossiers(caller, &filter).await {
         Ok(x) => x,
         Err(e) => return failure(&c, e),
     };
-    let t = c.t;
     let titles = program_titles(&s, &t).await;
     let mut rows = Vec::new();
     for d in list {
@@ -1601,6 +1625,11 @@ pub(crate) async fn queue(
         } else {
             String::new()
         };
+        let assignee = match &d.assignee {
+            Some(a) if a == caller.id() => t.t("queue-mine"),
+            Some(_) => t.t("queue-taken"),
+            None => String::new(),
+        };
         rows.push((
             d.id.clone(),
             d.id.trim_start_matches("d_").chars().take(8).collect(),
@@ -1608,7 +1637,42 @@ pub(crate) async fn queue(
             state_text(&t, d.state),
             d.submitted_at.map(|x| t.date(x)).unwrap_or_default(),
             flags,
+            assignee,
         ));
     }
-    html(StatusCode::OK, &QueuePage { t, nav: c.nav, rows, next })
+    let mut programs: Vec<(String, String, bool)> =
+        titles.iter().map(|(id, title)| (id.clone(), title.clone(), program.as_deref() == Some(id))).collect();
+    programs.sort();
+    let states = QUEUE_STATES
+        .iter()
+        .map(|st| ((*st).to_owned(), t.t(&format!("state-{st}")), state.as_deref() == Some(*st)))
+        .collect();
+    let mut query = String::new();
+    for (k, v) in [
+        ("programme", program.as_deref()),
+        ("etat", state.as_deref()),
+        ("signales", flagged.then_some("1")),
+        ("miens", mine.then_some("1")),
+    ] {
+        if let Some(v) = v {
+            query.push_str(&format!("&{k}={}", url_encode(v)));
+        }
+    }
+    html(StatusCode::OK, &QueuePage { t, nav: c.nav, rows, next, programs, states, flagged, mine, query })
+}
+
+pub(crate) async fn take(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, &format!("/demandes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let r = s.app.assign(&caller, &id, version_of(&f), first(&f, "take") == Some("1")).await;
+    after_action(&s, &c, &id, r).await
 }

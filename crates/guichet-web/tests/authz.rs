@@ -87,6 +87,7 @@ fn every_route_for_every_role() {
             ),
             ("POST", format!("{dossier}/decision"), Some(decision.clone()), &["case_worker"]),
             ("POST", format!("{dossier}/review"), Some(decision), &["reviewer"]),
+            ("POST", format!("{dossier}/assignment"), Some(json!({"take": true})), &["case_worker", "reviewer"]),
             ("POST", format!("{dossier}/withdraw"), Some(json!({"reason": "r"})), &["owner"]),
             ("GET", "/api/v1/users".into(), None, &["administrator"]),
             (

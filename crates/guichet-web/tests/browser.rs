@@ -352,7 +352,16 @@ fn a_citizen_applies_on_a_phone_and_every_page_passes_axe() {
         s.rt.block_on(s.app.create_account(None, email, "Employé", PASSWORD, &[role.into()])).expect("account");
     }
     let dossier_path = format!("/demandes/{dossier}");
-    b.sign_in(&base, "agent@example.org", &dossier_path);
+    b.sign_in(&base, "agent@example.org", "/file");
+    b.go("form.filters button");
+    assert!(b.path().starts_with("/file?"), "{}", b.path());
+    b.go(&format!("a[href='{dossier_path}']"));
+    b.go("form.assign button");
+    assert!(b.text().contains("Pris en charge par vous"), "{}", b.text());
+    b.goto(&format!("{base}/file?miens=1"));
+    assert!(b.text().contains("Pris en charge par vous"), "my cases: {}", b.text());
+    b.audit("queue, my cases");
+    b.goto(&format!("{base}{dossier_path}"));
     b.audit("dossier, case worker");
     b.screenshot("caseworker-dossier");
     b.type_in("#info-request", "Veuillez joindre une preuve de paiement du loyer d'avril.");
