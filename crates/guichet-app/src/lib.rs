@@ -17,7 +17,7 @@ mod totp;
 pub use auth::{Caller, LoginOutcome, SESSION_COOKIE};
 pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;
-pub use programs::{ProgramSummary, Published};
+pub use programs::{CaseloadSimulation, ProgramCheck, ProgramSummary, Published};
 pub use totp::{base32, totp_code};
 
 use guichet_store::{CheckpointKey, Store};

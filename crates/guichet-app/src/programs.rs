@@ -172,3 +172,117 @@ impl App {
         Ok(self.cache(&program.id, &version, source)?.summary())
     }
 }
+
+/// What a program manager sees before publishing a version.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProgramCheck {
+    pub id: Option<String>,
+    pub version: Option<String>,
+    /// Every error and warning, rendered `file:line:col` with a caret.
+    pub errors: Vec<String>,
+    pub warnings: Vec<String>,
+    pub tests_passed: usize,
+    pub tests_failed: Vec<String>,
+    /// Whether it may be published (no error, every test passes).
+    pub publishable: bool,
+    /// The version in force now, if the program exists.
+    pub current_version: Option<String>,
+}
+
+/// A new version against the live caseload: each submitted dossier of the
+/// program evaluated with the version in force and with the new one.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct CaseloadSimulation {
+    pub dossiers: usize,
+    pub eligible_before: usize,
+    pub eligible_after: usize,
+    /// Cents.
+    pub amount_before: i64,
+    pub amount_after: i64,
+    /// (dossier, status before, status after, amount before, amount after)
+    pub changed: Vec<(String, String, String, Option<i64>, Option<i64>)>,
+}
+
+impl App {
+    /// Checks a program file and runs its tests, without publishing.
+    pub async fn check_program(&self, by: &Caller, source: &str) -> Result<ProgramCheck> {
+        by.may(Action::ManagePrograms, None)?;
+        let mut out = ProgramCheck::default();
+        match guichet_rules::load(source) {
+            Err(diags) => {
+                for d in diags {
+                    let r = d.render("program.toml", source);
+                    if d.is_error() { out.errors.push(r) } else { out.warnings.push(r) }
+                }
+            }
+            Ok(l) => {
+                out.warnings = l.warnings.iter().map(|d| d.render("program.toml", source)).collect();
+                let report = l.program.run_tests();
+                out.tests_passed = report.passed();
+                out.tests_failed = report.outcomes.iter().filter(|o| !o.passed()).map(|o| o.name.clone()).collect();
+                out.current_version = self.store.current_version(&l.program.id).await?;
+                out.id = Some(l.program.id.clone());
+                out.version = Some(l.program.version.to_string());
+                out.publishable = out.tests_failed.is_empty();
+            }
+        }
+        Ok(out)
+    }
+
+    /// Evaluates every submitted dossier of the program with the version in
+    /// force and with `source`, and reports what changes.
+    pub async fn simulate_program(&self, by: &Caller, source: &str) -> Result<CaseloadSimulation> {
+        by.may(Action::ManagePrograms, None)?;
+        let new = compile(source)?;
+        let current = self.current_program(&new.id).await?;
+        let date = self.today()?;
+        let mut out = CaseloadSimulation::default();
+        let mut after: Option<String> = None;
+        loop {
+            let q = guichet_store::Queue {
+                program: Some(new.id.clone()),
+                after: after.clone(),
+                limit: 500,
+                ..Default::default()
+            };
+            let (page, next) = self.store.queue(&q).await?;
+            for s in page {
+                let Some(row) = self.store.dossier(&s.id).await? else { continue };
+                let app = guichet_rules::Application::from_json(
+                    &serde_json::json!({"submitted_on": date.to_string(), "answers": row.dossier.answers}),
+                );
+                let run = |p: &guichet_rules::Program| -> (String, Option<i64>) {
+                    match app
+                        .clone()
+                        .and_then(|a| p.prepare(&a))
+                        .and_then(|i| p.evaluate(&i, guichet_rules::Mode::Complete))
+                    {
+                        Ok(e) => (
+                            serde_json::to_value(e.status)
+                                .ok()
+                                .and_then(|v| v.as_str().map(str::to_owned))
+                                .unwrap_or_default(),
+                            e.amount.map(|m| m.0),
+                        ),
+                        Err(e) => (e.code.as_str().to_owned(), None),
+                    }
+                };
+                let (b, ba) = run(&current.program);
+                let (a, aa) = run(&new);
+                out.dossiers += 1;
+                out.eligible_before += usize::from(b == "eligible");
+                out.eligible_after += usize::from(a == "eligible");
+                out.amount_before += ba.unwrap_or(0);
+                out.amount_after += aa.unwrap_or(0);
+                if (&b, ba) != (&a, aa) {
+                    out.changed.push((s.id.clone(), b, a, ba, aa));
+                }
+            }
+            match next {
+                Some(c) => after = Some(c),
+                None => break,
+            }
+        }
+        Ok(out)
+    }
+}

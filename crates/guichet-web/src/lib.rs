@@ -70,6 +70,13 @@ pub fn router(app: App) -> Router {
         .route("/demandes/{id}/information", post(pages::provide_information))
         .route("/demandes/{id}/demande-revision", post(pages::request_review))
         .route("/demandes/{id}/prise-en-charge", post(pages::take))
+        .route("/admin", get(pages::admin))
+        .route("/admin/utilisateurs/{id}", post(pages::admin_user))
+        .route("/admin/invitations", post(pages::admin_invite))
+        .route("/admin/audit", post(pages::admin_audit))
+        .route("/gestion-programmes", get(pages::manage))
+        .route("/gestion-programmes/verifier", post(pages::manage_check))
+        .route("/gestion-programmes/publier", post(pages::manage_publish))
         .route("/demandes/{id}/{action}", post(pages::decide));
     r.fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -29,6 +29,8 @@ pub struct Nav {
     pub user: Option<String>,
     pub staff: bool,
     pub citizen: bool,
+    pub manager: bool,
+    pub admin: bool,
     pub csrf: String,
     pub other_lang: &'static str,
     pub path: String,
@@ -51,6 +53,8 @@ async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
         user: caller.as_ref().map(|c| c.user.name.clone()),
         staff: caller.as_ref().is_some_and(|c| c.is_staff()),
         citizen: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Citizen)),
+        manager: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::ProgramManager)),
+        admin: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Administrator)),
         csrf: caller.as_ref().and_then(|c| c.csrf.clone()).unwrap_or_default(),
         other_lang: if lang == Lang::Fr { "en" } else { "fr" },
         path: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()),
@@ -1675,4 +1679,267 @@ pub(crate) async fn take(
     };
     let r = s.app.assign(&caller, &id, version_of(&f), first(&f, "take") == Some("1")).await;
     after_action(&s, &c, &id, r).await
+}
+
+// ---------------------------------------------------------------- administration
+
+const ROLES: [&str; 6] = ["citizen", "case_worker", "reviewer", "finance_officer", "program_manager", "administrator"];
+
+struct UserLine {
+    id: String,
+    name: String,
+    email: String,
+    active: bool,
+    roles: Vec<(String, String, bool)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin.html")]
+struct AdminPage {
+    t: Tr,
+    nav: Nav,
+    users: Vec<UserLine>,
+    all_roles: Vec<(String, String)>,
+    notice: Option<String>,
+    error: Option<String>,
+    audit: Option<String>,
+}
+
+async fn admin_page(
+    s: &AppState,
+    c: &Ctx,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    audit: Option<String>,
+) -> Response {
+    let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
+    let users = match s.app.users(caller).await {
+        Ok(u) => u,
+        Err(e) => return failure(c, e),
+    };
+    let t = c.t;
+    let users = users
+        .into_iter()
+        .map(|u| UserLine {
+            roles: ROLES
+                .iter()
+                .map(|r| ((*r).to_owned(), t.t(&format!("role-{r}")), u.roles.iter().any(|x| x == r)))
+                .collect(),
+            id: u.id,
+            name: u.name,
+            email: u.email,
+            active: u.active,
+        })
+        .collect();
+    let all_roles = ROLES.iter().skip(1).map(|r| ((*r).to_owned(), t.t(&format!("role-{r}")))).collect();
+    html(status, &AdminPage { t, nav: c.nav.clone(), users, all_roles, notice, error, audit })
+}
+
+pub(crate) async fn admin(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    admin_page(&s, &c, StatusCode::OK, None, None, None).await
+}
+
+pub(crate) async fn admin_user(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, "/admin") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let roles: Vec<String> = f.iter().filter(|(k, _)| k == "roles").map(|(_, v)| v.clone()).collect();
+    let active = first(&f, "active") == Some("1");
+    match s.app.update_account(&caller, &id, Some(&roles), Some(active)).await {
+        Ok(_) => admin_page(&s, &c, StatusCode::OK, Some(c.t.t("admin-saved")), None, None).await,
+        Err(AppError::Forbidden(m)) if m.contains("themselves") => {
+            admin_page(&s, &c, StatusCode::FORBIDDEN, None, Some(c.t.t("admin-self")), None).await
+        }
+        Err(AppError::Invalid { .. }) => {
+            admin_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, None, Some(c.t.t("error-invalid-text")), None).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn admin_invite(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, "/admin") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let roles: Vec<String> = f.iter().filter(|(k, _)| k == "roles").map(|(_, v)| v.clone()).collect();
+    match s
+        .app
+        .invite(&caller, first(&f, "email").unwrap_or_default(), first(&f, "name").unwrap_or_default(), &roles)
+        .await
+    {
+        Ok(_) => admin_page(&s, &c, StatusCode::CREATED, Some(c.t.t("admin-invited")), None, None).await,
+        Err(AppError::Taken(_)) => {
+            admin_page(&s, &c, StatusCode::CONFLICT, None, Some(c.t.t("register-error-taken")), None).await
+        }
+        Err(AppError::Invalid { .. }) => {
+            admin_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, None, Some(c.t.t("error-invalid-text")), None).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn admin_audit(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, "/admin") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if let Err(e) = caller.may(guichet_core::Action::Administer, None) {
+        return failure(&c, e);
+    }
+    let key = s.app.checkpoint_public_key();
+    let report = match s.app.store.verify_audit(key.as_deref()).await {
+        Ok(r) => r,
+        Err(e) => return failure(&c, e.into()),
+    };
+    let t = c.t;
+    let text = match &report.first_broken {
+        None => {
+            let mut a = fluent_bundle::FluentArgs::new();
+            a.set("events", report.events);
+            a.set("checkpoints", report.checkpoints);
+            t.t2("admin-audit-ok", &a)
+        }
+        Some(w) => t.t1("admin-audit-broken", "where", w),
+    };
+    admin_page(&s, &c, StatusCode::OK, None, None, Some(text)).await
+}
+
+// ---------------------------------------------------------------- program management
+
+#[derive(Template)]
+#[template(path = "manage.html")]
+struct ManagePage {
+    t: Tr,
+    nav: Nav,
+    programs: Vec<(String, String)>,
+    source: String,
+    check: Option<guichet_app::ProgramCheck>,
+    /// (dossiers, eligible before, eligible after, cost before, cost after, changed)
+    simulation: Option<(usize, usize, usize, String, String, usize)>,
+    notice: Option<String>,
+}
+
+impl ManagePage {
+    fn passed_text(&self) -> String {
+        let n = self.check.as_ref().map(|c| c.tests_passed).unwrap_or(0);
+        self.t.t1("manage-tests-passed", "n", &n.to_string())
+    }
+}
+
+async fn manage_page(
+    s: &AppState,
+    c: &Ctx,
+    status: StatusCode,
+    source: String,
+    check: Option<guichet_app::ProgramCheck>,
+    simulation: Option<guichet_app::CaseloadSimulation>,
+    notice: Option<String>,
+) -> Response {
+    let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
+    if let Err(e) = caller.may(guichet_core::Action::ManagePrograms, None) {
+        return failure(c, e);
+    }
+    let t = c.t;
+    let programs = s
+        .app
+        .programs()
+        .await
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| {
+            (
+                p.title.get(t.lang.code()).and_then(|x| x.as_str()).unwrap_or(&p.id).to_owned(),
+                p.version.chars().take(12).collect(),
+            )
+        })
+        .collect();
+    let simulation = simulation.map(|x| {
+        (
+            x.dossiers,
+            x.eligible_before,
+            x.eligible_after,
+            t.money(x.amount_before),
+            t.money(x.amount_after),
+            x.changed.len(),
+        )
+    });
+    html(status, &ManagePage { t, nav: c.nav.clone(), programs, source, check, simulation, notice })
+}
+
+pub(crate) async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    manage_page(&s, &c, StatusCode::OK, String::new(), None, None, None).await
+}
+
+pub(crate) async fn manage_check(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, "/gestion-programmes") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let source = first(&f, "source").unwrap_or_default().replace("\r\n", "\n");
+    let check = match s.app.check_program(&caller, &source).await {
+        Ok(x) => x,
+        Err(e) => return failure(&c, e),
+    };
+    let simulation = if check.publishable && check.current_version.is_some() {
+        s.app.simulate_program(&caller, &source).await.ok()
+    } else {
+        None
+    };
+    let status = if check.errors.is_empty() { StatusCode::OK } else { StatusCode::UNPROCESSABLE_ENTITY };
+    manage_page(&s, &c, status, source, Some(check), simulation, None).await
+}
+
+pub(crate) async fn manage_publish(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, "/gestion-programmes") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let source = first(&f, "source").unwrap_or_default().replace("\r\n", "\n");
+    match s.app.publish_program(Some(&caller), &source).await {
+        Ok(p) => {
+            let notice = c.t.t1("manage-published-ok", "version", &p.version.chars().take(12).collect::<String>());
+            manage_page(&s, &c, StatusCode::OK, String::new(), None, None, Some(notice)).await
+        }
+        Err(AppError::Invalid { .. }) => {
+            let check = s.app.check_program(&caller, &source).await.ok();
+            manage_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, source, check, None, None).await
+        }
+        Err(e) => failure(&c, e),
+    }
 }

@@ -516,3 +516,72 @@ fn a_household_waiting_for_its_home_applies_on_a_phone() {
     b.audit("dossier (waiting households)");
     assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
 }
+
+#[test]
+fn administrators_and_program_managers_work_on_their_screens() {
+    let Some(mut b) = Browser::start() else { return };
+    let s = start("sqlite");
+    let base = s.base.clone();
+    for (email, role) in [("admin@example.org", "administrator"), ("pm@example.org", "program_manager")] {
+        s.rt.block_on(s.app.create_account(None, email, "Employée", PASSWORD, &[role.into()])).expect("account");
+    }
+    let citizen = s.user("c@example.org", &["citizen"]);
+    let (st, _) = citizen.post(
+        "/api/v1/dossiers",
+        json!({"program": "shq-pret-loyer-2020", "answers": eligible_loan(), "submit": true}),
+    );
+    assert_eq!(st, 201);
+
+    // Administration: invite, change roles, verify the audit log.
+    b.sign_in(&base, "admin@example.org", "/admin");
+    b.audit("administration");
+    b.screenshot("admin");
+    b.type_in("#inv-name", "Nadia Agente");
+    b.type_in("#inv-email", "nadia@example.org");
+    b.click("#inv-case_worker");
+    b.go("form[action='/admin/invitations'] button");
+    assert!(b.text().contains("L'invitation est envoyée") && b.text().contains("nadia@example.org"), "{}", b.text());
+    assert!(s.last_mail("nadia@example.org").contains("/reset?token="), "an invitation link was mailed");
+    let citizen_id = citizen.user_id.clone().expect("id");
+    b.click(&format!("#r-{citizen_id}-reviewer"));
+    b.go(&format!("form[action='/admin/utilisateurs/{citizen_id}'] button"));
+    assert!(b.text().contains("Les changements sont enregistrés"), "{}", b.text());
+    let roles = s.rt.block_on(s.app.store.user(&citizen_id)).expect("user").expect("exists").roles;
+    assert_eq!(roles, ["citizen", "reviewer"]);
+    s.rt.block_on(s.app.checkpoint()).expect("checkpoint");
+    b.go("form[action='/admin/audit'] button");
+    assert!(b.text().contains("Journal intact"), "{}", b.text());
+    b.audit("administration after the audit");
+
+    // Program management: errors with their place, failing tests, then a
+    // harmless change simulated on the caseload and published.
+    b.sign_in(&base, "pm@example.org", "/gestion-programmes");
+    b.audit("program management");
+    let set_source = |b: &Browser, text: &str| {
+        b.js("document.getElementById('source').value = arguments[0];", json!([text]));
+    };
+    set_source(&b, "id = \"x\"\ntitle = 12\n");
+    b.go("form[action='/gestion-programmes/verifier'] button");
+    assert!(b.text().contains("Erreurs dans le fichier") && b.text().contains("program.toml:"), "{}", b.text());
+    b.audit("program check with errors");
+    set_source(&b, &LOAN.replace("\"1500.00 $\"", "\"1200.00 $\""));
+    b.go("form[action='/gestion-programmes/verifier'] button");
+    assert!(b.text().contains("Tests en échec"), "{}", b.text());
+    assert!(
+        b.js("return document.querySelector(\"form[action='/gestion-programmes/publier']\") === null;", json!([]))
+            == true
+    );
+    let renamed = LOAN.replacen("Prêt sans intérêt d'au plus", "Prêt sans intérêts d'au plus", 1);
+    assert_ne!(renamed, LOAN);
+    set_source(&b, &renamed);
+    b.go("form[action='/gestion-programmes/verifier'] button");
+    let t = b.text();
+    assert!(t.contains("Effet sur les dossiers soumis") && t.contains("tests réussis"), "{t}");
+    b.audit("program check and simulation");
+    b.screenshot("program-management");
+    b.go("form[action='/gestion-programmes/publier'] button");
+    assert!(b.text().contains("est publiée"), "{}", b.text());
+    let (_, p) = citizen.get("/api/v1/programs/shq-pret-loyer-2020");
+    assert!(p["summary"]["fr"].as_str().unwrap_or_default().contains("sans intérêts"), "{p}");
+    assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
+}
