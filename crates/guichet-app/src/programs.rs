@@ -189,6 +189,10 @@ pub struct ProgramCheck {
     pub current_version: Option<String>,
 }
 
+/// A dossier whose result changes: (dossier, status before, status after,
+/// amount before, amount after).
+pub type ChangedOutcome = (String, String, String, Option<i64>, Option<i64>);
+
 /// A new version against the live caseload: each submitted dossier of the
 /// program evaluated with the version in force and with the new one.
 #[derive(Debug, Clone, Default, Serialize)]
@@ -199,8 +203,7 @@ pub struct CaseloadSimulation {
     /// Cents.
     pub amount_before: i64,
     pub amount_after: i64,
-    /// (dossier, status before, status after, amount before, amount after)
-    pub changed: Vec<(String, String, String, Option<i64>, Option<i64>)>,
+    pub changed: Vec<ChangedOutcome>,
 }
 
 impl App {
