@@ -289,3 +289,51 @@ impl App {
         Ok(out)
     }
 }
+
+impl App {
+    /// A program's figures, for its dashboard (program managers).
+    pub async fn program_stats(&self, by: &Caller, id: &str) -> Result<guichet_store::ProgramStats> {
+        by.may(Action::ManagePrograms, None)?;
+        Ok(self.store.program_stats(id).await?)
+    }
+
+    /// Every dossier of a program, without personal data, as CSV (program
+    /// managers): id, state, created, submitted, amount in dollars, flags.
+    pub async fn program_csv(&self, by: &Caller, id: &str) -> Result<String> {
+        by.may(Action::ManagePrograms, None)?;
+        let mut out = String::from("dossier,state,created_at,submitted_at,amount,flags\n");
+        let mut after = None;
+        loop {
+            let q = guichet_store::Queue {
+                program: Some(id.to_owned()),
+                order: guichet_store::QueueOrder::NewestCreated,
+                after: after.clone(),
+                limit: 500,
+                ..Default::default()
+            };
+            let (page, next) = self.store.queue(&q).await?;
+            for d in page {
+                let state =
+                    serde_json::to_value(d.state).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+                let amount = d
+                    .amount
+                    .map(|a| guichet_rules::Money(a).to_string().trim_end_matches(" $").to_owned())
+                    .unwrap_or_default();
+                let iso = |t: i64| jiff::Timestamp::from_second(t).map(|x| x.to_string()).unwrap_or_default();
+                out.push_str(&format!(
+                    "{},{},{},{},{},\"{}\"\n",
+                    d.id,
+                    state,
+                    iso(d.created_at),
+                    d.submitted_at.map(iso).unwrap_or_default(),
+                    amount,
+                    d.flags.join(" ").replace('"', "")
+                ));
+            }
+            match next {
+                Some(c) => after = Some(c),
+                None => return Ok(out),
+            }
+        }
+    }
+}

@@ -325,10 +325,42 @@ impl Store {
         Ok(ids)
     }
 
+    /// A program's figures: submissions per day (UTC days since 1970) and,
+    /// per state, the number of dossiers and the sum of their amounts.
+    pub async fn program_stats(&self, program: &str) -> Result<ProgramStats> {
+        let per_day: Vec<(i64, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT submitted_at / 86400 AS day, COUNT(*) FROM dossiers WHERE program = $1 AND submitted_at IS NOT NULL \
+             GROUP BY submitted_at / 86400 ORDER BY 1",
+        )
+        .bind(program)
+        .fetch_all(p)
+        .await?);
+        let by_state: Vec<(String, i64, Option<i64>)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT state, COUNT(*), CAST(SUM(amount) AS BIGINT) FROM dossiers WHERE program = $1 GROUP BY state ORDER BY state",
+        )
+        .bind(program)
+        .fetch_all(p)
+        .await?);
+        Ok(ProgramStats {
+            per_day,
+            by_state: by_state
+                .into_iter()
+                .map(|(s, n, a)| Ok((parse_state(&s)?, n, a.unwrap_or(0))))
+                .collect::<Result<Vec<_>>>()?,
+        })
+    }
+
     /// How many dossiers (for metrics and tests).
     pub async fn count_dossiers(&self) -> Result<i64> {
         Ok(on!(self.db(), p => sqlx::query_scalar("SELECT COUNT(*) FROM dossiers").fetch_one(p).await?))
     }
+}
+
+/// See [`Store::program_stats`].
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct ProgramStats {
+    pub per_day: Vec<(i64, i64)>,
+    pub by_state: Vec<(State, i64, i64)>,
 }
 
 enum Bind {

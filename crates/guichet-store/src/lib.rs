@@ -29,7 +29,7 @@ mod writer;
 pub use audit::{AuditReport, Checkpoint, CheckpointKey};
 pub use blobs::BlobMeta;
 pub use crypt::DataKey;
-pub use dossiers::{DossierRow, DossierSummary, NewEvents, Queue, QueueOrder, StoredEvent};
+pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
 pub use users::{ApiToken, NewUser, Session, UserRow};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

@@ -51,7 +51,9 @@ async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
     };
     let nav = Nav {
         user: caller.as_ref().map(|c| c.user.name.clone()),
-        staff: caller.as_ref().is_some_and(|c| c.is_staff()),
+        // Those who read the queue (not program managers: their screens are
+        // the programs').
+        staff: caller.as_ref().is_some_and(|c| c.actor.may(guichet_core::Action::Read, None).is_ok()),
         citizen: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Citizen)),
         manager: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::ProgramManager)),
         admin: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Administrator)),
@@ -1834,7 +1836,7 @@ pub(crate) async fn admin_audit(
 struct ManagePage {
     t: Tr,
     nav: Nav,
-    programs: Vec<(String, String)>,
+    programs: Vec<(String, String, String)>,
     source: String,
     check: Option<guichet_app::ProgramCheck>,
     /// (dossiers, eligible before, eligible after, cost before, cost after, changed)
@@ -1870,10 +1872,8 @@ async fn manage_page(
         .unwrap_or_default()
         .into_iter()
         .map(|p| {
-            (
-                p.title.get(t.lang.code()).and_then(|x| x.as_str()).unwrap_or(&p.id).to_owned(),
-                p.version.chars().take(12).collect(),
-            )
+            let title = p.title.get(t.lang.code()).and_then(|x| x.as_str()).unwrap_or(&p.id).to_owned();
+            (p.id, title, p.version.chars().take(12).collect())
         })
         .collect();
     let simulation = simulation.map(|x| {
@@ -1939,6 +1939,118 @@ pub(crate) async fn manage_publish(
         Err(AppError::Invalid { .. }) => {
             let check = s.app.check_program(&caller, &source).await.ok();
             manage_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, source, check, None, None).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+// ---------------------------------------------------------------- dashboards
+
+#[derive(Template)]
+#[template(path = "dashboard.html")]
+struct DashboardPage {
+    t: Tr,
+    nav: Nav,
+    id: String,
+    title: String,
+    figures: Vec<(String, String)>,
+    bars: Vec<(String, String, String, String)>,
+    max: i64,
+    chart_desc: String,
+    days: Vec<(String, i64)>,
+    states: Vec<(String, i64, String)>,
+}
+
+pub(crate) async fn dashboard(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    use guichet_core::State as St;
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
+    let stats = match s.app.program_stats(caller, &id).await {
+        Ok(x) => x,
+        Err(e) => return failure(&c, e),
+    };
+    let p = match s.app.current_program(&id).await {
+        Ok(p) => p,
+        Err(e) => return failure(&c, e),
+    };
+    let t = c.t;
+    let count = |f: &dyn Fn(St) -> bool| stats.by_state.iter().filter(|x| f(x.0)).map(|x| x.1).sum::<i64>();
+    let granted = |st: St| {
+        matches!(st, St::Approved | St::AgreementPending | St::AgreementSigned | St::PaymentScheduled | St::Paid)
+    };
+    let submitted = count(&|st| st != St::Draft);
+    let approved = count(&granted);
+    let refused = count(&|st| st == St::Refused);
+    let committed: i64 = stats.by_state.iter().filter(|x| granted(x.0)).map(|x| x.2).sum();
+    let rate = if approved + refused > 0 {
+        let pct = approved as f64 * 100.0 / (approved + refused) as f64;
+        if t.lang == Lang::Fr { format!("{pct:.1} %").replace('.', ",") } else { format!("{pct:.1}%") }
+    } else {
+        "—".into()
+    };
+    let day = |d: i64| t.date(d * 86400 + 43200);
+    let max = stats.per_day.iter().map(|d| d.1).max().unwrap_or(0).max(1);
+    let n = stats.per_day.len().max(1) as f64;
+    let w = 590.0 / n;
+    let bars = stats
+        .per_day
+        .iter()
+        .enumerate()
+        .map(|(i, (_, k))| {
+            let h = 190.0 * (*k as f64) / (max as f64);
+            (
+                format!("{:.1}", 40.0 + i as f64 * w + w * 0.1),
+                format!("{:.1}", 210.0 - h),
+                format!("{:.1}", w * 0.8),
+                format!("{h:.1}"),
+            )
+        })
+        .collect();
+    let mut a = fluent_bundle::FluentArgs::new();
+    a.set("days", stats.per_day.len());
+    a.set("first", stats.per_day.first().map(|d| day(d.0)).unwrap_or_default());
+    a.set("last", stats.per_day.last().map(|d| day(d.0)).unwrap_or_default());
+    a.set("max", max);
+    let page = DashboardPage {
+        t,
+        id: id.clone(),
+        title: t.pick(&p.program.title.fr, &p.program.title.en).to_owned(),
+        figures: vec![
+            (t.t("dash-submitted"), submitted.to_string()),
+            (t.t("dash-approval-rate"), rate),
+            (t.t("dash-committed"), t.money(committed)),
+        ],
+        bars,
+        max,
+        chart_desc: t.t2("dash-chart-desc", &a),
+        days: stats.per_day.iter().map(|(d, k)| (day(*d), *k)).collect(),
+        states: stats.by_state.iter().map(|(st, k, amount)| (state_text(&t, *st), *k, t.money(*amount))).collect(),
+        nav: c.nav,
+    };
+    html(StatusCode::OK, &page)
+}
+
+pub(crate) async fn program_csv(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
+    match s.app.program_csv(caller, &id).await {
+        Ok(csv) => {
+            let mut r = csv.into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{}.csv\"", url_encode(&id))) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
         }
         Err(e) => failure(&c, e),
     }

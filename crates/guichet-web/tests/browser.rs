@@ -583,5 +583,23 @@ fn administrators_and_program_managers_work_on_their_screens() {
     assert!(b.text().contains("est publiée"), "{}", b.text());
     let (_, p) = citizen.get("/api/v1/programs/shq-pret-loyer-2020");
     assert!(p["summary"]["fr"].as_str().unwrap_or_default().contains("sans intérêts"), "{p}");
+    // The program's dashboard: figures, an SVG chart with its data table, CSV.
+    b.go("a[href='/gestion-programmes/shq-pret-loyer-2020/tableau']");
+    let t = b.text();
+    assert!(t.contains("Demandes soumises") && t.contains("Dossiers par état"), "{t}");
+    assert_eq!(b.js("return document.querySelectorAll('svg.chart rect').length;", json!([])), 1, "one day, one bar");
+    b.audit("dashboard");
+    b.screenshot("dashboard");
+    let mut pm = s.client();
+    assert_eq!(pm.login("pm@example.org", PASSWORD).0, 200);
+    let (st, csv, _) = pm.raw("GET", "/gestion-programmes/shq-pret-loyer-2020/dossiers.csv", None, None);
+    let csv = csv.as_str().unwrap_or_default().to_owned();
+    assert_eq!(st, 200);
+    assert!(
+        csv.starts_with("dossier,state,created_at,submitted_at,amount,flags\n") && csv.lines().count() == 2,
+        "{csv}"
+    );
+    assert!(!csv.contains("Saint-Denis") && !csv.contains("1234567"), "no personal data in the export: {csv}");
+    assert_eq!(citizen.raw("GET", "/gestion-programmes/shq-pret-loyer-2020/dossiers.csv", None, None).0, 403);
     assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
 }
