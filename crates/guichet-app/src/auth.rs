@@ -393,3 +393,46 @@ impl App {
         Ok(self.store.mails_to(&email.trim().to_lowercase(), 20).await?)
     }
 }
+
+/// The organization's settings, as the screens use them.
+#[derive(Debug, Clone, Serialize)]
+pub struct OrgSettings {
+    /// Shown in every page's header.
+    pub name: String,
+    /// Languages offered: always French; English unless turned off.
+    pub english: bool,
+}
+
+impl App {
+    pub async fn org_settings(&self) -> Result<OrgSettings> {
+        let s = self.store.settings().await?;
+        Ok(OrgSettings {
+            name: s
+                .get("name")
+                .and_then(|v| v.as_str())
+                .filter(|n| !n.trim().is_empty())
+                .unwrap_or("guichet")
+                .to_owned(),
+            english: s.get("english").and_then(|v| v.as_bool()).unwrap_or(true),
+        })
+    }
+
+    /// Administrators name the organization and choose whether English is
+    /// offered (Quebec public bodies may communicate in French only).
+    pub async fn update_org_settings(&self, by: &Caller, name: &str, english: bool) -> Result<OrgSettings> {
+        by.may(Action::Administer, None)?;
+        let name = name.trim();
+        if name.is_empty() || name.chars().count() > 120 {
+            return Err(AppError::Invalid {
+                code: "invalid_request",
+                message: "the organization's name has 1 to 120 characters".into(),
+                field: Some("name".into()),
+                details: None,
+            });
+        }
+        self.store
+            .set_settings(&[("name".into(), name.into()), ("english".into(), english.into())], by.id(), self.now())
+            .await?;
+        self.org_settings().await
+    }
+}

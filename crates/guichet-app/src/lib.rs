@@ -14,7 +14,7 @@ mod error;
 mod programs;
 mod totp;
 
-pub use auth::{Caller, LoginOutcome, SESSION_COOKIE};
+pub use auth::{Caller, LoginOutcome, OrgSettings, SESSION_COOKIE};
 pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;
 pub use programs::{CaseloadSimulation, ProgramCheck, ProgramSummary, Published};

@@ -396,6 +396,39 @@ impl Store {
             .await?))
     }
 
+    /// The organization's settings (key → JSON value).
+    pub async fn settings(&self) -> Result<std::collections::BTreeMap<String, serde_json::Value>> {
+        let rows: Vec<(String, String)> =
+            on!(self.db(), p => sqlx::query_as("SELECT key, value FROM organization_settings").fetch_all(p).await?);
+        rows.into_iter()
+            .map(|(k, v)| Ok((k, serde_json::from_str(&v).map_err(|e| StoreError::Corrupt(e.to_string()))?)))
+            .collect()
+    }
+
+    /// Sets settings, with an event on `organization:settings`.
+    pub async fn set_settings(&self, values: &[(String, serde_json::Value)], by: &str, at: i64) -> Result<()> {
+        let event = serde_json::json!({"type": "settings_changed", "values": values.iter().cloned().collect::<serde_json::Map<_, _>>()});
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            for (k, v) in values {
+                sqlx::query(
+                    "INSERT INTO organization_settings (key, value, updated_by, updated_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (key) DO UPDATE SET value = excluded.value, updated_by = excluded.updated_by, updated_at = excluded.updated_at",
+                )
+                .bind(k)
+                .bind(v.to_string())
+                .bind(by)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            }
+            append_event!(&mut *tx, self, "organization:settings", Some(by), at, &event);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
     /// Queues an email (sealed: it may hold a token or personal data).
     pub async fn queue_mail(&self, to: &str, subject: &str, body: &str, at: i64) -> Result<()> {
         let sealed = self.inner.cipher.seal(&format!("mail:{to}"), body.as_bytes())?;

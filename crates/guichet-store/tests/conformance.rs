@@ -349,6 +349,26 @@ fn programs_blobs_and_mail() {
         assert_eq!((m.media_type.as_str(), bytes.as_slice()), ("application/pdf", &b"%PDF-1.7 hello"[..]));
         assert!(matches!(store.blob(&"0".repeat(64)).await, Err(StoreError::NotFound)));
         assert!(matches!(store.blob("../../etc/passwd").await, Err(StoreError::NotFound)));
+        assert!(store.settings().await.expect("settings").is_empty());
+        store
+            .set_settings(
+                &[("name".into(), serde_json::json!("SHQ")), ("languages".into(), serde_json::json!(["fr"]))],
+                "u_a",
+                9,
+            )
+            .await
+            .expect("set");
+        store
+            .set_settings(&[("name".into(), serde_json::json!("Société d'habitation"))], "u_a", 10)
+            .await
+            .expect("set");
+        let settings = store.settings().await.expect("settings");
+        assert_eq!(
+            (settings["name"].as_str(), settings["languages"][0].as_str()),
+            (Some("Société d'habitation"), Some("fr"))
+        );
+        assert_eq!(store.events("organization:settings").await.expect("events").len(), 2);
+        assert_eq!(store.migrate().await.expect("again"), Vec::<i64>::new(), "migrations run once");
         store.queue_mail("a@example.org", "Bienvenue", "lien: https://x/verify?t=123", 5).await.expect("mail");
         let mails = store.mails_to("a@example.org", 10).await.expect("mails");
         assert_eq!(mails[0].1, "lien: https://x/verify?t=123");

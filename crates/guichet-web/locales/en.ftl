@@ -245,3 +245,6 @@ dash-submitted = Applications submitted
 dash-approval-rate = Approval rate
 dash-committed = Amounts granted
 dash-csv = Download the dossiers (CSV)
+admin-settings = Organization settings
+admin-org-name = Organization name
+admin-english = Offer the pages in English

@@ -245,3 +245,6 @@ dash-submitted = Demandes soumises
 dash-approval-rate = Taux d'acceptation
 dash-committed = Montants accordés
 dash-csv = Télécharger les dossiers (CSV)
+admin-settings = Paramètres de l'organisation
+admin-org-name = Nom de l'organisation
+admin-english = Offrir les pages en anglais

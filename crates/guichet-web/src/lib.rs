@@ -74,6 +74,7 @@ pub fn router(app: App) -> Router {
         .route("/admin/utilisateurs/{id}", post(pages::admin_user))
         .route("/admin/invitations", post(pages::admin_invite))
         .route("/admin/audit", post(pages::admin_audit))
+        .route("/admin/parametres", post(pages::admin_settings))
         .route("/gestion-programmes", get(pages::manage))
         .route("/gestion-programmes/verifier", post(pages::manage_check))
         .route("/gestion-programmes/publier", post(pages::manage_publish))

@@ -34,6 +34,10 @@ pub struct Nav {
     pub csrf: String,
     pub other_lang: &'static str,
     pub path: String,
+    /// The organization's name (header).
+    pub org: String,
+    /// Whether English is offered.
+    pub english: bool,
 }
 
 /// The language, the caller and the header of a request.
@@ -44,7 +48,11 @@ struct Ctx {
 }
 
 async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
-    let lang = cookie(headers, "lang").and_then(|l| Lang::parse(&l)).unwrap_or_default();
+    let org = s.app.org_settings().await.unwrap_or(guichet_app::OrgSettings { name: "guichet".into(), english: true });
+    let lang = cookie(headers, "lang")
+        .and_then(|l| Lang::parse(&l))
+        .filter(|l| org.english || *l == Lang::Fr)
+        .unwrap_or_default();
     let caller = match cookie(headers, SESSION_COOKIE) {
         Some(token) => s.app.caller_from_session(&token).await.ok().flatten(),
         None => None,
@@ -60,6 +68,8 @@ async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
         csrf: caller.as_ref().and_then(|c| c.csrf.clone()).unwrap_or_default(),
         other_lang: if lang == Lang::Fr { "en" } else { "fr" },
         path: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()),
+        org: org.name,
+        english: org.english,
     };
     Ctx { t: Tr { lang }, nav, caller }
 }
@@ -1700,6 +1710,8 @@ struct UserLine {
 struct AdminPage {
     t: Tr,
     nav: Nav,
+    org_name: String,
+    english: bool,
     users: Vec<UserLine>,
     all_roles: Vec<(String, String)>,
     notice: Option<String>,
@@ -1735,7 +1747,8 @@ async fn admin_page(
         })
         .collect();
     let all_roles = ROLES.iter().skip(1).map(|r| ((*r).to_owned(), t.t(&format!("role-{r}")))).collect();
-    html(status, &AdminPage { t, nav: c.nav.clone(), users, all_roles, notice, error, audit })
+    let (org_name, english) = (c.nav.org.clone(), c.nav.english);
+    html(status, &AdminPage { t, nav: c.nav.clone(), org_name, english, users, all_roles, notice, error, audit })
 }
 
 pub(crate) async fn admin(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
@@ -1792,6 +1805,34 @@ pub(crate) async fn admin_invite(
         }
         Err(AppError::Invalid { .. }) => {
             admin_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, None, Some(c.t.t("error-invalid-text")), None).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn admin_settings(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, "/admin") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s
+        .app
+        .update_org_settings(&caller, first(&f, "name").unwrap_or_default(), first(&f, "english") == Some("1"))
+        .await
+    {
+        Ok(_) => {
+            // The header shows the new name at once.
+            let c = ctx(&s, &headers, &uri).await;
+            admin_page(&s, &c, StatusCode::OK, Some(c.t.t("admin-saved")), None, None).await
+        }
+        Err(AppError::Invalid { .. }) => {
+            admin_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, None, Some(c.t.t("error-required")), None).await
         }
         Err(e) => failure(&c, e),
     }

@@ -548,6 +548,15 @@ fn administrators_and_program_managers_work_on_their_screens() {
     assert!(b.text().contains("Les changements sont enregistrés"), "{}", b.text());
     let roles = s.rt.block_on(s.app.store.user(&citizen_id)).expect("user").expect("exists").roles;
     assert_eq!(roles, ["citizen", "reviewer"]);
+    // French only, and the organization's name in the header.
+    b.type_in("#org-name", "Société d'habitation du Québec");
+    b.click("#org-english");
+    b.go("form[action='/admin/parametres'] button");
+    assert!(b.text().contains("Société d'habitation du Québec") && !b.text().contains("English"), "{}", b.text());
+    let mut en = Client::new(&base);
+    en.cookie = Some("lang=en".into());
+    let (_, home, _) = en.raw("GET", "/", None, None);
+    assert!(home.as_str().unwrap_or_default().contains("<html lang=\"fr\">"), "English is no longer offered");
     s.rt.block_on(s.app.checkpoint()).expect("checkpoint");
     b.go("form[action='/admin/audit'] button");
     assert!(b.text().contains("Journal intact"), "{}", b.text());
