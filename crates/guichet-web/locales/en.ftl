@@ -248,3 +248,7 @@ dash-csv = Download the dossiers (CSV)
 admin-settings = Organization settings
 admin-org-name = Organization name
 admin-english = Offer the pages in English
+letter-title = Decision
+letter-recourse-title = Your recourse
+letter-footer = Document produced by guichet
+letter-link = Decision letter (PDF)

@@ -248,3 +248,7 @@ dash-csv = Télécharger les dossiers (CSV)
 admin-settings = Paramètres de l'organisation
 admin-org-name = Nom de l'organisation
 admin-english = Offrir les pages en anglais
+letter-title = Décision
+letter-recourse-title = Vos recours
+letter-footer = Document produit par guichet
+letter-link = Lettre de décision (PDF)

@@ -70,6 +70,7 @@ pub fn router(app: App) -> Router {
         .route("/demandes/{id}/information", post(pages::provide_information))
         .route("/demandes/{id}/demande-revision", post(pages::request_review))
         .route("/demandes/{id}/prise-en-charge", post(pages::take))
+        .route("/demandes/{id}/lettre.pdf", get(pages::letter))
         .route("/admin", get(pages::admin))
         .route("/admin/utilisateurs/{id}", post(pages::admin_user))
         .route("/admin/invitations", post(pages::admin_invite))

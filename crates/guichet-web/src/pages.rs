@@ -2096,3 +2096,97 @@ pub(crate) async fn program_csv(
         Err(e) => failure(&c, e),
     }
 }
+
+// ---------------------------------------------------------------- decision letter
+
+fn docs() -> &'static guichet_docs::Engine {
+    static ENGINE: std::sync::OnceLock<guichet_docs::Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(guichet_docs::Engine::new)
+}
+
+/// The decision letter as a PDF/A, in the applicant's language.
+pub(crate) async fn letter(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let l = match load(&s, &c, &id).await {
+        Ok(l) => l,
+        Err(r) => return r,
+    };
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    let Some(d) = l.view.decision.clone() else {
+        return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text");
+    };
+    let applicant = s.app.store.user(&l.view.applicant).await.ok().flatten();
+    let lang = applicant
+        .as_ref()
+        .and_then(|u| Lang::parse(&u.language))
+        .filter(|l| c.nav.english || *l == Lang::Fr)
+        .unwrap_or_default();
+    let t = Tr { lang };
+    let pr = &l.program.program;
+    let explanation = s
+        .app
+        .evaluate(caller, &id, lang.rules())
+        .await
+        .ok()
+        .and_then(|v| v["explanation"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let data = guichet_docs::DecisionLetter {
+        lang: lang.code().into(),
+        organization: c.nav.org.clone(),
+        title: t.t("letter-title"),
+        issued: jiff::Timestamp::from_second(d.at)
+            .ok()
+            .zip(jiff::tz::TimeZone::get(&s.app.config.time_zone).ok())
+            .map(|(ts, tz)| {
+                let x = tz.to_datetime(ts).date();
+                [i32::from(x.year()), i32::from(x.month()), i32::from(x.day())]
+            })
+            .unwrap_or([2000, 1, 1]),
+        date: t.date(d.at),
+        recipient: applicant.map(|u| u.name).unwrap_or_default(),
+        reference: t.t1("dossier-title", "id", &l.view.id.trim_start_matches("d_").chars().take(8).collect::<String>()),
+        program: t.pick(&pr.title.fr, &pr.title.en).to_owned(),
+        outcome: t.t(if d.outcome == guichet_core::Outcome::Approved {
+            "decision-approved"
+        } else {
+            "decision-refused"
+        }),
+        amount: d.amount.map(|a| t.t1("decision-amount", "amount", &t.money(a))),
+        reasons_title: t.t("decision-reasons"),
+        reasons: d
+            .reasons
+            .iter()
+            .map(|r| {
+                pr.rules
+                    .iter()
+                    .find(|x| &x.name == r)
+                    .map(|x| t.pick(&x.fails.fr, &x.fails.en).to_owned())
+                    .unwrap_or_else(|| r.clone())
+            })
+            .collect(),
+        justification_title: t.t("decision-justification"),
+        justification: d.justification.clone(),
+        automatic: (d.by.0 == "system").then(|| t.t("decision-automatic")),
+        explanation_title: t.t("dossier-evaluation-title"),
+        explanation,
+        recourse_title: t.t("letter-recourse-title"),
+        recourse: t.t("decision-recourse"),
+        footer: t.t("letter-footer"),
+    };
+    let pdf = match tokio::task::spawn_blocking(move || docs().decision_letter(&data)).await {
+        Ok(Ok(pdf)) => pdf,
+        Ok(Err(e)) => return failure(&c, AppError::Internal(e.to_string())),
+        Err(e) => return failure(&c, AppError::Internal(e.to_string())),
+    };
+    let mut r = pdf.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+    if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"decision-{}.pdf\"", url_encode(&id))) {
+        r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+    }
+    r
+}

@@ -165,3 +165,58 @@ fn form_errors_sit_beside_their_fields_with_the_typed_values_kept() {
         "the stale write changed nothing"
     );
 }
+
+#[test]
+fn the_decision_letter_is_a_pdf_in_the_applicants_language() {
+    let s = start("sqlite");
+    let c = s.user("c@example.org", &["citizen"]);
+    let (st, d) = c.post(
+        "/api/v1/dossiers",
+        serde_json::json!({"program": "shq-pret-loyer-2020", "answers": eligible_loan(), "submit": true}),
+    );
+    assert_eq!(st, 201, "{d}");
+    let id = d["id"].as_str().expect("id").to_owned();
+    let path = format!("/demandes/{id}/lettre.pdf");
+    assert_eq!(page(&c, &path).0, 404, "no decision, no letter");
+    let worker = s.user("w@example.org", &["case_worker"]);
+    let (st, d) = worker.post(&format!("/api/v1/dossiers/{id}/decision"), serde_json::json!({"outcome": "approved"}));
+    assert_eq!(st, 200, "{d}");
+    let (st, _, headers) = c.raw("GET", &path, None, None);
+    assert_eq!(st, 200);
+    assert!(headers.iter().any(|(k, v)| k == "content-type" && v == "application/pdf"));
+    let file = std::env::temp_dir().join(format!("lettre-{id}.pdf"));
+    // The body came through a lossy UTF-8 read: fetch the bytes again raw.
+    let raw = {
+        use std::io::Read;
+        let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+        let mut r = agent
+            .get(&format!("{}{path}", s.base))
+            .header("cookie", c.cookie.as_deref().unwrap_or(""))
+            .call()
+            .expect("get");
+        let mut v = Vec::new();
+        r.body_mut().as_reader().read_to_end(&mut v).expect("read");
+        v
+    };
+    assert!(raw.starts_with(b"%PDF-"));
+    std::fs::write(&file, &raw).expect("write");
+    let required = std::env::var("GUICHET_REQUIRE_VALIDATORS").is_ok();
+    match std::process::Command::new("pdftotext").arg(&file).arg("-").output() {
+        Ok(out) => {
+            let text = String::from_utf8_lossy(&out.stdout);
+            assert!(
+                text.contains("Votre demande est acceptée") && text.contains("Tribunal administratif du Québec"),
+                "{text}"
+            );
+            assert!(text.contains("1 500,00 $") || text.contains("1\u{a0}500,00 $"), "{text}");
+        }
+        Err(_) => assert!(!required, "pdftotext is required"),
+    }
+    match std::process::Command::new("qpdf").arg("--check").arg(&file).output() {
+        Ok(out) => assert!(out.status.success(), "qpdf: {}", String::from_utf8_lossy(&out.stdout)),
+        Err(_) => assert!(!required, "qpdf is required"),
+    }
+    // Someone else's letter stays hidden.
+    let other = s.user("o@example.org", &["citizen"]);
+    assert_eq!(page(&other, &path).0, 404);
+}
