@@ -252,3 +252,4 @@ letter-title = Decision
 letter-recourse-title = Your recourse
 letter-footer = Document produced by guichet
 letter-link = Decision letter (PDF)
+shortcuts = Keyboard shortcuts (the browser's access key, for example Alt+Shift+letter): F case queue, P take the case, D decide, I ask for information.

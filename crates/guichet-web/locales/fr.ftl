@@ -252,3 +252,4 @@ letter-title = Décision
 letter-recourse-title = Vos recours
 letter-footer = Document produit par guichet
 letter-link = Lettre de décision (PDF)
+shortcuts = Raccourcis clavier (touche d'accès du navigateur, par exemple Alt+Maj+lettre) : F file des dossiers, P prendre le dossier, D décider, I demander des renseignements.

@@ -1882,6 +1882,8 @@ struct ManagePage {
     check: Option<guichet_app::ProgramCheck>,
     /// (dossiers, eligible before, eligible after, cost before, cost after, changed)
     simulation: Option<(usize, usize, usize, String, String, usize)>,
+    /// The first dossiers whose result changes: (id, short id, before, after).
+    changed: Vec<(String, String, String, String)>,
     notice: Option<String>,
 }
 
@@ -1917,6 +1919,22 @@ async fn manage_page(
             (p.id, title, p.version.chars().take(12).collect())
         })
         .collect();
+    let outcome = |status: &str, amount: Option<i64>| match amount {
+        Some(a) => format!("{status} — {}", t.money(a)),
+        None => status.to_owned(),
+    };
+    let changed = simulation
+        .as_ref()
+        .map(|x| {
+            x.changed
+                .iter()
+                .take(50)
+                .map(|(id, b, a, ba, aa)| {
+                    (id.clone(), id.trim_start_matches("d_").chars().take(8).collect(), outcome(b, *ba), outcome(a, *aa))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let simulation = simulation.map(|x| {
         (
             x.dossiers,
@@ -1927,7 +1945,7 @@ async fn manage_page(
             x.changed.len(),
         )
     });
-    html(status, &ManagePage { t, nav: c.nav.clone(), programs, source, check, simulation, notice })
+    html(status, &ManagePage { t, nav: c.nav.clone(), programs, source, check, simulation, changed, notice })
 }
 
 pub(crate) async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
