@@ -54,6 +54,7 @@ pub fn router(app: App) -> Router {
     r = r
         .route("/", get(pages::home))
         .route("/static/guichet.css", get(pages::stylesheet))
+        .route("/static/guichet.js", get(pages::script))
         .route("/langue/{code}", get(pages::language))
         .route("/connexion", get(pages::login_form).post(pages::login))
         .route("/deconnexion", post(pages::logout))

@@ -441,6 +441,13 @@ pub(crate) async fn language(Path(code): Path<String>, Query(b): Query<Back>) ->
     r
 }
 
+pub(crate) async fn script() -> Response {
+    let mut r = include_str!("../static/guichet.js").into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    r
+}
+
 /// Pages that do not exist: HTML for people, JSON under `/api/`.
 pub(crate) async fn not_found(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     if uri.path().starts_with("/api/") {
@@ -1930,7 +1937,12 @@ async fn manage_page(
                 .iter()
                 .take(50)
                 .map(|(id, b, a, ba, aa)| {
-                    (id.clone(), id.trim_start_matches("d_").chars().take(8).collect(), outcome(b, *ba), outcome(a, *aa))
+                    (
+                        id.clone(),
+                        id.trim_start_matches("d_").chars().take(8).collect(),
+                        outcome(b, *ba),
+                        outcome(a, *aa),
+                    )
                 })
                 .collect()
         })

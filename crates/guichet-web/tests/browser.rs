@@ -483,14 +483,30 @@ fn a_household_waiting_for_its_home_applies_on_a_phone() {
     attach(&b, "#q-delivery_contract", pdf("contrat"));
     b.audit("delivery step");
     b.go("form button.primary");
-    // 3. Temporary lodging, by the month.
+    // 3. Temporary lodging, by the month; the receipts are a large scan,
+    // sent with a progress bar.
     assert!(b.path().ends_with("/etapes/3"), "{}", b.text());
     b.click("input[name='q.lodging_kind'][value='monthly']");
     b.type_in("#q-monthly_lodging_cost", "1500");
     b.type_in("#q-lodging_months", "2");
-    attach(&b, "#q-lodging_receipts", pdf("recus"));
+    let big = std::env::temp_dir().join(format!("recus-{dossier}.pdf"));
+    let mut bytes = b"%PDF-1.4\n".to_vec();
+    bytes.resize(3 * 1024 * 1024, b' ');
+    std::fs::write(&big, bytes).expect("pdf");
+    attach(&b, "#q-lodging_receipts", big.display().to_string());
+    b.js(
+        "sessionStorage.removeItem('progress'); new MutationObserver(function () { if (document.getElementById('televersement')) sessionStorage.setItem('progress', 'shown'); }).observe(document.body, {childList: true, subtree: true});",
+        json!([]),
+    );
     b.audit("lodging step");
-    b.go("form button.primary");
+    b.click("form button.primary");
+    let t0 = Instant::now();
+    while !b.path().ends_with("/etapes/4") {
+        assert!(t0.elapsed() < Duration::from_secs(20), "the upload did not finish");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    b.wait_new_page();
+    assert_eq!(b.js("return sessionStorage.getItem('progress');", json!([])), "shown", "a progress bar was shown");
     // 4. Moving and storage.
     assert!(b.path().ends_with("/etapes/4"), "{}", b.text());
     b.type_in("#q-moving_storage_costs", "800,00");
