@@ -148,6 +148,7 @@ impl Store {
             submitted_at: n.after.submitted_at,
             updated_at: n.at,
             decided_by: decision.map(|d| d.by.0.clone()),
+            decided_at: decision.map(|d| d.at),
             amount: decision.and_then(|d| d.amount),
             assignee: Some(n.after.assignee.as_ref().map(|u| u.0.clone())),
             flags: serde_json::to_string(&n.flags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -341,7 +342,29 @@ impl Store {
         .bind(program)
         .fetch_all(p)
         .await?);
+        // Median time from submission to decision, by an OFFSET seek on the
+        // sorted durations (portable; no median aggregate in SQLite).
+        let decided: i64 = on!(self.db(), p => sqlx::query_scalar(
+            "SELECT COUNT(*) FROM dossiers WHERE program = $1 AND decided_at IS NOT NULL AND submitted_at IS NOT NULL",
+        )
+        .bind(program)
+        .fetch_one(p)
+        .await?);
+        let median_seconds: Option<i64> = if decided == 0 {
+            None
+        } else {
+            on!(self.db(), p => sqlx::query_scalar(
+                "SELECT decided_at - submitted_at FROM dossiers WHERE program = $1 AND decided_at IS NOT NULL \
+                 AND submitted_at IS NOT NULL ORDER BY 1 LIMIT 1 OFFSET $2",
+            )
+            .bind(program)
+            .bind(decided / 2)
+            .fetch_optional(p)
+            .await?)
+        };
         Ok(ProgramStats {
+            decided,
+            median_seconds,
             per_day,
             by_state: by_state
                 .into_iter()
@@ -359,6 +382,9 @@ impl Store {
 /// See [`Store::program_stats`].
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct ProgramStats {
+    /// Decided dossiers, and the median time from submission to decision.
+    pub decided: i64,
+    pub median_seconds: Option<i64>,
     pub per_day: Vec<(i64, i64)>,
     pub by_state: Vec<(State, i64, i64)>,
 }

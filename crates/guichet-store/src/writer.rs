@@ -36,6 +36,7 @@ pub(crate) struct Append {
     pub submitted_at: Option<i64>,
     pub updated_at: i64,
     pub decided_by: Option<String>,
+    pub decided_at: Option<i64>,
     pub amount: Option<i64>,
     /// `Some(x)`: set the assignee to x (None clears it).
     pub assignee: Option<Option<String>>,
@@ -127,8 +128,8 @@ macro_rules! apply {
             if let Some((program, program_version, applicant)) = &a.create {
                 let inserted = sqlx::query(
                     "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, \
-                     created_at, submitted_at, updated_at, decided_by, amount, flags, snapshot, assignee) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING",
+                     created_at, submitted_at, updated_at, decided_by, amount, flags, snapshot, assignee, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $12, $13, $14, $15) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&a.dossier)
                 .bind(program)
@@ -144,6 +145,7 @@ macro_rules! apply {
                 .bind(&a.flags)
                 .bind(&a.snapshot)
                 .bind(a.assignee.clone().flatten())
+                .bind(a.decided_at)
                 .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 0 {
@@ -153,7 +155,7 @@ macro_rules! apply {
                 sqlx::query(
                     "UPDATE dossiers SET last_link = $2, state = $3, submitted_at = $4, updated_at = $5, \
                      decided_by = $6, amount = $7, flags = $8, snapshot = $9, \
-                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END WHERE id = $1",
+                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END, decided_at = $12 WHERE id = $1",
                 )
                 .bind(&a.dossier)
                 .bind(link.to_vec())
@@ -166,6 +168,7 @@ macro_rules! apply {
                 .bind(&a.snapshot)
                 .bind(a.assignee.is_some() as i64)
                 .bind(a.assignee.clone().flatten())
+                .bind(a.decided_at)
                 .execute(&mut *conn)
                 .await?;
             }

@@ -208,6 +208,29 @@ fn queues_filter_sort_and_paginate() {
         assert_eq!(store.queue(&drafts).await.expect("queue").0.len(), 5);
         let other = Queue { program: Some("other".into()), limit: 10, ..Default::default() };
         assert!(store.queue(&other).await.expect("queue").0.is_empty());
+        let stats = store.program_stats("shq-pret-loyer-2020").await.expect("stats");
+        assert_eq!(stats.by_state.iter().map(|x| x.1).sum::<i64>(), 25);
+        assert_eq!(stats.per_day.iter().map(|x| x.1).sum::<i64>(), 20, "submitted ones, by day");
+        assert_eq!((stats.decided, stats.median_seconds), (0, None));
+        for id in &ids[1..3] {
+            let decision = guichet_core::Decision {
+                outcome: guichet_core::Outcome::Approved,
+                amount: Some(100),
+                computed_amount: Some(100),
+                reasons: vec![],
+                justification: String::new(),
+                program_version: "v1".into(),
+                evaluation: serde_json::json!({}),
+                by: UserId("u_w".into()),
+                at: 0,
+            };
+            run(&store, id, "u_w", Command::Decide { decision, agreement_required: false }, 2000)
+                .await
+                .expect("decide");
+        }
+        // Submitted at 999 and 998, decided at 2000: 1001 and 1002 s.
+        let stats = store.program_stats("shq-pret-loyer-2020").await.expect("stats");
+        assert_eq!((stats.decided, stats.median_seconds), (2, Some(1002)));
         let bad = Queue { after: Some("garbage".into()), limit: 10, ..Default::default() };
         assert!(matches!(store.queue(&bad).await, Err(StoreError::Config(_))));
     });

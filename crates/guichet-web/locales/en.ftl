@@ -253,3 +253,5 @@ letter-recourse-title = Your recourse
 letter-footer = Document produced by guichet
 letter-link = Decision letter (PDF)
 shortcuts = Keyboard shortcuts (the browser's access key, for example Alt+Shift+letter): F case queue, P take the case, D decide, I ask for information.
+dash-processing = Median time to decision
+dash-days = { $n } days

@@ -253,3 +253,5 @@ letter-recourse-title = Vos recours
 letter-footer = Document produit par guichet
 letter-link = Lettre de décision (PDF)
 shortcuts = Raccourcis clavier (touche d'accès du navigateur, par exemple Alt+Maj+lettre) : F file des dossiers, P prendre le dossier, D décider, I demander des renseignements.
+dash-processing = Délai médian de décision
+dash-days = { $n } jours

@@ -2095,6 +2095,17 @@ pub(crate) async fn dashboard(
             (t.t("dash-submitted"), submitted.to_string()),
             (t.t("dash-approval-rate"), rate),
             (t.t("dash-committed"), t.money(committed)),
+            (
+                t.t("dash-processing"),
+                stats
+                    .median_seconds
+                    .map(|x| {
+                        let days = x as f64 / 86400.0;
+                        let v = format!("{days:.1}");
+                        t.t1("dash-days", "n", &if t.lang == Lang::Fr { v.replace('.', ",") } else { v })
+                    })
+                    .unwrap_or_else(|| "—".into()),
+            ),
         ],
         bars,
         max,
