@@ -436,3 +436,18 @@ impl App {
         self.org_settings().await
     }
 }
+
+impl App {
+    /// The audit log, newest first (administrators).
+    pub async fn audit_log(
+        &self,
+        by: &Caller,
+        aggregate_prefix: Option<&str>,
+        actor: Option<&str>,
+        kind: Option<&str>,
+        before: Option<i64>,
+    ) -> Result<Vec<guichet_store::LogLine>> {
+        by.may(Action::Administer, None)?;
+        Ok(self.store.audit_log(aggregate_prefix, actor, kind, before, 100).await?)
+    }
+}

@@ -136,7 +136,47 @@ fn to_hash(v: &[u8], what: &str) -> Result<Hash> {
     v.try_into().map_err(|_| StoreError::Corrupt(format!("{what}: a link is not 32 bytes")))
 }
 
+/// One line of the audit log (no event body: those are sealed and read
+/// per dossier).
+#[derive(Debug, Clone, Serialize)]
+pub struct LogLine {
+    pub seq: i64,
+    pub aggregate: String,
+    pub index: i64,
+    pub kind: String,
+    pub actor: Option<String>,
+    pub at: i64,
+}
+
 impl Store {
+    /// The latest events, newest first, filtered by aggregate prefix
+    /// (`dossier:`, `user:`…), actor and kind; `before` pages back by seq.
+    pub async fn audit_log(
+        &self,
+        aggregate_prefix: Option<&str>,
+        actor: Option<&str>,
+        kind: Option<&str>,
+        before: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<LogLine>> {
+        let rows: Vec<(i64, String, i64, String, Option<String>, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT seq, aggregate, idx, kind, actor, at FROM events \
+             WHERE ($1 = '' OR aggregate LIKE $1 || '%') AND ($2 = '' OR actor = $2) AND ($3 = '' OR kind = $3) \
+             AND seq < $4 ORDER BY seq DESC LIMIT $5",
+        )
+        .bind(aggregate_prefix.unwrap_or(""))
+        .bind(actor.unwrap_or(""))
+        .bind(kind.unwrap_or(""))
+        .bind(before.unwrap_or(i64::MAX))
+        .bind(limit.clamp(1, 500))
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|(seq, aggregate, index, kind, actor, at)| LogLine { seq, aggregate, index, kind, actor, at })
+            .collect())
+    }
+
     /// Signs a checkpoint over the events written since the last one;
     /// `None` when there are none.
     pub async fn checkpoint(&self, key: &CheckpointKey, at: i64) -> Result<Option<Checkpoint>> {

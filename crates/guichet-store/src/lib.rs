@@ -26,7 +26,7 @@ pub mod testing;
 mod users;
 mod writer;
 
-pub use audit::{AuditReport, Checkpoint, CheckpointKey};
+pub use audit::{AuditReport, Checkpoint, CheckpointKey, LogLine};
 pub use blobs::BlobMeta;
 pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};

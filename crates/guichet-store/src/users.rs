@@ -387,6 +387,17 @@ impl Store {
             .await?))
     }
 
+    /// Every published version of a program, newest first:
+    /// (version, published by, published at).
+    pub async fn program_versions(&self, id: &str) -> Result<Vec<(String, String, i64)>> {
+        Ok(on!(self.db(), p => sqlx::query_as(
+            "SELECT version, published_by, published_at FROM programs WHERE id = $1 ORDER BY published_at DESC, version",
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?))
+    }
+
     /// One version's source.
     pub async fn program_source(&self, id: &str, version: &str) -> Result<Option<String>> {
         Ok(on!(self.db(), p => sqlx::query_scalar("SELECT source FROM programs WHERE id = $1 AND version = $2")

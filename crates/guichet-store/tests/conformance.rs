@@ -364,6 +364,15 @@ fn programs_blobs_and_mail() {
         store.publish_program("p", "v2", "source 2", "u_m", 3).await.expect("idempotent");
         assert_eq!(store.current_programs().await.expect("list"), vec![("p".into(), "v2".into(), "source 2".into())]);
         assert_eq!(store.program_source("p", "v1").await.expect("src").as_deref(), Some("source 1"));
+        let versions = store.program_versions("p").await.expect("versions");
+        assert_eq!(versions.iter().map(|v| v.0.as_str()).collect::<Vec<_>>(), ["v2", "v1"]);
+        let log =
+            store.audit_log(Some("program:"), Some("u_m"), Some("program_published"), None, 10).await.expect("log");
+        assert_eq!(log.len(), 3, "{log:?}");
+        assert!(log.windows(2).all(|w| w[0].seq > w[1].seq), "newest first");
+        let older = store.audit_log(Some("program:"), None, None, Some(log[0].seq), 10).await.expect("log");
+        assert_eq!(older.len(), 2);
+        assert!(store.audit_log(Some("user:"), None, None, None, 10).await.expect("log").is_empty());
         let meta = store.put_blob(b"%PDF-1.7 hello".to_vec(), "application/pdf", 1).await.expect("put");
         assert_eq!(meta.size, 14);
         let again = store.put_blob(b"%PDF-1.7 hello".to_vec(), "application/pdf", 2).await.expect("put");

@@ -1586,12 +1586,15 @@ pub(crate) async fn request_review(
     after_action(&s, &c, &id, r).await
 }
 
+/// (id, short id, program, state, submitted, age, flags, assignee)
+type QueueRow = (String, String, String, String, String, String, String, String);
+
 #[derive(Template)]
 #[template(path = "queue.html")]
 struct QueuePage {
     t: Tr,
     nav: Nav,
-    rows: Vec<(String, String, String, String, String, String, String)>,
+    rows: Vec<QueueRow>,
     next: Option<String>,
     /// (value, label, selected)
     programs: Vec<(String, String, bool)>,
@@ -1659,6 +1662,9 @@ pub(crate) async fn queue(
             titles.get(&d.program).cloned().unwrap_or_else(|| d.program.clone()),
             state_text(&t, d.state),
             d.submitted_at.map(|x| t.date(x)).unwrap_or_default(),
+            d.submitted_at
+                .map(|x| t.t1("dash-days", "n", &((s.app.now() - x).max(0) / 86400).to_string()))
+                .unwrap_or_default(),
             flags,
             assignee,
         ));
@@ -1717,6 +1723,11 @@ struct UserLine {
 struct AdminPage {
     t: Tr,
     nav: Nav,
+    /// (seq, what, aggregate, actor, when)
+    log: Vec<(i64, String, String, String, String)>,
+    log_filter: (String, String, String),
+    log_subjects: Vec<(String, String, bool)>,
+    log_next: Option<i64>,
     org_name: String,
     english: bool,
     users: Vec<UserLine>,
@@ -1724,6 +1735,14 @@ struct AdminPage {
     notice: Option<String>,
     error: Option<String>,
     audit: Option<String>,
+}
+
+#[derive(serde::Deserialize, Default)]
+pub(crate) struct LogQuery {
+    journal: Option<String>,
+    acteur: Option<String>,
+    genre: Option<String>,
+    avant: Option<i64>,
 }
 
 async fn admin_page(
@@ -1734,7 +1753,47 @@ async fn admin_page(
     error: Option<String>,
     audit: Option<String>,
 ) -> Response {
+    admin_page_with(s, c, status, notice, error, audit, &LogQuery::default()).await
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn admin_page_with(
+    s: &AppState,
+    c: &Ctx,
+    status: StatusCode,
+    notice: Option<String>,
+    error: Option<String>,
+    audit: Option<String>,
+    q: &LogQuery,
+) -> Response {
     let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
+    let clean = |v: &Option<String>| v.clone().filter(|x| !x.trim().is_empty());
+    let (journal, acteur, genre) = (clean(&q.journal), clean(&q.acteur), clean(&q.genre));
+    let lines = match s.app.audit_log(caller, journal.as_deref(), acteur.as_deref(), genre.as_deref(), q.avant).await {
+        Ok(l) => l,
+        Err(e) => return failure(c, e),
+    };
+    let log_next = (lines.len() == 100).then(|| lines.last().map(|l| l.seq)).flatten();
+    let log = lines
+        .iter()
+        .map(|l| {
+            let what = match l.aggregate.split(':').next() {
+                Some("dossier") => c.t.t(&format!("event-{}", l.kind)),
+                _ => l.kind.clone(),
+            };
+            (l.seq, what, l.aggregate.clone(), l.actor.clone().unwrap_or_default(), c.t.date(l.at))
+        })
+        .collect();
+    let log_filter = (journal.unwrap_or_default(), acteur.unwrap_or_default(), genre.unwrap_or_default());
+    let log_subjects = [
+        ("dossier:", "admin-log-dossiers"),
+        ("user:", "admin-log-users"),
+        ("program:", "admin-log-programs"),
+        ("organization:", "admin-log-settings"),
+    ]
+    .iter()
+    .map(|(v, k)| ((*v).to_owned(), c.t.t(k), log_filter.0 == *v))
+    .collect();
     let users = match s.app.users(caller).await {
         Ok(u) => u,
         Err(e) => return failure(c, e),
@@ -1755,12 +1814,34 @@ async fn admin_page(
         .collect();
     let all_roles = ROLES.iter().skip(1).map(|r| ((*r).to_owned(), t.t(&format!("role-{r}")))).collect();
     let (org_name, english) = (c.nav.org.clone(), c.nav.english);
-    html(status, &AdminPage { t, nav: c.nav.clone(), org_name, english, users, all_roles, notice, error, audit })
+    html(
+        status,
+        &AdminPage {
+            t,
+            nav: c.nav.clone(),
+            log,
+            log_filter,
+            log_subjects,
+            log_next,
+            org_name,
+            english,
+            users,
+            all_roles,
+            notice,
+            error,
+            audit,
+        },
+    )
 }
 
-pub(crate) async fn admin(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+pub(crate) async fn admin(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Query(q): Query<LogQuery>,
+) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    admin_page(&s, &c, StatusCode::OK, None, None, None).await
+    admin_page_with(&s, &c, StatusCode::OK, None, None, None, &q).await
 }
 
 pub(crate) async fn admin_user(
@@ -1885,6 +1966,8 @@ struct ManagePage {
     t: Tr,
     nav: Nav,
     programs: Vec<(String, String, String)>,
+    /// (program title, version, by, when)
+    versions: Vec<(String, String, String, String)>,
     source: String,
     check: Option<guichet_app::ProgramCheck>,
     /// (dossiers, eligible before, eligible after, cost before, cost after, changed)
@@ -1915,7 +1998,7 @@ async fn manage_page(
         return failure(c, e);
     }
     let t = c.t;
-    let programs = s
+    let programs: Vec<(String, String, String)> = s
         .app
         .programs()
         .await
@@ -1926,6 +2009,12 @@ async fn manage_page(
             (p.id, title, p.version.chars().take(12).collect())
         })
         .collect();
+    let mut versions: Vec<(String, String, String, String)> = Vec::new();
+    for (id, title, _) in &programs {
+        for (v, by, at) in s.app.store.program_versions(id).await.unwrap_or_default() {
+            versions.push((title.clone(), v.chars().take(12).collect::<String>(), by, t.date(at)));
+        }
+    }
     let outcome = |status: &str, amount: Option<i64>| match amount {
         Some(a) => format!("{status} — {}", t.money(a)),
         None => status.to_owned(),
@@ -1957,7 +2046,7 @@ async fn manage_page(
             x.changed.len(),
         )
     });
-    html(status, &ManagePage { t, nav: c.nav.clone(), programs, source, check, simulation, changed, notice })
+    html(status, &ManagePage { t, nav: c.nav.clone(), programs, versions, source, check, simulation, changed, notice })
 }
 
 pub(crate) async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
