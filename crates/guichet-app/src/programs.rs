@@ -337,3 +337,25 @@ impl App {
         }
     }
 }
+
+impl App {
+    /// A program's budget in cents, if a program manager set one.
+    pub async fn program_budget(&self, id: &str) -> Result<Option<i64>> {
+        Ok(self.store.settings().await?.get(&format!("budget:{id}")).and_then(|v| v.as_i64()))
+    }
+
+    /// Sets a program's budget (cents, positive).
+    pub async fn set_program_budget(&self, by: &Caller, id: &str, cents: i64) -> Result<()> {
+        by.may(Action::ManagePrograms, None)?;
+        if cents <= 0 {
+            return Err(AppError::Invalid {
+                code: "invalid_request",
+                message: "the budget is a positive amount".into(),
+                field: Some("budget".into()),
+                details: None,
+            });
+        }
+        self.current_program(id).await?;
+        Ok(self.store.set_settings(&[(format!("budget:{id}"), cents.into())], by.id(), self.now()).await?)
+    }
+}

@@ -269,3 +269,6 @@ admin-log-settings = Settings
 admin-log-actor = Author (identifier)
 admin-log-kind = Event
 home-eligible = Am I eligible?
+dash-budget = Budget
+dash-budget-caption = In blue, the amounts granted; in white, the budget.
+dash-budget-set = Program budget (in dollars)

@@ -269,3 +269,6 @@ admin-log-settings = Paramètres
 admin-log-actor = Auteur (identifiant)
 admin-log-kind = Événement
 home-eligible = Suis-je admissible ?
+dash-budget = Budget
+dash-budget-caption = En bleu, les montants accordés ; en blanc, le budget.
+dash-budget-set = Budget du programme (en dollars)

@@ -81,6 +81,7 @@ pub fn router(app: App) -> Router {
         .route("/gestion-programmes/verifier", post(pages::manage_check))
         .route("/gestion-programmes/publier", post(pages::manage_publish))
         .route("/gestion-programmes/{id}/tableau", get(pages::dashboard))
+        .route("/gestion-programmes/{id}/budget", post(pages::set_budget))
         .route("/gestion-programmes/{id}/dossiers.csv", get(pages::program_csv))
         .route("/demandes/{id}/{action}", post(pages::decide));
     r.fallback(pages::not_found)

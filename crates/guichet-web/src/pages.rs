@@ -2119,6 +2119,11 @@ struct DashboardPage {
     chart_desc: String,
     days: Vec<(String, i64)>,
     states: Vec<(String, i64, String)>,
+    /// Committed against the budget: (committed, budget, bar widths in
+    /// the 600-unit chart, or None without a budget).
+    budget: Option<(String, String, String, String)>,
+    budget_value: String,
+    notice: Option<String>,
 }
 
 pub(crate) async fn dashboard(
@@ -2127,16 +2132,52 @@ pub(crate) async fn dashboard(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    use guichet_core::State as St;
     let c = ctx(&s, &headers, &uri).await;
-    let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
-    let stats = match s.app.program_stats(caller, &id).await {
+    dashboard_page(&s, &c, &id, StatusCode::OK, None).await
+}
+
+pub(crate) async fn set_budget(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match action_guard(&c, &f, &format!("/gestion-programmes/{id}/tableau")) {
         Ok(x) => x,
-        Err(e) => return failure(&c, e),
+        Err(r) => return r,
     };
-    let p = match s.app.current_program(&id).await {
+    let raw: String = first(&f, "budget")
+        .unwrap_or_default()
+        .chars()
+        .filter(|ch| !ch.is_whitespace() && *ch != '$' && *ch != '\u{a0}')
+        .collect::<String>()
+        .replace(',', ".");
+    let invalid = |c: &Ctx| Some(c.t.t("error-invalid-money"));
+    let cents = match guichet_rules::Money::parse(&raw) {
+        Ok(m) => m.0,
+        Err(_) => return dashboard_page(&s, &c, &id, StatusCode::UNPROCESSABLE_ENTITY, invalid(&c)).await,
+    };
+    match s.app.set_program_budget(&caller, &id, cents).await {
+        Ok(()) => dashboard_page(&s, &c, &id, StatusCode::OK, Some(c.t.t("admin-saved"))).await,
+        Err(AppError::Invalid { .. }) => {
+            dashboard_page(&s, &c, &id, StatusCode::UNPROCESSABLE_ENTITY, invalid(&c)).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+async fn dashboard_page(s: &AppState, c: &Ctx, id: &str, status: StatusCode, notice: Option<String>) -> Response {
+    use guichet_core::State as St;
+    let Some(caller) = &c.caller else { return to_login(&c.nav.path) };
+    let stats = match s.app.program_stats(caller, id).await {
+        Ok(x) => x,
+        Err(e) => return failure(c, e),
+    };
+    let p = match s.app.current_program(id).await {
         Ok(p) => p,
-        Err(e) => return failure(&c, e),
+        Err(e) => return failure(c, e),
     };
     let t = c.t;
     let count = |f: &dyn Fn(St) -> bool| stats.by_state.iter().filter(|x| f(x.0)).map(|x| x.1).sum::<i64>();
@@ -2147,6 +2188,7 @@ pub(crate) async fn dashboard(
     let approved = count(&granted);
     let refused = count(&|st| st == St::Refused);
     let committed: i64 = stats.by_state.iter().filter(|x| granted(x.0)).map(|x| x.2).sum();
+    let budget = s.app.program_budget(id).await.ok().flatten();
     let rate = if approved + refused > 0 {
         let pct = approved as f64 * 100.0 / (approved + refused) as f64;
         if t.lang == Lang::Fr { format!("{pct:.1} %").replace('.', ",") } else { format!("{pct:.1}%") }
@@ -2178,7 +2220,7 @@ pub(crate) async fn dashboard(
     a.set("max", max);
     let page = DashboardPage {
         t,
-        id: id.clone(),
+        id: id.to_owned(),
         title: t.pick(&p.program.title.fr, &p.program.title.en).to_owned(),
         figures: vec![
             (t.t("dash-submitted"), submitted.to_string()),
@@ -2201,9 +2243,20 @@ pub(crate) async fn dashboard(
         chart_desc: t.t2("dash-chart-desc", &a),
         days: stats.per_day.iter().map(|(d, k)| (day(*d), *k)).collect(),
         states: stats.by_state.iter().map(|(st, k, amount)| (state_text(&t, *st), *k, t.money(*amount))).collect(),
-        nav: c.nav,
+        budget: budget.map(|b| {
+            let scale = (b.max(committed)).max(1) as f64;
+            (
+                t.money(committed),
+                t.money(b),
+                format!("{:.1}", 560.0 * committed as f64 / scale),
+                format!("{:.1}", 560.0 * b as f64 / scale),
+            )
+        }),
+        budget_value: budget.map(|b| format!("{}.{:02}", b / 100, b % 100)).unwrap_or_default(),
+        notice,
+        nav: c.nav.clone(),
     };
-    html(StatusCode::OK, &page)
+    html(status, &page)
 }
 
 pub(crate) async fn program_csv(

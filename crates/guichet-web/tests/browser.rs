@@ -619,6 +619,10 @@ fn administrators_and_program_managers_work_on_their_screens() {
     let t = b.text();
     assert!(t.contains("Demandes soumises") && t.contains("Dossiers par état"), "{t}");
     assert_eq!(b.js("return document.querySelectorAll('svg.chart rect').length;", json!([])), 1, "one day, one bar");
+    b.type_in("#budget", "2 000 000,00");
+    b.go("form[action$='/budget'] button");
+    assert!(b.text().contains("2\u{a0}000\u{a0}000,00 $"), "{}", b.text());
+    assert_eq!(b.js("return document.querySelectorAll('svg.budget rect').length;", json!([])), 2);
     b.audit("dashboard");
     b.screenshot("dashboard");
     let mut pm = s.client();
