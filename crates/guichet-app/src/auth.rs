@@ -401,9 +401,33 @@ pub struct OrgSettings {
     pub name: String,
     /// Languages offered: always French; English unless turned off.
     pub english: bool,
+    /// The logo's blob (SHA-256), if one was uploaded.
+    pub logo: Option<String>,
 }
 
 impl App {
+    /// The organization's logo: a PNG or JPEG of at most 512 KB.
+    pub async fn set_logo(&self, by: &Caller, bytes: Vec<u8>) -> Result<()> {
+        by.may(Action::Administer, None)?;
+        let media = match crate::dossiers::sniff(&bytes) {
+            Some(m @ ("image/png" | "image/jpeg")) => m,
+            _ => return Err(AppError::UnsupportedMedia("the logo is a PNG or JPEG image".into())),
+        };
+        if bytes.len() > 512 * 1024 {
+            return Err(AppError::TooLarge { limit: 512 * 1024 });
+        }
+        let now = self.now();
+        let meta = self.store.put_blob(bytes, media, now).await?;
+        Ok(self.store.set_settings(&[("logo".into(), meta.sha256.into())], by.id(), now).await?)
+    }
+
+    /// The logo's bytes and media type, if any (public).
+    pub async fn logo(&self) -> Result<Option<(String, Vec<u8>)>> {
+        let Some(sha) = self.org_settings().await?.logo else { return Ok(None) };
+        let (meta, bytes) = self.store.blob(&sha).await?;
+        Ok(Some((meta.media_type, bytes)))
+    }
+
     pub async fn org_settings(&self) -> Result<OrgSettings> {
         let s = self.store.settings().await?;
         Ok(OrgSettings {
@@ -414,6 +438,7 @@ impl App {
                 .unwrap_or("guichet")
                 .to_owned(),
             english: s.get("english").and_then(|v| v.as_bool()).unwrap_or(true),
+            logo: s.get("logo").and_then(|v| v.as_str()).map(str::to_owned),
         })
     }
 

@@ -272,3 +272,6 @@ home-eligible = Am I eligible?
 dash-budget = Budget
 dash-budget-caption = In blue, the amounts granted; in white, the budget.
 dash-budget-set = Program budget (in dollars)
+admin-logo = Organization logo
+admin-logo-help = PNG or JPEG image, 512 KB at most.
+admin-logo-error = The logo must be a PNG or JPEG image of 512 KB at most.

@@ -272,3 +272,6 @@ home-eligible = Suis-je admissible ?
 dash-budget = Budget
 dash-budget-caption = En bleu, les montants accordés ; en blanc, le budget.
 dash-budget-set = Budget du programme (en dollars)
+admin-logo = Logo de l'organisation
+admin-logo-help = Image PNG ou JPEG, 512 Ko au plus.
+admin-logo-error = Le logo doit être une image PNG ou JPEG de 512 Ko au plus.

@@ -77,6 +77,8 @@ pub fn router(app: App) -> Router {
         .route("/admin/invitations", post(pages::admin_invite))
         .route("/admin/audit", post(pages::admin_audit))
         .route("/admin/parametres", post(pages::admin_settings))
+        .route("/admin/logo", post(pages::admin_logo))
+        .route("/logo", get(pages::logo))
         .route("/gestion-programmes", get(pages::manage))
         .route("/gestion-programmes/verifier", post(pages::manage_check))
         .route("/gestion-programmes/publier", post(pages::manage_publish))

@@ -38,6 +38,7 @@ pub struct Nav {
     pub org: String,
     /// Whether English is offered.
     pub english: bool,
+    pub logo: bool,
 }
 
 /// The language, the caller and the header of a request.
@@ -48,7 +49,11 @@ struct Ctx {
 }
 
 async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
-    let org = s.app.org_settings().await.unwrap_or(guichet_app::OrgSettings { name: "guichet".into(), english: true });
+    let org = s.app.org_settings().await.unwrap_or(guichet_app::OrgSettings {
+        name: "guichet".into(),
+        english: true,
+        logo: None,
+    });
     let lang = cookie(headers, "lang")
         .and_then(|l| Lang::parse(&l))
         .filter(|l| org.english || *l == Lang::Fr)
@@ -70,6 +75,7 @@ async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
         path: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()),
         org: org.name,
         english: org.english,
+        logo: org.logo.is_some(),
     };
     Ctx { t: Tr { lang }, nav, caller }
 }
@@ -1923,6 +1929,51 @@ pub(crate) async fn admin_settings(
             admin_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, None, Some(c.t.t("error-required")), None).await
         }
         Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn admin_logo(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    mut multipart: Multipart,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let (mut csrf, mut bytes) = (String::new(), Vec::new());
+    while let Ok(Some(field)) = multipart.next_field().await {
+        match field.name() {
+            Some("_csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("logo") => bytes = field.bytes().await.map(|b| b.to_vec()).unwrap_or_default(),
+            _ => {}
+        }
+    }
+    let Some(caller) = c.caller.clone() else { return to_login("/admin") };
+    if !csrf_ok(&c, Some(&csrf)) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    match s.app.set_logo(&caller, bytes).await {
+        Ok(()) => {
+            let c = ctx(&s, &headers, &uri).await;
+            admin_page(&s, &c, StatusCode::OK, Some(c.t.t("admin-saved")), None, None).await
+        }
+        Err(AppError::UnsupportedMedia(_)) | Err(AppError::TooLarge { .. }) => {
+            admin_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, None, Some(c.t.t("admin-logo-error")), None).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn logo(State(s): State<AppState>) -> Response {
+    match s.app.logo().await {
+        Ok(Some((media, bytes))) => {
+            let mut r = bytes.into_response();
+            if let Ok(v) = HeaderValue::from_str(&media) {
+                r.headers_mut().insert(header::CONTENT_TYPE, v);
+            }
+            r.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+            r
+        }
+        _ => StatusCode::NOT_FOUND.into_response(),
     }
 }
 

@@ -569,6 +569,13 @@ fn administrators_and_program_managers_work_on_their_screens() {
     b.click("#org-english");
     b.go("form[action='/admin/parametres'] button");
     assert!(b.text().contains("Société d'habitation du Québec") && !b.text().contains("English"), "{}", b.text());
+    // A logo: a real PNG is taken, a PDF is refused.
+    let png = std::env::temp_dir().join("logo-guichet-test.png");
+    std::fs::write(&png, b"\x89PNG\r\n\x1a\n\0\0\0\rIHDR\0\0\0\x01\0\0\0\x01\x08\x02\0\0\0\x90wS\xde\0\0\0\x0cIDATx\x9cc\xf8\xcf\xc0\0\0\x03\x01\x01\0\xc9\xfe\x92\xef\0\0\0\0IEND\xaeB`\x82").expect("png");
+    let el = b.find("#org-logo");
+    b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": png.display().to_string()})));
+    b.go("form[action='/admin/logo'] button");
+    assert_eq!(b.js("return document.querySelector('.brand img.logo') !== null;", json!([])), true, "{}", b.text());
     let mut en = Client::new(&base);
     en.cookie = Some("lang=en".into());
     let (_, home, _) = en.raw("GET", "/", None, None);

@@ -220,3 +220,19 @@ fn the_decision_letter_is_a_pdf_in_the_applicants_language() {
     let other = s.user("o@example.org", &["citizen"]);
     assert_eq!(page(&other, &path).0, 404);
 }
+
+#[test]
+fn a_logo_must_be_an_image_and_only_administrators_set_it() {
+    let s = start("sqlite");
+    let admin = s.user("a@example.org", &["administrator"]);
+    let csrf = admin.csrf.clone().expect("csrf");
+    assert_eq!(page(&admin, "/logo").0, 404, "no logo yet");
+    let (st, body, _) = multipart(&admin, "/admin/logo", &[("_csrf", &csrf), ("logo", "%PDF-1.4 not an image")]);
+    assert_eq!(st, 422, "{body}");
+    assert!(body.contains("PNG ou JPEG"), "{body}");
+    let citizen = s.user("c@example.org", &["citizen"]);
+    let ccsrf = citizen.csrf.clone().expect("csrf");
+    let (st, _, _) = multipart(&citizen, "/admin/logo", &[("_csrf", &ccsrf), ("logo", "\u{89}PNG")]);
+    assert_eq!(st, 403);
+    assert_eq!(page(&admin, "/logo").0, 404, "nothing was stored");
+}
