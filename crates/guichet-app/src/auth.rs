@@ -403,6 +403,8 @@ pub struct OrgSettings {
     pub english: bool,
     /// The logo's blob (SHA-256), if one was uploaded.
     pub logo: Option<String>,
+    /// IANA time zone name (dates of applications and on the screens).
+    pub time_zone: String,
 }
 
 impl App {
@@ -439,13 +441,37 @@ impl App {
                 .to_owned(),
             english: s.get("english").and_then(|v| v.as_bool()).unwrap_or(true),
             logo: s.get("logo").and_then(|v| v.as_str()).map(str::to_owned),
+            time_zone: {
+                let tz = s
+                    .get("time_zone")
+                    .and_then(|v| v.as_str())
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| self.config.time_zone.clone());
+                self.set_time_zone_cache(&tz);
+                tz
+            },
         })
     }
 
     /// Administrators name the organization and choose whether English is
     /// offered (Quebec public bodies may communicate in French only).
-    pub async fn update_org_settings(&self, by: &Caller, name: &str, english: bool) -> Result<OrgSettings> {
+    pub async fn update_org_settings(
+        &self,
+        by: &Caller,
+        name: &str,
+        english: bool,
+        time_zone: &str,
+    ) -> Result<OrgSettings> {
         by.may(Action::Administer, None)?;
+        let time_zone = time_zone.trim();
+        if time_zone.is_empty() || jiff::tz::TimeZone::get(time_zone).is_err() {
+            return Err(AppError::Invalid {
+                code: "invalid_time_zone",
+                message: format!("{time_zone:?} is not a time zone name (for example America/Toronto)"),
+                field: Some("time_zone".into()),
+                details: None,
+            });
+        }
         let name = name.trim();
         if name.is_empty() || name.chars().count() > 120 {
             return Err(AppError::Invalid {
@@ -456,7 +482,15 @@ impl App {
             });
         }
         self.store
-            .set_settings(&[("name".into(), name.into()), ("english".into(), english.into())], by.id(), self.now())
+            .set_settings(
+                &[
+                    ("name".into(), name.into()),
+                    ("english".into(), english.into()),
+                    ("time_zone".into(), time_zone.into()),
+                ],
+                by.id(),
+                self.now(),
+            )
             .await?;
         self.org_settings().await
     }

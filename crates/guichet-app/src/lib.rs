@@ -69,15 +69,19 @@ pub struct App {
     pub config: Arc<Config>,
     programs: Arc<RwLock<ProgramCache>>,
     checkpoint_key: Option<Arc<CheckpointKey>>,
+    /// The organization's time zone: the settings file's, until the
+    /// administrators choose one (refreshed whenever settings are read).
+    time_zone: Arc<RwLock<String>>,
 }
 
 impl App {
     pub fn new(store: Store, config: Config, checkpoint_key: Option<CheckpointKey>) -> App {
         App {
             store,
-            config: Arc::new(config),
+            config: Arc::new(config.clone()),
             programs: Arc::new(RwLock::new(HashMap::new())),
             checkpoint_key: checkpoint_key.map(Arc::new),
+            time_zone: Arc::new(RwLock::new(config.time_zone.clone())),
         }
     }
 
@@ -92,12 +96,24 @@ impl App {
         let s = match &self.config.reference_date {
             Some(d) => d.clone(),
             None => {
-                let tz = jiff::tz::TimeZone::get(&self.config.time_zone)
-                    .map_err(|e| AppError::Internal(format!("time zone {}: {e}", self.config.time_zone)))?;
+                let name = self.time_zone();
+                let tz =
+                    jiff::tz::TimeZone::get(&name).map_err(|e| AppError::Internal(format!("time zone {name}: {e}")))?;
                 tz.to_datetime(jiff::Timestamp::now()).date().to_string()
             }
         };
         guichet_rules::Date::parse(&s).map_err(|e| AppError::Internal(format!("reference date {s}: {e}")))
+    }
+
+    /// The organization's time zone (IANA name).
+    pub fn time_zone(&self) -> String {
+        self.time_zone.read().map(|t| t.clone()).unwrap_or_else(|_| self.config.time_zone.clone())
+    }
+
+    pub(crate) fn set_time_zone_cache(&self, name: &str) {
+        if let Ok(mut t) = self.time_zone.write() {
+            name.clone_into(&mut t);
+        }
     }
 
     /// Signs a checkpoint over the events since the last one (the job

@@ -275,3 +275,6 @@ dash-budget-set = Program budget (in dollars)
 admin-logo = Organization logo
 admin-logo-help = PNG or JPEG image, 512 KB at most.
 admin-logo-error = The logo must be a PNG or JPEG image of 512 KB at most.
+admin-time-zone = Time zone
+admin-time-zone-help = IANA name, for example America/Toronto (Quebec time).
+admin-time-zone-error = This time zone is unknown (example: America/Toronto).

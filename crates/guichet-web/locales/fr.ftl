@@ -275,3 +275,6 @@ dash-budget-set = Budget du programme (en dollars)
 admin-logo = Logo de l'organisation
 admin-logo-help = Image PNG ou JPEG, 512 Ko au plus.
 admin-logo-error = Le logo doit être une image PNG ou JPEG de 512 Ko au plus.
+admin-time-zone = Fuseau horaire
+admin-time-zone-help = Nom IANA, par exemple America/Toronto (heure du Québec).
+admin-time-zone-error = Ce fuseau horaire est inconnu (exemple : America/Toronto).

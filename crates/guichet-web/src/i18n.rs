@@ -65,6 +65,38 @@ fn bundles() -> &'static Bundles {
 #[derive(Debug, Clone, Copy)]
 pub struct Tr {
     pub lang: Lang,
+    /// The organization's time zone, for dates.
+    pub tz: &'static jiff::tz::TimeZone,
+}
+
+/// A time zone by name, loaded once and kept for the process (the names an
+/// organization can choose are few; an unknown one falls back to Toronto).
+pub fn time_zone(name: &str) -> &'static jiff::tz::TimeZone {
+    use std::collections::HashMap;
+    use std::sync::Mutex;
+    static ZONES: OnceLock<Mutex<HashMap<String, &'static jiff::tz::TimeZone>>> = OnceLock::new();
+    static FALLBACK: OnceLock<jiff::tz::TimeZone> = OnceLock::new();
+    let fallback =
+        || FALLBACK.get_or_init(|| jiff::tz::TimeZone::get("America/Toronto").unwrap_or(jiff::tz::TimeZone::UTC));
+    let Ok(mut zones) = ZONES.get_or_init(|| Mutex::new(HashMap::new())).lock() else { return fallback() };
+    if let Some(z) = zones.get(name) {
+        return z;
+    }
+    match jiff::tz::TimeZone::get(name) {
+        Ok(z) => {
+            let z: &'static jiff::tz::TimeZone = Box::leak(Box::new(z));
+            zones.insert(name.to_owned(), z);
+            z
+        }
+        Err(_) => fallback(),
+    }
+}
+
+impl Tr {
+    /// French or English, in the default (Toronto) time zone.
+    pub fn new(lang: Lang) -> Tr {
+        Tr { lang, tz: time_zone("America/Toronto") }
+    }
 }
 
 impl Tr {
@@ -107,8 +139,7 @@ impl Tr {
     /// A moment as a local date: `10 mai 2020` or `May 10, 2020`.
     pub fn date(&self, unix: i64) -> String {
         let Ok(ts) = jiff::Timestamp::from_second(unix) else { return String::new() };
-        let Ok(tz) = jiff::tz::TimeZone::get("America/Toronto") else { return String::new() };
-        let d = tz.to_datetime(ts).date();
+        let d = self.tz.to_datetime(ts).date();
         self.civil(d.year(), d.month(), d.day())
     }
 
@@ -203,12 +234,16 @@ mod tests {
 
     #[test]
     fn money_and_dates_follow_the_language() {
-        let fr = Tr { lang: Lang::Fr };
-        let en = Tr { lang: Lang::En };
+        let fr = Tr::new(Lang::Fr);
+        let en = Tr::new(Lang::En);
         assert_eq!(fr.money(150_000), "1\u{a0}500,00 $");
         assert_eq!(en.money(150_000), "$1,500.00");
         assert_eq!(fr.ymd("2020-05-01"), "1er mai 2020");
         assert_eq!(en.ymd("2020-05-10"), "May 10, 2020");
+        // 2020-05-10 02:00 UTC is still the 9th in Toronto, the 10th in Paris.
+        assert_eq!(fr.date(1_589_076_000), "9 mai 2020");
+        assert_eq!(Tr { lang: Lang::Fr, tz: time_zone("Europe/Paris") }.date(1_589_076_000), "10 mai 2020");
+        assert!(std::ptr::eq(time_zone("Europe/Paris"), time_zone("Europe/Paris")), "loaded once");
         assert_eq!(fr.t("nothing-such"), "nothing-such");
         assert_eq!(fr.t1("step-of", "n", "2"), fr.t1("step-of", "n", "2"));
     }

@@ -53,11 +53,13 @@ async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
         name: "guichet".into(),
         english: true,
         logo: None,
+        time_zone: "America/Toronto".into(),
     });
     let lang = cookie(headers, "lang")
         .and_then(|l| Lang::parse(&l))
         .filter(|l| org.english || *l == Lang::Fr)
         .unwrap_or_default();
+    let org_tz = org.time_zone.clone();
     let caller = match cookie(headers, SESSION_COOKIE) {
         Some(token) => s.app.caller_from_session(&token).await.ok().flatten(),
         None => None,
@@ -77,7 +79,7 @@ async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
         english: org.english,
         logo: org.logo.is_some(),
     };
-    Ctx { t: Tr { lang }, nav, caller }
+    Ctx { t: Tr { lang, tz: crate::i18n::time_zone(&org_tz) }, nav, caller }
 }
 
 fn html<T: Template>(status: StatusCode, page: &T) -> Response {
@@ -1417,7 +1419,7 @@ async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<Stri
             .map(|r| (r.name.clone(), t.pick(&r.label.fr, &r.label.en).to_owned(), failed.contains(&r.name)))
             .collect(),
         can_request_info: !own && has(Role::CaseWorker) && v.state == St::Submitted,
-        default_due: jiff::tz::TimeZone::get(&s.app.config.time_zone)
+        default_due: jiff::tz::TimeZone::get(&s.app.time_zone())
             .ok()
             .map(|tz| tz.to_datetime(jiff::Timestamp::now()).date())
             .and_then(|d| d.checked_add(jiff::Span::new().days(14)).ok())
@@ -1539,7 +1541,7 @@ pub(crate) async fn request_information(
     let due = first(&f, "due")
         .and_then(|d| d.parse::<jiff::civil::Date>().ok())
         .and_then(|d| {
-            let tz = jiff::tz::TimeZone::get(&s.app.config.time_zone).ok()?;
+            let tz = jiff::tz::TimeZone::get(&s.app.time_zone()).ok()?;
             tz.to_ambiguous_timestamp(d.at(23, 59, 59, 0)).compatible().ok()
         })
         .map(|ts| ts.as_second());
@@ -1736,6 +1738,7 @@ struct AdminPage {
     log_next: Option<i64>,
     org_name: String,
     english: bool,
+    time_zone: String,
     users: Vec<UserLine>,
     all_roles: Vec<(String, String)>,
     notice: Option<String>,
@@ -1820,6 +1823,7 @@ async fn admin_page_with(
         .collect();
     let all_roles = ROLES.iter().skip(1).map(|r| ((*r).to_owned(), t.t(&format!("role-{r}")))).collect();
     let (org_name, english) = (c.nav.org.clone(), c.nav.english);
+    let time_zone = s.app.time_zone();
     html(
         status,
         &AdminPage {
@@ -1831,6 +1835,7 @@ async fn admin_page_with(
             log_next,
             org_name,
             english,
+            time_zone,
             users,
             all_roles,
             notice,
@@ -1915,15 +1920,19 @@ pub(crate) async fn admin_settings(
         Ok(x) => x,
         Err(r) => return r,
     };
+    let tz = first(&f, "time_zone").unwrap_or_default().to_owned();
     match s
         .app
-        .update_org_settings(&caller, first(&f, "name").unwrap_or_default(), first(&f, "english") == Some("1"))
+        .update_org_settings(&caller, first(&f, "name").unwrap_or_default(), first(&f, "english") == Some("1"), &tz)
         .await
     {
         Ok(_) => {
             // The header shows the new name at once.
             let c = ctx(&s, &headers, &uri).await;
             admin_page(&s, &c, StatusCode::OK, Some(c.t.t("admin-saved")), None, None).await
+        }
+        Err(AppError::Invalid { code: "invalid_time_zone", .. }) => {
+            admin_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, None, Some(c.t.t("admin-time-zone-error")), None).await
         }
         Err(AppError::Invalid { .. }) => {
             admin_page(&s, &c, StatusCode::UNPROCESSABLE_ENTITY, None, Some(c.t.t("error-required")), None).await
@@ -2360,7 +2369,7 @@ pub(crate) async fn letter(
         .and_then(|u| Lang::parse(&u.language))
         .filter(|l| c.nav.english || *l == Lang::Fr)
         .unwrap_or_default();
-    let t = Tr { lang };
+    let t = Tr { lang, tz: c.t.tz };
     let pr = &l.program.program;
     let explanation = s
         .app
@@ -2375,7 +2384,7 @@ pub(crate) async fn letter(
         title: t.t("letter-title"),
         issued: jiff::Timestamp::from_second(d.at)
             .ok()
-            .zip(jiff::tz::TimeZone::get(&s.app.config.time_zone).ok())
+            .zip(jiff::tz::TimeZone::get(&s.app.time_zone()).ok())
             .map(|(ts, tz)| {
                 let x = tz.to_datetime(ts).date();
                 [i32::from(x.year()), i32::from(x.month()), i32::from(x.day())]

@@ -566,6 +566,11 @@ fn administrators_and_program_managers_work_on_their_screens() {
     assert_eq!(roles, ["citizen", "reviewer"]);
     // French only, and the organization's name in the header.
     b.type_in("#org-name", "Société d'habitation du Québec");
+    b.type_in("#org-tz", "Mars/Olympus");
+    b.go("form[action='/admin/parametres'] button");
+    assert!(b.text().contains("Ce fuseau horaire est inconnu"), "an unknown time zone is refused: {}", b.text());
+    b.type_in("#org-name", "Société d'habitation du Québec");
+    b.type_in("#org-tz", "America/Toronto");
     b.click("#org-english");
     b.go("form[action='/admin/parametres'] button");
     assert!(b.text().contains("Société d'habitation du Québec") && !b.text().contains("English"), "{}", b.text());
