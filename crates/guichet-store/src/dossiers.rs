@@ -362,9 +362,27 @@ impl Store {
             .fetch_optional(p)
             .await?)
         };
+        let decided_per_day: Vec<(i64, i64, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT decided_at / 86400, CAST(SUM(CASE WHEN amount IS NOT NULL THEN 1 ELSE 0 END) AS BIGINT), \
+             CAST(SUM(CASE WHEN amount IS NULL THEN 1 ELSE 0 END) AS BIGINT) FROM dossiers \
+             WHERE program = $1 AND decided_at IS NOT NULL GROUP BY decided_at / 86400 ORDER BY 1",
+        )
+        .bind(program)
+        .fetch_all(p)
+        .await?);
+        let days_to_decision: Vec<(i64, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT (decided_at - submitted_at) / 86400, COUNT(*) FROM dossiers \
+             WHERE program = $1 AND decided_at IS NOT NULL AND submitted_at IS NOT NULL \
+             GROUP BY (decided_at - submitted_at) / 86400 ORDER BY 1",
+        )
+        .bind(program)
+        .fetch_all(p)
+        .await?);
         Ok(ProgramStats {
             decided,
             median_seconds,
+            decided_per_day,
+            days_to_decision,
             per_day,
             by_state: by_state
                 .into_iter()
@@ -385,6 +403,10 @@ pub struct ProgramStats {
     /// Decided dossiers, and the median time from submission to decision.
     pub decided: i64,
     pub median_seconds: Option<i64>,
+    /// Per day of decision: (day, approved, refused).
+    pub decided_per_day: Vec<(i64, i64, i64)>,
+    /// Whole days from submission to decision, and how many dossiers took that long.
+    pub days_to_decision: Vec<(i64, i64)>,
     pub per_day: Vec<(i64, i64)>,
     pub by_state: Vec<(State, i64, i64)>,
 }

@@ -231,6 +231,8 @@ fn queues_filter_sort_and_paginate() {
         // Submitted at 999 and 998, decided at 2000: 1001 and 1002 s.
         let stats = store.program_stats("shq-pret-loyer-2020").await.expect("stats");
         assert_eq!((stats.decided, stats.median_seconds), (2, Some(1002)));
+        assert_eq!(stats.decided_per_day, vec![(0, 2, 0)], "two approvals on day 0");
+        assert_eq!(stats.days_to_decision, vec![(0, 2)]);
         let bad = Queue { after: Some("garbage".into()), limit: 10, ..Default::default() };
         assert!(matches!(store.queue(&bad).await, Err(StoreError::Config(_))));
     });

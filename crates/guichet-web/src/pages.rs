@@ -2166,9 +2166,40 @@ pub(crate) async fn manage_publish(
 
 // ---------------------------------------------------------------- dashboards
 
+/// A bar chart and the table of the same data.
+struct Chart {
+    id: &'static str,
+    title: String,
+    desc: String,
+    max: String,
+    bars: Vec<(String, String, String, String)>,
+    head: (String, String),
+    rows: Vec<(String, String)>,
+}
+
+/// Bars for `values` (0 to `max`) in the 640×240 chart frame.
+fn bar_shapes(values: &[f64], max: f64) -> Vec<(String, String, String, String)> {
+    let n = values.len().max(1) as f64;
+    let w = 590.0 / n;
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let h = if max > 0.0 { 190.0 * v / max } else { 0.0 };
+            (
+                format!("{:.1}", 40.0 + i as f64 * w + w * 0.1),
+                format!("{:.1}", 210.0 - h),
+                format!("{:.1}", w * 0.8),
+                format!("{h:.1}"),
+            )
+        })
+        .collect()
+}
+
 #[derive(Template)]
 #[template(path = "dashboard.html")]
 struct DashboardPage {
+    charts: Vec<Chart>,
     t: Tr,
     nav: Nav,
     id: String,
@@ -2257,22 +2288,7 @@ async fn dashboard_page(s: &AppState, c: &Ctx, id: &str, status: StatusCode, not
     };
     let day = |d: i64| t.date(d * 86400 + 43200);
     let max = stats.per_day.iter().map(|d| d.1).max().unwrap_or(0).max(1);
-    let n = stats.per_day.len().max(1) as f64;
-    let w = 590.0 / n;
-    let bars = stats
-        .per_day
-        .iter()
-        .enumerate()
-        .map(|(i, (_, k))| {
-            let h = 190.0 * (*k as f64) / (max as f64);
-            (
-                format!("{:.1}", 40.0 + i as f64 * w + w * 0.1),
-                format!("{:.1}", 210.0 - h),
-                format!("{:.1}", w * 0.8),
-                format!("{h:.1}"),
-            )
-        })
-        .collect();
+    let bars = bar_shapes(&stats.per_day.iter().map(|d| d.1 as f64).collect::<Vec<_>>(), max as f64);
     let mut a = fluent_bundle::FluentArgs::new();
     a.set("days", stats.per_day.len());
     a.set("first", stats.per_day.first().map(|d| day(d.0)).unwrap_or_default());
@@ -2303,6 +2319,50 @@ async fn dashboard_page(s: &AppState, c: &Ctx, id: &str, status: StatusCode, not
         chart_desc: t.t2("dash-chart-desc", &a),
         days: stats.per_day.iter().map(|(d, k)| (day(*d), *k)).collect(),
         states: stats.by_state.iter().map(|(st, k, amount)| (state_text(&t, *st), *k, t.money(*amount))).collect(),
+        charts: {
+            let pct = |a: i64, r: i64| if a + r > 0 { a as f64 * 100.0 / (a + r) as f64 } else { 0.0 };
+            let fmt_pct = |x: f64| {
+                let v = format!("{x:.1}");
+                if t.lang == Lang::Fr { format!("{} %", v.replace('.', ",")) } else { format!("{v}%") }
+            };
+            let rates: Vec<f64> = stats.decided_per_day.iter().map(|(_, a, r)| pct(*a, *r)).collect();
+            let longest = stats.days_to_decision.iter().map(|d| d.1).max().unwrap_or(0);
+            let mut a1 = fluent_bundle::FluentArgs::new();
+            a1.set("days", stats.decided_per_day.len());
+            let mut a2 = fluent_bundle::FluentArgs::new();
+            a2.set("n", stats.decided);
+            vec![
+                Chart {
+                    id: "approval",
+                    title: t.t("dash-approval-chart"),
+                    desc: t.t2("dash-approval-desc", &a1),
+                    max: "100 %".into(),
+                    bars: bar_shapes(&rates, 100.0),
+                    head: (t.t("dash-day"), t.t("dash-approval-rate")),
+                    rows: stats
+                        .decided_per_day
+                        .iter()
+                        .map(|(d, a, r)| (day(*d), format!("{} ({a} / {})", fmt_pct(pct(*a, *r)), a + r)))
+                        .collect(),
+                },
+                Chart {
+                    id: "processing",
+                    title: t.t("dash-processing-chart"),
+                    desc: t.t2("dash-processing-desc", &a2),
+                    max: longest.to_string(),
+                    bars: bar_shapes(
+                        &stats.days_to_decision.iter().map(|d| d.1 as f64).collect::<Vec<_>>(),
+                        longest as f64,
+                    ),
+                    head: (t.t("dash-days-taken"), t.t("dash-count")),
+                    rows: stats
+                        .days_to_decision
+                        .iter()
+                        .map(|(d, k)| (t.t1("dash-days", "n", &d.to_string()), k.to_string()))
+                        .collect(),
+                },
+            ]
+        },
         budget: budget.map(|b| {
             let scale = (b.max(committed)).max(1) as f64;
             (

@@ -404,6 +404,15 @@ fn a_citizen_applies_on_a_phone_and_every_page_passes_axe() {
     b.go("form[action$='/revision'] button.primary");
     assert!(b.text().contains("Révision rendue"), "{}", b.text());
     b.sign_in(&base, "marie@example.org", &dossier_path);
+    // The citizen's decision letter is a PDF.
+    let letter = b.cmd(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[arguments.length - 1];
+            fetch(document.querySelector(\"a[href$='/lettre.pdf']\").href)
+              .then(r => done(r.status + ' ' + r.headers.get('content-type'))).catch(e => done('error ' + e));", "args": []})),
+    );
+    assert_eq!(letter, "200 application/pdf");
     b.goto(&format!("{base}/mes-demandes"));
     b.audit("my applications");
     // English, on request.
@@ -630,7 +639,12 @@ fn administrators_and_program_managers_work_on_their_screens() {
     b.go("a[href='/gestion-programmes/shq-pret-loyer-2020/tableau']");
     let t = b.text();
     assert!(t.contains("Demandes soumises") && t.contains("Dossiers par état"), "{t}");
-    assert_eq!(b.js("return document.querySelectorAll('svg.chart rect').length;", json!([])), 1, "one day, one bar");
+    assert_eq!(
+        b.js("return document.querySelectorAll('svg.chart')[0].querySelectorAll('rect').length;", json!([])),
+        1,
+        "one day, one bar"
+    );
+    assert!(t.contains("Taux d'acceptation par jour de décision") && t.contains("Délai de décision"), "{t}");
     b.type_in("#budget", "2 000 000,00");
     b.go("form[action$='/budget'] button");
     assert!(b.text().contains("2\u{a0}000\u{a0}000,00 $"), "{}", b.text());
