@@ -283,3 +283,4 @@ dash-approval-desc = Share of applications approved among each day's decisions, 
 dash-processing-chart = Time to decision
 dash-processing-desc = Number of dossiers by days between submission and decision ({ $n } dossiers decided).
 dash-days-taken = Days before the decision
+manage-file = Or upload the file (.toml)

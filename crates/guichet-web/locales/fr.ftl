@@ -283,3 +283,4 @@ dash-approval-desc = Pourcentage de demandes acceptées parmi les décisions de 
 dash-processing-chart = Délai de décision
 dash-processing-desc = Nombre de dossiers selon le nombre de jours entre la soumission et la décision ({ $n } dossiers décidés).
 dash-days-taken = Jours avant la décision
+manage-file = Ou téléversez le fichier (.toml)

@@ -2114,18 +2114,37 @@ pub(crate) async fn manage(State(s): State<AppState>, headers: HeaderMap, uri: U
     manage_page(&s, &c, StatusCode::OK, String::new(), None, None, None).await
 }
 
+/// The check form: the file pasted, or uploaded (a chosen file wins).
 pub(crate) async fn manage_check(
     State(s): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    axum::Form(f): axum::Form<Pairs>,
+    mut multipart: Multipart,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
+    let mut f: Pairs = Vec::new();
+    let mut uploaded: Option<String> = None;
+    while let Ok(Some(field)) = multipart.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        let is_file = field.file_name().is_some_and(|n| !n.is_empty());
+        let Ok(bytes) = field.bytes().await else { break };
+        if bytes.len() > 1024 * 1024 {
+            return message(&c, StatusCode::PAYLOAD_TOO_LARGE, "page-error", "error-file-size");
+        }
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        if is_file && name == "file" {
+            if !text.trim().is_empty() {
+                uploaded = Some(text);
+            }
+        } else {
+            f.push((name, text));
+        }
+    }
     let caller = match action_guard(&c, &f, "/gestion-programmes") {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let source = first(&f, "source").unwrap_or_default().replace("\r\n", "\n");
+    let source = uploaded.unwrap_or_else(|| first(&f, "source").unwrap_or_default().to_owned()).replace("\r\n", "\n");
     let check = match s.app.check_program(&caller, &source).await {
         Ok(x) => x,
         Err(e) => return failure(&c, e),

@@ -625,7 +625,11 @@ fn administrators_and_program_managers_work_on_their_screens() {
     );
     let renamed = LOAN.replacen("Prêt sans intérêt d'au plus", "Prêt sans intérêts d'au plus", 1);
     assert_ne!(renamed, LOAN);
-    set_source(&b, &renamed);
+    // This time as an uploaded file (the text area is left as it was).
+    let toml = std::env::temp_dir().join("pret-loyer-v2-guichet-test.toml");
+    std::fs::write(&toml, &renamed).expect("toml");
+    let el = b.find("#file");
+    b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": toml.display().to_string()})));
     b.go("form[action='/gestion-programmes/verifier'] button");
     let t = b.text();
     assert!(t.contains("Effet sur les dossiers soumis") && t.contains("tests réussis"), "{t}");
