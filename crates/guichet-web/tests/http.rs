@@ -305,11 +305,12 @@ fn an_expired_session_is_refused() {
     for b in guichet_store::testing::backends() {
         let s = start_with(
             b,
-            guichet_app::Config { session_ttl: 1, reference_date: Some("2020-05-10".into()), ..Default::default() },
+            // Two seconds (times are whole seconds: one could end at once).
+            guichet_app::Config { session_ttl: 2, reference_date: Some("2020-05-10".into()), ..Default::default() },
         );
         let c = s.user("short@example.org", &["citizen"]);
         assert_eq!(c.get("/api/v1/me").0, 200);
-        std::thread::sleep(std::time::Duration::from_millis(2100));
+        std::thread::sleep(std::time::Duration::from_millis(3100));
         let (st, e) = c.get("/api/v1/me");
         assert_eq!((st, e["error"]["code"].as_str()), (401, Some("unauthenticated")), "{e}");
     }
