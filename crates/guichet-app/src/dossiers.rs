@@ -270,6 +270,27 @@ impl App {
         }))
     }
 
+    /// The common shape of a use case: read the dossier, check the right,
+    /// run the command, write once.
+    async fn command(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        action: Action,
+        cmd: Command,
+    ) -> Result<DossierView> {
+        let row = self.row(id).await?;
+        by.may(action, Some(&row.dossier))?;
+        self.run_on(&row, by, version, cmd).await
+    }
+
+    /// Runs a command on a dossier already read and checked, and writes.
+    async fn run_on(&self, row: &DossierRow, by: &Caller, version: Option<i64>, cmd: Command) -> Result<DossierView> {
+        let events = row.dossier.handle(cmd, &UserId(by.id().into()), self.now())?;
+        self.write(row, version, events, by.id(), row.flags.clone(), vec![]).await
+    }
+
     /// Submission: complete evaluation, duplicate flags, and the decision
     /// itself when the program decides automatically. Returns the events
     /// (after `pending`), the flags and the keys.
@@ -541,11 +562,7 @@ impl App {
         message: String,
         due: i64,
     ) -> Result<DossierView> {
-        let row = self.row(id).await?;
-        by.may(Action::Decide, Some(&row.dossier))?;
-        let events =
-            row.dossier.handle(Command::RequestInformation { message, due }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.command(by, id, version, Action::Decide, Command::RequestInformation { message, due }).await
     }
 
     pub async fn provide_information(
@@ -555,11 +572,7 @@ impl App {
         version: Option<i64>,
         message: String,
     ) -> Result<DossierView> {
-        let row = self.row(id).await?;
-        by.may(Action::ActAsApplicant, Some(&row.dossier))?;
-        let events =
-            row.dossier.handle(Command::ProvideInformation { message }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.command(by, id, version, Action::ActAsApplicant, Command::ProvideInformation { message }).await
     }
 
     fn decision(&self, p: &Published, row: &DossierRow, input: DecisionInput, by: &Caller) -> Result<Decision> {
@@ -630,12 +643,7 @@ impl App {
         let p = self.program_of(&row).await?;
         let decision = self.decision(&p, &row, input, by)?;
         let agreement_required = p.program.agreement.is_some();
-        let events = row.dossier.handle(
-            Command::Decide { decision, agreement_required },
-            &UserId(by.id().into()),
-            self.now(),
-        )?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.run_on(&row, by, version, Command::Decide { decision, agreement_required }).await
     }
 
     pub async fn request_review(
@@ -645,10 +653,7 @@ impl App {
         version: Option<i64>,
         reason: String,
     ) -> Result<DossierView> {
-        let row = self.row(id).await?;
-        by.may(Action::ActAsApplicant, Some(&row.dossier))?;
-        let events = row.dossier.handle(Command::RequestReview { reason }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.command(by, id, version, Action::ActAsApplicant, Command::RequestReview { reason }).await
     }
 
     pub async fn review(
@@ -665,8 +670,7 @@ impl App {
         }
         let p = self.program_of(&row).await?;
         let decision = self.decision(&p, &row, input, by)?;
-        let events = row.dossier.handle(Command::Review { decision }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.run_on(&row, by, version, Command::Review { decision }).await
     }
 
     /// A case worker or reviewer takes the dossier (or releases it).
@@ -674,15 +678,11 @@ impl App {
         let row = self.row(id).await?;
         by.may(Action::Decide, Some(&row.dossier)).or_else(|_| by.may(Action::Review, Some(&row.dossier)))?;
         let to = take.then(|| UserId(by.id().into()));
-        let events = row.dossier.handle(Command::Assign { to }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.run_on(&row, by, version, Command::Assign { to }).await
     }
 
     pub async fn withdraw(&self, by: &Caller, id: &str, version: Option<i64>, reason: String) -> Result<DossierView> {
-        let row = self.row(id).await?;
-        by.may(Action::ActAsApplicant, Some(&row.dossier))?;
-        let events = row.dossier.handle(Command::Withdraw { reason }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.command(by, id, version, Action::ActAsApplicant, Command::Withdraw { reason }).await
     }
 }
 

@@ -142,9 +142,11 @@ impl App {
 
     /// Every published program (current versions). Public.
     pub async fn programs(&self) -> Result<Vec<ProgramSummary>> {
+        // Sources are read only for a version not compiled yet: this runs
+        // on every home and queue page.
         let mut out = Vec::new();
-        for (id, version, source) in self.store.current_programs().await? {
-            out.push(self.program_version(&id, &version, Some(&source)).await?.summary());
+        for (id, version) in self.store.current_program_versions().await? {
+            out.push(self.program_version(&id, &version, None).await?.summary());
         }
         Ok(out)
     }

@@ -379,6 +379,14 @@ impl Store {
         .await?))
     }
 
+    /// The current version of every program, without the sources (the
+    /// service compiles each version once and keeps it).
+    pub async fn current_program_versions(&self) -> Result<Vec<(String, String)>> {
+        Ok(
+            on!(self.db(), p => sqlx::query_as("SELECT id, version FROM current_programs ORDER BY id").fetch_all(p).await?),
+        )
+    }
+
     /// The current version of one program.
     pub async fn current_version(&self, id: &str) -> Result<Option<String>> {
         Ok(on!(self.db(), p => sqlx::query_scalar("SELECT version FROM current_programs WHERE id = $1")

@@ -365,6 +365,7 @@ fn programs_blobs_and_mail() {
         store.publish_program("p", "v2", "source 2", "u_m", 2).await.expect("publish");
         store.publish_program("p", "v2", "source 2", "u_m", 3).await.expect("idempotent");
         assert_eq!(store.current_programs().await.expect("list"), vec![("p".into(), "v2".into(), "source 2".into())]);
+        assert_eq!(store.current_program_versions().await.expect("list"), vec![("p".into(), "v2".into())]);
         assert_eq!(store.program_source("p", "v1").await.expect("src").as_deref(), Some("source 1"));
         let versions = store.program_versions("p").await.expect("versions");
         assert_eq!(versions.iter().map(|v| v.0.as_str()).collect::<Vec<_>>(), ["v2", "v1"]);

@@ -139,57 +139,16 @@ impl Tr {
     /// A moment as a local date: `10 mai 2020` or `May 10, 2020`.
     pub fn date(&self, unix: i64) -> String {
         let Ok(ts) = jiff::Timestamp::from_second(unix) else { return String::new() };
-        let d = self.tz.to_datetime(ts).date();
-        self.civil(d.year(), d.month(), d.day())
+        self.ymd(&self.tz.to_datetime(ts).date().to_string())
     }
 
-    /// A `YYYY-MM-DD` date in words.
+    /// A `YYYY-MM-DD` date in words (guichet-rules' French and English
+    /// forms, the ones the explanations use).
     pub fn ymd(&self, s: &str) -> String {
-        let p: Vec<&str> = s.split('-').collect();
-        match (
-            p.first().and_then(|y| y.parse().ok()),
-            p.get(1).and_then(|m| m.parse().ok()),
-            p.get(2).and_then(|d| d.parse().ok()),
-        ) {
-            (Some(y), Some(m), Some(d)) => self.civil(y, m, d),
-            _ => s.to_owned(),
-        }
-    }
-
-    fn civil(&self, y: i16, m: i8, d: i8) -> String {
-        const FR: [&str; 12] = [
-            "janvier",
-            "février",
-            "mars",
-            "avril",
-            "mai",
-            "juin",
-            "juillet",
-            "août",
-            "septembre",
-            "octobre",
-            "novembre",
-            "décembre",
-        ];
-        const EN: [&str; 12] = [
-            "January",
-            "February",
-            "March",
-            "April",
-            "May",
-            "June",
-            "July",
-            "August",
-            "September",
-            "October",
-            "November",
-            "December",
-        ];
-        let i = (m.clamp(1, 12) - 1) as usize;
-        match self.lang {
-            Lang::Fr if d == 1 => format!("1er {} {y}", FR[i]),
-            Lang::Fr => format!("{d} {} {y}", FR[i]),
-            Lang::En => format!("{} {d}, {y}", EN[i]),
+        match guichet_rules::Date::parse(s) {
+            Ok(d) if self.lang == Lang::Fr => d.to_fr(),
+            Ok(d) => d.to_en(),
+            Err(_) => s.to_owned(),
         }
     }
 

@@ -787,6 +787,15 @@ fn check_one(t: &Tr, p: &Published, q: &guichet_rules::Question, v: &serde_json:
     }))
 }
 
+/// An amount as people type it (`1 500,00 $`, `800,00`, `800.00`): the
+/// plain decimal text the program files read, and the money.
+fn typed_money(raw: &str) -> Option<(String, guichet_rules::Money)> {
+    let n: String =
+        raw.chars().filter(|c| !c.is_whitespace() && *c != '$' && *c != '\u{a0}').collect::<String>().replace(',', ".");
+    let m = guichet_rules::Money::parse(&n).ok()?;
+    Some((n, m))
+}
+
 /// The JSON answer of a question from the typed form values (`None`: a
 /// value that cannot even be read, with its error key).
 fn answer_of(q: &guichet_rules::Question, form: &HashMap<String, String>) -> Result<serde_json::Value, &'static str> {
@@ -807,12 +816,7 @@ fn answer_of(q: &guichet_rules::Question, form: &HashMap<String, String>) -> Res
         }
         QuestionType::Money if raw.is_empty() => null,
         QuestionType::Money => {
-            let n: String = raw
-                .chars()
-                .filter(|c| !c.is_whitespace() && *c != '$' && *c != '\u{a0}')
-                .collect::<String>()
-                .replace(',', ".");
-            guichet_rules::Money::parse(&n).map_err(|_| "error-invalid-money")?;
+            let (n, _) = typed_money(&raw).ok_or("error-invalid-money")?;
             serde_json::Value::String(n)
         }
         QuestionType::Address | QuestionType::BankAccount => {
@@ -902,17 +906,14 @@ pub(crate) async fn step_save(
     }
     let mut uploaded: Vec<String> = Vec::new();
     for (q, name, bytes) in files {
-        if !bytes.starts_with(b"%PDF-")
-            && !bytes.starts_with(&[0xFF, 0xD8, 0xFF])
-            && !bytes.starts_with(b"\x89PNG\r\n\x1a\n")
-        {
-            errors.insert(q, t.t("error-file-type"));
-            continue;
-        }
+        // The use case checks the content (PDF, JPEG, PNG) before storing.
         match s.app.upload(caller, &id, version, DocumentUpload { name, bytes, question: Some(q.clone()) }).await {
             Ok(v) => {
                 version = Some(v.version);
                 uploaded.push(q);
+            }
+            Err(AppError::UnsupportedMedia(_)) => {
+                errors.insert(q, t.t("error-file-type"));
             }
             Err(AppError::Invalid { .. }) => {
                 errors.insert(q, t.t("error-invalid-text"));
@@ -1489,26 +1490,13 @@ pub(crate) async fn decide(
     };
     let amount = match first(&f, "amount").map(str::trim).filter(|a| !a.is_empty()) {
         None => None,
-        Some(a) => {
-            let n: String = a
-                .chars()
-                .filter(|c| !c.is_whitespace() && *c != '$' && *c != '\u{a0}')
-                .collect::<String>()
-                .replace(',', ".");
-            match guichet_rules::Money::parse(&n) {
-                Ok(m) => Some(m.0),
-                Err(_) => {
-                    return dossier_page(
-                        &s,
-                        &c,
-                        &id,
-                        Some(c.t.t("error-invalid-money")),
-                        StatusCode::UNPROCESSABLE_ENTITY,
-                    )
+        Some(a) => match typed_money(a) {
+            Some((_, m)) => Some(m.0),
+            None => {
+                return dossier_page(&s, &c, &id, Some(c.t.t("error-invalid-money")), StatusCode::UNPROCESSABLE_ENTITY)
                     .await;
-                }
             }
-        }
+        },
     };
     let outcome = first(&f, "outcome").unwrap_or_default().to_owned();
     let input = guichet_app::DecisionInput {
@@ -2258,16 +2246,10 @@ pub(crate) async fn set_budget(
         Ok(x) => x,
         Err(r) => return r,
     };
-    let raw: String = first(&f, "budget")
-        .unwrap_or_default()
-        .chars()
-        .filter(|ch| !ch.is_whitespace() && *ch != '$' && *ch != '\u{a0}')
-        .collect::<String>()
-        .replace(',', ".");
     let invalid = |c: &Ctx| Some(c.t.t("error-invalid-money"));
-    let cents = match guichet_rules::Money::parse(&raw) {
-        Ok(m) => m.0,
-        Err(_) => return dashboard_page(&s, &c, &id, StatusCode::UNPROCESSABLE_ENTITY, invalid(&c)).await,
+    let cents = match typed_money(first(&f, "budget").unwrap_or_default()) {
+        Some((_, m)) => m.0,
+        None => return dashboard_page(&s, &c, &id, StatusCode::UNPROCESSABLE_ENTITY, invalid(&c)).await,
     };
     match s.app.set_program_budget(&caller, &id, cents).await {
         Ok(()) => dashboard_page(&s, &c, &id, StatusCode::OK, Some(c.t.t("admin-saved"))).await,
