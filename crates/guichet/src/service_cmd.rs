@@ -518,22 +518,9 @@ async fn prepare_demo(dir: &Path, port: u16) -> Result<Settings> {
 async fn seed_dossiers(app: &App) -> Result<()> {
     let login = app.login("citoyen@demo.guichet", DEMO_PASSWORD, None).await.map_err(|e| anyhow!("{e}"))?;
     let citizen = app.caller_from_session(&login.token).await?.ok_or_else(|| anyhow!("demo session"))?;
-    let eligible = serde_json::json!({
-        "income_support": "cerb",
-        "home": {"line1": "4321, rue Saint-Denis, app. 3", "city": "Montréal", "province": "QC", "postal_code": "H2J 2L4"},
-        "housing_type": "ordinary",
-        "lease_start": "2019-07-01",
-        "lease_end": "2020-06-30",
-        "lease_copy": "bail-2019-2020.pdf",
-        "told_landlord": true,
-        "monthly_rent": "800.00 $",
-        "months_covered": "both",
-        "portion": "all",
-        "landlord_name": "Gestion immobilière Tremblay inc.",
-        "landlord_address": {"line1": "4500, boulevard Saint-Laurent, bureau 210", "city": "Montréal", "province": "QC", "postal_code": "H2T 1R2"},
-        "landlord_email": "loyers@tremblay.example",
-        "landlord_bank": {"institution": "815", "transit": "12345", "account": "1234567"}
-    });
+    let example: serde_json::Value =
+        serde_json::from_str(include_str!("../../../examples/pret-loyer-admissible.json")).context("the example")?;
+    let eligible = example["answers"].clone();
     app.create_dossier(&citizen, "shq-pret-loyer-2020", Some(eligible.clone()), true)
         .await
         .map_err(|e| anyhow!("{e}"))?;

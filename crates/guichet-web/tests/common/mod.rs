@@ -180,22 +180,9 @@ impl Client {
 /// The answers of an eligible rent-loan applicant (the program's own test
 /// defaults): 800 $ a month, May and June, capped at 1 500 $.
 pub fn eligible_loan() -> Value {
-    json!({
-        "income_support": "cerb",
-        "home": {"line1": "4321, rue Saint-Denis, app. 3", "city": "Montréal", "province": "QC", "postal_code": "H2J 2L4"},
-        "housing_type": "ordinary",
-        "lease_start": "2019-07-01",
-        "lease_end": "2020-06-30",
-        "lease_copy": "bail-2019-2020.pdf",
-        "told_landlord": true,
-        "monthly_rent": "800.00 $",
-        "months_covered": "both",
-        "portion": "all",
-        "landlord_name": "Gestion immobilière Tremblay inc.",
-        "landlord_address": {"line1": "4500, boulevard Saint-Laurent, bureau 210", "city": "Montréal", "province": "QC", "postal_code": "H2T 1R2"},
-        "landlord_email": "loyers@tremblay.example",
-        "landlord_bank": {"institution": "815", "transit": "12345", "account": "1234567"}
-    })
+    let app: Value =
+        serde_json::from_str(include_str!("../../../../examples/pret-loyer-admissible.json")).expect("example");
+    app["answers"].clone()
 }
 
 /// Runs `f` on each backend.
