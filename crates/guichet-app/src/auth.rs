@@ -369,7 +369,8 @@ impl App {
         Ok(self.store.users().await?)
     }
 
-    /// Changes roles or deactivates (deactivation ends the sessions).
+    /// Changes roles or deactivates (deactivation ends the sessions and
+    /// revokes the person's signing certificates).
     pub async fn update_account(
         &self,
         by: &Caller,
@@ -385,6 +386,11 @@ impl App {
             return Err(AppError::Forbidden("an administrator cannot lock themselves out".into()));
         }
         self.store.update_user(id, roles, active, None, None, None, Some(by.id()), self.now()).await?;
+        if active == Some(false) {
+            // A departure: the person's signing certificates are revoked,
+            // so nothing can be signed in their name from now on.
+            self.revoke_all(id, by.id()).await?;
+        }
         self.store.user(id).await?.ok_or(AppError::NotFound)
     }
 

@@ -12,11 +12,13 @@ mod auth;
 mod dossiers;
 mod error;
 mod programs;
+mod signing;
 mod totp;
 
 pub use auth::{Caller, LoginOutcome, OrgSettings, SESSION_COOKIE};
 pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;
+pub use signing::{CertificateView, Pki, SignatureVerdict, Verification};
 pub use programs::{CaseloadSimulation, ProgramCheck, ProgramSummary, Published};
 pub use totp::{base32, totp_code};
 
@@ -72,6 +74,8 @@ pub struct App {
     /// The organization's time zone: the settings file's, until the
     /// administrators choose one (refreshed whenever settings are read).
     time_zone: Arc<RwLock<String>>,
+    /// The organization's PKI, loaded (or created) on first use.
+    pki: Arc<tokio::sync::OnceCell<Arc<Pki>>>,
 }
 
 impl App {
@@ -82,6 +86,7 @@ impl App {
             programs: Arc::new(RwLock::new(HashMap::new())),
             checkpoint_key: checkpoint_key.map(Arc::new),
             time_zone: Arc::new(RwLock::new(config.time_zone.clone())),
+            pki: Arc::new(tokio::sync::OnceCell::new()),
         }
     }
 

@@ -13,6 +13,9 @@ pub enum Role {
     FinanceOfficer,
     ProgramManager,
     Administrator,
+    /// Signs agreements for the organization (countersigns loan
+    /// agreements) with a personal certificate.
+    SigningOfficer,
 }
 
 /// Someone acting: a user and the roles the organization gave them.

@@ -276,7 +276,8 @@ impl Dossier {
                 self.decision = Some(decision.clone());
                 self.reviewed = true;
             }
-            (Approved, Event::AgreementSent { document_sha256, .. }) if self.agreement_required => {
+            // Sent again (replacing a declined or voided one) while pending.
+            (Approved | AgreementPending, Event::AgreementSent { document_sha256, .. }) if self.agreement_required => {
                 self.agreement = Some(document_sha256.clone());
                 self.state = AgreementPending;
             }

@@ -9,9 +9,13 @@
 mod access;
 mod audit;
 mod dossier;
+mod envelope;
 mod identity;
 
 pub use access::{Action, Actor, Denied, Role};
 pub use audit::{ChainError, Hash, chain, link_json, merkle_root, verify_chain};
 pub use dossier::{Command, CommandError, Decision, Dossier, Event, Outcome, State, Timestamp, UserId};
+pub use envelope::{
+    Envelope, EnvelopeError, EnvelopeEvent, EnvelopeState, Evidence, Field, NewEnvelope, Party, Recipient, Standing,
+};
 pub use identity::{BankAccount, Email, IdentityError, PostalCode, Sin};

@@ -27,6 +27,13 @@ pub enum DocError {
 }
 
 const DECISION: &str = include_str!("../templates/decision.typ");
+const LOAN_AGREEMENT: &str = include_str!("../templates/loan-agreement.typ");
+const COMPLETION: &str = include_str!("../templates/completion.typ");
+
+/// Where the loan agreement's signature boxes are on its last page: PDF
+/// rectangles `[x, y, width, height]` in points from the bottom left, for
+/// the borrower and then the lender's signing officer.
+pub const SIGNATURE_BOXES: [[i32; 4]; 2] = [[72, 470, 220, 90], [320, 470, 220, 90]];
 
 /// Fonts and the standard library, loaded once; cheap to share.
 pub struct Engine {
@@ -76,6 +83,101 @@ impl Engine {
         let data = serde_json::to_value(letter).map_err(|e| DocError::Data(e.to_string()))?;
         self.render(DECISION, &data)
     }
+
+    /// A loan agreement (see `templates/loan-agreement.typ`); its wording
+    /// is in the template, in French and English.
+    pub fn loan_agreement(&self, a: &LoanAgreement) -> Result<Vec<u8>, DocError> {
+        let data = serde_json::to_value(a).map_err(|e| DocError::Data(e.to_string()))?;
+        self.render(LOAN_AGREEMENT, &data)
+    }
+
+    /// An envelope's certificate of completion.
+    pub fn completion(&self, c: &Completion) -> Result<Vec<u8>, DocError> {
+        let data = serde_json::to_value(c).map_err(|e| DocError::Data(e.to_string()))?;
+        self.render(COMPLETION, &data)
+    }
+}
+
+/// The pages of any PDF drawn as SVG images (for the signing ceremony:
+/// the signer sees the whole document in the browser, whatever it is).
+/// At most `max_pages` pages; the total page count comes with them.
+pub fn pdf_pages_svg(pdf: &[u8], max_pages: usize) -> Result<(Vec<String>, usize), DocError> {
+    use hayro_svg::hayro_interpret::InterpreterSettings;
+    let doc = hayro_svg::hayro_syntax::Pdf::new(pdf.to_vec())
+        .map_err(|e| DocError::Pdf(format!("the document cannot be drawn: {e:?}")))?;
+    let pages = doc.pages();
+    let cache = hayro_svg::RenderCache::new();
+    let settings = InterpreterSettings::default();
+    let render = hayro_svg::SvgRenderSettings { bg_color: [255, 255, 255, 255] };
+    let svgs = pages.iter().take(max_pages).map(|p| hayro_svg::convert(p, &cache, &settings, &render)).collect();
+    Ok((svgs, pages.len()))
+}
+
+/// A party of an agreement.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct AgreementParty {
+    pub name: String,
+    /// One line.
+    pub address: String,
+}
+
+/// A signature box of a generated document.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct SignatureBox {
+    pub label: String,
+    pub rect: [i32; 4],
+}
+
+/// A loan agreement's values, already formatted in its language.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct LoanAgreement {
+    /// `fr` or `en`.
+    pub lang: String,
+    pub organization: String,
+    pub program: String,
+    pub reference: String,
+    pub issued: [i32; 3],
+    pub date: String,
+    pub borrower: AgreementParty,
+    pub landlord: AgreementParty,
+    pub amount: String,
+    pub repay_by: String,
+    pub boxes: Vec<SignatureBox>,
+}
+
+/// One signer on a certificate of completion.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompletionSigner {
+    pub group: u32,
+    pub name: String,
+    pub email: String,
+    pub certificate: String,
+    pub at: String,
+}
+
+/// One event on a certificate of completion.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CompletionEvent {
+    pub at: String,
+    pub what: String,
+    pub who: String,
+    pub evidence: String,
+}
+
+/// A certificate of completion's values, already formatted.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Completion {
+    pub lang: String,
+    pub organization: String,
+    pub title: String,
+    pub envelope: String,
+    pub sender: String,
+    pub original: String,
+    pub signed: String,
+    pub completed: String,
+    pub issued: [i32; 3],
+    pub signers: Vec<CompletionSigner>,
+    pub events: Vec<CompletionEvent>,
 }
 
 fn file_id(name: &str) -> Result<FileId, DocError> {
@@ -195,6 +297,78 @@ mod tests {
         // Data never becomes Typst code: the page size did not change.
         let again = engine.decision_letter(&letter()).expect("pdf");
         assert_eq!(pdf.len(), again.len(), "deterministic");
+    }
+
+    fn agreement(lang: &str) -> LoanAgreement {
+        LoanAgreement {
+            lang: lang.into(),
+            organization: "Société d'habitation du Québec".into(),
+            program: "Programme d'aide financière aux locataires".into(),
+            reference: "Demande 4e61a109".into(),
+            issued: [2020, 5, 12],
+            date: "12 mai 2020".into(),
+            borrower: AgreementParty { name: "Marie Tremblay".into(), address: "4321, rue Saint-Denis, Montréal".into() },
+            landlord: AgreementParty { name: "Gestion Tremblay inc.".into(), address: "4500, boul. Saint-Laurent".into() },
+            amount: "1 500,00 $".into(),
+            repay_by: "1er août 2021".into(),
+            boxes: SIGNATURE_BOXES
+                .iter()
+                .zip(["L'emprunteur", "Pour le prêteur"])
+                .map(|(r, l)| SignatureBox { label: l.into(), rect: *r })
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn a_loan_agreement_is_a_tagged_pdf_a_in_both_languages_and_can_be_drawn() {
+        let engine = Engine::new();
+        for lang in ["fr", "en"] {
+            let pdf = engine.loan_agreement(&agreement(lang)).expect("pdf");
+            let text = String::from_utf8_lossy(&pdf);
+            assert!(text.contains("/StructTreeRoot"), "tagged");
+            let (pages, count) = pdf_pages_svg(&pdf, 10).expect("drawn");
+            assert_eq!(count, 2, "the text, then the signature page");
+            assert_eq!(pages.len(), 2);
+            assert!(pages[0].starts_with("<svg"), "{}", &pages[0][..40.min(pages[0].len())]);
+        }
+        let (pages, count) = pdf_pages_svg(&engine.loan_agreement(&agreement("fr")).expect("pdf"), 1).expect("drawn");
+        assert_eq!((pages.len(), count), (1, 2), "at most max_pages are drawn");
+    }
+
+    #[test]
+    fn what_is_not_a_pdf_cannot_be_drawn() {
+        assert!(pdf_pages_svg(b"GIF89a", 5).is_err());
+    }
+
+    #[test]
+    fn a_certificate_of_completion_lists_signers_and_events() {
+        let engine = Engine::new();
+        let c = Completion {
+            lang: "en".into(),
+            organization: "SHQ".into(),
+            title: "Loan agreement".into(),
+            envelope: "e_1".into(),
+            sender: "Case worker".into(),
+            original: "ab".repeat(32),
+            signed: "cd".repeat(32),
+            completed: "2020-05-12 10:00".into(),
+            issued: [2020, 5, 12],
+            signers: vec![CompletionSigner {
+                group: 1,
+                name: "Marie".into(),
+                email: "marie@example.org".into(),
+                certificate: "CN=SHQ seal".into(),
+                at: "2020-05-12 09:00".into(),
+            }],
+            events: vec![CompletionEvent {
+                at: "2020-05-12 09:00".into(),
+                what: "Signed".into(),
+                who: "Marie".into(),
+                evidence: "session, 127.0.0.1".into(),
+            }],
+        };
+        let pdf = engine.completion(&c).expect("pdf");
+        assert!(String::from_utf8_lossy(&pdf).contains("/StructTreeRoot"));
     }
 
     #[test]

@@ -360,6 +360,12 @@ impl rcgen::PublicKeyData for SubjectKey {
 
 pub use rcgen::RevocationReason as Reason;
 
+/// A DER certificate as PEM text.
+pub fn der_to_pem(der: &[u8]) -> Result<String, Error> {
+    der::pem::encode_string("CERTIFICATE", der::pem::LineEnding::LF, der)
+        .map_err(|e| Error::Certificate(format!("cannot encode the certificate: {e}")))
+}
+
 /// DER of the first certificate in a PEM text.
 pub fn pem_to_der(pem: &str) -> Result<Vec<u8>, Error> {
     pem_all(pem)?.into_iter().next().ok_or_else(|| Error::Certificate("no certificate in this PEM text".into()))

@@ -122,6 +122,13 @@ impl Store {
     /// is 0 and a program version is given), atomically with its row.
     /// Returns the new version.
     pub async fn append(&self, n: NewEvents) -> Result<i64> {
+        let append = self.prepare_append(n)?;
+        self.inner.writer.append(append).await
+    }
+
+    /// Seals and chains-to-be a dossier write (the writer, or a caller's
+    /// own transaction, applies it).
+    pub(crate) fn prepare_append(&self, n: NewEvents) -> Result<Append> {
         let c = &self.inner.cipher;
         let mut events = Vec::with_capacity(n.events.len());
         for (i, e) in n.events.iter().enumerate() {
@@ -156,7 +163,7 @@ impl Store {
             keys: n.keys.iter().map(|(k, v)| (k.clone(), c.blind(k, v))).collect(),
             program: n.after.program.clone(),
         };
-        self.inner.writer.append(append).await
+        Ok(append)
     }
 
     /// A dossier with its state opened.

@@ -22,6 +22,7 @@ mod blobs;
 mod crypt;
 mod dossiers;
 mod migrate;
+mod signatures;
 pub mod testing;
 mod users;
 mod writer;
@@ -30,6 +31,7 @@ pub use audit::{AuditReport, Checkpoint, CheckpointKey, LogLine};
 pub use blobs::BlobMeta;
 pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
+pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite};
 pub use users::{ApiToken, NewUser, Session, UserRow};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

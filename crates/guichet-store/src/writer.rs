@@ -82,9 +82,9 @@ impl Handle {
 
 /// Applies one append inside the current transaction; returns the new
 /// version. A macro so it is compiled for each backend's connection type.
-macro_rules! apply {
+macro_rules! apply_append {
     ($conn:expr, $a:expr) => {{
-        let a: &Append = $a;
+        let a: &$crate::writer::Append = $a;
         let conn = $conn;
         async {
             let n = a.events.len() as i64;
@@ -110,8 +110,8 @@ macro_rules! apply {
                             .fetch_optional(&mut *conn)
                             .await?;
                         return Err(match current {
-                            Some(c) => StoreError::Conflict { current: c },
-                            None => StoreError::NotFound,
+                            Some(c) => $crate::StoreError::Conflict { current: c },
+                            None => $crate::StoreError::NotFound,
                         });
                     }
                 }
@@ -119,7 +119,7 @@ macro_rules! apply {
             let mut link: [u8; 32] = prev
                 .as_slice()
                 .try_into()
-                .map_err(|_| StoreError::Corrupt(format!("dossier {}: bad last link", a.dossier)))?;
+                .map_err(|_| $crate::StoreError::Corrupt(format!("dossier {}: bad last link", a.dossier)))?;
             let mut links = Vec::with_capacity(a.events.len());
             for e in &a.events {
                 link = guichet_core::link_json(&link, &e.json);
@@ -149,7 +149,7 @@ macro_rules! apply {
                 .execute(&mut *conn)
                 .await?;
                 if inserted.rows_affected() == 0 {
-                    return Err(StoreError::Conflict { current: -1 });
+                    return Err($crate::StoreError::Conflict { current: -1 });
                 }
             } else {
                 sqlx::query(
@@ -201,11 +201,13 @@ macro_rules! apply {
                 .execute(&mut *conn)
                 .await?;
             }
-            Ok::<i64, StoreError>(version)
+            Ok::<i64, $crate::StoreError>(version)
         }
         .await
     }};
 }
+
+pub(crate) use apply_append;
 
 async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
@@ -233,7 +235,7 @@ async fn commit_batch(db: &Db, batch: &[Job]) -> Vec<Result<i64>> {
             crate::audit::lock_events_shared(db, &mut *tx).await?;
             for job in batch {
                 let mut sp = sqlx::Connection::begin(&mut *tx).await?;
-                let r = apply!(&mut *sp, &job.append);
+                let r = apply_append!(&mut *sp, &job.append);
                 match r {
                     Ok(v) => {
                         sp.commit().await?;

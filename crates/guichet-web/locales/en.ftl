@@ -211,6 +211,7 @@ role-reviewer = Reviewer
 role-finance_officer = Finance
 role-program_manager = Program management
 role-administrator = Administration
+role-signing_officer = Signing officer
 manage-title = Program management
 manage-published = Versions in force
 manage-version = Version

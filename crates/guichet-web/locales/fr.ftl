@@ -211,6 +211,7 @@ role-reviewer = Réviseur
 role-finance_officer = Finances
 role-program_manager = Gestion des programmes
 role-administrator = Administration
+role-signing_officer = Signataire autorisé
 manage-title = Gestion des programmes
 manage-published = Versions en vigueur
 manage-version = Version

@@ -1704,7 +1704,8 @@ pub(crate) async fn take(
 
 // ---------------------------------------------------------------- administration
 
-const ROLES: [&str; 6] = ["citizen", "case_worker", "reviewer", "finance_officer", "program_manager", "administrator"];
+const ROLES: [&str; 7] =
+    ["citizen", "case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"];
 
 struct UserLine {
     id: String,
