@@ -178,6 +178,11 @@ fn duplicate_keys(p: &Published, answers: &serde_json::Value) -> Vec<(String, St
 }
 
 impl App {
+    /// A dossier as stored now (no authorization: callers checked).
+    async fn dossier_view(&self, id: &str) -> Result<DossierView> {
+        Ok(DossierView::of(self.row(id).await?))
+    }
+
     async fn row(&self, id: &str) -> Result<DossierRow> {
         self.store.dossier(id).await?.ok_or(AppError::NotFound)
     }
@@ -643,7 +648,12 @@ impl App {
         let p = self.program_of(&row).await?;
         let decision = self.decision(&p, &row, input, by)?;
         let agreement_required = p.program.agreement.is_some();
-        self.run_on(&row, by, version, Command::Decide { decision, agreement_required }).await
+        let view = self.run_on(&row, by, version, Command::Decide { decision, agreement_required }).await?;
+        if view.state == State::Approved && view.agreement_required {
+            self.after_approval(id, by.id()).await;
+            return self.dossier_view(id).await;
+        }
+        Ok(view)
     }
 
     pub async fn request_review(
@@ -670,7 +680,12 @@ impl App {
         }
         let p = self.program_of(&row).await?;
         let decision = self.decision(&p, &row, input, by)?;
-        self.run_on(&row, by, version, Command::Review { decision }).await
+        let view = self.run_on(&row, by, version, Command::Review { decision }).await?;
+        if view.state == State::Approved && view.agreement_required {
+            self.after_approval(id, by.id()).await;
+            return self.dossier_view(id).await;
+        }
+        Ok(view)
     }
 
     /// A case worker or reviewer takes the dossier (or releases it).

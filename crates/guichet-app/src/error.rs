@@ -32,6 +32,10 @@ pub enum AppError {
     UnsupportedMedia(String),
     #[error("{0} is already taken")]
     Taken(String),
+    /// A service we depend on (the timestamp authority) did not answer:
+    /// nothing was done; try again.
+    #[error("{0}")]
+    Unavailable(String),
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -52,6 +56,7 @@ impl AppError {
             AppError::Invalid { .. } => 422,
             AppError::TooLarge { .. } => 413,
             AppError::UnsupportedMedia(_) => 415,
+            AppError::Unavailable(_) => 503,
             AppError::Internal(_) => 500,
         }
     }
@@ -70,6 +75,7 @@ impl AppError {
             AppError::TooLarge { .. } => "too_large",
             AppError::UnsupportedMedia(_) => "unsupported_media_type",
             AppError::Taken(_) => "taken",
+            AppError::Unavailable(_) => "unavailable",
             AppError::Internal(_) => "internal",
         }
     }

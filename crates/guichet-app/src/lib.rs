@@ -8,6 +8,7 @@
 //! case either happens whole or not at all. The JSON API and the screens
 //! call these and nothing else.
 
+mod agreements;
 mod auth;
 mod dossiers;
 mod error;
@@ -15,11 +16,12 @@ mod programs;
 mod signing;
 mod totp;
 
+pub use agreements::{EnvelopeFile, EnvelopeView, RecipientView, SigningContext};
 pub use auth::{Caller, LoginOutcome, OrgSettings, SESSION_COOKIE};
 pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;
-pub use signing::{CertificateView, Pki, SignatureVerdict, Verification};
 pub use programs::{CaseloadSimulation, ProgramCheck, ProgramSummary, Published};
+pub use signing::{CertificateView, Pki, SignatureVerdict, Verification};
 pub use totp::{base32, totp_code};
 
 use guichet_store::{CheckpointKey, Store};

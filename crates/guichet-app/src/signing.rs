@@ -29,8 +29,9 @@ use crate::{App, AppError, Caller, Result};
 const CERTIFICATE_DAYS: i64 = 730;
 /// A passphrase's smallest length.
 const MIN_PASSPHRASE: usize = 10;
-/// The policy of the built-in timestamp authority (a UUID arc).
-const TSA_POLICY: &str = "2.25.186113948207366133839545178101766914151";
+/// The policy of the built-in timestamp authority (under 2.25, with arcs
+/// below 2^32 as const-oid needs).
+const TSA_POLICY: &str = "2.25.137271.3161.1";
 
 #[derive(Serialize, Deserialize)]
 struct Material {
@@ -53,6 +54,7 @@ pub struct Pki {
     pub root: Vec<u8>,
     pub issuing: Vec<u8>,
     ca: IssuingCa,
+    root_ca: IssuingCa,
     ca_key: SoftwareKey,
     seal_key: SoftwareKey,
     pub seal_cert: Vec<u8>,
@@ -141,6 +143,7 @@ impl Pki {
             root: der(&m.root_cert)?,
             issuing,
             ca: IssuingCa::load(&m.organization, &m.country, &m.issuing_key).map_err(pades)?,
+            root_ca: IssuingCa::load_root(&m.organization, &m.country, &m.root_key).map_err(pades)?,
             ca_key: key(&m.issuing_key)?,
             seal_key: key(&m.seal_key)?,
             seal_cert: der(&m.seal_cert)?,
@@ -246,7 +249,6 @@ pub(crate) struct Unlocked {
     pub key: SoftwareKey,
     pub certificate: Vec<u8>,
     pub serial: String,
-    pub subject: String,
 }
 
 impl App {
@@ -293,6 +295,12 @@ impl App {
             .collect();
         let number = self.now().max(1) as u64;
         pki.ca.crl(&list, number, now_time(), 7).map_err(pades)
+    }
+
+    /// The root's CRL (DER), covering the issuing CA, valid 30 days.
+    pub async fn root_crl(&self) -> Result<Vec<u8>> {
+        let pki = self.pki().await?;
+        pki.root_ca.crl(&[], self.now().max(1) as u64, now_time(), 30).map_err(pades)
     }
 
     /// Answers an OCSP request about the issuing CA's certificates.
@@ -412,7 +420,9 @@ impl App {
             other => {
                 return Err(AppError::invalid(
                     "invalid_request",
-                    format!("unknown revocation reason {other:?} (unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation)"),
+                    format!(
+                        "unknown revocation reason {other:?} (unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation)"
+                    ),
                 ));
             }
         };
@@ -474,7 +484,6 @@ impl App {
             key: SoftwareKey::from_pkcs8(&pem, false).map_err(pades)?,
             certificate: cert.certificate,
             serial: cert.serial,
-            subject: cert.subject,
         })
     }
 }
@@ -563,7 +572,10 @@ mod tests {
     #[test]
     fn a_locked_key_opens_with_its_passphrase_only() {
         let locked = lock_key(b"-----BEGIN PRIVATE KEY-----", "correct horse battery").expect("lock");
-        assert_eq!(unlock_key(&locked, "correct horse battery").expect("ok").as_deref(), Some(&b"-----BEGIN PRIVATE KEY-----"[..]));
+        assert_eq!(
+            unlock_key(&locked, "correct horse battery").expect("ok").as_deref(),
+            Some(&b"-----BEGIN PRIVATE KEY-----"[..])
+        );
         assert_eq!(unlock_key(&locked, "wrong horse battery").expect("ok"), None);
         let mut tampered = locked.clone();
         let last = tampered.len() - 1;

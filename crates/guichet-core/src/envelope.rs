@@ -61,10 +61,20 @@ pub struct Field {
 #[serde(tag = "status", rename_all = "snake_case")]
 pub enum Standing {
     Waiting,
-    Signed { at: Timestamp, by: Option<UserId>, certificate: String },
-    Declined { at: Timestamp, reason: String },
+    Signed {
+        at: Timestamp,
+        by: Option<UserId>,
+        certificate: String,
+    },
+    Declined {
+        at: Timestamp,
+        reason: String,
+    },
     /// Handed to another recipient (appended at the end, same group).
-    Delegated { at: Timestamp, to: usize },
+    Delegated {
+        at: Timestamp,
+        to: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -285,25 +295,23 @@ impl Envelope {
             Some((
                 _,
                 EnvelopeEvent::Sent { title, message, lang, document_sha256, recipients, expires_at, dossier, by, at },
-            )) => {
-                Envelope {
-                    title: title.clone(),
-                    message: message.clone(),
-                    lang: lang.clone(),
-                    state: EnvelopeState::Sent,
-                    original: document_sha256.clone(),
-                    document: document_sha256.clone(),
-                    recipients: recipients.clone(),
-                    standing: vec![Standing::Waiting; recipients.len()],
-                    viewed: vec![false; recipients.len()],
-                    expires_at: *expires_at,
-                    dossier: dossier.clone(),
-                    sender: by.clone(),
-                    sent_at: *at,
-                    completed_at: None,
-                    completion: None,
-                }
-            }
+            )) => Envelope {
+                title: title.clone(),
+                message: message.clone(),
+                lang: lang.clone(),
+                state: EnvelopeState::Sent,
+                original: document_sha256.clone(),
+                document: document_sha256.clone(),
+                recipients: recipients.clone(),
+                standing: vec![Standing::Waiting; recipients.len()],
+                viewed: vec![false; recipients.len()],
+                expires_at: *expires_at,
+                dossier: dossier.clone(),
+                sender: by.clone(),
+                sent_at: *at,
+                completed_at: None,
+                completion: None,
+            },
             _ => return Err(EnvelopeError::Corrupt { index: 0 }),
         };
         for (i, ev) in it {
@@ -331,7 +339,8 @@ impl Envelope {
             E::Signed { recipient, by, certificate, document_sha256, at, .. } => {
                 self.open()?;
                 self.check_turn(*recipient)?;
-                self.standing[*recipient] = Standing::Signed { at: *at, by: by.clone(), certificate: certificate.clone() };
+                self.standing[*recipient] =
+                    Standing::Signed { at: *at, by: by.clone(), certificate: certificate.clone() };
                 self.document = document_sha256.clone();
             }
             E::Declined { recipient, reason, at } => {
@@ -518,7 +527,13 @@ mod tests {
         format!("{n:064x}")
     }
     fn person(name: &str, party: Party, group: u32) -> Recipient {
-        Recipient { name: name.into(), email: format!("{}@example.org", name.to_lowercase()), party, group, field: None }
+        Recipient {
+            name: name.into(),
+            email: format!("{}@example.org", name.to_lowercase()),
+            party,
+            group,
+            field: None,
+        }
     }
     fn u(s: &str) -> UserId {
         UserId(s.into())
@@ -576,7 +591,10 @@ mod tests {
         let c = e.complete(sha(20), sha(21), 50).expect("complete");
         let done = e.after(&[c]).expect("apply");
         assert_eq!(done.state, EnvelopeState::Completed);
-        assert_eq!(done.sign(0, None, "x".into(), ev("certificate"), sha(1), 60), Err(EnvelopeError::Closed(EnvelopeState::Completed)));
+        assert_eq!(
+            done.sign(0, None, "x".into(), ev("certificate"), sha(1), 60),
+            Err(EnvelopeError::Closed(EnvelopeState::Completed))
+        );
     }
 
     #[test]
@@ -686,7 +704,8 @@ mod tests {
         assert!(Envelope::send(NewEnvelope { lang: "de".into(), ..ok.clone() }, &u("s"), 10).is_err());
         let officer = vec![Recipient { email: String::new(), ..person("Officer", Party::Officer, 1) }];
         assert!(Envelope::send(NewEnvelope { recipients: officer, ..ok.clone() }, &u("s"), 10).is_ok(), "any officer");
-        let flat = vec![Recipient { field: Some(Field { page: 1, rect: [0, 0, 0, 10] }), ..person("A", Party::External, 1) }];
+        let flat =
+            vec![Recipient { field: Some(Field { page: 1, rect: [0, 0, 0, 10] }), ..person("A", Party::External, 1) }];
         assert!(Envelope::send(NewEnvelope { recipients: flat, ..ok }, &u("s"), 10).is_err());
     }
 }

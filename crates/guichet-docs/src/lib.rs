@@ -307,8 +307,14 @@ mod tests {
             reference: "Demande 4e61a109".into(),
             issued: [2020, 5, 12],
             date: "12 mai 2020".into(),
-            borrower: AgreementParty { name: "Marie Tremblay".into(), address: "4321, rue Saint-Denis, Montréal".into() },
-            landlord: AgreementParty { name: "Gestion Tremblay inc.".into(), address: "4500, boul. Saint-Laurent".into() },
+            borrower: AgreementParty {
+                name: "Marie Tremblay".into(),
+                address: "4321, rue Saint-Denis, Montréal".into(),
+            },
+            landlord: AgreementParty {
+                name: "Gestion Tremblay inc.".into(),
+                address: "4500, boul. Saint-Laurent".into(),
+            },
             amount: "1 500,00 $".into(),
             repay_by: "1er août 2021".into(),
             boxes: SIGNATURE_BOXES

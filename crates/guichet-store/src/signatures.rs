@@ -99,7 +99,11 @@ impl Store {
     /// Records a certificate issued to `user_id` (and the event on the
     /// user's chain).
     pub async fn add_certificate(&self, c: &CertificateRow, actor: &str) -> Result<()> {
-        let key = c.private_key.as_ref().map(|k| self.inner.cipher.seal(&format!("certificate:{}", c.serial), k)).transpose()?;
+        let key = c
+            .private_key
+            .as_ref()
+            .map(|k| self.inner.cipher.seal(&format!("certificate:{}", c.serial), k))
+            .transpose()?;
         let event = serde_json::json!({
             "type": "certificate_issued", "serial": c.serial, "subject": c.subject, "not_after": c.not_after,
         });
@@ -127,7 +131,8 @@ impl Store {
 
     /// A user's certificates, newest first.
     pub async fn certificates_of(&self, user_id: &str) -> Result<Vec<CertificateRow>> {
-        let sql = format!("SELECT {CERT_COLUMNS} FROM certificates WHERE user_id = $1 ORDER BY created_at DESC, serial");
+        let sql =
+            format!("SELECT {CERT_COLUMNS} FROM certificates WHERE user_id = $1 ORDER BY created_at DESC, serial");
         let rows: Vec<CertTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(user_id).fetch_all(p).await?);
         rows.into_iter().map(|r| self.cert_row(r)).collect()
     }

@@ -321,7 +321,182 @@ pub fn routes() -> Vec<Route> {
             resp = serde_json::Value,
             get(audit_verify)
         ),
+        route!(
+            "post",
+            "/api/v1/verify",
+            "Validate every signature of a PDF (the request body, application/pdf): who signed, when, with which certificate, what changed after each signature. No sign-in needed.",
+            auth = false,
+            resp = guichet_app::Verification,
+            post(verify_pdf)
+        ),
+        route!(
+            "get",
+            "/pki/ca.pem",
+            "The organization's root and issuing CA certificates (PEM): the trust anchors of its signatures.",
+            auth = false,
+            resp = String,
+            get(ca_pem)
+        ),
+        route!(
+            "get",
+            "/pki/crl",
+            "The issuing CA's certificate revocation list (DER).",
+            auth = false,
+            resp = String,
+            get(crl)
+        ),
+        route!(
+            "post",
+            "/pki/ocsp",
+            "OCSP responder for the issuing CA's certificates (RFC 6960; application/ocsp-request).",
+            auth = false,
+            resp = String,
+            post(ocsp)
+        ),
+        route!(
+            "post",
+            "/pki/tsa",
+            "RFC 3161 timestamp authority (application/timestamp-query).",
+            auth = false,
+            resp = String,
+            post(tsa)
+        ),
+        route!(
+            "get",
+            "/api/v1/me/certificates",
+            "My personal signing certificates.",
+            auth = true,
+            resp = Vec<guichet_app::CertificateView>,
+            get(my_certificates)
+        ),
+        route!(
+            "post",
+            "/api/v1/me/certificates",
+            "Issue (or renew) my personal signing certificate; its key is locked under the passphrase (employees).",
+            auth = true,
+            body = PassphraseBody,
+            resp = guichet_app::CertificateView,
+            post(issue_certificate)
+        ),
+        route!(
+            "get",
+            "/api/v1/users/{id}/certificates",
+            "A user's signing certificates (administrators).",
+            auth = true,
+            resp = Vec<guichet_app::CertificateView>,
+            get(user_certificates)
+        ),
+        route!(
+            "post",
+            "/api/v1/certificates/{serial}/revoke",
+            "Revoke a certificate (its holder or an administrator).",
+            auth = true,
+            body = RevokeBody,
+            resp = serde_json::Value,
+            post(revoke_certificate)
+        ),
+        route!(
+            "post",
+            "/api/v1/dossiers/{id}/agreement",
+            "Generate and send the dossier's agreement (again, after a decline or a void).",
+            auth = true,
+            resp = guichet_app::EnvelopeView,
+            post(send_agreement)
+        ),
+        route!(
+            "get",
+            "/api/v1/dossiers/{id}/envelopes",
+            "The envelopes (agreements) of a dossier.",
+            auth = true,
+            resp = Vec<guichet_app::EnvelopeView>,
+            get(dossier_envelopes)
+        ),
+        route!(
+            "get",
+            "/api/v1/envelopes",
+            "Envelopes waiting for my signature.",
+            auth = true,
+            resp = Vec<guichet_app::EnvelopeView>,
+            get(envelopes_awaiting)
+        ),
+        route!(
+            "get",
+            "/api/v1/envelopes/{id}",
+            "An envelope.",
+            auth = true,
+            resp = guichet_app::EnvelopeView,
+            get(envelope)
+        ),
+        route!(
+            "get",
+            "/api/v1/envelopes/{id}/document",
+            "The envelope's document as PDF (`?file=current` by default, `original`, or `completion`).",
+            auth = true,
+            resp = String,
+            get(envelope_document)
+        ),
+        route!(
+            "post",
+            "/api/v1/envelopes/{id}/recipients/{index}/sign",
+            "Sign as this recipient (employees: with the signing passphrase).",
+            auth = true,
+            body = SignBody,
+            resp = guichet_app::EnvelopeView,
+            post(sign_envelope)
+        ),
+        route!(
+            "post",
+            "/api/v1/envelopes/{id}/recipients/{index}/decline",
+            "Decline to sign, with a reason (the envelope ends).",
+            auth = true,
+            body = ReasonOnly,
+            resp = guichet_app::EnvelopeView,
+            post(decline_envelope)
+        ),
+        route!(
+            "post",
+            "/api/v1/envelopes/{id}/void",
+            "Void an open envelope (its sender, the dossier's case workers, administrators).",
+            auth = true,
+            body = ReasonOnly,
+            resp = guichet_app::EnvelopeView,
+            post(void_envelope)
+        ),
     ]
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PassphraseBody {
+    pub passphrase: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RevokeBody {
+    /// `unspecified`, `key_compromise`, `affiliation_changed`, `superseded`, `cessation_of_operation`.
+    #[serde(default)]
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SignBody {
+    /// The signing passphrase (employees signing with their certificate).
+    pub passphrase: Option<String>,
+    /// The signer read the whole document and agrees to sign it.
+    pub agree: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReasonOnly {
+    pub reason: String,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct FileQuery {
+    pub file: Option<String>,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -816,4 +991,140 @@ async fn audit_verify(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Jso
     let key = s.app.checkpoint_public_key();
     let report = s.app.store.verify_audit(key.as_deref()).await.map_err(|e| ApiError(e.into()))?;
     to_json(report)
+}
+
+fn bytes(content_type: &'static str, body: Vec<u8>) -> Response {
+    let mut r = body.into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
+}
+
+async fn verify_pdf(State(s): State<AppState>, headers: HeaderMap, body: axum::body::Body) -> ApiResult<Json> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let pdf = read_limited(body, s.app.config.max_upload, declared).await?;
+    to_json(s.app.verify_document(pdf).await?)
+}
+
+async fn ca_pem(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(bytes("application/x-pem-file", s.app.ca_pem().await?.into_bytes()))
+}
+
+async fn crl(State(s): State<AppState>) -> ApiResult<Response> {
+    Ok(bytes("application/pkix-crl", s.app.crl().await?))
+}
+
+async fn ocsp(State(s): State<AppState>, body: axum::body::Body) -> ApiResult<Response> {
+    let req = read_limited(body, 64 * 1024, None).await?;
+    Ok(bytes("application/ocsp-response", s.app.ocsp(&req).await?))
+}
+
+async fn tsa(State(s): State<AppState>, body: axum::body::Body) -> ApiResult<Response> {
+    let req = read_limited(body, 64 * 1024, None).await?;
+    Ok(bytes("application/timestamp-reply", s.app.timestamp(&req).await?))
+}
+
+async fn my_certificates(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Json> {
+    to_json(s.app.certificates(&c, c.id()).await?)
+}
+
+async fn issue_certificate(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Body(b): Body<PassphraseBody>,
+) -> ApiResult<Response> {
+    let cert = s.app.issue_certificate(&c, &b.passphrase).await?;
+    Ok((StatusCode::CREATED, to_json(cert)?).into_response())
+}
+
+async fn user_certificates(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> ApiResult<Json> {
+    to_json(s.app.certificates(&c, &id).await?)
+}
+
+async fn revoke_certificate(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(serial): Path<String>,
+    Body(b): Body<RevokeBody>,
+) -> ApiResult<Json> {
+    s.app.revoke_certificate(&c, &serial, &b.reason).await?;
+    Ok(ok())
+}
+
+async fn send_agreement(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> ApiResult<Response> {
+    let e = s.app.send_agreement(&c, &id).await?;
+    Ok((StatusCode::CREATED, to_json(e)?).into_response())
+}
+
+async fn dossier_envelopes(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> ApiResult<Json> {
+    to_json(s.app.dossier_envelopes(&c, &id).await?)
+}
+
+async fn envelopes_awaiting(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Json> {
+    to_json(s.app.envelopes_awaiting(&c).await?)
+}
+
+async fn envelope(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> ApiResult<Json> {
+    to_json(s.app.envelope(&c, &id).await?)
+}
+
+pub(crate) fn envelope_file(which: Option<&str>) -> ApiResult<guichet_app::EnvelopeFile> {
+    Ok(match which {
+        None | Some("current") => guichet_app::EnvelopeFile::Current,
+        Some("original") => guichet_app::EnvelopeFile::Original,
+        Some("completion") => guichet_app::EnvelopeFile::Completion,
+        Some(other) => {
+            return Err(ApiError(AppError::invalid(
+                "invalid_request",
+                format!("file is current, original or completion, not {other:?}"),
+            )));
+        }
+    })
+}
+
+async fn envelope_document(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    q: Result<Query<FileQuery>, axum::extract::rejection::QueryRejection>,
+) -> ApiResult<Response> {
+    let which = envelope_file(query(q)?.file.as_deref())?;
+    Ok(bytes("application/pdf", s.app.envelope_file(&c, &id, which).await?))
+}
+
+async fn sign_envelope(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    crate::extract::Client(ctx): crate::extract::Client,
+    Path((id, index)): Path<(String, usize)>,
+    Body(b): Body<SignBody>,
+) -> ApiResult<Json> {
+    if !b.agree {
+        return Err(ApiError(AppError::Invalid {
+            code: "agreement_required",
+            message: "read the whole document and agree to sign it (agree: true)".into(),
+            field: Some("agree".into()),
+            details: None,
+        }));
+    }
+    to_json(s.app.sign_envelope(&c, &id, index, b.passphrase.as_deref(), &ctx).await?)
+}
+
+async fn decline_envelope(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((id, index)): Path<(String, usize)>,
+    Body(b): Body<ReasonOnly>,
+) -> ApiResult<Json> {
+    to_json(s.app.decline_envelope(&c, &id, index, &b.reason).await?)
+}
+
+async fn void_envelope(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<ReasonOnly>,
+) -> ApiResult<Json> {
+    to_json(s.app.void_envelope(&c, &id, &b.reason).await?)
 }

@@ -156,3 +156,20 @@ pub(crate) fn too_large_or(text: String) -> ApiError {
         ApiError(AppError::invalid("invalid_request", text))
     }
 }
+
+/// Where a request comes from, for the evidence of a signature: the peer
+/// address and the user agent.
+#[derive(Debug, Clone)]
+pub struct Client(pub guichet_app::SigningContext);
+
+impl<S: Send + Sync> FromRequestParts<S> for Client {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, Self::Rejection> {
+        let ip =
+            parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip().to_string());
+        let user_agent =
+            parts.headers.get(header::USER_AGENT).and_then(|v| v.to_str().ok()).map(|s| s.chars().take(300).collect());
+        Ok(Client(guichet_app::SigningContext { ip, user_agent }))
+    }
+}

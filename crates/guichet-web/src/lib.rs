@@ -101,7 +101,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let store = app.store.clone();
     let r = router(app);
-    let res = axum::serve(listener, r).with_graceful_shutdown(shutdown).await;
+    let res = axum::serve(listener, r.into_make_service_with_connect_info::<std::net::SocketAddr>())
+        .with_graceful_shutdown(shutdown)
+        .await;
     store.close().await;
     res
 }

@@ -172,6 +172,30 @@ impl Client {
         self.call("GET", path, None)
     }
 
+    /// A request whose answer is bytes (a PDF, a CRL), with an optional
+    /// raw body.
+    pub fn bytes(&self, method: &str, path: &str, body: Option<(&str, Vec<u8>)>) -> (u16, Vec<u8>) {
+        let url = format!("{}{}", self.base, path);
+        let mut req = ureq::http::Request::builder().method(method).uri(&url);
+        if let Some(c) = &self.cookie {
+            req = req.header("cookie", c);
+        }
+        if let Some(t) = &self.csrf {
+            req = req.header("x-csrf-token", t);
+        }
+        let payload = match body {
+            Some((ct, b)) => {
+                req = req.header("content-type", ct);
+                b
+            }
+            None => Vec::new(),
+        };
+        let mut resp = self.agent.run(req.body(payload).expect("request")).expect("transport");
+        let status = resp.status().as_u16();
+        let bytes = resp.body_mut().with_config().limit(200 * 1024 * 1024).read_to_vec().expect("body");
+        (status, bytes)
+    }
+
     pub fn post(&self, path: &str, body: Value) -> (u16, Value) {
         self.call("POST", path, Some(body))
     }

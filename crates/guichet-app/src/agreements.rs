@@ -1,0 +1,893 @@
+//! Envelopes and agreements: the loan agreement generated when a loan is
+//! approved, sent to the citizen and then to a signing officer; signing
+//! (a PAdES signature, B-T, with the employee's personal certificate, or
+//! — for a citizen — the organization's seal over the recorded evidence);
+//! completion (validation data, a document timestamp: B-LTA; and a
+//! certificate of completion signed by the organization), which releases
+//! the dossier for payment.
+
+use guichet_core::{
+    Action, Command, Envelope, EnvelopeError, EnvelopeEvent, EnvelopeState, Evidence, Field, NewEnvelope, Party,
+    Recipient, Standing, State, UserId,
+};
+use guichet_pades::{SignOptions, ValidationData, Visible};
+use guichet_store::{DossierRow, EnvelopeRow, EnvelopeWrite, NewEvents, StoreError};
+use serde::Serialize;
+
+use crate::signing::serial_hex;
+use crate::{App, AppError, Caller, Result};
+
+/// How long a citizen has to sign an agreement.
+const AGREEMENT_DAYS: i64 = 30;
+/// Most pages drawn for the signing ceremony.
+pub const MAX_PAGES: usize = 60;
+
+impl From<EnvelopeError> for AppError {
+    fn from(e: EnvelopeError) -> Self {
+        match e {
+            EnvelopeError::Closed(_) | EnvelopeError::Expired | EnvelopeError::AlreadyActed => {
+                AppError::WrongState(e.to_string())
+            }
+            EnvelopeError::NotYourTurn => AppError::WrongState(e.to_string()),
+            EnvelopeError::NotYou => AppError::Forbidden(e.to_string()),
+            EnvelopeError::NoRecipient(_) => AppError::NotFound,
+            EnvelopeError::Invalid(m) => AppError::invalid("invalid_envelope", m),
+            EnvelopeError::Corrupt { .. } => AppError::Internal(e.to_string()),
+        }
+    }
+}
+
+/// One recipient as the API shows it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct RecipientView {
+    pub index: usize,
+    pub name: String,
+    pub email: String,
+    /// `employee`, `officer`, `citizen`, `external`.
+    pub kind: String,
+    pub group: u32,
+    /// `waiting`, `signed`, `declined`, `delegated`.
+    pub status: String,
+    pub at: Option<i64>,
+    /// The serial of the certificate that signed.
+    pub certificate: Option<String>,
+    pub reason: Option<String>,
+    pub viewed: bool,
+}
+
+/// An envelope as the API shows it.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct EnvelopeView {
+    pub id: String,
+    pub title: String,
+    pub message: String,
+    pub lang: String,
+    /// `sent`, `completed`, `declined`, `voided`, `expired`.
+    pub state: String,
+    pub version: i64,
+    pub dossier: Option<String>,
+    pub sender: String,
+    pub sent_at: i64,
+    pub expires_at: i64,
+    pub completed_at: Option<i64>,
+    /// The document as sent, now, and the certificate of completion.
+    pub original_sha256: String,
+    pub document_sha256: String,
+    pub completion_sha256: Option<String>,
+    pub recipients: Vec<RecipientView>,
+    /// The recipients the caller may act as, now.
+    pub your_turn: Vec<usize>,
+}
+
+fn kind(p: &Party) -> &'static str {
+    match p {
+        Party::Employee { .. } => "employee",
+        Party::Officer => "officer",
+        Party::Citizen { .. } => "citizen",
+        Party::External => "external",
+    }
+}
+
+impl EnvelopeView {
+    fn of(id: &str, version: i64, e: &Envelope, caller: Option<&Caller>) -> EnvelopeView {
+        let recipients = e
+            .recipients
+            .iter()
+            .zip(&e.standing)
+            .enumerate()
+            .map(|(i, (r, s))| {
+                let (status, at, certificate, reason) = match s {
+                    Standing::Waiting => ("waiting", None, None, None),
+                    Standing::Signed { at, certificate, .. } => ("signed", Some(*at), Some(certificate.clone()), None),
+                    Standing::Declined { at, reason } => ("declined", Some(*at), None, Some(reason.clone())),
+                    Standing::Delegated { at, .. } => ("delegated", Some(*at), None, None),
+                };
+                RecipientView {
+                    index: i,
+                    name: r.name.clone(),
+                    email: r.email.clone(),
+                    kind: kind(&r.party).into(),
+                    group: r.group,
+                    status: status.into(),
+                    at,
+                    certificate,
+                    reason,
+                    viewed: e.viewed.get(i).copied().unwrap_or(false),
+                }
+            })
+            .collect();
+        let your_turn =
+            caller.map(|c| e.turn().into_iter().filter(|&i| e.is_recipient(i, &c.actor)).collect()).unwrap_or_default();
+        EnvelopeView {
+            id: id.into(),
+            title: e.title.clone(),
+            message: e.message.clone(),
+            lang: e.lang.clone(),
+            state: e.state.as_str().into(),
+            version,
+            dossier: e.dossier.clone(),
+            sender: e.sender.0.clone(),
+            sent_at: e.sent_at,
+            expires_at: e.expires_at,
+            completed_at: e.completed_at,
+            original_sha256: e.original.clone(),
+            document_sha256: e.document.clone(),
+            completion_sha256: e.completion.clone(),
+            recipients,
+            your_turn,
+        }
+    }
+}
+
+/// Where and how a signer signs, for the evidence.
+#[derive(Debug, Clone, Default)]
+pub struct SigningContext {
+    pub ip: Option<String>,
+    pub user_agent: Option<String>,
+}
+
+/// Which file of an envelope.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnvelopeFile {
+    Original,
+    Current,
+    Completion,
+}
+
+fn docs() -> &'static guichet_docs::Engine {
+    static ENGINE: std::sync::OnceLock<guichet_docs::Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(guichet_docs::Engine::new)
+}
+
+/// `2026-11-29 10:40 UTC`.
+fn utc(t: i64) -> String {
+    jiff::Timestamp::from_second(t).map(|ts| ts.strftime("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_default()
+}
+
+fn sha256_hex(b: &[u8]) -> String {
+    use sha2::Digest;
+    guichet_store::hex(&sha2::Sha256::digest(b))
+}
+
+/// One line of an address answer (`{line1, city, province, postal_code}`).
+fn address_line(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(o) => ["line1", "line2", "city", "province", "postal_code"]
+            .iter()
+            .filter_map(|k| o.get(*k).and_then(|x| x.as_str()).filter(|x| !x.trim().is_empty()))
+            .collect::<Vec<_>>()
+            .join(", "),
+        _ => String::new(),
+    }
+}
+
+fn signing_failed(e: guichet_pades::Error) -> AppError {
+    match e {
+        guichet_pades::Error::Timestamp(m) => AppError::Unavailable(format!(
+            "the timestamp authority did not answer ({m}): nothing was signed; try again in a moment"
+        )),
+        other => AppError::Internal(other.to_string()),
+    }
+}
+
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
+    tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(e.to_string()))?
+}
+
+impl App {
+    async fn envelope_row(&self, id: &str) -> Result<EnvelopeRow> {
+        self.store.envelope(id).await?.ok_or(AppError::NotFound)
+    }
+
+    /// Whether `caller` may see an envelope: its sender, a recipient
+    /// (any signing officer for an officer's place), whoever may read its
+    /// dossier, an administrator.
+    async fn may_see(&self, caller: &Caller, row: &EnvelopeRow) -> Result<()> {
+        let e = &row.envelope;
+        if row.sender == caller.id()
+            || (0..e.recipients.len()).any(|i| e.is_recipient(i, &caller.actor))
+            || caller.may(Action::Administer, None).is_ok()
+        {
+            return Ok(());
+        }
+        if let Some(d) = &e.dossier
+            && let Some(dossier) = self.store.dossier(d).await?
+            && caller.may(Action::Read, Some(&dossier.dossier)).is_ok()
+            && caller.is_staff()
+        {
+            return Ok(());
+        }
+        Err(AppError::NotFound)
+    }
+
+    pub async fn envelope(&self, caller: &Caller, id: &str) -> Result<EnvelopeView> {
+        let row = self.envelope_row(id).await?;
+        self.may_see(caller, &row).await?;
+        Ok(EnvelopeView::of(&row.id, row.version, &row.envelope, Some(caller)))
+    }
+
+    /// The envelopes of a dossier (whoever may read the dossier).
+    pub async fn dossier_envelopes(&self, caller: &Caller, dossier: &str) -> Result<Vec<EnvelopeView>> {
+        let d = self.store.dossier(dossier).await?.ok_or(AppError::NotFound)?;
+        caller.may(Action::Read, Some(&d.dossier))?;
+        Ok(self
+            .store
+            .envelopes_of_dossier(dossier)
+            .await?
+            .iter()
+            .map(|r| EnvelopeView::of(&r.id, r.version, &r.envelope, Some(caller)))
+            .collect())
+    }
+
+    /// Envelopes waiting for the caller's signature.
+    pub async fn envelopes_awaiting(&self, caller: &Caller) -> Result<Vec<EnvelopeView>> {
+        let officer = caller.actor.roles.contains(&guichet_core::Role::SigningOfficer);
+        Ok(self
+            .store
+            .envelopes_awaiting(caller.id(), officer, 200)
+            .await?
+            .iter()
+            .map(|r| EnvelopeView::of(&r.id, r.version, &r.envelope, Some(caller)))
+            .filter(|v| !v.your_turn.is_empty())
+            .collect())
+    }
+
+    /// A file of an envelope, as PDF bytes.
+    pub async fn envelope_file(&self, caller: &Caller, id: &str, which: EnvelopeFile) -> Result<Vec<u8>> {
+        let row = self.envelope_row(id).await?;
+        self.may_see(caller, &row).await?;
+        let sha = match which {
+            EnvelopeFile::Original => row.envelope.original.clone(),
+            EnvelopeFile::Current => row.envelope.document.clone(),
+            EnvelopeFile::Completion => row.envelope.completion.clone().ok_or(AppError::NotFound)?,
+        };
+        Ok(self.store.blob(&sha).await?.1)
+    }
+
+    /// The pages of an envelope's current document, drawn as SVG (the
+    /// signing ceremony), with the page count.
+    pub async fn envelope_pages(&self, caller: &Caller, id: &str) -> Result<(Vec<String>, usize)> {
+        let pdf = self.envelope_file(caller, id, EnvelopeFile::Current).await?;
+        blocking(move || {
+            guichet_docs::pdf_pages_svg(&pdf, MAX_PAGES).map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))
+        })
+        .await
+    }
+
+    /// Records that a recipient opened the document (once).
+    pub async fn envelope_viewed(&self, caller: &Caller, id: &str) -> Result<()> {
+        let row = self.envelope_row(id).await?;
+        let e = &row.envelope;
+        let now = self.now();
+        let Some(i) = e.turn().into_iter().find(|&i| e.is_recipient(i, &caller.actor) && !e.viewed[i]) else {
+            return Ok(());
+        };
+        let ev = EnvelopeEvent::Viewed { recipient: i, at: now };
+        let after = e.after(std::slice::from_ref(&ev))?;
+        let w = EnvelopeWrite {
+            id: row.id.clone(),
+            expected_version: row.version,
+            events: vec![ev],
+            actor: Some(caller.id().into()),
+            after,
+            at: now,
+        };
+        match self.store.write_envelope(w, None).await {
+            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Generates the loan agreement of an approved loan dossier and sends
+    /// it: to the citizen, then to a signing officer. A case worker (or
+    /// reviewer) may send it again after a decline or a void.
+    pub async fn send_agreement(&self, caller: &Caller, dossier: &str) -> Result<EnvelopeView> {
+        let row = self.store.dossier(dossier).await?.ok_or(AppError::NotFound)?;
+        caller.may(Action::Decide, Some(&row.dossier)).or_else(|_| caller.may(Action::Review, Some(&row.dossier)))?;
+        self.send_agreement_for(&row, caller.id()).await
+    }
+
+    /// After an approval: sends the agreement when the program needs one.
+    /// A failure leaves the dossier approved, to be sent again by hand.
+    pub(crate) async fn after_approval(&self, dossier: &str, by: &str) {
+        let Ok(Some(row)) = self.store.dossier(dossier).await else { return };
+        if row.state == State::Approved
+            && row.dossier.agreement_required
+            && let Err(e) = self.send_agreement_for(&row, by).await
+        {
+            tracing::error!(dossier, error = %e, "the agreement could not be sent");
+        }
+    }
+
+    async fn send_agreement_for(&self, row: &DossierRow, by: &str) -> Result<EnvelopeView> {
+        if !row.dossier.agreement_required || !matches!(row.state, State::Approved | State::AgreementPending) {
+            return Err(AppError::WrongState("this dossier has no agreement to send now".into()));
+        }
+        let existing = self.store.envelopes_of_dossier(&row.id).await?;
+        if existing.iter().any(|e| matches!(e.envelope.state, EnvelopeState::Sent | EnvelopeState::Completed)) {
+            return Err(AppError::WrongState("this dossier's agreement was already sent".into()));
+        }
+        let p = self.program_version(&row.program, &row.program_version, None).await?;
+        let agreement =
+            p.program.agreement.as_ref().ok_or_else(|| AppError::WrongState("the program has no agreement".into()))?;
+        let applicant = self.store.user(&row.applicant).await?.ok_or(AppError::NotFound)?;
+        let org = self.org_settings().await?;
+        let lang = if applicant.language == "en" && org.english { "en" } else { "fr" };
+        let fr = lang == "fr";
+        let amount = row.amount.ok_or_else(|| AppError::WrongState("the decision has no amount".into()))?;
+        let date = self.today()?;
+        let repay_by = agreement
+            .repay_by
+            .as_deref()
+            .and_then(|name| p.program.parameter_at(name, date))
+            .and_then(|v| match v {
+                guichet_rules::Value::Date(d) => Some(if fr { d.to_fr() } else { d.to_en() }),
+                _ => None,
+            })
+            .unwrap_or_default();
+        let answers = &row.dossier.answers;
+        let payee = p.program.payee.as_ref();
+        let answer = |q: Option<&String>| q.and_then(|q| answers.get(q)).map(address_line).unwrap_or_default();
+        let reference = format!(
+            "{} {}",
+            if fr { "Demande" } else { "Application" },
+            row.id.trim_start_matches("d_").chars().take(8).collect::<String>()
+        );
+        let money = guichet_rules::Money(amount);
+        let (issued, today_words) = {
+            let c = date.to_civil();
+            (
+                [i32::from(c.year()), i32::from(c.month()), i32::from(c.day())],
+                if fr { date.to_fr() } else { date.to_en() },
+            )
+        };
+        let boxes = guichet_docs::SIGNATURE_BOXES;
+        let officer_label = if fr { "Signataire autorisé" } else { "Signing officer" };
+        let data = guichet_docs::LoanAgreement {
+            lang: lang.into(),
+            organization: org.name.clone(),
+            program: if fr { p.program.title.fr.clone() } else { p.program.title.en.clone() },
+            reference: reference.clone(),
+            issued,
+            date: today_words,
+            borrower: guichet_docs::AgreementParty {
+                name: applicant.name.clone(),
+                address: answers.get("home").map(address_line).unwrap_or_default(),
+            },
+            landlord: guichet_docs::AgreementParty {
+                name: answer(payee.and_then(|x| x.name.as_ref())),
+                address: answer(payee.and_then(|x| x.address.as_ref())),
+            },
+            amount: if fr { money.to_fr() } else { money.to_en() },
+            repay_by,
+            boxes: vec![
+                guichet_docs::SignatureBox {
+                    label: format!("{} — {}", if fr { "L'emprunteur" } else { "The borrower" }, applicant.name),
+                    rect: boxes[0],
+                },
+                guichet_docs::SignatureBox {
+                    label: format!("{} {} — {officer_label}", if fr { "Pour" } else { "For" }, org.name),
+                    rect: boxes[1],
+                },
+            ],
+        };
+        let pdf = blocking(move || docs().loan_agreement(&data).map_err(|e| AppError::Internal(e.to_string()))).await?;
+        let now = self.now();
+        let blob = self.store.put_blob(pdf, "application/pdf", now).await?;
+        let sent = Envelope::send(
+            NewEnvelope {
+                title: format!("{} — {reference}", if fr { "Convention de prêt" } else { "Loan agreement" }),
+                message: String::new(),
+                lang: lang.into(),
+                document_sha256: blob.sha256.clone(),
+                recipients: vec![
+                    Recipient {
+                        name: applicant.name.clone(),
+                        email: applicant.email.clone(),
+                        party: Party::Citizen { user: UserId(applicant.id.clone()) },
+                        group: 1,
+                        field: Some(Field { page: 0, rect: boxes[0] }),
+                    },
+                    Recipient {
+                        name: officer_label.into(),
+                        email: String::new(),
+                        party: Party::Officer,
+                        group: 2,
+                        field: Some(Field { page: 0, rect: boxes[1] }),
+                    },
+                ],
+                expires_at: now + AGREEMENT_DAYS * 86_400,
+                dossier: Some(row.id.clone()),
+            },
+            &UserId(by.into()),
+            now,
+        )?;
+        let envelope = Envelope::replay(std::slice::from_ref(&sent))?;
+        let dossier_events = row.dossier.handle(
+            Command::SendAgreement { document_sha256: blob.sha256.clone() },
+            &UserId(by.into()),
+            now,
+        )?;
+        let id = guichet_store::new_id("e_")?;
+        let after = row.dossier.after(&dossier_events)?;
+        let version = self
+            .store
+            .write_envelope(
+                EnvelopeWrite {
+                    id: id.clone(),
+                    expected_version: 0,
+                    events: vec![sent],
+                    actor: Some(by.into()),
+                    after: envelope.clone(),
+                    at: now,
+                },
+                Some(NewEvents {
+                    dossier: row.id.clone(),
+                    expected_version: row.version,
+                    program_version: None,
+                    events: dossier_events,
+                    actor: Some(by.into()),
+                    after,
+                    flags: row.flags.clone(),
+                    keys: vec![],
+                    at: now,
+                }),
+            )
+            .await?;
+        let link = format!("{}/enveloppes/{id}", self.config.base_url);
+        let (subject, body) = if fr {
+            (
+                "Votre convention de prêt est prête à signer".to_owned(),
+                format!(
+                    "Bonjour {},\n\nVotre prêt de {} est approuvé. Lisez et signez la convention de prêt avant le {} :\n{link}\n\n{}",
+                    applicant.name,
+                    money.to_fr(),
+                    utc(now + AGREEMENT_DAYS * 86_400).get(..10).unwrap_or_default(),
+                    org.name
+                ),
+            )
+        } else {
+            (
+                "Your loan agreement is ready to sign".to_owned(),
+                format!(
+                    "Hello {},\n\nYour loan of {} is approved. Read and sign the loan agreement before {}:\n{link}\n\n{}",
+                    applicant.name,
+                    money.to_en(),
+                    utc(now + AGREEMENT_DAYS * 86_400).get(..10).unwrap_or_default(),
+                    org.name
+                ),
+            )
+        };
+        self.store.queue_mail(&applicant.email, &subject, &body, now).await?;
+        Ok(EnvelopeView::of(&id, version, &envelope, None))
+    }
+
+    /// Signs as recipient `index`: with the caller's personal certificate
+    /// (`passphrase`) for an employee's place, with the organization's
+    /// seal over the session's evidence for a citizen's. Completes the
+    /// envelope after the last signature. Nothing is stored unless the
+    /// whole signature (and timestamp) succeeded.
+    pub async fn sign_envelope(
+        &self,
+        caller: &Caller,
+        id: &str,
+        index: usize,
+        passphrase: Option<&str>,
+        ctx: &SigningContext,
+    ) -> Result<EnvelopeView> {
+        // Two signers of one group may sign at the same moment: the
+        // second signs again over the first one's document.
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            match self.sign_once(caller, id, index, passphrase, ctx).await {
+                Err(AppError::Conflict { .. }) if attempts < 3 => continue,
+                other => return other,
+            }
+        }
+    }
+
+    async fn sign_once(
+        &self,
+        caller: &Caller,
+        id: &str,
+        index: usize,
+        passphrase: Option<&str>,
+        ctx: &SigningContext,
+    ) -> Result<EnvelopeView> {
+        let row = self.envelope_row(id).await?;
+        let e = row.envelope.clone();
+        if index >= e.recipients.len() {
+            return Err(AppError::NotFound);
+        }
+        if !e.is_recipient(index, &caller.actor) {
+            self.may_see(caller, &row).await?;
+            return Err(AppError::Forbidden("you are not this signer".into()));
+        }
+        let now = self.now();
+        e.may_act(index, now)?;
+        let recipient = e.recipients[index].clone();
+        let pki = self.pki().await?;
+        let pdf = self.store.blob(&e.document).await?.1;
+        let personal = recipient.party.personal();
+        let (unlocked, serial, method) = if personal {
+            let pass = passphrase.filter(|p| !p.is_empty()).ok_or_else(|| AppError::Invalid {
+                code: "passphrase_required",
+                message: "type your signing passphrase".into(),
+                field: Some("passphrase".into()),
+                details: None,
+            })?;
+            let u = self.unlock(caller, pass).await?;
+            let serial = u.serial.clone();
+            (Some(u), serial, "certificate")
+        } else {
+            let serial = serial_hex(
+                &guichet_pades::certificate_serial(&pki.seal_cert).map_err(|e| AppError::Internal(e.to_string()))?,
+            );
+            (None, serial, "session")
+        };
+        let evidence = Evidence { method: method.into(), ip: ctx.ip.clone(), user_agent: ctx.user_agent.clone() };
+        let fr = e.lang != "en";
+        let signer_name = if personal { caller.user.name.clone() } else { recipient.name.clone() };
+        let when = utc(now);
+        let reason = if personal {
+            if fr { format!("Signé par {signer_name}") } else { format!("Signed by {signer_name}") }
+        } else if fr {
+            format!("Signé par {signer_name} ({}), preuve scellée par {}", caller.user.email, pki.organization)
+        } else {
+            format!("Signed by {signer_name} ({}), evidence sealed by {}", caller.user.email, pki.organization)
+        };
+        let lines = vec![
+            signer_name.clone(),
+            if fr { format!("Signé le {when}") } else { format!("Signed {when}") },
+            if personal {
+                if fr { "Certificat personnel".to_owned() } else { "Personal certificate".to_owned() }
+            } else if fr {
+                format!("Scellé par {}", pki.organization)
+            } else {
+                format!("Sealed by {}", pki.organization)
+            },
+        ];
+        let field = recipient.field;
+        let p = pki.clone();
+        let signed = blocking(move || {
+            let page = match field.map(|f| f.page) {
+                Some(0) | None => guichet_docs::pdf_pages_svg(&pdf, 0).map(|(_, n)| n).unwrap_or(1),
+                Some(n) => n as usize,
+            };
+            let visible =
+                field.map(|f| Visible { page, rect: f.rect.map(|x| x as f32), lines: lines.clone(), image: None });
+            let chain = p.chain();
+            let tsa = p.timestamps();
+            let (key, cert): (&dyn guichet_pades::Signer, &[u8]) = match &unlocked {
+                Some(u) => (&u.key, &u.certificate),
+                None => {
+                    let (k, c) = p.seal();
+                    (k, c)
+                }
+            };
+            let opts = SignOptions {
+                signing_time: Some(time::OffsetDateTime::now_utc()),
+                reason: Some(&reason),
+                timestamp: Some(&tsa),
+                visible,
+                ..SignOptions::new(key, cert, &chain)
+            };
+            guichet_pades::sign_pdf(&pdf, &opts).map_err(signing_failed)
+        })
+        .await?;
+        let blob = self.store.put_blob(signed, "application/pdf", now).await?;
+        let signed_event =
+            e.sign(index, Some(UserId(caller.id().into())), serial, evidence, blob.sha256.clone(), now)?;
+        let mut events = vec![signed_event];
+        let mut after = e.after(&events)?;
+        let mut dossier_write = None;
+        if after.all_signed() {
+            let (document, completion) = self.finish(&row.id, &after, &events, now).await?;
+            let done = after.complete(document, completion, now)?;
+            after = after.after(std::slice::from_ref(&done))?;
+            events.push(done);
+            if let Some(d) = &after.dossier {
+                let drow = self.store.dossier(d).await?.ok_or(AppError::NotFound)?;
+                if drow.state == State::AgreementPending {
+                    let dev = drow.dossier.handle(
+                        Command::SignAgreement { document_sha256: after.original.clone() },
+                        &UserId(caller.id().into()),
+                        now,
+                    )?;
+                    let dafter = drow.dossier.after(&dev)?;
+                    dossier_write = Some(NewEvents {
+                        dossier: drow.id.clone(),
+                        expected_version: drow.version,
+                        program_version: None,
+                        events: dev,
+                        actor: Some(caller.id().into()),
+                        after: dafter,
+                        flags: drow.flags.clone(),
+                        keys: vec![],
+                        at: now,
+                    });
+                }
+            }
+        }
+        let version = self
+            .store
+            .write_envelope(
+                EnvelopeWrite {
+                    id: row.id.clone(),
+                    expected_version: row.version,
+                    events,
+                    actor: Some(caller.id().into()),
+                    after: after.clone(),
+                    at: now,
+                },
+                dossier_write,
+            )
+            .await?;
+        if after.state == EnvelopeState::Completed {
+            self.notify_completed(&row.id, &after, now).await?;
+        }
+        Ok(EnvelopeView::of(&row.id, version, &after, Some(caller)))
+    }
+
+    /// The completed document (validation data for every certificate of
+    /// every signature, then a document timestamp: PAdES B-LTA) and the
+    /// certificate of completion (sealed by the organization). Returns
+    /// their SHA-256 once stored.
+    async fn finish(&self, id: &str, e: &Envelope, pending: &[EnvelopeEvent], now: i64) -> Result<(String, String)> {
+        let pki = self.pki().await?;
+        let pdf = self.store.blob(&e.document).await?.1;
+        // Every certificate that signed: employees' and the seal.
+        let mut signer_certs: Vec<Vec<u8>> = Vec::new();
+        let mut subjects = std::collections::HashMap::new();
+        for s in &e.standing {
+            if let Standing::Signed { certificate, .. } = s {
+                let (der, subject) = match self.store.certificate(certificate).await? {
+                    Some(c) => (c.certificate, c.subject),
+                    None => (pki.seal_cert.clone(), format!("{} — Sceau / Seal", pki.organization)),
+                };
+                subjects.insert(certificate.clone(), subject);
+                if !signer_certs.contains(&der) {
+                    signer_certs.push(der);
+                }
+            }
+        }
+        let mut about = signer_certs.clone();
+        about.push(pki.tsa_cert.clone());
+        let ocsp = self.ocsp_about(&about).await?;
+        let crls = vec![self.crl().await?, self.root_crl().await?];
+        let mut certs = vec![pki.issuing.clone(), pki.root.clone(), pki.tsa_cert.clone()];
+        certs.extend(signer_certs);
+        let p = pki.clone();
+        let document = blocking(move || {
+            let data = ValidationData { certs, crls, ocsps: vec![ocsp] };
+            let with_dss = guichet_pades::add_dss(&pdf, &data).map_err(|e| AppError::Internal(e.to_string()))?;
+            guichet_pades::timestamp_pdf(&with_dss, &p.timestamps()).map_err(signing_failed)
+        })
+        .await?;
+        let document_sha = sha256_hex(&document);
+
+        // The certificate of completion, from the chained log.
+        let fr = e.lang != "en";
+        let mut log: Vec<(i64, EnvelopeEvent)> = Vec::new();
+        for s in self.store.events(&format!("envelope:{id}")).await? {
+            if let Ok(ev) = serde_json::from_value::<EnvelopeEvent>(s.event) {
+                log.push((s.at, ev));
+            }
+        }
+        log.extend(pending.iter().map(|ev| (now, ev.clone())));
+        let name = |i: usize| e.recipients.get(i).map(|r| r.name.clone()).unwrap_or_default();
+        let sender = self.store.user(&e.sender.0).await?.map(|u| u.name).unwrap_or_else(|| e.sender.0.clone());
+        let evidence_text = |ev: &Evidence, cert: &str| {
+            let mut parts = vec![match ev.method.as_str() {
+                "certificate" if fr => "certificat personnel".to_owned(),
+                "certificate" => "personal certificate".to_owned(),
+                "session" if fr => "compte ouvert (session)".to_owned(),
+                "session" => "signed-in account (session)".to_owned(),
+                "email_code" if fr => "code unique envoyé par courriel".to_owned(),
+                "email_code" => "one-time code sent by email".to_owned(),
+                other => other.to_owned(),
+            }];
+            parts.push(format!("{} {}", if fr { "certificat n°" } else { "certificate #" }, cert));
+            if let Some(ip) = &ev.ip {
+                parts.push(format!("IP {ip}"));
+            }
+            if let Some(ua) = &ev.user_agent {
+                parts.push(ua.chars().take(120).collect());
+            }
+            parts.join(" · ")
+        };
+        let events = log
+            .iter()
+            .map(|(at, ev)| {
+                let (what, who, evidence) = match ev {
+                    EnvelopeEvent::Sent { .. } => (if fr { "Envoyée" } else { "Sent" }, sender.clone(), String::new()),
+                    EnvelopeEvent::Viewed { recipient, .. } => {
+                        (if fr { "Consultée" } else { "Viewed" }, name(*recipient), String::new())
+                    }
+                    EnvelopeEvent::Signed { recipient, certificate, evidence, .. } => {
+                        (if fr { "Signée" } else { "Signed" }, name(*recipient), evidence_text(evidence, certificate))
+                    }
+                    EnvelopeEvent::Declined { recipient, reason, .. } => {
+                        (if fr { "Refusée" } else { "Declined" }, name(*recipient), reason.clone())
+                    }
+                    EnvelopeEvent::Delegated { recipient, to, .. } => {
+                        (if fr { "Déléguée" } else { "Delegated" }, name(*recipient), to.name.clone())
+                    }
+                    EnvelopeEvent::Reminded { recipient, .. } => {
+                        (if fr { "Rappel" } else { "Reminder" }, name(*recipient), String::new())
+                    }
+                    EnvelopeEvent::Voided { reason, .. } => {
+                        (if fr { "Annulée" } else { "Voided" }, String::new(), reason.clone())
+                    }
+                    EnvelopeEvent::Expired { .. } => {
+                        (if fr { "Expirée" } else { "Expired" }, String::new(), String::new())
+                    }
+                    EnvelopeEvent::Completed { .. } => {
+                        (if fr { "Achevée" } else { "Completed" }, String::new(), String::new())
+                    }
+                };
+                guichet_docs::CompletionEvent { at: utc(*at), what: what.into(), who, evidence }
+            })
+            .collect();
+        let signers = e
+            .recipients
+            .iter()
+            .zip(&e.standing)
+            .filter_map(|(r, s)| match s {
+                Standing::Signed { at, certificate, .. } => Some(guichet_docs::CompletionSigner {
+                    group: r.group,
+                    name: r.name.clone(),
+                    email: r.email.clone(),
+                    certificate: format!(
+                        "{} (n° {certificate})",
+                        subjects.get(certificate).cloned().unwrap_or_default()
+                    ),
+                    at: utc(*at),
+                }),
+                _ => None,
+            })
+            .collect();
+        let day = jiff::Timestamp::from_second(now)
+            .map(|t| jiff::tz::TimeZone::UTC.to_datetime(t).date())
+            .map_err(|e| AppError::Internal(e.to_string()))?;
+        let data = guichet_docs::Completion {
+            lang: e.lang.clone(),
+            organization: pki.organization.clone(),
+            title: e.title.clone(),
+            envelope: id.into(),
+            sender,
+            original: e.original.clone(),
+            signed: document_sha.clone(),
+            completed: utc(now),
+            issued: [i32::from(day.year()), i32::from(day.month()), i32::from(day.day())],
+            signers,
+            events,
+        };
+        let p = pki.clone();
+        let completion = blocking(move || {
+            let pdf = docs().completion(&data).map_err(|e| AppError::Internal(e.to_string()))?;
+            let (key, cert) = p.seal();
+            let chain = p.chain();
+            let tsa = p.timestamps();
+            let reason = if data.lang == "en" { "Certificate of completion" } else { "Certificat d'achèvement" };
+            let opts = SignOptions {
+                signing_time: Some(time::OffsetDateTime::now_utc()),
+                reason: Some(reason),
+                timestamp: Some(&tsa),
+                ..SignOptions::new(key, cert, &chain)
+            };
+            guichet_pades::sign_pdf(&pdf, &opts).map_err(signing_failed)
+        })
+        .await?;
+        let completion = self.store.put_blob(completion, "application/pdf", now).await?;
+        let document = self.store.put_blob(document, "application/pdf", now).await?;
+        debug_assert_eq!(document.sha256, document_sha);
+        Ok((document.sha256, completion.sha256))
+    }
+
+    async fn notify_completed(&self, id: &str, e: &Envelope, now: i64) -> Result<()> {
+        let link = format!("{}/enveloppes/{id}", self.config.base_url);
+        for r in e.recipients.iter().filter(|r| !r.email.is_empty()) {
+            let (subject, body) = if e.lang == "en" {
+                (
+                    format!("Signed by everyone: {}", e.title),
+                    format!(
+                        "Hello {},\n\nEvery party has signed “{}”. The signed document:\n{link}\n",
+                        r.name, e.title
+                    ),
+                )
+            } else {
+                (
+                    format!("Signé par tous : {}", e.title),
+                    format!(
+                        "Bonjour {},\n\nToutes les parties ont signé « {} ». Le document signé :\n{link}\n",
+                        r.name, e.title
+                    ),
+                )
+            };
+            self.store.queue_mail(&r.email, &subject, &body, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Declines to sign, with a reason: the envelope ends.
+    pub async fn decline_envelope(
+        &self,
+        caller: &Caller,
+        id: &str,
+        index: usize,
+        reason: &str,
+    ) -> Result<EnvelopeView> {
+        let row = self.envelope_row(id).await?;
+        let e = &row.envelope;
+        if !e.is_recipient(index, &caller.actor) {
+            self.may_see(caller, &row).await?;
+            return Err(AppError::Forbidden("you are not this signer".into()));
+        }
+        let now = self.now();
+        let ev = e.decline(index, reason, now)?;
+        self.write_one(&row, ev, caller, now).await
+    }
+
+    /// Voids an envelope still open: its sender, or an administrator.
+    pub async fn void_envelope(&self, caller: &Caller, id: &str, reason: &str) -> Result<EnvelopeView> {
+        let row = self.envelope_row(id).await?;
+        if row.sender != caller.id() {
+            self.may_see(caller, &row).await?;
+            let on_dossier = match &row.envelope.dossier {
+                Some(d) => match self.store.dossier(d).await? {
+                    Some(x) => caller.may(Action::Decide, Some(&x.dossier)).is_ok(),
+                    None => false,
+                },
+                None => false,
+            };
+            if !on_dossier {
+                caller.may(Action::Administer, None)?;
+            }
+        }
+        let now = self.now();
+        let ev = row.envelope.void(reason, &UserId(caller.id().into()), now)?;
+        self.write_one(&row, ev, caller, now).await
+    }
+
+    async fn write_one(&self, row: &EnvelopeRow, ev: EnvelopeEvent, caller: &Caller, now: i64) -> Result<EnvelopeView> {
+        let after = row.envelope.after(std::slice::from_ref(&ev))?;
+        let version = self
+            .store
+            .write_envelope(
+                EnvelopeWrite {
+                    id: row.id.clone(),
+                    expected_version: row.version,
+                    events: vec![ev],
+                    actor: Some(caller.id().into()),
+                    after: after.clone(),
+                    at: now,
+                },
+                None,
+            )
+            .await?;
+        Ok(EnvelopeView::of(&row.id, version, &after, Some(caller)))
+    }
+}
