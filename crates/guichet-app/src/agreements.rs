@@ -872,6 +872,28 @@ impl App {
         self.write_one(&row, ev, caller, now).await
     }
 
+    /// Voids a dossier's open envelopes (its decision is being reviewed).
+    pub(crate) async fn void_open_envelopes(&self, dossier: &str, by: &str, reason: &str) -> Result<()> {
+        let now = self.now();
+        for row in self.store.envelopes_of_dossier(dossier).await? {
+            if row.envelope.state != EnvelopeState::Sent {
+                continue;
+            }
+            let ev = row.envelope.void(reason, &UserId(by.into()), now)?;
+            let after = row.envelope.after(std::slice::from_ref(&ev))?;
+            let w = EnvelopeWrite {
+                id: row.id.clone(),
+                expected_version: row.version,
+                events: vec![ev],
+                actor: Some(by.into()),
+                after,
+                at: now,
+            };
+            self.store.write_envelope(w, None).await?;
+        }
+        Ok(())
+    }
+
     async fn write_one(&self, row: &EnvelopeRow, ev: EnvelopeEvent, caller: &Caller, now: i64) -> Result<EnvelopeView> {
         let after = row.envelope.after(std::slice::from_ref(&ev))?;
         let version = self

@@ -663,7 +663,10 @@ impl App {
         version: Option<i64>,
         reason: String,
     ) -> Result<DossierView> {
-        self.command(by, id, version, Action::ActAsApplicant, Command::RequestReview { reason }).await
+        let view = self.command(by, id, version, Action::ActAsApplicant, Command::RequestReview { reason }).await?;
+        // The agreement of the decision under review is no longer offered.
+        self.void_open_envelopes(id, by.id(), "review requested / révision demandée").await?;
+        Ok(view)
     }
 
     pub async fn review(

@@ -270,7 +270,11 @@ impl Dossier {
                 self.decision = Some(decision.clone());
                 self.agreement_required = *agreement_required;
             }
-            (Approved | Refused, Event::ReviewRequested { .. }) if !self.reviewed => self.state = ReviewRequested,
+            // A loan's agreement waiting to be signed does not stop a review of
+            // the decision (its envelope is voided by the service).
+            (Approved | Refused | AgreementPending, Event::ReviewRequested { .. }) if !self.reviewed => {
+                self.state = ReviewRequested
+            }
             (ReviewRequested, Event::Reviewed { decision }) => {
                 self.state = if decision.outcome == Outcome::Approved { Approved } else { Refused };
                 self.decision = Some(decision.clone());

@@ -3,14 +3,15 @@
 //! request got past authorization (any answer but 401, 403 or 404; it may
 //! still be refused for the dossier's state); denied means 403, or 404
 //! when a citizen asks about someone else's dossier (they must not learn
-//! it exists); anonymous callers get 401 on every protected route.
+//! it exists, nor an envelope they are not party to); anonymous callers
+//! get 401 on every protected route.
 
 mod common;
 
 use common::*;
 use serde_json::{Value, json};
 
-const ROLES: [&str; 8] = [
+const ROLES: [&str; 9] = [
     "anonymous",
     "owner",
     "other_citizen",
@@ -19,6 +20,7 @@ const ROLES: [&str; 8] = [
     "finance_officer",
     "program_manager",
     "administrator",
+    "signing_officer",
 ];
 
 #[test]
@@ -45,6 +47,24 @@ fn every_route_for_every_role() {
         let sha = d["documents"][0]["sha256"].as_str().expect("sha").to_owned();
         assert_eq!(owner.post(&format!("/api/v1/dossiers/{id}/submit"), json!({})).0, 200);
         let victim = clients["other_citizen"].user_id.clone().expect("id");
+        // A loan approved: its agreement (an envelope) waits for the owner.
+        let (st, d) = owner.post(
+            "/api/v1/dossiers",
+            json!({"program": "shq-pret-loyer-2020", "answers": eligible_loan(), "submit": true}),
+        );
+        assert_eq!(st, 201, "{d}");
+        let loan = d["id"].as_str().expect("id").to_owned();
+        let (st, d) =
+            clients["case_worker"].post(&format!("/api/v1/dossiers/{loan}/decision"), json!({"outcome": "approved"}));
+        assert_eq!(st, 200, "{d}");
+        let (_, envelopes) = owner.get(&format!("/api/v1/dossiers/{loan}/envelopes"));
+        let envelope = format!("/api/v1/envelopes/{}", envelopes[0]["id"].as_str().expect("envelope"));
+        // A certificate the program manager holds (to be revoked).
+        let (st, cert) = clients["program_manager"]
+            .post("/api/v1/me/certificates", json!({"passphrase": "a long enough passphrase"}));
+        assert_eq!(st, 201, "{cert}");
+        let serial = cert["serial"].as_str().expect("serial").to_owned();
+        let manager = clients["program_manager"].user_id.clone().expect("id");
 
         let dossier = format!("/api/v1/dossiers/{id}");
         let decision = json!({"outcome": "approved"});
@@ -58,7 +78,7 @@ fn every_route_for_every_role() {
                 "POST",
                 "/api/v1/me/totp".into(),
                 Some(json!({"secret": "A".repeat(32), "code": "000000"})),
-                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator"],
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
             ),
             ("GET", "/api/v1/programs".into(), None, &ROLES),
             ("GET", "/api/v1/programs/shq-pret-loyer-2020".into(), None, &ROLES),
@@ -98,6 +118,38 @@ fn every_route_for_every_role() {
             ),
             ("PATCH", format!("/api/v1/users/{victim}"), Some(json!({"roles": ["citizen"]})), &["administrator"]),
             ("GET", "/api/v1/audit/verify".into(), None, &["administrator"]),
+            ("GET", "/api/v1/me/certificates".into(), None, any),
+            (
+                "POST",
+                "/api/v1/me/certificates".into(),
+                Some(json!({"passphrase": "a long enough passphrase"})),
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
+            ("GET", format!("/api/v1/users/{manager}/certificates"), None, &["program_manager", "administrator"]),
+            (
+                "POST",
+                format!("/api/v1/certificates/{serial}/revoke"),
+                Some(json!({"reason": "key_compromise"})),
+                &["program_manager", "administrator"],
+            ),
+            ("POST", format!("/api/v1/dossiers/{loan}/agreement"), Some(json!({})), &["case_worker", "reviewer"]),
+            ("GET", format!("/api/v1/dossiers/{loan}/envelopes"), None, staff_read),
+            ("GET", "/api/v1/envelopes".into(), None, any),
+            (
+                "GET",
+                envelope.clone(),
+                None,
+                &["owner", "case_worker", "reviewer", "finance_officer", "administrator", "signing_officer"],
+            ),
+            (
+                "GET",
+                format!("{envelope}/document"),
+                None,
+                &["owner", "case_worker", "reviewer", "finance_officer", "administrator", "signing_officer"],
+            ),
+            ("POST", format!("{envelope}/recipients/0/sign"), Some(json!({"agree": true})), &["owner"]),
+            ("POST", format!("{envelope}/recipients/0/decline"), Some(json!({"reason": "non"})), &["owner"]),
+            ("POST", format!("{envelope}/void"), Some(json!({"reason": "erreur"})), &["case_worker", "administrator"]),
             // Last: it ends each session.
             ("POST", "/api/v1/auth/logout".into(), Some(json!({})), any),
         ];
@@ -137,7 +189,11 @@ fn every_route_for_every_role() {
                 } else if role == "other_citizen" && path.starts_with("/api/v1/dossiers/") {
                     st == 404
                 } else {
-                    st == 403 || (st == 404 && path.starts_with("/api/v1/dossiers/"))
+                    // Envelopes, like dossiers, are not shown to whoever
+                    // may not see them.
+                    st == 403
+                        || (st == 404
+                            && (path.starts_with("/api/v1/dossiers/") || path.starts_with("/api/v1/envelopes/")))
                 };
                 if !ok {
                     failures.push(format!("{role:>15} {method} {path} → {st} {resp}"));

@@ -382,7 +382,7 @@ fn a_citizen_applies_on_a_phone_and_every_page_passes_axe() {
     b.audit("decision form with an error");
     b.click("#outcome-approved");
     b.go("form[action$='/decision'] button.primary");
-    assert!(b.text().contains("État : Acceptée"), "{}", b.text());
+    assert!(b.text().contains("État : Entente à signer"), "{}", b.text());
     // The citizen sees the decision and asks for a review.
     b.sign_in(&base, "marie@example.org", &dossier_path);
     let t = b.text();

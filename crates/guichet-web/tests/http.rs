@@ -102,7 +102,8 @@ fn a_citizen_applies_and_the_dossier_goes_through_decision_and_review() {
         assert_eq!(st, 200, "{d}");
         assert_eq!(
             (d["state"].as_str(), d["amount"].as_i64(), d["reviewed"].as_bool()),
-            (Some("approved"), Some(150_000), Some(true))
+            (Some("agreement_pending"), Some(150_000), Some(true)),
+            "a loan approved: its agreement is sent at once"
         );
 
         // The events tell the whole story, and the audit trail is intact.
@@ -119,7 +120,8 @@ fn a_citizen_applies_and_the_dossier_goes_through_decision_and_review() {
                 "submitted",
                 "decided",
                 "review_requested",
-                "reviewed"
+                "reviewed",
+                "agreement_sent"
             ]
         );
         let admin = s.user("admin@example.org", &["administrator"]);
