@@ -19,8 +19,6 @@ use crate::{App, AppError, Caller, Result};
 
 /// How long a citizen has to sign an agreement.
 const AGREEMENT_DAYS: i64 = 30;
-/// Most pages drawn for the signing ceremony.
-pub const MAX_PAGES: usize = 60;
 
 impl From<EnvelopeError> for AppError {
     fn from(e: EnvelopeError) -> Self {
@@ -265,12 +263,25 @@ impl App {
         Ok(self.store.blob(&sha).await?.1)
     }
 
-    /// The pages of an envelope's current document, drawn as SVG (the
-    /// signing ceremony), with the page count.
-    pub async fn envelope_pages(&self, caller: &Caller, id: &str) -> Result<(Vec<String>, usize)> {
+    /// One page (from 0) of an envelope's current document as SVG.
+    pub async fn envelope_page(&self, caller: &Caller, id: &str, index: usize) -> Result<String> {
         let pdf = self.envelope_file(caller, id, EnvelopeFile::Current).await?;
         blocking(move || {
-            guichet_docs::pdf_pages_svg(&pdf, MAX_PAGES).map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))
+            guichet_docs::pdf_page_svg(&pdf, index)
+                .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))?
+                .0
+                .ok_or(AppError::NotFound)
+        })
+        .await
+    }
+
+    /// How many pages an envelope's document has.
+    pub async fn envelope_page_count(&self, caller: &Caller, id: &str) -> Result<usize> {
+        let pdf = self.envelope_file(caller, id, EnvelopeFile::Current).await?;
+        blocking(move || {
+            guichet_docs::pdf_page_svg(&pdf, usize::MAX)
+                .map(|(_, n)| n)
+                .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))
         })
         .await
     }
@@ -573,7 +584,7 @@ impl App {
         let p = pki.clone();
         let signed = blocking(move || {
             let page = match field.map(|f| f.page) {
-                Some(0) | None => guichet_docs::pdf_pages_svg(&pdf, 0).map(|(_, n)| n).unwrap_or(1),
+                Some(0) | None => guichet_docs::pdf_page_svg(&pdf, usize::MAX).map(|(_, n)| n).unwrap_or(1),
                 Some(n) => n as usize,
             };
             let visible =

@@ -510,6 +510,8 @@ pub struct SignatureVerdict {
     pub level: Option<String>,
     /// What changed after this signature: `none`, `allowed`, `not_allowed`.
     pub modification: String,
+    /// When a verified timestamp proves it existed (seconds since 1970).
+    pub timestamp: Option<i64>,
     pub details: Vec<String>,
 }
 
@@ -558,6 +560,7 @@ impl App {
                     signer: s.signer,
                     level: s.level.map(str::to_owned),
                     modification: s.modification.as_str().into(),
+                    timestamp: s.timestamp.map(|t| t.unix_timestamp()),
                     details: s.details,
                 })
                 .collect(),

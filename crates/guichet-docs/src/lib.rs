@@ -113,6 +113,20 @@ pub fn pdf_pages_svg(pdf: &[u8], max_pages: usize) -> Result<(Vec<String>, usize
     Ok((svgs, pages.len()))
 }
 
+/// One page of a PDF (from 0) drawn as SVG, with the page count; `None`
+/// past the last page.
+pub fn pdf_page_svg(pdf: &[u8], index: usize) -> Result<(Option<String>, usize), DocError> {
+    use hayro_svg::hayro_interpret::InterpreterSettings;
+    let doc = hayro_svg::hayro_syntax::Pdf::new(pdf.to_vec())
+        .map_err(|e| DocError::Pdf(format!("the document cannot be drawn: {e:?}")))?;
+    let pages = doc.pages();
+    let cache = hayro_svg::RenderCache::new();
+    let render = hayro_svg::SvgRenderSettings { bg_color: [255, 255, 255, 255] };
+    let svg =
+        pages.get(index).map(|p| hayro_svg::convert(p, &cache, &InterpreterSettings::default(), &render));
+    Ok((svg, pages.len()))
+}
+
 /// A party of an agreement.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct AgreementParty {
@@ -337,8 +351,12 @@ mod tests {
             assert_eq!(pages.len(), 2);
             assert!(pages[0].starts_with("<svg"), "{}", &pages[0][..40.min(pages[0].len())]);
         }
-        let (pages, count) = pdf_pages_svg(&engine.loan_agreement(&agreement("fr")).expect("pdf"), 1).expect("drawn");
+        let pdf = engine.loan_agreement(&agreement("fr")).expect("pdf");
+        let (pages, count) = pdf_pages_svg(&pdf, 1).expect("drawn");
         assert_eq!((pages.len(), count), (1, 2), "at most max_pages are drawn");
+        let (second, count) = pdf_page_svg(&pdf, 1).expect("drawn");
+        assert!(second.is_some_and(|s| s.starts_with("<svg")) && count == 2);
+        assert!(pdf_page_svg(&pdf, 2).expect("drawn").0.is_none(), "past the last page");
     }
 
     #[test]

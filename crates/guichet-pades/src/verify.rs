@@ -59,6 +59,9 @@ pub struct SignatureReport {
     pub level: Option<&'static str>,
     pub byte_range: Vec<i64>,
     pub modification: Modification,
+    /// When a verified timestamp proves the signature (or, for a document
+    /// timestamp, the document) existed.
+    pub timestamp: Option<time::OffsetDateTime>,
     /// Every check made, in order, with its outcome, for people.
     pub details: Vec<String>,
 }
@@ -260,6 +263,7 @@ fn check_doc_timestamp(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> Signa
         level: Some("document timestamp"),
         byte_range: Vec::new(),
         modification: Modification::None,
+        timestamp: None,
         details: Vec::new(),
     };
     let (br, end, token) = match byte_range_and_contents(ctx, d) {
@@ -279,8 +283,9 @@ fn check_doc_timestamp(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> Signa
         h.finish()
     };
     match check_timestamp(&token, &stamped, ctx.trust, ctx.now) {
-        Ok((_, tsa)) => {
+        Ok((at, tsa)) => {
             report.signer = Some(tsa);
+            report.timestamp = Some(at);
             report.details.push("✓ the timestamp stamps the document as it was then".into());
             report.indication = Indication::TotalPassed;
             report.sub_indication = None;
@@ -378,6 +383,7 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
         level: None,
         byte_range: Vec::new(),
         modification: Modification::None,
+        timestamp: None,
         details: Vec::new(),
     };
     let fail = |r: SignatureReport, sub: &'static str, msg: String, mut details: Vec<String>| {
@@ -488,6 +494,7 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
                 );
                 details.push(format!("✓ signature timestamp at {when} by {tsa}"));
                 proven = at;
+                report.timestamp = Some(at);
                 report.level = Some("B-T");
             }
             Err((indication, sub, msg)) => {

@@ -13,6 +13,7 @@ pub mod i18n;
 mod metrics;
 mod openapi;
 mod pages;
+mod signing_pages;
 
 pub use api::routes;
 pub use openapi::openapi;
@@ -85,6 +86,17 @@ pub fn router(app: App) -> Router {
         .route("/gestion-programmes/{id}/tableau", get(pages::dashboard))
         .route("/gestion-programmes/{id}/budget", post(pages::set_budget))
         .route("/gestion-programmes/{id}/dossiers.csv", get(pages::program_csv))
+        .route("/demandes/{id}/entente", post(signing_pages::send_agreement))
+        .route("/verifier", get(signing_pages::verify_form).post(signing_pages::verify_upload))
+        .route("/enveloppes", get(signing_pages::envelopes))
+        .route("/enveloppes/{id}", get(signing_pages::envelope))
+        .route("/enveloppes/{id}/pages/{file}", get(signing_pages::envelope_svg))
+        .route("/enveloppes/{id}/document.pdf", get(signing_pages::envelope_pdf))
+        .route("/enveloppes/{id}/signer/{index}", post(signing_pages::envelope_sign))
+        .route("/enveloppes/{id}/refuser/{index}", post(signing_pages::envelope_decline))
+        .route("/enveloppes/{id}/annuler", post(signing_pages::envelope_void))
+        .route("/compte/certificat", get(signing_pages::certificate).post(signing_pages::certificate_issue))
+        .route("/compte/certificat/{serial}/revoquer", post(signing_pages::certificate_revoke))
         .route("/demandes/{id}/{action}", post(pages::decide));
     r.fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

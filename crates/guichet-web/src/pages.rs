@@ -31,6 +31,8 @@ pub struct Nav {
     pub citizen: bool,
     pub manager: bool,
     pub admin: bool,
+    /// Any role but citizen: may hold a signing certificate.
+    pub employee: bool,
     pub csrf: String,
     pub other_lang: &'static str,
     pub path: String,
@@ -42,13 +44,13 @@ pub struct Nav {
 }
 
 /// The language, the caller and the header of a request.
-struct Ctx {
-    t: Tr,
-    nav: Nav,
-    caller: Option<Caller>,
+pub(crate) struct Ctx {
+    pub(crate) t: Tr,
+    pub(crate) nav: Nav,
+    pub(crate) caller: Option<Caller>,
 }
 
-async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
+pub(crate) async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
     let org = s.app.org_settings().await.unwrap_or(guichet_app::OrgSettings {
         name: "guichet".into(),
         english: true,
@@ -72,6 +74,7 @@ async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
         citizen: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Citizen)),
         manager: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::ProgramManager)),
         admin: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Administrator)),
+        employee: caller.as_ref().is_some_and(|c| c.is_staff()),
         csrf: caller.as_ref().and_then(|c| c.csrf.clone()).unwrap_or_default(),
         other_lang: if lang == Lang::Fr { "en" } else { "fr" },
         path: uri.path_and_query().map(|p| p.as_str().to_owned()).unwrap_or_else(|| "/".into()),
@@ -82,7 +85,7 @@ async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
     Ctx { t: Tr { lang, tz: crate::i18n::time_zone(&org_tz) }, nav, caller }
 }
 
-fn html<T: Template>(status: StatusCode, page: &T) -> Response {
+pub(crate) fn html<T: Template>(status: StatusCode, page: &T) -> Response {
     match page.render() {
         Ok(body) => {
             let mut r = (status, body).into_response();
@@ -106,12 +109,12 @@ struct MessagePage {
     text: String,
 }
 
-fn message(c: &Ctx, status: StatusCode, title: &str, text: &str) -> Response {
+pub(crate) fn message(c: &Ctx, status: StatusCode, title: &str, text: &str) -> Response {
     html(status, &MessagePage { t: c.t, nav: c.nav.clone(), title: c.t.t(title), text: c.t.t(text) })
 }
 
 /// An error from a use case, as a page.
-fn failure(c: &Ctx, e: AppError) -> Response {
+pub(crate) fn failure(c: &Ctx, e: AppError) -> Response {
     match e {
         AppError::NotFound => message(c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text"),
         AppError::Forbidden(_) => message(c, StatusCode::FORBIDDEN, "page-forbidden", "page-not-found-text"),
@@ -124,12 +127,12 @@ fn failure(c: &Ctx, e: AppError) -> Response {
     }
 }
 
-fn to_login(back: &str) -> Response {
+pub(crate) fn to_login(back: &str) -> Response {
     let q: String = url_encode(back);
     Redirect::to(&format!("/connexion?retour={q}")).into_response()
 }
 
-fn url_encode(s: &str) -> String {
+pub(crate) fn url_encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' | b'/' => (b as char).to_string(),
@@ -146,14 +149,14 @@ fn local_path(p: Option<&String>) -> String {
     }
 }
 
-fn csrf_ok(c: &Ctx, form_token: Option<&str>) -> bool {
+pub(crate) fn csrf_ok(c: &Ctx, form_token: Option<&str>) -> bool {
     let expected = c.caller.as_ref().and_then(|x| x.csrf.as_deref()).unwrap_or("");
     let sent = form_token.unwrap_or("");
     !expected.is_empty()
         && aws_lc_rs::constant_time::verify_slices_are_equal(sent.as_bytes(), expected.as_bytes()).is_ok()
 }
 
-fn see_other(to: &str) -> Response {
+pub(crate) fn see_other(to: &str) -> Response {
     Redirect::to(to).into_response()
 }
 
@@ -1279,6 +1282,9 @@ struct DossierPage {
     answers: Vec<(String, String)>,
     /// For staff: (taken by me, taken by someone else, may take).
     assignment: Option<(bool, bool)>,
+    /// The dossier's agreements: (envelope, title, state, the caller's turn).
+    agreements: Vec<(String, String, String, bool)>,
+    can_send_agreement: bool,
 }
 
 pub(crate) async fn dossier(
@@ -1302,6 +1308,7 @@ async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<Stri
     let pr = &l.program.program;
     let v = &l.view;
     let events = s.app.dossier_events(caller, id).await.unwrap_or_default();
+    let envelopes = if v.agreement_required { s.app.dossier_envelopes(caller, id).await.unwrap_or_default() } else { Vec::new() };
     let evaluation = s.app.evaluate(caller, id, t.lang.rules()).await.ok();
     let explanation = evaluation.as_ref().and_then(|v| v["explanation"].as_str().map(str::to_owned));
     let own = v.applicant == caller.user.id;
@@ -1409,7 +1416,7 @@ async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<Stri
         },
         can_provide_info: own && v.state == St::InformationRequested,
         info_request,
-        can_request_review: own && matches!(v.state, St::Approved | St::Refused) && !v.reviewed,
+        can_request_review: own && matches!(v.state, St::Approved | St::Refused | St::AgreementPending) && !v.reviewed,
         decide_action,
         eligible,
         computed_amount: computed.map(decimal).unwrap_or_default(),
@@ -1431,6 +1438,15 @@ async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<Stri
             && (has(Role::CaseWorker) || has(Role::Reviewer))
             && matches!(v.state, St::Submitted | St::InformationRequested | St::ReviewRequested))
         .then(|| (v.assignee.as_deref() == Some(caller.id()), v.assignee.as_ref().is_some_and(|a| a != caller.id()))),
+        agreements: envelopes
+            .iter()
+            .map(|e| (e.id.clone(), e.title.clone(), t.t(&format!("envelope-state-{}", e.state)), !e.your_turn.is_empty()))
+            .collect(),
+        can_send_agreement: !own
+            && (has(Role::CaseWorker) || has(Role::Reviewer))
+            && v.agreement_required
+            && matches!(v.state, St::Approved | St::AgreementPending)
+            && !envelopes.iter().any(|e| e.state == "sent" || e.state == "completed"),
         nav: c.nav.clone(),
     };
     html(status, &page)
@@ -1457,9 +1473,9 @@ async fn after_action(s: &AppState, c: &Ctx, id: &str, r: Result<DossierView, Ap
     dossier_page(s, c, id, Some(t.t(key)), status).await
 }
 
-type Pairs = Vec<(String, String)>;
+pub(crate) type Pairs = Vec<(String, String)>;
 
-fn first<'a>(f: &'a Pairs, k: &str) -> Option<&'a str> {
+pub(crate) fn first<'a>(f: &'a Pairs, k: &str) -> Option<&'a str> {
     f.iter().find(|(x, _)| x == k).map(|(_, v)| v.as_str())
 }
 

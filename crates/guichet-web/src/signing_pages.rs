@@ -1,0 +1,572 @@
+//! The screens of signatures: the public verification page, the signing
+//! ceremony (the whole document drawn page by page, the signers and their
+//! order, sign or decline), the list of documents waiting for one's
+//! signature, an employee's personal certificate, and sending a dossier's
+//! agreement.
+
+#![allow(clippy::result_large_err)]
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use guichet_app::{AppError, EnvelopeView, Verification};
+
+use crate::AppState;
+use crate::i18n::Tr;
+use crate::pages::{Ctx, Nav, Pairs, csrf_ok, ctx, failure, first, html, message, see_other, to_login};
+
+// ---------------------------------------------------------------- verify
+
+struct SignatureLine {
+    title: String,
+    indication: String,
+    sub: Option<String>,
+    signer: String,
+    when: String,
+    level: String,
+    changes: String,
+    details: Vec<String>,
+}
+
+struct VerifyResult {
+    valid: bool,
+    verdict: String,
+    file: String,
+    sha256: String,
+    signatures: Vec<SignatureLine>,
+}
+
+#[derive(Template)]
+#[template(path = "verify.html")]
+struct VerifyPage {
+    t: Tr,
+    nav: Nav,
+    max: String,
+    error: Option<String>,
+    result: Option<VerifyResult>,
+}
+
+fn megabytes(bytes: usize) -> String {
+    format!("{} Mo", bytes / (1024 * 1024))
+}
+
+/// `29 novembre 2026, 10 h 45 UTC` / `November 29, 2026, 10:45 UTC`.
+fn moment(t: &Tr, unix: i64) -> String {
+    let Ok(ts) = jiff::Timestamp::from_second(unix) else { return String::new() };
+    let dt = t.tz.to_datetime(ts);
+    let clock = match t.lang {
+        crate::i18n::Lang::Fr => format!("{} h {:02}", dt.hour(), dt.minute()),
+        crate::i18n::Lang::En => format!("{}:{:02}", dt.hour(), dt.minute()),
+    };
+    format!("{}, {clock}", t.date(unix))
+}
+
+fn verify_result(t: &Tr, v: Verification, file: String) -> VerifyResult {
+    let mut n_sig = 0;
+    let mut n_ts = 0;
+    let signatures = v
+        .signatures
+        .into_iter()
+        .map(|s| {
+            let doc_ts = s.level.as_deref() == Some("document timestamp");
+            let title = if doc_ts {
+                n_ts += 1;
+                t.t1("verify-doc-timestamp", "n", &n_ts.to_string())
+            } else {
+                n_sig += 1;
+                t.t1("verify-signature", "n", &n_sig.to_string())
+            };
+            SignatureLine {
+                title,
+                indication: t.t(&format!("verify-indication-{}", s.indication)),
+                sub: s.sub_indication,
+                signer: s.signer.unwrap_or_else(|| "—".into()),
+                when: s.timestamp.map(|at| moment(t, at)).unwrap_or_else(|| t.t("verify-no-timestamp")),
+                level: if doc_ts { t.t("verify-level-doc-timestamp") } else { s.level.unwrap_or_else(|| "—".into()) },
+                changes: t.t(&format!("verify-changes-{}", s.modification.replace(' ', "_"))),
+                details: s.details,
+            }
+        })
+        .collect::<Vec<_>>();
+    let verdict = if signatures.is_empty() {
+        t.t("verify-unsigned")
+    } else if v.valid {
+        t.t("verify-valid")
+    } else {
+        t.t("verify-invalid")
+    };
+    VerifyResult { valid: v.valid, verdict, file, sha256: v.sha256, signatures }
+}
+
+pub(crate) async fn verify_form(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let max = megabytes(s.app.config.max_upload);
+    html(StatusCode::OK, &VerifyPage { t: c.t, nav: c.nav, max, error: None, result: None })
+}
+
+pub(crate) async fn verify_upload(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    mut multipart: Multipart,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let t = c.t;
+    let limit = s.app.config.max_upload;
+    let max = megabytes(limit);
+    let page = |status: StatusCode, error: Option<String>, result: Option<VerifyResult>| {
+        html(status, &VerifyPage { t, nav: c.nav.clone(), max: max.clone(), error, result })
+    };
+    let (mut name, mut bytes, mut too_large) = (String::new(), Vec::new(), false);
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        if field.name() != Some("document") {
+            continue;
+        }
+        name = field.file_name().unwrap_or_default().chars().take(200).collect();
+        while let Ok(Some(chunk)) = field.chunk().await {
+            if bytes.len() + chunk.len() > limit {
+                too_large = true;
+                break;
+            }
+            bytes.extend_from_slice(&chunk);
+        }
+    }
+    if too_large {
+        return page(StatusCode::PAYLOAD_TOO_LARGE, Some(t.t1("verify-error-size", "size", &max)), None);
+    }
+    if bytes.is_empty() {
+        return page(StatusCode::UNPROCESSABLE_ENTITY, Some(t.t("verify-error-missing")), None);
+    }
+    match s.app.verify_document(bytes).await {
+        Ok(v) => page(StatusCode::OK, None, Some(verify_result(&t, v, name))),
+        Err(AppError::UnsupportedMedia(_)) => {
+            page(StatusCode::UNSUPPORTED_MEDIA_TYPE, Some(t.t("verify-error-type")), None)
+        }
+        Err(AppError::TooLarge { .. }) => {
+            page(StatusCode::PAYLOAD_TOO_LARGE, Some(t.t1("verify-error-size", "size", &max)), None)
+        }
+        Err(AppError::Invalid { code: "encrypted_pdf", .. }) => {
+            page(StatusCode::UNPROCESSABLE_ENTITY, Some(t.t("verify-error-encrypted")), None)
+        }
+        Err(AppError::Invalid { message, .. }) => {
+            page(StatusCode::UNPROCESSABLE_ENTITY, Some(t.t1("verify-error-unreadable", "why", &message)), None)
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+// ---------------------------------------------------------------- envelopes
+
+#[derive(Template)]
+#[template(path = "envelopes.html")]
+struct EnvelopesPage {
+    t: Tr,
+    nav: Nav,
+    items: Vec<(String, String, String)>,
+}
+
+pub(crate) async fn envelopes(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    let t = c.t;
+    match s.app.envelopes_awaiting(caller).await {
+        Ok(list) => {
+            let items = list
+                .into_iter()
+                .map(|e| (e.id, e.title, t.t1("envelope-expires", "date", &t.date(e.expires_at))))
+                .collect();
+            html(StatusCode::OK, &EnvelopesPage { t, nav: c.nav.clone(), items })
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "envelope.html")]
+struct EnvelopePage {
+    t: Tr,
+    nav: Nav,
+    id: String,
+    title: String,
+    state: String,
+    due: Option<String>,
+    dossier: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+    /// (order, who, status)
+    recipients: Vec<(u32, String, String)>,
+    /// (page number from 1, alternative text)
+    pages: Vec<(usize, String)>,
+    completed: bool,
+    /// The recipients the caller signs as now: (index, with a personal certificate).
+    turn: Vec<(usize, bool)>,
+    sealed_note: String,
+    can_void: bool,
+}
+
+async fn envelope_page(
+    s: &AppState,
+    c: &Ctx,
+    id: &str,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    let t = c.t;
+    let e: EnvelopeView = match s.app.envelope(caller, id).await {
+        Ok(e) => e,
+        Err(x) => return failure(c, x),
+    };
+    if !e.your_turn.is_empty() {
+        // Opening the page is recorded (once) as the document viewed.
+        let _ = s.app.envelope_viewed(caller, id).await;
+    }
+    let count = s.app.envelope_page_count(caller, id).await.unwrap_or(0);
+    let recipients = e
+        .recipients
+        .iter()
+        .map(|r| {
+            let status = match r.status.as_str() {
+                "signed" => t.t1("recipient-signed", "date", &r.at.map(|a| moment(&t, a)).unwrap_or_default()),
+                "declined" => t.t1("recipient-declined", "reason", r.reason.as_deref().unwrap_or_default()),
+                "delegated" => t.t("recipient-delegated"),
+                _ if r.viewed => format!("{} {}", t.t("recipient-waiting"), t.t("recipient-viewed")),
+                _ => t.t("recipient-waiting"),
+            };
+            let who = if r.email.is_empty() { r.name.clone() } else { format!("{} ({})", r.name, r.email) };
+            (r.group, who, status)
+        })
+        .collect();
+    let org = c.nav.org.clone();
+    let may_void = e.state == "sent"
+        && (e.sender == caller.id()
+            || caller.actor.roles.iter().any(|r| matches!(r, guichet_core::Role::CaseWorker | guichet_core::Role::Administrator)));
+    let page = EnvelopePage {
+        t,
+        nav: c.nav.clone(),
+        id: e.id.clone(),
+        state: t.t(&format!("envelope-state-{}", e.state)),
+        due: (e.state == "sent").then(|| t.t1("envelope-expires", "date", &t.date(e.expires_at))),
+        dossier: e.dossier.clone().filter(|_| caller.is_staff() || e.recipients.iter().any(|r| r.kind == "citizen")),
+        notice,
+        error,
+        recipients,
+        pages: (1..=count)
+            .map(|n| {
+                let mut args = fluent_bundle::FluentArgs::new();
+                args.set("n", n);
+                args.set("total", count);
+                args.set("title", e.title.clone());
+                (n, t.t2("envelope-page-alt", &args))
+            })
+            .collect(),
+        completed: e.state == "completed",
+        turn: e
+            .your_turn
+            .iter()
+            .map(|&i| (i, e.recipients.get(i).is_some_and(|r| r.kind == "employee" || r.kind == "officer")))
+            .collect(),
+        sealed_note: t.t1("envelope-citizen-note", "org", &org),
+        can_void: may_void,
+        title: e.title,
+    };
+    html(status, &page)
+}
+
+pub(crate) async fn envelope(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    envelope_page(&s, &c, &id, None, None, StatusCode::OK).await
+}
+
+/// One page of the document as an SVG image (`3.svg`).
+pub(crate) async fn envelope_svg(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, file)): Path<(String, String)>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    let Some(n) = file.strip_suffix(".svg").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1) else {
+        return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text");
+    };
+    match s.app.envelope_page(caller, &id, n - 1).await {
+        Ok(svg) => {
+            let mut r = svg.into_response();
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            // Drawn from an uploaded PDF: nothing in it may run or load.
+            h.insert(
+                header::CONTENT_SECURITY_POLICY,
+                HeaderValue::from_static("default-src 'none'; img-src data:; style-src 'unsafe-inline'"),
+            );
+            r
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+#[derive(serde::Deserialize)]
+pub(crate) struct WhichFile {
+    f: Option<String>,
+}
+
+pub(crate) async fn envelope_pdf(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    Query(q): Query<WhichFile>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    let Ok(which) = crate::api::envelope_file(q.f.as_deref()) else {
+        return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text");
+    };
+    match s.app.envelope_file(caller, &id, which).await {
+        Ok(pdf) => {
+            let mut r = pdf.into_response();
+            let h = r.headers_mut();
+            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            let name = match which {
+                guichet_app::EnvelopeFile::Completion => "certificat-achevement",
+                guichet_app::EnvelopeFile::Original => "document-original",
+                guichet_app::EnvelopeFile::Current => "document-signe",
+            };
+            if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}-{}.pdf\"", id.trim_start_matches("e_")))
+            {
+                h.insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+fn guard(c: &Ctx, f: &Pairs, back: &str) -> Result<guichet_app::Caller, Response> {
+    let Some(caller) = c.caller.clone() else { return Err(to_login(back)) };
+    if !csrf_ok(c, first(f, "_csrf")) {
+        return Err(message(c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale"));
+    }
+    Ok(caller)
+}
+
+/// An envelope action's outcome: the envelope again, with a notice or
+/// the reason it failed.
+async fn after(s: &AppState, c: &Ctx, id: &str, r: Result<EnvelopeView, AppError>, done: &str) -> Response {
+    let t = c.t;
+    let (status, key) = match r {
+        Ok(_) => return envelope_page(s, c, id, Some(t.t(done)), None, StatusCode::OK).await,
+        Err(AppError::Invalid { code: "wrong_passphrase", .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-passphrase"),
+        Err(AppError::Invalid { code: "passphrase_required", .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-passphrase")
+        }
+        Err(AppError::Invalid { code: "agreement_required", .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-agree"),
+        Err(AppError::Invalid { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-reason"),
+        Err(AppError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "envelope-error-throttled"),
+        Err(AppError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "envelope-error-unavailable"),
+        Err(AppError::Forbidden(m)) if m.contains("certificate") => (StatusCode::FORBIDDEN, "envelope-error-no-certificate"),
+        Err(AppError::WrongState(_)) | Err(AppError::Conflict { .. }) => (StatusCode::CONFLICT, "envelope-error-turn"),
+        Err(e) => return failure(c, e),
+    };
+    envelope_page(s, c, id, None, Some(t.t(key)), status).await
+}
+
+pub(crate) async fn envelope_sign(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    crate::extract::Client(client): crate::extract::Client,
+    Path((id, index)): Path<(String, usize)>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match guard(&c, &f, &format!("/enveloppes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let r = if first(&f, "agree") != Some("1") {
+        Err(AppError::Invalid { code: "agreement_required", message: String::new(), field: None, details: None })
+    } else {
+        s.app.sign_envelope(&caller, &id, index, first(&f, "passphrase"), &client).await
+    };
+    after(&s, &c, &id, r, "envelope-signed-notice").await
+}
+
+pub(crate) async fn envelope_decline(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, index)): Path<(String, usize)>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match guard(&c, &f, &format!("/enveloppes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let r = s.app.decline_envelope(&caller, &id, index, first(&f, "reason").unwrap_or_default()).await;
+    after(&s, &c, &id, r, "envelope-declined-notice").await
+}
+
+pub(crate) async fn envelope_void(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match guard(&c, &f, &format!("/enveloppes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let r = s.app.void_envelope(&caller, &id, first(&f, "reason").unwrap_or_default()).await;
+    after(&s, &c, &id, r, "envelope-voided-notice").await
+}
+
+/// A case worker sends (again) a dossier's agreement.
+pub(crate) async fn send_agreement(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match guard(&c, &f, &format!("/demandes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s.app.send_agreement(&caller, &id).await {
+        Ok(e) => see_other(&format!("/enveloppes/{}", e.id)),
+        Err(e) => failure(&c, e),
+    }
+}
+
+// ---------------------------------------------------------------- certificate
+
+struct CertificateLine {
+    serial: String,
+    subject: String,
+    until: String,
+    status: String,
+    valid: bool,
+}
+
+#[derive(Template)]
+#[template(path = "certificate.html")]
+struct CertificatePage {
+    t: Tr,
+    nav: Nav,
+    lead: String,
+    notice: Option<String>,
+    error: Option<String>,
+    certificates: Vec<CertificateLine>,
+}
+
+async fn certificate_page(
+    s: &AppState,
+    c: &Ctx,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let Some(caller) = c.caller.as_ref() else { return to_login("/compte/certificat") };
+    if !caller.is_staff() {
+        return message(c, StatusCode::FORBIDDEN, "page-forbidden", "page-not-found-text");
+    }
+    let t = c.t;
+    let list = match s.app.certificates(caller, caller.id()).await {
+        Ok(l) => l,
+        Err(e) => return failure(c, e),
+    };
+    let now = s.app.now();
+    let certificates = list
+        .into_iter()
+        .map(|x| CertificateLine {
+            status: match (&x.revoked_at, x.not_after > now) {
+                (Some(at), _) => {
+                    let mut args = fluent_bundle::FluentArgs::new();
+                    args.set("date", t.date(*at));
+                    args.set("reason", t.t(&format!("revocation-{}", x.revocation_reason.as_deref().unwrap_or("unspecified"))));
+                    t.t2("certificate-revoked", &args)
+                }
+                (None, false) => t.t("certificate-expired"),
+                (None, true) => t.t("certificate-valid"),
+            },
+            serial: x.serial,
+            subject: x.subject,
+            until: t.date(x.not_after),
+            valid: x.valid,
+        })
+        .collect();
+    let page = CertificatePage {
+        t,
+        nav: c.nav.clone(),
+        lead: t.t1("certificate-lead", "org", &c.nav.org),
+        notice,
+        error,
+        certificates,
+    };
+    html(status, &page)
+}
+
+pub(crate) async fn certificate(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    certificate_page(&s, &c, None, None, StatusCode::OK).await
+}
+
+pub(crate) async fn certificate_issue(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match guard(&c, &f, "/compte/certificat") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let t = c.t;
+    let pass = first(&f, "passphrase").unwrap_or_default();
+    if pass != first(&f, "passphrase_again").unwrap_or_default() {
+        return certificate_page(&s, &c, None, Some(t.t("certificate-error-mismatch")), StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
+    }
+    match s.app.issue_certificate(&caller, pass).await {
+        Ok(_) => certificate_page(&s, &c, Some(t.t("certificate-issued")), None, StatusCode::OK).await,
+        Err(AppError::Invalid { code: "weak_passphrase", .. }) => {
+            certificate_page(&s, &c, None, Some(t.t("certificate-error-weak")), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn certificate_revoke(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(serial): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match guard(&c, &f, "/compte/certificat") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s.app.revoke_certificate(&caller, &serial, "unspecified").await {
+        Ok(()) => certificate_page(&s, &c, Some(c.t.t("certificate-revoked-notice")), None, StatusCode::OK).await,
+        Err(e) => failure(&c, e),
+    }
+}
