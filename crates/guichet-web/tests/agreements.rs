@@ -9,73 +9,8 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Command;
 
 const PASSPHRASE: &str = "correct horse battery staple";
-
-fn required() -> bool {
-    std::env::var_os("GUICHET_REQUIRE_VALIDATORS").is_some()
-}
-
-fn tool(name: &str) -> bool {
-    let present =
-        Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
-    assert!(present || !required(), "{name} is required (GUICHET_REQUIRE_VALIDATORS is set) but not installed");
-    present
-}
-
-fn pyhanko() -> Option<PathBuf> {
-    let found = [std::env::var_os("PYHANKO").map(PathBuf::from), Some(PathBuf::from("/var/tmp/pyhanko/bin/pyhanko"))]
-        .into_iter()
-        .flatten()
-        .find(|p| p.exists());
-    assert!(found.is_some() || !required(), "pyHanko is required but not installed");
-    found
-}
-
-fn run(cmd: &mut Command) -> (bool, String) {
-    let o = cmd.output().expect("runs");
-    (o.status.success(), format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr)))
-}
-
-fn tmpdir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("guichet-agreements-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).expect("dir");
-    d
-}
-
-/// pdfsig and pyHanko, trusting the organization's root only.
-fn external_validators(dir: &Path, root_pem: &str, file: &Path, signatures: usize) {
-    let root = dir.join("root.pem");
-    std::fs::write(&root, root_pem).expect("root");
-    if tool("pdfsig") && tool("certutil") {
-        let db = dir.join("nss");
-        std::fs::create_dir_all(&db).expect("nss");
-        let sql = format!("sql:{}", db.display());
-        assert!(run(Command::new("certutil").args(["-N", "-d", &sql, "--empty-password"])).0);
-        assert!(
-            run(Command::new("certutil").args(["-A", "-d", &sql, "-n", "root", "-t", "CT,C,C", "-i"]).arg(&root)).0
-        );
-        let (_, out) = run(Command::new("pdfsig").args(["-nssdir", &sql]).arg(file));
-        assert_eq!(out.matches("Signature is Valid.").count(), signatures, "{out}");
-        assert_eq!(out.matches("Certificate is Trusted.").count(), signatures, "{out}");
-    }
-    if tool("qpdf") {
-        let (ok, out) = run(Command::new("qpdf").arg("--check").arg(file));
-        assert!(ok, "{out}");
-    }
-    if let Some(py) = pyhanko() {
-        let (ok, out) = run(Command::new(py)
-            .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
-            .arg(&root)
-            .arg(file));
-        assert!(ok, "{out}");
-        assert_eq!(out.matches("judged VALID").count(), signatures, "{out}");
-        assert!(!out.contains("INVALID"), "{out}");
-    }
-}
 
 fn approved_loan(s: &Server) -> (Client, Client, String) {
     let citizen = s.user("marie@example.org", &["citizen"]);

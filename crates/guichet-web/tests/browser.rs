@@ -668,3 +668,120 @@ fn administrators_and_program_managers_work_on_their_screens() {
     assert_eq!(citizen.raw("GET", "/gestion-programmes/shq-pret-loyer-2020/dossiers.csv", None, None).0, 403);
     assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
 }
+
+/// The loan agreement in the browser: an approved loan's agreement is
+/// read page by page and signed by the citizen, then countersigned by a
+/// signing officer with their personal certificate (got on their own
+/// screen); the dossier is released for payment, the final PDF validates
+/// with pdfsig and pyHanko, and the public page says so too.
+#[test]
+fn a_loan_agreement_is_signed_in_the_browser_by_the_citizen_and_an_officer() {
+    let Some(mut b) = Browser::start() else { return };
+    let s = start("sqlite");
+    let base = s.base.clone();
+    for (email, name, role) in [
+        ("marie@example.org", "Marie Tremblay", "citizen"),
+        ("agent@example.org", "Alain Agent", "case_worker"),
+        ("signataire@example.org", "Sophie Signataire", "signing_officer"),
+    ] {
+        s.rt.block_on(s.app.create_account(None, email, name, PASSWORD, &[role.into()])).expect("account");
+    }
+    let mut citizen = Client::new(&base);
+    citizen.login("marie@example.org", PASSWORD);
+    let (st, d) = citizen.post(
+        "/api/v1/dossiers",
+        json!({"program": "shq-pret-loyer-2020", "answers": eligible_loan(), "submit": true}),
+    );
+    assert_eq!(st, 201, "{d}");
+    let dossier = d["id"].as_str().expect("id").to_owned();
+    let dossier_path = format!("/demandes/{dossier}");
+
+    // The case worker approves: the agreement goes out at once.
+    b.sign_in(&base, "agent@example.org", &dossier_path);
+    b.click("#outcome-approved");
+    b.go("form[action$='/decision'] button.primary");
+    assert!(b.text().contains("État : Entente à signer"), "{}", b.text());
+    assert!(b.text().contains("Convention de prêt"), "the agreement is listed on the dossier: {}", b.text());
+    b.audit("dossier with its agreement (case worker)");
+
+    // The citizen finds it, reads every page, and signs.
+    b.sign_in(&base, "marie@example.org", "/enveloppes");
+    b.audit("documents to sign (citizen)");
+    b.go("main .card a");
+    let envelope = b.path();
+    assert!(envelope.starts_with("/enveloppes/e_"), "{envelope}");
+    // Every page drawn (lazily: scrolled into view, then loaded).
+    let pages = b.cmd(
+        "POST",
+        "/execute/async",
+        Some(json!({"script": "const done = arguments[arguments.length - 1];
+            const imgs = Array.from(document.querySelectorAll('.page img'));
+            imgs.forEach(i => { i.loading = 'eager'; i.scrollIntoView(); });
+            Promise.all(imgs.map(i => i.decode().then(() => i.alt, () => 'broken ' + i.src))).then(done);", "args": []})),
+    );
+    let pages = pages.as_array().cloned().unwrap_or_default();
+    assert_eq!(pages.len(), 2, "{pages:?}");
+    assert!(pages.iter().all(|p| p.as_str().is_some_and(|a| a.starts_with("Page "))), "every page is drawn: {pages:?}");
+    b.audit("signing ceremony (citizen)");
+    b.screenshot("agreement-citizen");
+    // Agreeing is required (the browser says so before sending; the
+    // server checks it too, see tests/agreements.rs).
+    assert_eq!(b.js("return document.getElementById('agree-0').validity.valueMissing;", json!([])), true);
+    b.click("#agree-0");
+    b.go(&format!("form[action='{envelope}/signer/0'] button.primary"));
+    assert!(b.text().contains("Votre signature est apposée"), "{}", b.text());
+    b.audit("signed (citizen)");
+
+    // The officer gets a certificate, then countersigns.
+    b.sign_in(&base, "signataire@example.org", "/compte/certificat");
+    assert!(b.text().contains("pas encore de certificat"), "{}", b.text());
+    b.audit("my certificate (none yet)");
+    b.type_in("#passphrase", "une phrase secrète assez longue");
+    b.type_in("#passphrase-again", "une phrase secrète assez longue");
+    b.go("form[action='/compte/certificat'] button.primary");
+    assert!(b.text().contains("Votre certificat est prêt"), "{}", b.text());
+    b.audit("my certificate");
+    b.goto(&format!("{base}/enveloppes"));
+    b.go("main .card a");
+    assert_eq!(b.path(), envelope);
+    b.click("#agree-1");
+    b.type_in("#passphrase-1", "pas la bonne phrase");
+    b.go(&format!("form[action='{envelope}/signer/1'] button.primary"));
+    assert!(b.text().contains("Phrase secrète incorrecte"), "{}", b.text());
+    b.audit("wrong passphrase");
+    b.click("#agree-1");
+    b.type_in("#passphrase-1", "une phrase secrète assez longue");
+    b.go(&format!("form[action='{envelope}/signer/1'] button.primary"));
+    let t = b.text();
+    assert!(t.contains("Signé par tous") && t.contains("Certificat d'achèvement"), "{t}");
+    b.audit("completed envelope");
+    b.screenshot("agreement-completed");
+
+    // The dossier is released for payment.
+    let (_, d) = citizen.get(&format!("/api/v1/dossiers/{dossier}"));
+    assert_eq!(d["state"], "agreement_signed", "{d}");
+
+    // The final PDF: pdfsig and pyHanko, trusting the organization's root.
+    let id = envelope.trim_start_matches("/enveloppes/");
+    let (st, pdf) = citizen.bytes("GET", &format!("/api/v1/envelopes/{id}/document"), None);
+    assert_eq!(st, 200);
+    let (_, ca) = citizen.bytes("GET", "/pki/ca.pem", None);
+    let dir = tmpdir("browser");
+    let file = dir.join("convention-signee.pdf");
+    std::fs::write(&file, &pdf).expect("write");
+    external_validators(&dir, &String::from_utf8(ca).expect("pem"), &file, 2);
+
+    // Anyone can check it on the public page (signed out).
+    b.cmd("DELETE", "/cookie", None);
+    b.goto(&format!("{base}/verifier"));
+    b.audit("verify (empty)");
+    let el = b.find("#document");
+    b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": file.display().to_string()})));
+    b.go("form[action='/verifier'] button.primary");
+    let t = b.text();
+    assert!(t.contains("Toutes les signatures sont valides.") && t.contains("Sophie Signataire"), "{t}");
+    assert!(t.contains("Horodatage du document 1"), "{t}");
+    b.audit("verify (result)");
+    b.screenshot("verify");
+    assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
+}
