@@ -51,6 +51,8 @@ pub struct RecipientView {
     pub certificate: Option<String>,
     pub reason: Option<String>,
     pub viewed: bool,
+    /// Who signed in an officer's place (the account's name).
+    pub signed_by: Option<String>,
 }
 
 /// An envelope as the API shows it.
@@ -94,11 +96,13 @@ impl EnvelopeView {
             .zip(&e.standing)
             .enumerate()
             .map(|(i, (r, s))| {
-                let (status, at, certificate, reason) = match s {
-                    Standing::Waiting => ("waiting", None, None, None),
-                    Standing::Signed { at, certificate, .. } => ("signed", Some(*at), Some(certificate.clone()), None),
-                    Standing::Declined { at, reason } => ("declined", Some(*at), None, Some(reason.clone())),
-                    Standing::Delegated { at, .. } => ("delegated", Some(*at), None, None),
+                let (status, at, certificate, reason, by) = match s {
+                    Standing::Waiting => ("waiting", None, None, None, None),
+                    Standing::Signed { at, certificate, by } => {
+                        ("signed", Some(*at), Some(certificate.clone()), None, by.as_ref().map(|u| u.0.clone()))
+                    }
+                    Standing::Declined { at, reason } => ("declined", Some(*at), None, Some(reason.clone()), None),
+                    Standing::Delegated { at, .. } => ("delegated", Some(*at), None, None, None),
                 };
                 RecipientView {
                     index: i,
@@ -111,6 +115,7 @@ impl EnvelopeView {
                     certificate,
                     reason,
                     viewed: e.viewed.get(i).copied().unwrap_or(false),
+                    signed_by: by,
                 }
             })
             .collect();
@@ -222,7 +227,14 @@ impl App {
     pub async fn envelope(&self, caller: &Caller, id: &str) -> Result<EnvelopeView> {
         let row = self.envelope_row(id).await?;
         self.may_see(caller, &row).await?;
-        Ok(EnvelopeView::of(&row.id, row.version, &row.envelope, Some(caller)))
+        let mut view = EnvelopeView::of(&row.id, row.version, &row.envelope, Some(caller));
+        // Names, not account ids, for whoever signed in an officer's place.
+        for r in view.recipients.iter_mut() {
+            if let Some(u) = r.signed_by.take() {
+                r.signed_by = Some(self.store.user(&u).await?.map(|x| x.name).unwrap_or(u));
+            }
+        }
+        Ok(view)
     }
 
     /// The envelopes of a dossier (whoever may read the dossier).

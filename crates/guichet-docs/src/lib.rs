@@ -122,8 +122,7 @@ pub fn pdf_page_svg(pdf: &[u8], index: usize) -> Result<(Option<String>, usize),
     let pages = doc.pages();
     let cache = hayro_svg::RenderCache::new();
     let render = hayro_svg::SvgRenderSettings { bg_color: [255, 255, 255, 255] };
-    let svg =
-        pages.get(index).map(|p| hayro_svg::convert(p, &cache, &InterpreterSettings::default(), &render));
+    let svg = pages.get(index).map(|p| hayro_svg::convert(p, &cache, &InterpreterSettings::default(), &render));
     Ok((svg, pages.len()))
 }
 

@@ -1308,7 +1308,8 @@ async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<Stri
     let pr = &l.program.program;
     let v = &l.view;
     let events = s.app.dossier_events(caller, id).await.unwrap_or_default();
-    let envelopes = if v.agreement_required { s.app.dossier_envelopes(caller, id).await.unwrap_or_default() } else { Vec::new() };
+    let envelopes =
+        if v.agreement_required { s.app.dossier_envelopes(caller, id).await.unwrap_or_default() } else { Vec::new() };
     let evaluation = s.app.evaluate(caller, id, t.lang.rules()).await.ok();
     let explanation = evaluation.as_ref().and_then(|v| v["explanation"].as_str().map(str::to_owned));
     let own = v.applicant == caller.user.id;
@@ -1440,7 +1441,9 @@ async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<Stri
         .then(|| (v.assignee.as_deref() == Some(caller.id()), v.assignee.as_ref().is_some_and(|a| a != caller.id()))),
         agreements: envelopes
             .iter()
-            .map(|e| (e.id.clone(), e.title.clone(), t.t(&format!("envelope-state-{}", e.state)), !e.your_turn.is_empty()))
+            .map(|e| {
+                (e.id.clone(), e.title.clone(), t.t(&format!("envelope-state-{}", e.state)), !e.your_turn.is_empty())
+            })
             .collect(),
         can_send_agreement: !own
             && (has(Role::CaseWorker) || has(Role::Reviewer))

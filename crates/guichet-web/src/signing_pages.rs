@@ -235,14 +235,22 @@ async fn envelope_page(
                 _ if r.viewed => format!("{} {}", t.t("recipient-waiting"), t.t("recipient-viewed")),
                 _ => t.t("recipient-waiting"),
             };
-            let who = if r.email.is_empty() { r.name.clone() } else { format!("{} ({})", r.name, r.email) };
+            let who = match (&r.signed_by, r.email.is_empty()) {
+                (Some(by), _) if r.kind == "officer" => format!("{by} — {}", r.name),
+                (_, true) => r.name.clone(),
+                (_, false) => format!("{} ({})", r.name, r.email),
+            };
             (r.group, who, status)
         })
         .collect();
     let org = c.nav.org.clone();
     let may_void = e.state == "sent"
         && (e.sender == caller.id()
-            || caller.actor.roles.iter().any(|r| matches!(r, guichet_core::Role::CaseWorker | guichet_core::Role::Administrator)));
+            || caller
+                .actor
+                .roles
+                .iter()
+                .any(|r| matches!(r, guichet_core::Role::CaseWorker | guichet_core::Role::Administrator)));
     let page = EnvelopePage {
         t,
         nav: c.nav.clone(),
@@ -343,7 +351,8 @@ pub(crate) async fn envelope_pdf(
                 guichet_app::EnvelopeFile::Original => "document-original",
                 guichet_app::EnvelopeFile::Current => "document-signe",
             };
-            if let Ok(v) = HeaderValue::from_str(&format!("inline; filename=\"{name}-{}.pdf\"", id.trim_start_matches("e_")))
+            if let Ok(v) =
+                HeaderValue::from_str(&format!("inline; filename=\"{name}-{}.pdf\"", id.trim_start_matches("e_")))
             {
                 h.insert(header::CONTENT_DISPOSITION, v);
             }
@@ -367,15 +376,21 @@ async fn after(s: &AppState, c: &Ctx, id: &str, r: Result<EnvelopeView, AppError
     let t = c.t;
     let (status, key) = match r {
         Ok(_) => return envelope_page(s, c, id, Some(t.t(done)), None, StatusCode::OK).await,
-        Err(AppError::Invalid { code: "wrong_passphrase", .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-passphrase"),
+        Err(AppError::Invalid { code: "wrong_passphrase", .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-passphrase")
+        }
         Err(AppError::Invalid { code: "passphrase_required", .. }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-passphrase")
         }
-        Err(AppError::Invalid { code: "agreement_required", .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-agree"),
+        Err(AppError::Invalid { code: "agreement_required", .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-agree")
+        }
         Err(AppError::Invalid { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-reason"),
         Err(AppError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "envelope-error-throttled"),
         Err(AppError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "envelope-error-unavailable"),
-        Err(AppError::Forbidden(m)) if m.contains("certificate") => (StatusCode::FORBIDDEN, "envelope-error-no-certificate"),
+        Err(AppError::Forbidden(m)) if m.contains("certificate") => {
+            (StatusCode::FORBIDDEN, "envelope-error-no-certificate")
+        }
         Err(AppError::WrongState(_)) | Err(AppError::Conflict { .. }) => (StatusCode::CONFLICT, "envelope-error-turn"),
         Err(e) => return failure(c, e),
     };
@@ -499,7 +514,10 @@ async fn certificate_page(
                 (Some(at), _) => {
                     let mut args = fluent_bundle::FluentArgs::new();
                     args.set("date", t.date(*at));
-                    args.set("reason", t.t(&format!("revocation-{}", x.revocation_reason.as_deref().unwrap_or("unspecified"))));
+                    args.set(
+                        "reason",
+                        t.t(&format!("revocation-{}", x.revocation_reason.as_deref().unwrap_or("unspecified"))),
+                    );
                     t.t2("certificate-revoked", &args)
                 }
                 (None, false) => t.t("certificate-expired"),
@@ -541,8 +559,14 @@ pub(crate) async fn certificate_issue(
     let t = c.t;
     let pass = first(&f, "passphrase").unwrap_or_default();
     if pass != first(&f, "passphrase_again").unwrap_or_default() {
-        return certificate_page(&s, &c, None, Some(t.t("certificate-error-mismatch")), StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
+        return certificate_page(
+            &s,
+            &c,
+            None,
+            Some(t.t("certificate-error-mismatch")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     match s.app.issue_certificate(&caller, pass).await {
         Ok(_) => certificate_page(&s, &c, Some(t.t("certificate-issued")), None, StatusCode::OK).await,

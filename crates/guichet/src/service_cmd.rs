@@ -449,13 +449,14 @@ const PROGRAMS: [&str; 2] = [
 ];
 
 /// The demo accounts: (email, name, roles). Their password is printed.
-const DEMO_USERS: [(&str, &str, &[&str]); 6] = [
+const DEMO_USERS: [(&str, &str, &[&str]); 7] = [
     ("admin@demo.guichet", "Ada Administratrice", &["administrator"]),
     ("agent@demo.guichet", "Claude Agente", &["case_worker"]),
     ("revision@demo.guichet", "Rémi Réviseur", &["reviewer"]),
     ("finances@demo.guichet", "France Finances", &["finance_officer"]),
     ("programmes@demo.guichet", "Paul Programmes", &["program_manager"]),
     ("citoyen@demo.guichet", "Camille Citoyenne", &["citizen"]),
+    ("signataire@demo.guichet", "Sophie Signataire", &["signing_officer"]),
 ];
 const DEMO_PASSWORD: &str = "demo-guichet-2020";
 
@@ -514,14 +515,16 @@ async fn prepare_demo(dir: &Path, port: u16) -> Result<Settings> {
     Ok(s)
 }
 
-/// A few sample dossiers from the citizen account: a draft, two submitted.
+/// A few sample dossiers from the citizen account: a draft, one submitted,
+/// and one approved whose loan agreement waits for signatures.
 async fn seed_dossiers(app: &App) -> Result<()> {
     let login = app.login("citoyen@demo.guichet", DEMO_PASSWORD, None).await.map_err(|e| anyhow!("{e}"))?;
     let citizen = app.caller_from_session(&login.token).await?.ok_or_else(|| anyhow!("demo session"))?;
     let example: serde_json::Value =
         serde_json::from_str(include_str!("../../../examples/pret-loyer-admissible.json")).context("the example")?;
     let eligible = example["answers"].clone();
-    app.create_dossier(&citizen, "shq-pret-loyer-2020", Some(eligible.clone()), true)
+    let approved = app
+        .create_dossier(&citizen, "shq-pret-loyer-2020", Some(eligible.clone()), true)
         .await
         .map_err(|e| anyhow!("{e}"))?;
     let mut late = eligible.clone();
@@ -530,6 +533,23 @@ async fn seed_dossiers(app: &App) -> Result<()> {
     app.create_dossier(&citizen, "shq-pret-loyer-2020", Some(serde_json::json!({"income_support": "cerb"})), false)
         .await
         .map_err(|e| anyhow!("{e}"))?;
+    // The first is approved: its agreement waits for the citizen's
+    // signature, then the signing officer's (her certificate is ready; its
+    // passphrase is the demo password).
+    let session = |email: &'static str| async move {
+        let login = app.login(email, DEMO_PASSWORD, None).await.map_err(|e| anyhow!("{e}"))?;
+        app.caller_from_session(&login.token).await?.ok_or_else(|| anyhow!("demo session"))
+    };
+    let agent = session("agent@demo.guichet").await?;
+    let input = guichet_app::DecisionInput {
+        outcome: "approved".into(),
+        amount: None,
+        reasons: vec![],
+        justification: String::new(),
+    };
+    app.decide(&agent, &approved.id, None, input).await.map_err(|e| anyhow!("{e}"))?;
+    let officer = session("signataire@demo.guichet").await?;
+    app.issue_certificate(&officer, DEMO_PASSWORD).await.map_err(|e| anyhow!("{e}"))?;
     Ok(())
 }
 
@@ -546,6 +566,9 @@ pub fn demo(a: &DemoArgs) -> ExitCode {
         for (email, _, roles) in DEMO_USERS {
             banner.push_str(&format!("    {email:<28} {}\n", roles.join(", ")));
         }
+        banner.push_str(&format!(
+            "  the signing officer's certificate passphrase is {DEMO_PASSWORD} too\n  verify any signed PDF: http://{listen}/verifier\n"
+        ));
         rt.block_on(run_server(&s, &listen, Some(banner)))
     })())
 }

@@ -355,10 +355,15 @@ fn the_demo_starts_ready_and_restarts_without_duplicating_anything() {
             call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/dossiers"), &(cookie, String::new()), None)
                 .expect("queue");
         assert_eq!(st, 200);
+        let mut states: Vec<&str> = page["items"]
+            .as_array()
+            .map(|a| a.iter().filter_map(|d| d["state"].as_str()).collect())
+            .unwrap_or_default();
+        states.sort_unstable();
         assert_eq!(
-            page["items"].as_array().map(Vec::len),
-            Some(2),
-            "two submitted sample dossiers, round {round}: {page}"
+            states,
+            ["agreement_pending", "submitted"],
+            "one approved (its agreement out for signature) and one submitted, round {round}: {page}"
         );
         let (st, programs) =
             call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/programs"), &(String::new(), String::new()), None)
@@ -369,7 +374,7 @@ fn the_demo_starts_ready_and_restarts_without_duplicating_anything() {
         let out = child.wait_with_output().expect("wait");
         let banner = String::from_utf8_lossy(&out.stdout);
         assert!(banner.contains(&format!("http://127.0.0.1:{port}/")), "{banner}");
-        for who in ["admin@", "agent@", "revision@", "finances@", "programmes@", "citoyen@"] {
+        for who in ["admin@", "agent@", "revision@", "finances@", "programmes@", "citoyen@", "signataire@"] {
             assert!(banner.contains(who), "{who} missing from {banner}");
         }
     }

@@ -229,7 +229,10 @@ pub fn validators_required() -> bool {
 pub fn tool(name: &str) -> bool {
     let present =
         Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().is_ok_and(|o| o.status.success());
-    assert!(present || !validators_required(), "{name} is required (GUICHET_REQUIRE_VALIDATORS is set) but not installed");
+    assert!(
+        present || !validators_required(),
+        "{name} is required (GUICHET_REQUIRE_VALIDATORS is set) but not installed"
+    );
     present
 }
 
@@ -284,4 +287,3 @@ pub fn external_validators(dir: &Path, root_pem: &str, file: &Path, signatures: 
         assert!(!out.contains("INVALID"), "{out}");
     }
 }
-
