@@ -55,6 +55,7 @@ pub struct EnvelopeWrite {
     pub at: i64,
 }
 
+type EnvelopeTuple = (String, String, Option<String>, i64, i64, i64, Vec<u8>);
 type CertTuple = (String, String, String, Vec<u8>, Option<Vec<u8>>, i64, i64, Option<i64>, Option<String>);
 const CERT_COLUMNS: &str =
     "serial, user_id, subject, certificate, private_key, not_after, created_at, revoked_at, revocation_reason";
@@ -266,7 +267,7 @@ impl Store {
         Ok(version)
     }
 
-    fn envelope_row(&self, r: (String, String, Option<String>, i64, i64, i64, Vec<u8>)) -> Result<EnvelopeRow> {
+    fn envelope_row(&self, r: EnvelopeTuple) -> Result<EnvelopeRow> {
         let plain = self.inner.cipher.open(&format!("envelope:{}", r.0), &r.6)?;
         let envelope: Envelope =
             serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("envelope {}: {e}", r.0)))?;
@@ -274,7 +275,7 @@ impl Store {
     }
 
     pub async fn envelope(&self, id: &str) -> Result<Option<EnvelopeRow>> {
-        let row: Option<(String, String, Option<String>, i64, i64, i64, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+        let row: Option<EnvelopeTuple> = on!(self.db(), p => sqlx::query_as(
             "SELECT id, sender, dossier, version, created_at, updated_at, snapshot FROM envelopes WHERE id = $1",
         )
         .bind(id)
@@ -285,7 +286,7 @@ impl Store {
 
     /// The envelopes of a dossier, newest first.
     pub async fn envelopes_of_dossier(&self, dossier: &str) -> Result<Vec<EnvelopeRow>> {
-        let rows: Vec<(String, String, Option<String>, i64, i64, i64, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+        let rows: Vec<EnvelopeTuple> = on!(self.db(), p => sqlx::query_as(
             "SELECT id, sender, dossier, version, created_at, updated_at, snapshot FROM envelopes \
              WHERE dossier = $1 ORDER BY created_at DESC, id",
         )
@@ -298,7 +299,7 @@ impl Store {
     /// Envelopes where it is `user`'s turn to sign (named, or as a
     /// signing officer when `officer`), oldest first.
     pub async fn envelopes_awaiting(&self, user: &str, officer: bool, limit: i64) -> Result<Vec<EnvelopeRow>> {
-        let rows: Vec<(String, String, Option<String>, i64, i64, i64, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+        let rows: Vec<EnvelopeTuple> = on!(self.db(), p => sqlx::query_as(
             "SELECT e.id, e.sender, e.dossier, e.version, e.created_at, e.updated_at, e.snapshot FROM envelopes e \
              WHERE e.state = 'sent' AND EXISTS (SELECT 1 FROM envelope_recipients r WHERE r.envelope = e.id AND r.turn = 1 \
                AND (r.user_id = $1 OR (r.officer = 1 AND $2 = 1))) \
@@ -314,7 +315,7 @@ impl Store {
 
     /// Envelopes a user sent, newest first.
     pub async fn envelopes_sent_by(&self, user: &str, limit: i64) -> Result<Vec<EnvelopeRow>> {
-        let rows: Vec<(String, String, Option<String>, i64, i64, i64, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+        let rows: Vec<EnvelopeTuple> = on!(self.db(), p => sqlx::query_as(
             "SELECT id, sender, dossier, version, created_at, updated_at, snapshot FROM envelopes \
              WHERE sender = $1 ORDER BY created_at DESC, id LIMIT $2",
         )
