@@ -142,6 +142,13 @@ impl EnvelopeView {
     }
 }
 
+/// Who signs: someone signed in, or an external recipient who proved
+/// their address with a one-time code.
+enum Who<'a> {
+    Account(&'a Caller),
+    External,
+}
+
 /// Where and how a signer signs, for the evidence.
 #[derive(Debug, Clone, Default)]
 pub struct SigningContext {
@@ -540,46 +547,68 @@ impl App {
         ctx: &SigningContext,
     ) -> Result<EnvelopeView> {
         let row = self.envelope_row(id).await?;
-        let e = row.envelope.clone();
-        if index >= e.recipients.len() {
+        if index >= row.envelope.recipients.len() {
             return Err(AppError::NotFound);
         }
-        if !e.is_recipient(index, &caller.actor) {
+        if !row.envelope.is_recipient(index, &caller.actor) {
             self.may_see(caller, &row).await?;
             return Err(AppError::Forbidden("you are not this signer".into()));
         }
+        self.sign_as(row, index, Who::Account(caller), passphrase, ctx).await
+    }
+
+    /// Signs as recipient `index` of `row`, who has been identified.
+    async fn sign_as(
+        &self,
+        row: EnvelopeRow,
+        index: usize,
+        who: Who<'_>,
+        passphrase: Option<&str>,
+        ctx: &SigningContext,
+    ) -> Result<EnvelopeView> {
+        let e = row.envelope.clone();
         let now = self.now();
         e.may_act(index, now)?;
         let recipient = e.recipients[index].clone();
         let pki = self.pki().await?;
         let pdf = self.store.blob(&e.document).await?.1;
         let personal = recipient.party.personal();
-        let (unlocked, serial, method) = if personal {
-            let pass = passphrase.filter(|p| !p.is_empty()).ok_or_else(|| AppError::Invalid {
-                code: "passphrase_required",
-                message: "type your signing passphrase".into(),
-                field: Some("passphrase".into()),
-                details: None,
-            })?;
-            let u = self.unlock(caller, pass).await?;
-            let serial = u.serial.clone();
-            (Some(u), serial, "certificate")
-        } else {
-            let serial = serial_hex(
-                &guichet_pades::certificate_serial(&pki.seal_cert).map_err(|e| AppError::Internal(e.to_string()))?,
-            );
-            (None, serial, "session")
+        let (unlocked, serial, method) = match (&who, personal) {
+            (Who::Account(caller), true) => {
+                let pass = passphrase.filter(|p| !p.is_empty()).ok_or_else(|| AppError::Invalid {
+                    code: "passphrase_required",
+                    message: "type your signing passphrase".into(),
+                    field: Some("passphrase".into()),
+                    details: None,
+                })?;
+                let u = self.unlock(caller, pass).await?;
+                let serial = u.serial.clone();
+                (Some(u), serial, "certificate")
+            }
+            (Who::External, true) => return Err(AppError::Forbidden("an employee signs in their account".into())),
+            (_, false) => {
+                let serial = serial_hex(
+                    &guichet_pades::certificate_serial(&pki.seal_cert)
+                        .map_err(|e| AppError::Internal(e.to_string()))?,
+                );
+                (None, serial, if matches!(who, Who::External) { "email_code" } else { "session" })
+            }
         };
+        let (caller_name, caller_email, by) = match &who {
+            Who::Account(c) => (c.user.name.clone(), c.user.email.clone(), Some(UserId(c.id().into()))),
+            Who::External => (recipient.name.clone(), recipient.email.clone(), None),
+        };
+        let caller_id = by.as_ref().map(|u| u.0.clone());
         let evidence = Evidence { method: method.into(), ip: ctx.ip.clone(), user_agent: ctx.user_agent.clone() };
         let fr = e.lang != "en";
-        let signer_name = if personal { caller.user.name.clone() } else { recipient.name.clone() };
+        let signer_name = if personal { caller_name } else { recipient.name.clone() };
         let when = utc(now);
         let reason = if personal {
             if fr { format!("Signé par {signer_name}") } else { format!("Signed by {signer_name}") }
         } else if fr {
-            format!("Signé par {signer_name} ({}), preuve scellée par {}", caller.user.email, pki.organization)
+            format!("Signé par {signer_name} ({caller_email}), preuve scellée par {}", pki.organization)
         } else {
-            format!("Signed by {signer_name} ({}), evidence sealed by {}", caller.user.email, pki.organization)
+            format!("Signed by {signer_name} ({caller_email}), evidence sealed by {}", pki.organization)
         };
         let lines = vec![
             signer_name.clone(),
@@ -621,8 +650,7 @@ impl App {
         })
         .await?;
         let blob = self.store.put_blob(signed, "application/pdf", now).await?;
-        let signed_event =
-            e.sign(index, Some(UserId(caller.id().into())), serial, evidence, blob.sha256.clone(), now)?;
+        let signed_event = e.sign(index, by.clone(), serial, evidence, blob.sha256.clone(), now)?;
         let mut events = vec![signed_event];
         let mut after = e.after(&events)?;
         let mut dossier_write = None;
@@ -636,7 +664,7 @@ impl App {
                 if drow.state == State::AgreementPending {
                     let dev = drow.dossier.handle(
                         Command::SignAgreement { document_sha256: after.original.clone() },
-                        &UserId(caller.id().into()),
+                        &by.clone().unwrap_or_else(|| UserId("system".into())),
                         now,
                     )?;
                     let dafter = drow.dossier.after(&dev)?;
@@ -645,7 +673,7 @@ impl App {
                         expected_version: drow.version,
                         program_version: None,
                         events: dev,
-                        actor: Some(caller.id().into()),
+                        actor: caller_id.clone(),
                         after: dafter,
                         flags: drow.flags.clone(),
                         keys: vec![],
@@ -661,7 +689,7 @@ impl App {
                     id: row.id.clone(),
                     expected_version: row.version,
                     events,
-                    actor: Some(caller.id().into()),
+                    actor: caller_id,
                     after: after.clone(),
                     at: now,
                 },
@@ -670,8 +698,58 @@ impl App {
             .await?;
         if after.state == EnvelopeState::Completed {
             self.notify_completed(&row.id, &after, now).await?;
+        } else {
+            self.notify_turn(&row.id, &e.turn(), &after, now).await?;
         }
-        Ok(EnvelopeView::of(&row.id, version, &after, Some(caller)))
+        let caller = match who {
+            Who::Account(c) => Some(c),
+            Who::External => None,
+        };
+        Ok(EnvelopeView::of(&row.id, version, &after, caller))
+    }
+
+    /// Tells the recipients whose turn just came: employees and citizens
+    /// by a mail with the envelope's page, external recipients by a mail
+    /// with their own signing link.
+    async fn notify_turn(&self, id: &str, was: &[usize], after: &Envelope, now: i64) -> Result<()> {
+        for i in after.turn().into_iter().filter(|i| !was.contains(i)) {
+            let r = &after.recipients[i];
+            if r.email.is_empty() {
+                continue;
+            }
+            let link = if r.party == Party::External {
+                let token = crate::secret_token()?;
+                self.store.create_signing_link(&token, id, i, after.expires_at).await?;
+                format!("{}/signer/{token}", self.config.base_url)
+            } else {
+                format!("{}/enveloppes/{id}", self.config.base_url)
+            };
+            let (subject, body) = if after.lang == "en" {
+                (
+                    format!("To sign: {}", after.title),
+                    format!(
+                        "Hello {},\n\n“{}” is waiting for your signature, until {}:\n{link}\n\n{}",
+                        r.name,
+                        after.title,
+                        utc(after.expires_at).get(..10).unwrap_or_default(),
+                        after.message
+                    ),
+                )
+            } else {
+                (
+                    format!("À signer : {}", after.title),
+                    format!(
+                        "Bonjour {},\n\n« {} » attend votre signature, jusqu'au {} :\n{link}\n\n{}",
+                        r.name,
+                        after.title,
+                        utc(after.expires_at).get(..10).unwrap_or_default(),
+                        after.message
+                    ),
+                )
+            };
+            self.store.queue_mail(&r.email, &subject, &body, now).await?;
+        }
+        Ok(())
     }
 
     /// The completed document (validation data for every certificate of
@@ -934,5 +1012,310 @@ impl App {
             )
             .await?;
         Ok(EnvelopeView::of(&row.id, version, &after, Some(caller)))
+    }
+}
+
+/// A recipient as the sender names them.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RecipientInput {
+    /// Defaults to the account's name for employees and citizens.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The address (an account's, for employees and citizens); may be
+    /// empty for `officer`.
+    #[serde(default)]
+    pub email: String,
+    /// `employee`, `officer` (any signing officer), `citizen`, `external`.
+    pub kind: String,
+    /// Signing order: every recipient of group n signs before group n+1.
+    #[serde(default = "first_group")]
+    pub group: u32,
+    /// A visible signature: page (from 1; 0 = last) and `[x, y, w, h]` in points.
+    #[serde(default)]
+    pub field: Option<FieldInput>,
+}
+
+#[derive(Debug, Clone, Copy, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FieldInput {
+    pub page: u32,
+    pub rect: [i32; 4],
+}
+
+fn first_group() -> u32 {
+    1
+}
+
+/// A new envelope around an uploaded PDF.
+#[derive(Debug, Clone, serde::Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct EnvelopeInput {
+    pub title: String,
+    #[serde(default)]
+    pub message: String,
+    /// `fr` (default) or `en`: the notifications' and the certificate of
+    /// completion's language.
+    #[serde(default)]
+    pub lang: Option<String>,
+    /// 1 to 365; 30 by default.
+    #[serde(default)]
+    pub expires_in_days: Option<i64>,
+    pub recipients: Vec<RecipientInput>,
+}
+
+/// What an external recipient's link opens.
+#[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
+pub struct ExternalView {
+    pub envelope: EnvelopeView,
+    /// Which recipient the link is for.
+    pub recipient: usize,
+    /// Whether it is their turn now.
+    pub may_sign: bool,
+}
+
+fn code_digest(token: &str, code: &str) -> Vec<u8> {
+    use sha2::Digest;
+    let mut h = sha2::Sha256::new();
+    h.update(token.as_bytes());
+    h.update(b"\0");
+    h.update(code.trim().as_bytes());
+    h.finalize().to_vec()
+}
+
+/// Wrong one-time codes a link accepts before it locks.
+const MAX_CODE_TRIES: i64 = 5;
+
+impl App {
+    /// An employee sends a PDF for signature.
+    pub async fn create_envelope(&self, caller: &Caller, pdf: Vec<u8>, input: EnvelopeInput) -> Result<EnvelopeView> {
+        if !caller.is_staff() {
+            return Err(AppError::Forbidden("envelopes are sent by employees".into()));
+        }
+        if pdf.len() > self.config.max_upload {
+            return Err(AppError::TooLarge { limit: self.config.max_upload });
+        }
+        if !pdf.starts_with(b"%PDF-") {
+            return Err(AppError::UnsupportedMedia("the document must be a PDF".into()));
+        }
+        let checked = pdf.clone();
+        blocking(move || match guichet_pades::verify_pdf(&checked, &[], time::OffsetDateTime::now_utc()) {
+            Ok(_) => Ok(()),
+            Err(guichet_pades::Error::Encrypted) => Err(AppError::invalid(
+                "encrypted_pdf",
+                "this PDF is encrypted: remove the encryption before sending it for signature",
+            )),
+            Err(e) => Err(AppError::invalid("unreadable_pdf", format!("this PDF cannot be read: {e}"))),
+        })
+        .await?;
+        let lang =
+            input.lang.clone().unwrap_or_else(|| if caller.user.language == "en" { "en".into() } else { "fr".into() });
+        let days = input.expires_in_days.unwrap_or(30);
+        if !(1..=365).contains(&days) {
+            return Err(AppError::invalid("invalid_envelope", "an envelope expires in 1 to 365 days"));
+        }
+        let mut recipients = Vec::with_capacity(input.recipients.len());
+        for (i, r) in input.recipients.iter().enumerate() {
+            let account = |kind: &'static str| async move {
+                let u = self.store.user_by_email(&r.email).await?.filter(|u| u.active).ok_or_else(|| {
+                    AppError::invalid(
+                        "invalid_envelope",
+                        format!("recipient {}: no active {kind} account for {:?}", i + 1, r.email),
+                    )
+                })?;
+                Ok::<_, AppError>(u)
+            };
+            let (party, name, email) = match r.kind.as_str() {
+                "employee" => {
+                    let u = account("employee").await?;
+                    if u.roles.iter().all(|x| x == "citizen") {
+                        return Err(AppError::invalid(
+                            "invalid_envelope",
+                            format!("recipient {}: {:?} is not an employee", i + 1, r.email),
+                        ));
+                    }
+                    (Party::Employee { user: UserId(u.id.clone()) }, u.name, u.email)
+                }
+                "citizen" => {
+                    let u = account("citizen").await?;
+                    (Party::Citizen { user: UserId(u.id.clone()) }, u.name, u.email)
+                }
+                "officer" => (Party::Officer, String::new(), r.email.trim().to_lowercase()),
+                "external" => (Party::External, String::new(), r.email.trim().to_lowercase()),
+                other => {
+                    return Err(AppError::invalid(
+                        "invalid_envelope",
+                        format!("recipient {}: kind is employee, officer, citizen or external, not {other:?}", i + 1),
+                    ));
+                }
+            };
+            let name = r.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or(name);
+            let name = if name.is_empty() && party == Party::Officer {
+                if lang == "en" { "Signing officer".to_owned() } else { "Signataire autorisé".to_owned() }
+            } else {
+                name
+            };
+            recipients.push(Recipient {
+                name,
+                email,
+                party,
+                group: r.group,
+                field: r.field.map(|f| Field { page: f.page, rect: f.rect }),
+            });
+        }
+        let now = self.now();
+        let blob = self.store.put_blob(pdf, "application/pdf", now).await?;
+        let sent = Envelope::send(
+            NewEnvelope {
+                title: input.title.trim().to_owned(),
+                message: input.message.trim().to_owned(),
+                lang,
+                document_sha256: blob.sha256,
+                recipients,
+                expires_at: now + days * 86_400,
+                dossier: None,
+            },
+            &UserId(caller.id().into()),
+            now,
+        )?;
+        let envelope = Envelope::replay(std::slice::from_ref(&sent))?;
+        let id = guichet_store::new_id("e_")?;
+        let version = self
+            .store
+            .write_envelope(
+                EnvelopeWrite {
+                    id: id.clone(),
+                    expected_version: 0,
+                    events: vec![sent],
+                    actor: Some(caller.id().into()),
+                    after: envelope.clone(),
+                    at: now,
+                },
+                None,
+            )
+            .await?;
+        self.notify_turn(&id, &[], &envelope, now).await?;
+        Ok(EnvelopeView::of(&id, version, &envelope, Some(caller)))
+    }
+
+    /// An external recipient's link: their envelope and place in it.
+    async fn link(&self, token: &str) -> Result<(guichet_store::SigningLink, EnvelopeRow)> {
+        let link = self.store.signing_link(token).await?.ok_or(AppError::NotFound)?;
+        if link.expires_at <= self.now() {
+            return Err(AppError::WrongState("this signing link has expired".into()));
+        }
+        let row = self.envelope_row(&link.envelope).await?;
+        Ok((link, row))
+    }
+
+    pub async fn external_envelope(&self, token: &str) -> Result<ExternalView> {
+        let (link, row) = self.link(token).await?;
+        let e = &row.envelope;
+        Ok(ExternalView {
+            envelope: EnvelopeView::of(&row.id, row.version, e, None),
+            recipient: link.index,
+            may_sign: e.turn().contains(&link.index),
+        })
+    }
+
+    pub async fn external_file(&self, token: &str) -> Result<Vec<u8>> {
+        let (_, row) = self.link(token).await?;
+        Ok(self.store.blob(&row.envelope.document).await?.1)
+    }
+
+    pub async fn external_page(&self, token: &str, index: usize) -> Result<String> {
+        let pdf = self.external_file(token).await?;
+        blocking(move || {
+            guichet_docs::pdf_page_svg(&pdf, index)
+                .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))?
+                .0
+                .ok_or(AppError::NotFound)
+        })
+        .await
+    }
+
+    /// Emails a one-time code to the link's recipient (one a minute).
+    pub async fn send_signing_code(&self, token: &str) -> Result<()> {
+        let (link, row) = self.link(token).await?;
+        let now = self.now();
+        row.envelope.may_act(link.index, now)?;
+        if link.tries >= MAX_CODE_TRIES {
+            return Err(AppError::Throttled { retry_after: 0 });
+        }
+        if link.code_expires.is_some_and(|x| x - 540 > now) {
+            return Err(AppError::Throttled { retry_after: link.code_expires.unwrap_or(now) - 540 - now });
+        }
+        let mut b = [0u8; 4];
+        aws_lc_rs::rand::fill(&mut b).map_err(|_| AppError::Internal("no randomness".into()))?;
+        let code = format!("{:06}", u32::from_be_bytes(b) % 1_000_000);
+        self.store.set_signing_code(token, &code_digest(token, &code), now + 600).await?;
+        let r = &row.envelope.recipients[link.index];
+        let (subject, body) = if row.envelope.lang == "en" {
+            (
+                format!("Your signing code: {code}"),
+                format!("Your code to sign “{}”: {code}\nIt is valid for 10 minutes.\n", row.envelope.title),
+            )
+        } else {
+            (
+                format!("Votre code de signature : {code}"),
+                format!("Votre code pour signer « {} » : {code}\nIl est valide 10 minutes.\n", row.envelope.title),
+            )
+        };
+        self.store.queue_mail(&r.email, &subject, &body, now).await?;
+        Ok(())
+    }
+
+    /// Signs as the link's external recipient, with the emailed code.
+    pub async fn sign_external(&self, token: &str, code: &str, ctx: &SigningContext) -> Result<EnvelopeView> {
+        let (link, row) = self.link(token).await?;
+        let now = self.now();
+        row.envelope.may_act(link.index, now)?;
+        if link.tries >= MAX_CODE_TRIES {
+            return Err(AppError::Throttled { retry_after: 0 });
+        }
+        let good = match (&link.code_hash, link.code_expires) {
+            (Some(h), Some(x)) if x > now => {
+                aws_lc_rs::constant_time::verify_slices_are_equal(h, &code_digest(token, code)).is_ok()
+            }
+            _ => false,
+        };
+        if !good {
+            let tries = self.store.note_wrong_code(token).await?;
+            return Err(if tries >= MAX_CODE_TRIES {
+                AppError::Throttled { retry_after: 0 }
+            } else {
+                AppError::Invalid {
+                    code: "wrong_code",
+                    message: "wrong or expired code: ask for a new one".into(),
+                    field: Some("code".into()),
+                    details: None,
+                }
+            });
+        }
+        self.store.spend_signing_code(token).await?;
+        self.sign_as(row, link.index, Who::External, None, ctx).await
+    }
+
+    /// Declines as the link's external recipient.
+    pub async fn decline_external(&self, token: &str, reason: &str) -> Result<EnvelopeView> {
+        let (link, row) = self.link(token).await?;
+        let now = self.now();
+        let ev = row.envelope.decline(link.index, reason, now)?;
+        let after = row.envelope.after(std::slice::from_ref(&ev))?;
+        let version = self
+            .store
+            .write_envelope(
+                EnvelopeWrite {
+                    id: row.id.clone(),
+                    expected_version: row.version,
+                    events: vec![ev],
+                    actor: None,
+                    after: after.clone(),
+                    at: now,
+                },
+                None,
+            )
+            .await?;
+        Ok(EnvelopeView::of(&row.id, version, &after, None))
     }
 }

@@ -16,7 +16,9 @@ mod programs;
 mod signing;
 mod totp;
 
-pub use agreements::{EnvelopeFile, EnvelopeView, RecipientView, SigningContext};
+pub use agreements::{
+    EnvelopeFile, EnvelopeInput, EnvelopeView, ExternalView, FieldInput, RecipientInput, RecipientView, SigningContext,
+};
 pub use auth::{Caller, LoginOutcome, OrgSettings, SESSION_COOKIE};
 pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;

@@ -31,7 +31,7 @@ pub use audit::{AuditReport, Checkpoint, CheckpointKey, LogLine};
 pub use blobs::BlobMeta;
 pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
-pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite};
+pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite, SigningLink};
 pub use users::{ApiToken, NewUser, Session, UserRow};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};

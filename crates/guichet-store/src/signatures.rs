@@ -325,4 +325,87 @@ impl Store {
         .await?);
         rows.into_iter().map(|r| self.envelope_row(r)).collect()
     }
+
+    /// A link that lets an external recipient open their envelope (the
+    /// token itself is never stored: its SHA-256 is).
+    pub async fn create_signing_link(&self, token: &str, envelope: &str, index: usize, expires_at: i64) -> Result<()> {
+        on!(self.db(), p => {
+            sqlx::query(
+                "INSERT INTO signing_links (token_hash, envelope, idx, expires_at, tries) VALUES ($1, $2, $3, $4, 0)",
+            )
+            .bind(crate::token_hash(token))
+            .bind(envelope)
+            .bind(index as i64)
+            .bind(expires_at)
+            .execute(p)
+            .await?;
+        });
+        Ok(())
+    }
+
+    /// A signing link: (envelope, recipient, expires, code digest, code
+    /// expiry, wrong codes so far).
+    pub async fn signing_link(&self, token: &str) -> Result<Option<SigningLink>> {
+        let row: Option<(String, i64, i64, Option<Vec<u8>>, Option<i64>, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT envelope, idx, expires_at, code_hash, code_expires, tries FROM signing_links WHERE token_hash = $1",
+        )
+        .bind(crate::token_hash(token))
+        .fetch_optional(p)
+        .await?);
+        Ok(row.map(|r| SigningLink {
+            envelope: r.0,
+            index: r.1.max(0) as usize,
+            expires_at: r.2,
+            code_hash: r.3,
+            code_expires: r.4,
+            tries: r.5,
+        }))
+    }
+
+    /// Stores a new one-time code's digest (wrong tries keep counting: a
+    /// link locks after a few, whatever the number of codes asked).
+    pub async fn set_signing_code(&self, token: &str, code_hash: &[u8], expires_at: i64) -> Result<()> {
+        on!(self.db(), p => {
+            sqlx::query("UPDATE signing_links SET code_hash = $2, code_expires = $3 WHERE token_hash = $1")
+                .bind(crate::token_hash(token))
+                .bind(code_hash)
+                .bind(expires_at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// Counts a wrong code; returns the count.
+    pub async fn note_wrong_code(&self, token: &str) -> Result<i64> {
+        let n: Option<i64> = on!(self.db(), p => sqlx::query_scalar(
+            "UPDATE signing_links SET tries = tries + 1 WHERE token_hash = $1 RETURNING tries",
+        )
+        .bind(crate::token_hash(token))
+        .fetch_optional(p)
+        .await?);
+        Ok(n.unwrap_or(0))
+    }
+
+    /// Ends a link once used (the code cannot be used twice).
+    pub async fn spend_signing_code(&self, token: &str) -> Result<()> {
+        on!(self.db(), p => {
+            sqlx::query("UPDATE signing_links SET code_hash = NULL, code_expires = NULL WHERE token_hash = $1")
+                .bind(crate::token_hash(token))
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+}
+
+/// An external recipient's signing link.
+#[derive(Debug, Clone)]
+pub struct SigningLink {
+    pub envelope: String,
+    pub index: usize,
+    pub expires_at: i64,
+    pub code_hash: Option<Vec<u8>>,
+    pub code_expires: Option<i64>,
+    pub tries: i64,
 }

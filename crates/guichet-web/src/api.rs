@@ -412,6 +412,57 @@ pub fn routes() -> Vec<Route> {
             get(dossier_envelopes)
         ),
         route!(
+            "post",
+            "/api/v1/envelopes",
+            "Send a PDF for signature (employees): multipart/form-data with a `document` part (the PDF) and an `envelope` part (JSON: title, message, lang, expires_in_days, recipients in signing groups).",
+            auth = true,
+            body = guichet_app::EnvelopeInput,
+            resp = guichet_app::EnvelopeView,
+            post(create_envelope)
+        ),
+        route!(
+            "get",
+            "/api/v1/signing/{token}",
+            "What an external signer's emailed link opens (no account needed).",
+            auth = false,
+            resp = guichet_app::ExternalView,
+            get(external_envelope)
+        ),
+        route!(
+            "get",
+            "/api/v1/signing/{token}/document",
+            "The document, for an external signer.",
+            auth = false,
+            resp = String,
+            get(external_document)
+        ),
+        route!(
+            "post",
+            "/api/v1/signing/{token}/code",
+            "Email a one-time code to the external signer (one a minute; five wrong codes lock the link).",
+            auth = false,
+            resp = serde_json::Value,
+            post(external_code)
+        ),
+        route!(
+            "post",
+            "/api/v1/signing/{token}/sign",
+            "Sign as the external signer, with the emailed code.",
+            auth = false,
+            body = ExternalSignBody,
+            resp = guichet_app::EnvelopeView,
+            post(external_sign)
+        ),
+        route!(
+            "post",
+            "/api/v1/signing/{token}/decline",
+            "Decline as the external signer, with a reason.",
+            auth = false,
+            body = ReasonOnly,
+            resp = guichet_app::EnvelopeView,
+            post(external_decline)
+        ),
+        route!(
             "get",
             "/api/v1/envelopes",
             "Envelopes waiting for my signature.",
@@ -484,6 +535,15 @@ pub struct RevokeBody {
 pub struct SignBody {
     /// The signing passphrase (employees signing with their certificate).
     pub passphrase: Option<String>,
+    /// The signer read the whole document and agrees to sign it.
+    pub agree: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExternalSignBody {
+    /// The one-time code emailed to the signer.
+    pub code: String,
     /// The signer read the whole document and agrees to sign it.
     pub agree: bool,
 }
@@ -1127,4 +1187,88 @@ async fn void_envelope(
     Body(b): Body<ReasonOnly>,
 ) -> ApiResult<Json> {
     to_json(s.app.void_envelope(&c, &id, &b.reason).await?)
+}
+
+async fn create_envelope(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    mut multipart: axum::extract::Multipart,
+) -> ApiResult<Response> {
+    let limit = s.app.config.max_upload;
+    let bad = |m: String| ApiError(AppError::invalid("invalid_request", m));
+    let (mut pdf, mut input): (Option<Vec<u8>>, Option<guichet_app::EnvelopeInput>) = (None, None);
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(bad(format!("reading the form: {}", e.body_text()))),
+        };
+        match field.name() {
+            Some("document") => {
+                let mut bytes = Vec::new();
+                let mut field = field;
+                loop {
+                    match field.chunk().await {
+                        Ok(Some(chunk)) => {
+                            if bytes.len() + chunk.len() > limit {
+                                return Err(ApiError(AppError::TooLarge { limit }));
+                            }
+                            bytes.extend_from_slice(&chunk);
+                        }
+                        Ok(None) => break,
+                        Err(e) => return Err(bad(format!("reading the document: {}", e.body_text()))),
+                    }
+                }
+                pdf = Some(bytes);
+            }
+            Some("envelope") => {
+                let text = field.text().await.map_err(|e| bad(format!("reading the envelope: {}", e.body_text())))?;
+                let parsed = serde_json::from_str(&text).map_err(|e| bad(format!("the envelope part: {e}")))?;
+                input = Some(parsed);
+            }
+            _ => {}
+        }
+    }
+    let pdf = pdf.ok_or_else(|| bad("a `document` part (the PDF) is needed".into()))?;
+    let input = input.ok_or_else(|| bad("an `envelope` part (JSON) is needed".into()))?;
+    let e = s.app.create_envelope(&c, pdf, input).await?;
+    Ok((StatusCode::CREATED, to_json(e)?).into_response())
+}
+
+async fn external_envelope(State(s): State<AppState>, Path(token): Path<String>) -> ApiResult<Json> {
+    to_json(s.app.external_envelope(&token).await?)
+}
+
+async fn external_document(State(s): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+    Ok(bytes("application/pdf", s.app.external_file(&token).await?))
+}
+
+async fn external_code(State(s): State<AppState>, Path(token): Path<String>) -> ApiResult<Response> {
+    s.app.send_signing_code(&token).await?;
+    Ok((StatusCode::ACCEPTED, ok()).into_response())
+}
+
+async fn external_sign(
+    State(s): State<AppState>,
+    crate::extract::Client(ctx): crate::extract::Client,
+    Path(token): Path<String>,
+    Body(b): Body<ExternalSignBody>,
+) -> ApiResult<Json> {
+    if !b.agree {
+        return Err(ApiError(AppError::Invalid {
+            code: "agreement_required",
+            message: "read the whole document and agree to sign it (agree: true)".into(),
+            field: Some("agree".into()),
+            details: None,
+        }));
+    }
+    to_json(s.app.sign_external(&token, &b.code, &ctx).await?)
+}
+
+async fn external_decline(
+    State(s): State<AppState>,
+    Path(token): Path<String>,
+    Body(b): Body<ReasonOnly>,
+) -> ApiResult<Json> {
+    to_json(s.app.decline_external(&token, &b.reason).await?)
 }

@@ -23,7 +23,14 @@ pub fn openapi() -> serde_json::Value {
             }
         });
         let ok = match r.method {
-            "post" if r.path.ends_with("/dossiers") || r.path.ends_with("/register") || r.path.ends_with("/users") => {
+            "post"
+                if r.path.ends_with("/dossiers")
+                    || r.path.ends_with("/register")
+                    || r.path.ends_with("/users")
+                    || r.path.ends_with("/envelopes")
+                    || r.path.ends_with("/certificates")
+                    || r.path.ends_with("/agreement") =>
+            {
                 "201"
             }
             _ => "200",
@@ -34,7 +41,23 @@ pub fn openapi() -> serde_json::Value {
         }
         op["responses"][ok] = resp;
         if let Some(f) = r.body {
-            op["requestBody"] = serde_json::json!({"required": true, "content": {"application/json": {"schema": f(&mut g).to_value()}}});
+            let schema = f(&mut g).to_value();
+            op["requestBody"] = if r.method == "post" && r.path == "/api/v1/envelopes" {
+                // A PDF and its envelope's JSON, in one form.
+                serde_json::json!({"required": true, "content": {"multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["document", "envelope"],
+                        "properties": {
+                            "document": {"type": "string", "contentMediaType": "application/pdf"},
+                            "envelope": schema,
+                        }
+                    },
+                    "encoding": {"envelope": {"contentType": "application/json"}}
+                }}})
+            } else {
+                serde_json::json!({"required": true, "content": {"application/json": {"schema": schema}}})
+            };
         }
         if r.auth {
             op["security"] = serde_json::json!([{"session": []}, {"bearer": []}]);

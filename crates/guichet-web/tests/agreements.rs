@@ -190,3 +190,158 @@ fn a_declined_agreement_can_be_sent_again_and_bad_input_is_refused() {
         let _: &Value = &v;
     });
 }
+
+/// A multipart form: a PDF `document` and an `envelope` JSON part.
+fn envelope_form(pdf: &[u8], envelope: &Value) -> (String, Vec<u8>) {
+    let boundary = "guichet-test-boundary-7d1f";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"envelope\"\r\nContent-Type: application/json\r\n\r\n{envelope}\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(
+        format!("--{boundary}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"contrat.pdf\"\r\nContent-Type: application/pdf\r\n\r\n")
+            .as_bytes(),
+    );
+    body.extend_from_slice(pdf);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
+fn token_in(mail: &str) -> String {
+    mail.split("/signer/").nth(1).and_then(|r| r.split_whitespace().next()).expect("signing link").to_owned()
+}
+
+fn code_in(mail: &str) -> String {
+    mail.split(|c: char| !c.is_ascii_digit()).find(|w| w.len() == 6).expect("code").to_owned()
+}
+
+#[test]
+fn a_contract_with_five_signers_in_two_parallel_groups_stays_valid_for_every_validator() {
+    on_each(|s| {
+        // Any PDF will do: the loan agreement of another dossier, as sent.
+        let (citizen, _, dossier) = approved_loan(s);
+        let (_, list) = citizen.get(&format!("/api/v1/dossiers/{dossier}/envelopes"));
+        let loan = list[0]["id"].as_str().expect("id").to_owned();
+        let (_, pdf) = citizen.bytes("GET", &format!("/api/v1/envelopes/{loan}/document?file=original"), None);
+
+        let sender = s.user("contrats@example.org", &["case_worker"]);
+        let a = s.user("alice@example.org", &["case_worker"]);
+        let d = s.user("denis@example.org", &["signing_officer"]);
+        let e = s.user("emile@example.org", &["reviewer"]);
+        for who in [&a, &d, &e] {
+            assert_eq!(who.post("/api/v1/me/certificates", json!({"passphrase": PASSPHRASE})).0, 201);
+        }
+        let recipients = json!([
+            {"kind": "employee", "email": "alice@example.org", "group": 1, "field": {"page": 0, "rect": [72, 300, 150, 60]}},
+            {"kind": "external", "name": "Bernard Externe", "email": "bernard@partenaire.example", "group": 1},
+            {"kind": "citizen", "email": "marie@example.org", "group": 1},
+            {"kind": "officer", "group": 2, "field": {"page": 0, "rect": [250, 300, 150, 60]}},
+            {"kind": "employee", "email": "emile@example.org", "group": 2},
+        ]);
+        let envelope = json!({"title": "Contrat de services", "message": "Merci de signer.", "recipients": recipients});
+
+        // Bad input first: nothing is sent.
+        let (ct, body) = envelope_form(b"GIF89a not a pdf", &envelope);
+        let (st, err, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!((st, err["error"]["code"].as_str()), (415, Some("unsupported_media_type")), "{err}");
+        let (ct, body) = envelope_form(b"%PDF-1.7\nnot really", &envelope);
+        let (st, err, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!((st, err["error"]["code"].as_str()), (422, Some("unreadable_pdf")), "{err}");
+        let mut wrong = envelope.clone();
+        wrong["recipients"][2]["kind"] = json!("employee");
+        let (ct, body) = envelope_form(&pdf, &wrong);
+        let (st, err, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!(
+            (st, err["error"]["code"].as_str()),
+            (422, Some("invalid_envelope")),
+            "a citizen is no employee: {err}"
+        );
+        let (ct, body) = envelope_form(&pdf, &envelope);
+        let (st, _, _) = citizen.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!(st, 403, "citizens do not send envelopes");
+
+        let (ct, body) = envelope_form(&pdf, &envelope);
+        let (st, env, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!(st, 201, "{env}");
+        let id = env["id"].as_str().expect("id").to_owned();
+        assert_eq!(env["recipients"][3]["name"], "Signataire autorisé");
+        // Group 1 is told at once; group 2 not yet.
+        assert!(s.last_mail("alice@example.org").contains(&format!("/enveloppes/{id}")));
+        let invitation = s.last_mail("bernard@partenaire.example");
+        assert!(invitation.contains("Contrat de services") && invitation.contains("Merci de signer."), "{invitation}");
+        assert!(s.last_mail("emile@example.org").is_empty(), "group 2 waits");
+
+        // The external signer: link, code, signature.
+        let token = token_in(&invitation);
+        let outsider = s.client();
+        let (st, view) = outsider.get(&format!("/api/v1/signing/{token}"));
+        assert_eq!(st, 200, "{view}");
+        assert_eq!((view["recipient"].as_u64(), view["may_sign"].as_bool()), (Some(1), Some(true)));
+        assert_eq!(outsider.get("/api/v1/signing/not-a-token").0, 404);
+        let (st, err) =
+            outsider.post(&format!("/api/v1/signing/{token}/sign"), json!({"code": "000000", "agree": true}));
+        assert_eq!((st, err["error"]["code"].as_str()), (422, Some("wrong_code")), "no code asked yet: {err}");
+        assert_eq!(outsider.post(&format!("/api/v1/signing/{token}/code"), json!({})).0, 202);
+        assert_eq!(outsider.post(&format!("/api/v1/signing/{token}/code"), json!({})).0, 429, "one code a minute");
+        let code = code_in(&s.last_mail("bernard@partenaire.example"));
+        let (st, signed) =
+            outsider.post(&format!("/api/v1/signing/{token}/sign"), json!({"code": code, "agree": true}));
+        assert_eq!(st, 200, "{signed}");
+        assert_eq!(signed["recipients"][1]["status"], "signed");
+        let (st, _) = outsider.post(&format!("/api/v1/signing/{token}/sign"), json!({"code": code, "agree": true}));
+        assert_ne!(st, 200, "a code signs once");
+
+        // The rest of group 1, in any order; group 2 must wait.
+        let (st, err) = e.post(
+            &format!("/api/v1/envelopes/{id}/recipients/4/sign"),
+            json!({"agree": true, "passphrase": PASSPHRASE}),
+        );
+        assert_eq!(st, 409, "group 2 waits for group 1: {err}");
+        assert_eq!(citizen.post(&format!("/api/v1/envelopes/{id}/recipients/2/sign"), json!({"agree": true})).0, 200);
+        let (st, r) = a.post(
+            &format!("/api/v1/envelopes/{id}/recipients/0/sign"),
+            json!({"agree": true, "passphrase": PASSPHRASE}),
+        );
+        assert_eq!(st, 200, "{r}");
+        assert!(s.last_mail("emile@example.org").contains(&format!("/enveloppes/{id}")), "group 2 is told");
+        let (st, r) = e.post(
+            &format!("/api/v1/envelopes/{id}/recipients/4/sign"),
+            json!({"agree": true, "passphrase": PASSPHRASE}),
+        );
+        assert_eq!(st, 200, "{r}");
+        let (st, r) = d.post(
+            &format!("/api/v1/envelopes/{id}/recipients/3/sign"),
+            json!({"agree": true, "passphrase": PASSPHRASE}),
+        );
+        assert_eq!(st, 200, "{r}");
+        assert_eq!(r["state"], "completed", "{r}");
+
+        // Five signatures and a document timestamp, every one valid.
+        let (_, signed) = sender.bytes("GET", &format!("/api/v1/envelopes/{id}/document"), None);
+        let (_, v, _) = s.client().raw("POST", "/api/v1/verify", None, Some(("application/pdf", signed.clone())));
+        assert_eq!(v["valid"], true, "{v}");
+        assert_eq!(v["signatures"].as_array().map(Vec::len), Some(6), "{v}");
+        let (_, ca) = s.client().bytes("GET", "/pki/ca.pem", None);
+        let dir = tmpdir(&format!("five-{}", s.app.store.backend() as u8));
+        let file = dir.join("contrat.pdf");
+        std::fs::write(&file, &signed).expect("write");
+        external_validators(&dir, &String::from_utf8(ca).expect("pem"), &file, 5);
+
+        // A link locks after five wrong codes, even for the right one.
+        let envelope = json!({"title": "Avenant", "recipients": [{"kind": "external", "name": "Bernard", "email": "bernard@partenaire.example"}]});
+        let (ct, body) = envelope_form(&pdf, &envelope);
+        let (st, _, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!(st, 201);
+        let token = token_in(&s.last_mail("bernard@partenaire.example"));
+        assert_eq!(outsider.post(&format!("/api/v1/signing/{token}/code"), json!({})).0, 202);
+        let code = code_in(&s.last_mail("bernard@partenaire.example"));
+        let wrong = if code == "123456" { "654321" } else { "123456" };
+        let statuses: Vec<u16> = (0..5)
+            .map(|_| outsider.post(&format!("/api/v1/signing/{token}/sign"), json!({"code": wrong, "agree": true})).0)
+            .collect();
+        assert_eq!(statuses, [422, 422, 422, 422, 429]);
+        let (st, _) = outsider.post(&format!("/api/v1/signing/{token}/sign"), json!({"code": code, "agree": true}));
+        assert_eq!(st, 429, "locked");
+    });
+}

@@ -136,6 +136,12 @@ fn every_route_for_every_role() {
             ("GET", format!("/api/v1/dossiers/{loan}/envelopes"), None, staff_read),
             ("GET", "/api/v1/envelopes".into(), None, any),
             (
+                "POST",
+                "/api/v1/envelopes".into(),
+                None,
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
+            (
                 "GET",
                 envelope.clone(),
                 None,
@@ -179,6 +185,13 @@ fn every_route_for_every_role() {
                 let c = &clients[role];
                 let (st, resp, _) = if path.contains("/documents?") {
                     c.raw(method, path, None, Some(("application/pdf", b"%PDF-1.7 more".to_vec())))
+                } else if *method == "POST" && path == "/api/v1/envelopes" {
+                    let b = "matrix-boundary";
+                    let form = format!(
+                        "--{b}\r\nContent-Disposition: form-data; name=\"envelope\"\r\n\r\n{{\"title\": \"t\", \"recipients\": []}}\r\n\
+                         --{b}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"x.pdf\"\r\n\r\n%PDF-1.7 x\r\n--{b}--\r\n"
+                    );
+                    c.raw(method, path, None, Some((&format!("multipart/form-data; boundary={b}"), form.into_bytes())))
                 } else {
                     c.raw(method, path, body.clone(), None)
                 };

@@ -41,3 +41,13 @@ CREATE TABLE envelope_recipients (
 );
 CREATE INDEX envelope_recipients_user ON envelope_recipients(user_id, turn);
 CREATE INDEX envelope_recipients_officer ON envelope_recipients(officer, turn);
+CREATE TABLE signing_links (
+  token_hash BYTEA PRIMARY KEY,
+  envelope TEXT NOT NULL,
+  idx BIGINT NOT NULL,
+  expires_at BIGINT NOT NULL,
+  code_hash BYTEA,
+  code_expires BIGINT,
+  tries BIGINT NOT NULL
+);
+CREATE INDEX signing_links_envelope ON signing_links(envelope, idx);

@@ -41,3 +41,13 @@ CREATE TABLE envelope_recipients (
 );
 CREATE INDEX envelope_recipients_user ON envelope_recipients(user_id, turn);
 CREATE INDEX envelope_recipients_officer ON envelope_recipients(officer, turn);
+CREATE TABLE signing_links (
+  token_hash BLOB PRIMARY KEY,
+  envelope TEXT NOT NULL,
+  idx INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL,
+  code_hash BLOB,
+  code_expires INTEGER,
+  tries INTEGER NOT NULL
+);
+CREATE INDEX signing_links_envelope ON signing_links(envelope, idx);
