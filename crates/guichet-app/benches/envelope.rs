@@ -109,13 +109,15 @@ fn main() {
     println!("guichet argon2id_passphrase_median_ms={:.2}", median(argon));
 
     // The signature work alone, on files pyHanko gets too: two B-T
-    // signatures, validation data, a document timestamp.
+    // signatures (ECDSA P-256 signer; RSA-2048 timestamp authority, both
+    // in process), validation data, a document timestamp.
     let now = time::OffsetDateTime::now_utc();
     let files = ca::init("Bench", "CA", now).expect("CA");
     let issuing = ca::IssuingCa::load("Bench", "CA", &files.issuing_key).expect("CA");
     let person = |n: &str| Employee { name: n.into(), email: "x@example.org".into(), organization: "Bench".into(), unit: None };
     let signer = issuing.issue(&person("Signer"), 1001, now, 365).expect("issue");
-    let tsa_cert = issuing.issue_tsa("Bench", 1002, now, 365).expect("tsa");
+    // An RSA timestamp authority: pyHanko's in-process one is RSA only.
+    let tsa_cert = issuing.issue_tsa_with("Bench", 1002, now, 365, guichet_pades::Algorithm::RsaPkcs1Sha256).expect("tsa");
     let chain = vec![ca::pem_to_der(&files.issuing_cert).expect("pem")];
     let root = ca::pem_to_der(&files.root_cert).expect("pem");
     let key = SoftwareKey::from_pkcs8(signer.key_pem.as_bytes(), false).expect("key");

@@ -933,6 +933,84 @@ impl App {
         Ok(())
     }
 
+    /// The minute job: open envelopes past their expiry expire; signers
+    /// whose turn has waited three quiet days get a reminder (and again
+    /// every three days). Returns (expired, reminded).
+    pub async fn sweep_envelopes(&self) -> Result<(usize, usize)> {
+        const QUIET: i64 = 3 * 86_400;
+        let now = self.now();
+        let (mut expired, mut reminded) = (0, 0);
+        for row in self.store.envelopes_to_sweep(now, now - QUIET, 200).await? {
+            let e = &row.envelope;
+            let events: Vec<EnvelopeEvent> = match e.expire(now) {
+                Some(x) => vec![x],
+                None => e.turn().into_iter().map(|recipient| EnvelopeEvent::Reminded { recipient, at: now }).collect(),
+            };
+            if events.is_empty() {
+                continue;
+            }
+            let after = e.after(&events)?;
+            let w = EnvelopeWrite {
+                id: row.id.clone(),
+                expected_version: row.version,
+                events,
+                actor: None,
+                after: after.clone(),
+                at: now,
+            };
+            match self.store.write_envelope(w, None).await {
+                Ok(_) => {}
+                // Someone acted meanwhile: next minute.
+                Err(StoreError::Conflict { .. }) => continue,
+                Err(x) => return Err(x.into()),
+            }
+            if after.state == EnvelopeState::Expired {
+                expired += 1;
+            } else {
+                reminded += e.turn().len();
+                self.notify_turn(&row.id, &[], &after, now).await?;
+            }
+        }
+        Ok((expired, reminded))
+    }
+
+    /// Hands an employee's signature to a colleague (same place in the order).
+    pub async fn delegate_envelope(&self, caller: &Caller, id: &str, index: usize, to_email: &str) -> Result<EnvelopeView> {
+        let row = self.envelope_row(id).await?;
+        let e = &row.envelope;
+        if !e.is_recipient(index, &caller.actor) {
+            self.may_see(caller, &row).await?;
+            return Err(AppError::Forbidden("you are not this signer".into()));
+        }
+        let to = self
+            .store
+            .user_by_email(to_email)
+            .await?
+            .filter(|u| u.active && u.roles.iter().any(|r| r != "citizen"))
+            .ok_or_else(|| AppError::invalid("invalid_envelope", format!("no active employee account for {to_email:?}")))?;
+        if to.id == caller.id() {
+            return Err(AppError::invalid("invalid_envelope", "delegate to someone else"));
+        }
+        let now = self.now();
+        let ev = e.delegate(
+            index,
+            Recipient {
+                name: to.name.clone(),
+                email: to.email.clone(),
+                party: Party::Employee { user: UserId(to.id.clone()) },
+                group: e.recipients[index].group,
+                field: e.recipients[index].field,
+            },
+            now,
+        )?;
+        let was = e.turn();
+        let view = self.write_one(&row, ev, caller, now).await?;
+        if let Some(after) = self.store.envelope(id).await? {
+            self.notify_turn(id, &was, &after.envelope, now).await?;
+        }
+        Ok(view)
+    }
+
     /// Declines to sign, with a reason: the envelope ends.
     pub async fn decline_envelope(
         &self,
@@ -1232,6 +1310,28 @@ impl App {
                 .ok_or(AppError::NotFound)
         })
         .await
+    }
+
+    /// How many pages the link's document has.
+    pub async fn external_page_count(&self, token: &str) -> Result<usize> {
+        let pdf = self.external_file(token).await?;
+        blocking(move || {
+            guichet_docs::pdf_page_svg(&pdf, usize::MAX)
+                .map(|(_, n)| n)
+                .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))
+        })
+        .await
+    }
+
+    /// The envelopes the caller sent, newest first.
+    pub async fn envelopes_sent(&self, caller: &Caller) -> Result<Vec<EnvelopeView>> {
+        Ok(self
+            .store
+            .envelopes_sent_by(caller.id(), 100)
+            .await?
+            .iter()
+            .map(|r| EnvelopeView::of(&r.id, r.version, &r.envelope, Some(caller)))
+            .collect())
     }
 
     /// Emails a one-time code to the link's recipient (one a minute).

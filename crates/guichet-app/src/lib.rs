@@ -80,6 +80,8 @@ pub struct App {
     time_zone: Arc<RwLock<String>>,
     /// The organization's PKI, loaded (or created) on first use.
     pki: Arc<tokio::sync::OnceCell<Arc<Pki>>>,
+    /// Seconds added to the system clock (`shift_clock`).
+    clock_shift: Arc<std::sync::atomic::AtomicI64>,
 }
 
 impl App {
@@ -91,12 +93,23 @@ impl App {
             checkpoint_key: checkpoint_key.map(Arc::new),
             time_zone: Arc::new(RwLock::new(config.time_zone.clone())),
             pki: Arc::new(tokio::sync::OnceCell::new()),
+            clock_shift: Arc::new(std::sync::atomic::AtomicI64::new(0)),
         }
     }
 
-    /// Seconds since 1970.
+    /// Seconds since 1970 (plus any `shift_clock`).
     pub fn now(&self) -> i64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0)
+        let real =
+            std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs() as i64).unwrap_or(0);
+        real + self.clock_shift.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Moves this process's clock forward by `seconds`: deadlines (an
+    /// envelope's expiry, reminders, sessions) can be rehearsed and
+    /// tested without waiting. Signatures' times come from the timestamp
+    /// authority, which keeps the real clock.
+    pub fn shift_clock(&self, seconds: i64) {
+        self.clock_shift.fetch_add(seconds, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// The date applications are evaluated at: the reference date if set,

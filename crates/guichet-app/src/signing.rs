@@ -411,7 +411,28 @@ impl App {
         if c.user_id != caller.id() {
             caller.may(guichet_core::Action::Administer, None)?;
         }
-        let reason = match reason {
+        let reason = revocation_reason(reason)?;
+        if !self.store.revoke_certificate(serial, reason, caller.id(), self.now()).await? {
+            return Err(AppError::WrongState("this certificate is already revoked".into()));
+        }
+        Ok(())
+    }
+
+    /// Revokes a certificate from the command line (an operator with the
+    /// database's settings); returns the reason recorded.
+    pub async fn revoke_certificate_as_operator(&self, serial: &str, reason: &str) -> Result<&'static str> {
+        self.store.certificate(serial).await?.ok_or(AppError::NotFound)?;
+        let reason = revocation_reason(reason)?;
+        if !self.store.revoke_certificate(serial, reason, "operator", self.now()).await? {
+            return Err(AppError::WrongState("this certificate is already revoked".into()));
+        }
+        Ok(reason)
+    }
+}
+
+fn revocation_reason(reason: &str) -> Result<&'static str> {
+    Ok({
+        match reason {
             "" | "unspecified" => "unspecified",
             "key_compromise" | "keyCompromise" => "keyCompromise",
             "affiliation_changed" | "affiliationChanged" => "affiliationChanged",
@@ -425,13 +446,11 @@ impl App {
                     ),
                 ));
             }
-        };
-        if !self.store.revoke_certificate(serial, reason, caller.id(), self.now()).await? {
-            return Err(AppError::WrongState("this certificate is already revoked".into()));
         }
-        Ok(())
-    }
+    })
+}
 
+impl App {
     /// On departure: every valid certificate of `user` is revoked.
     pub(crate) async fn revoke_all(&self, user: &str, by: &str) -> Result<usize> {
         let now = self.now();

@@ -201,6 +201,33 @@ impl IssuingCa {
     /// and the one extended key usage timeStamping, critical (RFC 3161).
     pub fn issue_tsa(&self, organization: &str, serial: u64, now: OffsetDateTime, days: i64) -> Result<Issued, Error> {
         let key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).map_err(ca_err)?;
+        let key_pem = key.serialize_pem();
+        self.tsa_leaf(organization, serial, now, days, &key, key_pem)
+    }
+
+    /// A timestamp authority's certificate with a new key of `algorithm`
+    /// (some clients' test authorities, pyHanko's among them, are RSA only).
+    pub fn issue_tsa_with(
+        &self,
+        organization: &str,
+        serial: u64,
+        now: OffsetDateTime,
+        days: i64,
+        algorithm: crate::Algorithm,
+    ) -> Result<Issued, Error> {
+        let (key, key_pem) = new_key(algorithm)?;
+        self.tsa_leaf(organization, serial, now, days, &key, key_pem)
+    }
+
+    fn tsa_leaf(
+        &self,
+        organization: &str,
+        serial: u64,
+        now: OffsetDateTime,
+        days: i64,
+        key: &impl rcgen::PublicKeyData,
+        key_pem: String,
+    ) -> Result<Issued, Error> {
         let mut p = leaf_params(now, days)?;
         let mut dn = DistinguishedName::new();
         dn.push(DnType::CommonName, format!("{organization} — Timestamp Authority"));
@@ -214,7 +241,7 @@ impl IssuingCa {
         );
         eku.set_criticality(true);
         p.custom_extensions = vec![eku];
-        self.sign_leaf(p, serial, &key, key.serialize_pem())
+        self.sign_leaf(p, serial, key, key_pem)
     }
 
     /// Renews a certificate this CA issued: same subject, same public key

@@ -313,6 +313,21 @@ impl Store {
         rows.into_iter().map(|r| self.envelope_row(r)).collect()
     }
 
+    /// Open envelopes due for the sweep: expired at `now`, or unchanged
+    /// since `quiet_since` (their waiting signers get a reminder).
+    pub async fn envelopes_to_sweep(&self, now: i64, quiet_since: i64, limit: i64) -> Result<Vec<EnvelopeRow>> {
+        let rows: Vec<EnvelopeTuple> = on!(self.db(), p => sqlx::query_as(
+            "SELECT id, sender, dossier, version, created_at, updated_at, snapshot FROM envelopes \
+             WHERE state = 'sent' AND (expires_at <= $1 OR updated_at <= $2) ORDER BY updated_at, id LIMIT $3",
+        )
+        .bind(now)
+        .bind(quiet_since)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(p)
+        .await?);
+        rows.into_iter().map(|r| self.envelope_row(r)).collect()
+    }
+
     /// Envelopes a user sent, newest first.
     pub async fn envelopes_sent_by(&self, user: &str, limit: i64) -> Result<Vec<EnvelopeRow>> {
         let rows: Vec<EnvelopeTuple> = on!(self.db(), p => sqlx::query_as(

@@ -506,6 +506,15 @@ pub fn routes() -> Vec<Route> {
         ),
         route!(
             "post",
+            "/api/v1/envelopes/{id}/recipients/{index}/delegate",
+            "Hand my signature to another employee (employees and signing officers).",
+            auth = true,
+            body = DelegateBody,
+            resp = guichet_app::EnvelopeView,
+            post(delegate_envelope)
+        ),
+        route!(
+            "post",
             "/api/v1/envelopes/{id}/void",
             "Void an open envelope (its sender, the dossier's case workers, administrators).",
             auth = true,
@@ -537,6 +546,13 @@ pub struct SignBody {
     pub passphrase: Option<String>,
     /// The signer read the whole document and agrees to sign it.
     pub agree: bool,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DelegateBody {
+    /// The colleague's account address.
+    pub email: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -1271,4 +1287,13 @@ async fn external_decline(
     Body(b): Body<ReasonOnly>,
 ) -> ApiResult<Json> {
     to_json(s.app.decline_external(&token, &b.reason).await?)
+}
+
+async fn delegate_envelope(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path((id, index)): Path<(String, usize)>,
+    Body(b): Body<DelegateBody>,
+) -> ApiResult<Json> {
+    to_json(s.app.delegate_envelope(&c, &id, index, &b.email).await?)
 }

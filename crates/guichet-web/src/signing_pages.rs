@@ -164,20 +164,166 @@ struct EnvelopesPage {
     t: Tr,
     nav: Nav,
     items: Vec<(String, String, String)>,
+    employee: bool,
+    /// (envelope, title, state, sent on)
+    sent: Vec<(String, String, String, String)>,
 }
 
 pub(crate) async fn envelopes(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
     let t = c.t;
-    match s.app.envelopes_awaiting(caller).await {
-        Ok(list) => {
-            let items = list
-                .into_iter()
-                .map(|e| (e.id, e.title, t.t1("envelope-expires", "date", &t.date(e.expires_at))))
-                .collect();
-            html(StatusCode::OK, &EnvelopesPage { t, nav: c.nav.clone(), items })
+    let list = match s.app.envelopes_awaiting(caller).await {
+        Ok(l) => l,
+        Err(e) => return failure(&c, e),
+    };
+    let sent = if caller.is_staff() {
+        match s.app.envelopes_sent(caller).await {
+            Ok(l) => l,
+            Err(e) => return failure(&c, e),
         }
+    } else {
+        Vec::new()
+    };
+    let items =
+        list.into_iter().map(|e| (e.id, e.title, t.t1("envelope-expires", "date", &t.date(e.expires_at)))).collect();
+    let sent = sent
+        .into_iter()
+        .map(|e| (e.id, e.title, t.t(&format!("envelope-state-{}", e.state)), t.date(e.sent_at)))
+        .collect();
+    html(StatusCode::OK, &EnvelopesPage { t, nav: c.nav.clone(), items, employee: caller.is_staff(), sent })
+}
+
+// ---------------------------------------------------------------- new envelope
+
+const ROWS: usize = 6;
+
+#[derive(Template)]
+#[template(path = "new_envelope.html")]
+struct NewEnvelopePage {
+    t: Tr,
+    nav: Nav,
+    max: String,
+    error: Option<String>,
+    title: String,
+    message: String,
+    days: String,
+    lang: String,
+    /// (row from 1, (kind, name, email, group))
+    rows: Vec<(usize, (String, String, String, String))>,
+}
+
+fn new_envelope_page(s: &AppState, c: &Ctx, form: &std::collections::HashMap<String, String>, error: Option<String>, status: StatusCode) -> Response {
+    let get = |k: &str| form.get(k).cloned().unwrap_or_default();
+    let rows = (1..=ROWS)
+        .map(|i| {
+            let group = form.get(&format!("group-{i}")).cloned().unwrap_or_else(|| "1".into());
+            (i, (get(&format!("kind-{i}")), get(&format!("name-{i}")), get(&format!("email-{i}")), group))
+        })
+        .collect();
+    let page = NewEnvelopePage {
+        t: c.t,
+        nav: c.nav.clone(),
+        max: megabytes(s.app.config.max_upload),
+        error,
+        title: get("title"),
+        message: get("message"),
+        days: form.get("days").cloned().unwrap_or_else(|| "30".into()),
+        lang: form.get("lang").cloned().unwrap_or_else(|| c.t.lang.code().into()),
+        rows,
+    };
+    html(status, &page)
+}
+
+pub(crate) async fn new_envelope_form(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
+    if !caller.is_staff() {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "page-not-found-text");
+    }
+    new_envelope_page(&s, &c, &Default::default(), None, StatusCode::OK)
+}
+
+pub(crate) async fn new_envelope(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    mut multipart: Multipart,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let t = c.t;
+    let limit = s.app.config.max_upload;
+    let mut form = std::collections::HashMap::new();
+    let (mut pdf, mut too_large) = (Vec::new(), false);
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        let name = field.name().unwrap_or_default().to_owned();
+        if name == "document" {
+            while let Ok(Some(chunk)) = field.chunk().await {
+                if pdf.len() + chunk.len() > limit {
+                    too_large = true;
+                    break;
+                }
+                pdf.extend_from_slice(&chunk);
+            }
+        } else if let Ok(v) = field.text().await {
+            form.insert(name, v);
+        }
+    }
+    let Some(caller) = c.caller.clone() else { return to_login("/enveloppes/nouvelle") };
+    if !csrf_ok(&c, form.get("_csrf").map(String::as_str)) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    let again = |key: &str, status: StatusCode| new_envelope_page(&s, &c, &form, Some(t.t(key)), status);
+    if too_large {
+        return new_envelope_page(
+            &s,
+            &c,
+            &form,
+            Some(t.t1("verify-error-size", "size", &megabytes(limit))),
+            StatusCode::PAYLOAD_TOO_LARGE,
+        );
+    }
+    if pdf.is_empty() {
+        return again("verify-error-missing", StatusCode::UNPROCESSABLE_ENTITY);
+    }
+    let mut recipients = Vec::new();
+    for i in 1..=ROWS {
+        let kind = form.get(&format!("kind-{i}")).map(|k| k.trim().to_owned()).unwrap_or_default();
+        if kind.is_empty() {
+            continue;
+        }
+        let Some(group) = form.get(&format!("group-{i}")).and_then(|g| g.trim().parse::<u32>().ok()).filter(|g| *g >= 1)
+        else {
+            return again("new-envelope-error-group", StatusCode::UNPROCESSABLE_ENTITY);
+        };
+        recipients.push(guichet_app::RecipientInput {
+            name: form.get(&format!("name-{i}")).map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()),
+            email: form.get(&format!("email-{i}")).map(|e| e.trim().to_owned()).unwrap_or_default(),
+            kind,
+            group,
+            field: None,
+        });
+    }
+    let input = guichet_app::EnvelopeInput {
+        title: form.get("title").cloned().unwrap_or_default(),
+        message: form.get("message").cloned().unwrap_or_default(),
+        lang: form.get("lang").cloned().filter(|l| l == "fr" || l == "en"),
+        expires_in_days: form.get("days").and_then(|d| d.trim().parse().ok()),
+        recipients,
+    };
+    match s.app.create_envelope(&caller, pdf, input).await {
+        Ok(e) => see_other(&format!("/enveloppes/{}", e.id)),
+        Err(AppError::UnsupportedMedia(_)) => again("verify-error-type", StatusCode::UNSUPPORTED_MEDIA_TYPE),
+        Err(AppError::Invalid { code: "encrypted_pdf", .. }) => {
+            again("verify-error-encrypted", StatusCode::UNPROCESSABLE_ENTITY)
+        }
+        Err(AppError::Invalid { message, .. }) => new_envelope_page(
+            &s,
+            &c,
+            &form,
+            Some(t.t1("new-envelope-error", "why", &message)),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        ),
         Err(e) => failure(&c, e),
     }
 }
@@ -306,19 +452,7 @@ pub(crate) async fn envelope_svg(
         return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text");
     };
     match s.app.envelope_page(caller, &id, n - 1).await {
-        Ok(svg) => {
-            let mut r = svg.into_response();
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
-            h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            // Drawn from an uploaded PDF: nothing in it may run or load.
-            h.insert(
-                header::CONTENT_SECURITY_POLICY,
-                HeaderValue::from_static("default-src 'none'; img-src data:; style-src 'unsafe-inline'"),
-            );
-            r
-        }
+        Ok(svg) => svg_response(svg),
         Err(e) => failure(&c, e),
     }
 }
@@ -385,6 +519,9 @@ async fn after(s: &AppState, c: &Ctx, id: &str, r: Result<EnvelopeView, AppError
         Err(AppError::Invalid { code: "agreement_required", .. }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-agree")
         }
+        Err(AppError::Invalid { code: "invalid_envelope", message, .. }) if message.contains("employee") || message.contains("someone else") => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-delegate")
+        }
         Err(AppError::Invalid { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-reason"),
         Err(AppError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "envelope-error-throttled"),
         Err(AppError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "envelope-error-unavailable"),
@@ -432,6 +569,22 @@ pub(crate) async fn envelope_decline(
     };
     let r = s.app.decline_envelope(&caller, &id, index, first(&f, "reason").unwrap_or_default()).await;
     after(&s, &c, &id, r, "envelope-declined-notice").await
+}
+
+pub(crate) async fn envelope_delegate(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, index)): Path<(String, usize)>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match guard(&c, &f, &format!("/enveloppes/{id}")) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let r = s.app.delegate_envelope(&caller, &id, index, first(&f, "email").unwrap_or_default()).await;
+    after(&s, &c, &id, r, "envelope-delegated-notice").await
 }
 
 pub(crate) async fn envelope_void(
@@ -484,6 +637,10 @@ struct CertificateLine {
 struct CertificatePage {
     t: Tr,
     nav: Nav,
+    /// The caller's own certificates (else an administrator's view).
+    own: bool,
+    holder: String,
+    revoke_base: String,
     lead: String,
     notice: Option<String>,
     error: Option<String>,
@@ -501,10 +658,28 @@ async fn certificate_page(
     if !caller.is_staff() {
         return message(c, StatusCode::FORBIDDEN, "page-forbidden", "page-not-found-text");
     }
+    certificates_page(s, c, caller.id(), notice, error, status).await
+}
+
+/// A user's certificates: their own page, or an administrator's view.
+async fn certificates_page(
+    s: &AppState,
+    c: &Ctx,
+    user: &str,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
     let t = c.t;
-    let list = match s.app.certificates(caller, caller.id()).await {
+    let own = user == caller.id();
+    let list = match s.app.certificates(caller, user).await {
         Ok(l) => l,
         Err(e) => return failure(c, e),
+    };
+    let holder = match s.app.store.user(user).await {
+        Ok(Some(u)) => u.name,
+        _ => return message(c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text"),
     };
     let now = s.app.now();
     let certificates = list
@@ -532,12 +707,54 @@ async fn certificate_page(
     let page = CertificatePage {
         t,
         nav: c.nav.clone(),
-        lead: t.t1("certificate-lead", "org", &c.nav.org),
+        own,
+        revoke_base: if own { "/compte/certificat".into() } else { "/admin/certificats".into() },
+        lead: if own { t.t1("certificate-lead", "org", &c.nav.org) } else { t.t("certificate-admin-lead") },
+        holder,
         notice,
         error,
         certificates,
     };
     html(status, &page)
+}
+
+/// An administrator's view of someone's certificates.
+pub(crate) async fn admin_certificates(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    certificates_page(&s, &c, &id, None, None, StatusCode::OK).await
+}
+
+pub(crate) async fn admin_revoke(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(serial): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match guard(&c, &f, "/admin") {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let holder = match s.app.store.certificate(&serial).await {
+        Ok(Some(x)) => x.user_id,
+        Ok(None) => return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text"),
+        Err(e) => return failure(&c, e.into()),
+    };
+    match s.app.revoke_certificate(&caller, &serial, first(&f, "reason").unwrap_or("unspecified")).await {
+        Ok(()) => {
+            certificates_page(&s, &c, &holder, Some(c.t.t("certificate-revoked-notice")), None, StatusCode::OK).await
+        }
+        Err(AppError::WrongState(_)) => {
+            certificates_page(&s, &c, &holder, None, Some(c.t.t("certificate-already-revoked")), StatusCode::CONFLICT).await
+        }
+        Err(e) => failure(&c, e),
+    }
 }
 
 pub(crate) async fn certificate(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
@@ -593,4 +810,194 @@ pub(crate) async fn certificate_revoke(
         Ok(()) => certificate_page(&s, &c, Some(c.t.t("certificate-revoked-notice")), None, StatusCode::OK).await,
         Err(e) => failure(&c, e),
     }
+}
+
+// ---------------------------------------------------------------- external signers
+
+#[derive(Template)]
+#[template(path = "external.html")]
+struct ExternalPage {
+    t: Tr,
+    nav: Nav,
+    token: String,
+    title: String,
+    name: String,
+    message: String,
+    state: String,
+    due: Option<String>,
+    notice: Option<String>,
+    error: Option<String>,
+    pages: Vec<(usize, String)>,
+    may_sign: bool,
+    sealed_note: String,
+}
+
+async fn external_page(
+    s: &AppState,
+    c: &Ctx,
+    token: &str,
+    notice: Option<String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
+    let t = c.t;
+    let v = match s.app.external_envelope(token).await {
+        Ok(v) => v,
+        Err(AppError::WrongState(_)) => return message(c, StatusCode::GONE, "external-expired", "external-expired-text"),
+        Err(e) => return failure(c, e),
+    };
+    let e = &v.envelope;
+    let count = s.app.external_page_count(token).await.unwrap_or(0);
+    let name = e.recipients.get(v.recipient).map(|r| r.name.clone()).unwrap_or_default();
+    let page = ExternalPage {
+        t,
+        nav: c.nav.clone(),
+        token: token.to_owned(),
+        title: e.title.clone(),
+        name,
+        message: e.message.clone(),
+        state: t.t(&format!("envelope-state-{}", e.state)),
+        due: (e.state == "sent").then(|| t.t1("envelope-expires", "date", &t.date(e.expires_at))),
+        notice,
+        error,
+        pages: (1..=count)
+            .map(|n| {
+                let mut args = fluent_bundle::FluentArgs::new();
+                args.set("n", n);
+                args.set("total", count);
+                args.set("title", e.title.clone());
+                (n, t.t2("envelope-page-alt", &args))
+            })
+            .collect(),
+        may_sign: v.may_sign,
+        sealed_note: t.t1("external-sealed-note", "org", &c.nav.org),
+    };
+    html(status, &page)
+}
+
+pub(crate) async fn external(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(token): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    external_page(&s, &c, &token, None, None, StatusCode::OK).await
+}
+
+pub(crate) async fn external_svg(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((token, file)): Path<(String, String)>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(n) = file.strip_suffix(".svg").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1) else {
+        return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text");
+    };
+    match s.app.external_page(&token, n - 1).await {
+        Ok(svg) => svg_response(svg),
+        Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn external_pdf(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(token): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    match s.app.external_file(&token).await {
+        Ok(pdf) => {
+            let mut r = pdf.into_response();
+            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
+            r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+            r
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn external_code(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(token): Path<String>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let t = c.t;
+    match s.app.send_signing_code(&token).await {
+        Ok(()) => external_page(&s, &c, &token, Some(t.t("external-code-sent")), None, StatusCode::OK).await,
+        Err(AppError::Throttled { retry_after: 0 }) => {
+            external_page(&s, &c, &token, None, Some(t.t("external-locked")), StatusCode::TOO_MANY_REQUESTS).await
+        }
+        Err(AppError::Throttled { .. }) => {
+            external_page(&s, &c, &token, None, Some(t.t("external-code-wait")), StatusCode::TOO_MANY_REQUESTS).await
+        }
+        Err(AppError::WrongState(_)) => {
+            external_page(&s, &c, &token, None, Some(t.t("envelope-error-turn")), StatusCode::CONFLICT).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+pub(crate) async fn external_sign(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    crate::extract::Client(client): crate::extract::Client,
+    Path(token): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let t = c.t;
+    if first(&f, "agree") != Some("1") {
+        return external_page(&s, &c, &token, None, Some(t.t("envelope-error-agree")), StatusCode::UNPROCESSABLE_ENTITY)
+            .await;
+    }
+    let (status, key) = match s.app.sign_external(&token, first(&f, "code").unwrap_or_default(), &client).await {
+        Ok(_) => return external_page(&s, &c, &token, Some(t.t("envelope-signed-notice")), None, StatusCode::OK).await,
+        Err(AppError::Invalid { code: "wrong_code", .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "external-wrong-code"),
+        Err(AppError::Throttled { .. }) => (StatusCode::TOO_MANY_REQUESTS, "external-locked"),
+        Err(AppError::Unavailable(_)) => (StatusCode::SERVICE_UNAVAILABLE, "envelope-error-unavailable"),
+        Err(AppError::WrongState(_)) | Err(AppError::Conflict { .. }) => (StatusCode::CONFLICT, "envelope-error-turn"),
+        Err(e) => return failure(&c, e),
+    };
+    external_page(&s, &c, &token, None, Some(t.t(key)), status).await
+}
+
+pub(crate) async fn external_decline(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(token): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let t = c.t;
+    match s.app.decline_external(&token, first(&f, "reason").unwrap_or_default()).await {
+        Ok(_) => external_page(&s, &c, &token, Some(t.t("envelope-declined-notice")), None, StatusCode::OK).await,
+        Err(AppError::Invalid { .. }) => {
+            external_page(&s, &c, &token, None, Some(t.t("envelope-error-reason")), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(AppError::WrongState(_)) => {
+            external_page(&s, &c, &token, None, Some(t.t("envelope-error-turn")), StatusCode::CONFLICT).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+fn svg_response(svg: String) -> Response {
+    let mut r = svg.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("image/svg+xml"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=300"));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    // Drawn from an uploaded PDF: nothing in it may run or load.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static("default-src 'none'; img-src data:; style-src 'unsafe-inline'"),
+    );
+    r
 }

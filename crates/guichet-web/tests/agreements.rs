@@ -345,3 +345,63 @@ fn a_contract_with_five_signers_in_two_parallel_groups_stays_valid_for_every_val
         assert_eq!(st, 429, "locked");
     });
 }
+
+#[test]
+fn delegation_reminders_and_expiry() {
+    on_each(|s| {
+        let (citizen, _, dossier) = approved_loan(s);
+        let (_, list) = citizen.get(&format!("/api/v1/dossiers/{dossier}/envelopes"));
+        let loan = list[0]["id"].as_str().expect("id").to_owned();
+        let (_, pdf) = citizen.bytes("GET", &format!("/api/v1/envelopes/{loan}/document?file=original"), None);
+        let sender = s.user("contrats@example.org", &["case_worker"]);
+        let alice = s.user("alice@example.org", &["case_worker"]);
+        let emile = s.user("emile@example.org", &["reviewer"]);
+        assert_eq!(emile.post("/api/v1/me/certificates", json!({"passphrase": PASSPHRASE})).0, 201);
+
+        // Alice hands her signature to Émile, who signs in her place.
+        let envelope = json!({"title": "Bon de commande", "recipients": [{"kind": "employee", "email": "alice@example.org"}]});
+        let (ct, body) = envelope_form(&pdf, &envelope);
+        let (st, env, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!(st, 201, "{env}");
+        let id = env["id"].as_str().expect("id").to_owned();
+        let (st, e) = alice.post(&format!("/api/v1/envelopes/{id}/recipients/0/delegate"), json!({"email": "marie@example.org"}));
+        assert_eq!((st, e["error"]["code"].as_str()), (422, Some("invalid_envelope")), "not to a citizen: {e}");
+        let (st, e) = emile.post(&format!("/api/v1/envelopes/{id}/recipients/0/delegate"), json!({"email": "emile@example.org"}));
+        assert_eq!(st, 403, "only the recipient delegates: {e}");
+        let (st, e) = alice.post(&format!("/api/v1/envelopes/{id}/recipients/0/delegate"), json!({"email": "emile@example.org"}));
+        assert_eq!(st, 200, "{e}");
+        assert_eq!((e["recipients"][0]["status"].as_str(), e["recipients"][1]["name"].as_str()), (Some("delegated"), Some("Test Person")));
+        assert!(s.last_mail("emile@example.org").contains(&format!("/enveloppes/{id}")), "Émile is told");
+        let (st, e) = emile.post(&format!("/api/v1/envelopes/{id}/recipients/1/sign"), json!({"agree": true, "passphrase": PASSPHRASE}));
+        assert_eq!((st, e["state"].as_str()), (200, Some("completed")), "{e}");
+
+        // An external signer who does nothing: reminded after three quiet
+        // days (with a fresh link), and the envelope expires on its day.
+        let envelope = json!({"title": "Avenant", "expires_in_days": 10,
+            "recipients": [{"kind": "external", "name": "Bernard", "email": "bernard@partenaire.example"}]});
+        let (ct, body) = envelope_form(&pdf, &envelope);
+        let (st, env, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!(st, 201, "{env}");
+        let id = env["id"].as_str().expect("id").to_owned();
+        let first = token_in(&s.last_mail("bernard@partenaire.example"));
+        assert_eq!(s.rt.block_on(s.app.sweep_envelopes()).expect("sweep"), (0, 0), "nothing due yet");
+        s.app.shift_clock(3 * 86_400 + 60);
+        let (expired, reminded) = s.rt.block_on(s.app.sweep_envelopes()).expect("sweep");
+        assert_eq!((expired, reminded), (0, 1));
+        let second = token_in(&s.last_mail("bernard@partenaire.example"));
+        assert_ne!(first, second, "a fresh link");
+        assert_eq!(s.rt.block_on(s.app.sweep_envelopes()).expect("sweep"), (0, 0), "not twice in a row");
+        s.app.shift_clock(7 * 86_400);
+        assert_eq!(s.rt.block_on(s.app.sweep_envelopes()).expect("sweep").0, 1, "expired");
+        // (Sessions expired with the days: sign in again.)
+        let mut sender = s.client();
+        sender.login("contrats@example.org", PASSWORD);
+        let (_, e) = sender.get(&format!("/api/v1/envelopes/{id}"));
+        assert_eq!(e["state"], "expired", "{e}");
+        let outsider = s.client();
+        assert_eq!(outsider.post(&format!("/api/v1/signing/{second}/code"), json!({})).0, 409);
+        let admin = s.user("admin@example.org", &["administrator"]);
+        let (_, report) = admin.get("/api/v1/audit/verify");
+        assert!(report["first_broken"].is_null(), "{report}");
+    });
+}

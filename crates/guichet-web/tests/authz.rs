@@ -155,6 +155,13 @@ fn every_route_for_every_role() {
             ),
             ("POST", format!("{envelope}/recipients/0/sign"), Some(json!({"agree": true})), &["owner"]),
             ("POST", format!("{envelope}/recipients/0/decline"), Some(json!({"reason": "non"})), &["owner"]),
+            // Recipient 1 is any signing officer.
+            (
+                "POST",
+                format!("{envelope}/recipients/1/delegate"),
+                Some(json!({"email": "case_worker@example.org"})),
+                &["signing_officer"],
+            ),
             ("POST", format!("{envelope}/void"), Some(json!({"reason": "erreur"})), &["case_worker", "administrator"]),
             // Last: it ends each session.
             ("POST", "/api/v1/auth/logout".into(), Some(json!({})), any),

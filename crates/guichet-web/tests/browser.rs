@@ -785,3 +785,84 @@ fn a_loan_agreement_is_signed_in_the_browser_by_the_citizen_and_an_officer() {
     b.screenshot("verify");
     assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
 }
+
+/// An employee sends a PDF for signature from the screen, to an external
+/// person first, then a colleague; the external person signs in the
+/// browser with the code emailed to them, without an account.
+#[test]
+fn an_employee_sends_a_pdf_and_an_external_person_signs_it_with_an_emailed_code() {
+    let Some(mut b) = Browser::start() else { return };
+    let s = start("sqlite");
+    let base = s.base.clone();
+    for (email, name, role) in [
+        ("marie@example.org", "Marie Tremblay", "citizen"),
+        ("agent@example.org", "Alain Agent", "case_worker"),
+        ("alice@example.org", "Alice Collègue", "reviewer"),
+    ] {
+        s.rt.block_on(s.app.create_account(None, email, name, PASSWORD, &[role.into()])).expect("account");
+    }
+    // A PDF to send: any will do (an agreement generated for a loan).
+    let mut citizen = Client::new(&base);
+    citizen.login("marie@example.org", PASSWORD);
+    let (_, d) = citizen.post(
+        "/api/v1/dossiers",
+        json!({"program": "shq-pret-loyer-2020", "answers": eligible_loan(), "submit": true}),
+    );
+    let mut agent = Client::new(&base);
+    agent.login("agent@example.org", PASSWORD);
+    let dossier = d["id"].as_str().expect("id");
+    agent.post(&format!("/api/v1/dossiers/{dossier}/decision"), json!({"outcome": "approved"}));
+    let (_, list) = citizen.get(&format!("/api/v1/dossiers/{dossier}/envelopes"));
+    let loan = list[0]["id"].as_str().expect("id").to_owned();
+    let (_, pdf) = citizen.bytes("GET", &format!("/api/v1/envelopes/{loan}/document?file=original"), None);
+    let file = tmpdir("send").join("contrat.pdf");
+    std::fs::write(&file, &pdf).expect("write");
+
+    b.sign_in(&base, "agent@example.org", "/enveloppes");
+    b.audit("documents to sign and sent (employee)");
+    b.go("a[href='/enveloppes/nouvelle']");
+    b.audit("new envelope");
+    b.type_in("#title", "Contrat de services");
+    let el = b.find("#document");
+    b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": file.display().to_string()})));
+    b.js("document.getElementById('kind-1').value = 'external'; document.getElementById('kind-2').value = 'employee';", json!([]));
+    b.type_in("#name-1", "Bernard Externe");
+    b.type_in("#email-1", "bernard@partenaire.example");
+    b.type_in("#email-2", "alice@example.org");
+    b.type_in("#group-2", "2");
+    b.go("form[action='/enveloppes/nouvelle'] button.primary");
+    let envelope = b.path();
+    assert!(envelope.starts_with("/enveloppes/e_"), "{envelope}: {}", b.text());
+    assert!(b.text().contains("Bernard Externe") && b.text().contains("Alice Collègue"), "{}", b.text());
+    b.audit("envelope sent (sender)");
+
+    // The external person, signed out, from the emailed link.
+    let mail = s.last_mail("bernard@partenaire.example");
+    let link = mail.split_whitespace().find(|w| w.contains("/signer/")).expect("link").to_owned();
+    let path = link.splitn(4, '/').nth(3).map(|p| format!("/{p}")).expect("path");
+    b.cmd("DELETE", "/cookie", None);
+    b.goto(&format!("{base}{path}"));
+    assert!(b.text().contains("Pour Bernard Externe"), "{}", b.text());
+    b.audit("external signer");
+    b.go(&format!("form[action='{path}/code'] button"));
+    assert!(b.text().contains("Un code vous a été envoyé"), "{}", b.text());
+    let code: String = s
+        .last_mail("bernard@partenaire.example")
+        .split(|c: char| !c.is_ascii_digit())
+        .find(|w| w.len() == 6)
+        .expect("code")
+        .to_owned();
+    b.type_in("#code", if code == "000000" { "111111" } else { "000000" });
+    b.click("#agree");
+    b.go(&format!("form[action='{path}/signature'] button.primary"));
+    assert!(b.text().contains("Ce code est incorrect"), "{}", b.text());
+    b.audit("external signer, wrong code");
+    b.type_in("#code", &code);
+    b.click("#agree");
+    b.go(&format!("form[action='{path}/signature'] button.primary"));
+    assert!(b.text().contains("Votre signature est apposée"), "{}", b.text());
+    b.audit("external signer, signed");
+    // Alice's turn has come: she is told.
+    assert!(s.last_mail("alice@example.org").contains(&envelope), "{}", s.last_mail("alice@example.org"));
+    assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
+}

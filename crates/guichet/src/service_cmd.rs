@@ -226,6 +226,23 @@ pub enum AdminCmd {
         db: DbArgs,
         files: Vec<PathBuf>,
     },
+    /// List an employee's signing certificates (they get one on their own
+    /// screen: its key is locked under a passphrase only they know).
+    Certificates {
+        #[command(flatten)]
+        db: DbArgs,
+        #[arg(long)]
+        email: String,
+    },
+    /// Revoke a signing certificate (by its serial, as listed).
+    Revoke {
+        #[command(flatten)]
+        db: DbArgs,
+        serial: String,
+        /// unspecified, key_compromise, affiliation_changed, superseded, cessation_of_operation
+        #[arg(long, default_value = "unspecified")]
+        reason: String,
+    },
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime> {
@@ -298,6 +315,11 @@ async fn run_server(settings: &Settings, listen: &str, banner: Option<String>) -
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
         loop {
             tick.tick().await;
+            match job.sweep_envelopes().await {
+                Ok((0, 0)) => {}
+                Ok((expired, reminded)) => tracing::info!(expired, reminded, "envelopes swept"),
+                Err(e) => tracing::warn!(error = %e, "envelope sweep failed"),
+            }
             match job.checkpoint().await {
                 Ok(Some(c)) => tracing::info!(events = c.events, last_seq = c.last_seq, "audit checkpoint signed"),
                 Ok(None) => {}
@@ -393,6 +415,8 @@ pub fn admin(cmd: &AdminCmd) -> ExitCode {
     let (db, email, name) = match cmd {
         AdminCmd::Create { db, email, name } => (db, email, name),
         AdminCmd::Publish { db, files } => return report(publish(db, files)),
+        AdminCmd::Certificates { db, email } => return report(certificates(db, email)),
+        AdminCmd::Revoke { db, serial, reason } => return report(revoke(db, serial, reason)),
     };
     report((|| {
         let s = settings_for(db)?;
@@ -412,6 +436,39 @@ pub fn admin(cmd: &AdminCmd) -> ExitCode {
             Ok(())
         })
     })())
+}
+
+fn certificates(db: &DbArgs, email: &str) -> Result<()> {
+    let s = settings_for(db)?;
+    runtime()?.block_on(async {
+        let store = s.store().await?;
+        let user = store.user_by_email(email).await?.ok_or_else(|| anyhow!("no account for {email}"))?;
+        let list = store.certificates_of(&user.id).await?;
+        if list.is_empty() {
+            println!("{email}: no signing certificate");
+        }
+        for c in list {
+            let state = match (&c.revoked_at, &c.revocation_reason) {
+                (Some(at), r) => format!("revoked at {at} ({})", r.as_deref().unwrap_or("unspecified")),
+                (None, _) => format!("valid until {}", c.not_after),
+            };
+            println!("{}  {}  {state}", c.serial, c.subject);
+        }
+        store.close().await;
+        Ok(())
+    })
+}
+
+fn revoke(db: &DbArgs, serial: &str, reason: &str) -> Result<()> {
+    let s = settings_for(db)?;
+    runtime()?.block_on(async {
+        let store = s.store().await?;
+        let app = App::new(store.clone(), s.config(), None);
+        let revoked = app.revoke_certificate_as_operator(serial, reason).await.map_err(|e| anyhow!("{e}"))?;
+        println!("certificate {serial} revoked ({revoked}); the CRL and OCSP answers say so from now on");
+        store.close().await;
+        Ok(())
+    })
 }
 
 fn publish(db: &DbArgs, files: &[PathBuf]) -> Result<()> {
