@@ -103,7 +103,9 @@ fn main() {
     for _ in 0..10 {
         let t = Instant::now();
         let mut k = [0u8; 32];
-        argon2::Argon2::default().hash_password_into(PASSPHRASE.as_bytes(), b"0123456789abcdef", &mut k).expect("argon2");
+        argon2::Argon2::default()
+            .hash_password_into(PASSPHRASE.as_bytes(), b"0123456789abcdef", &mut k)
+            .expect("argon2");
         argon.push(t.elapsed());
     }
     println!("guichet argon2id_passphrase_median_ms={:.2}", median(argon));
@@ -114,23 +116,23 @@ fn main() {
     let now = time::OffsetDateTime::now_utc();
     let files = ca::init("Bench", "CA", now).expect("CA");
     let issuing = ca::IssuingCa::load("Bench", "CA", &files.issuing_key).expect("CA");
-    let person = |n: &str| Employee { name: n.into(), email: "x@example.org".into(), organization: "Bench".into(), unit: None };
+    let person =
+        |n: &str| Employee { name: n.into(), email: "x@example.org".into(), organization: "Bench".into(), unit: None };
     let signer = issuing.issue(&person("Signer"), 1001, now, 365).expect("issue");
     // An RSA timestamp authority: pyHanko's in-process one is RSA only.
-    let tsa_cert = issuing.issue_tsa_with("Bench", 1002, now, 365, guichet_pades::Algorithm::RsaPkcs1Sha256).expect("tsa");
+    let tsa_cert =
+        issuing.issue_tsa_with("Bench", 1002, now, 365, guichet_pades::Algorithm::RsaPkcs1Sha256).expect("tsa");
     let chain = vec![ca::pem_to_der(&files.issuing_cert).expect("pem")];
     let root = ca::pem_to_der(&files.root_cert).expect("pem");
     let key = SoftwareKey::from_pkcs8(signer.key_pem.as_bytes(), false).expect("key");
-    let tsa = Tsa(
-        TimestampAuthority::new(
-            Box::new(SoftwareKey::from_pkcs8(tsa_cert.key_pem.as_bytes(), false).expect("key")),
-            tsa_cert.cert_der.clone(),
-            chain.clone(),
-            "2.25.137271.3161.1",
-            Box::new(time::OffsetDateTime::now_utc),
-        )
-        .expect("tsa"),
-    );
+    let tsa = Tsa(TimestampAuthority::new(
+        Box::new(SoftwareKey::from_pkcs8(tsa_cert.key_pem.as_bytes(), false).expect("key")),
+        tsa_cert.cert_der.clone(),
+        chain.clone(),
+        "2.25.137271.3161.1",
+        Box::new(time::OffsetDateTime::now_utc),
+    )
+    .expect("tsa"));
     let root_ca = ca::IssuingCa::load_root("Bench", "CA", &files.root_key).expect("root");
     let crls = vec![issuing.crl(&[], 1, now, 7).expect("crl"), root_ca.crl(&[], 1, now, 30).expect("crl")];
     let mut work = vec![];

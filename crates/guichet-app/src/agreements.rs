@@ -975,7 +975,13 @@ impl App {
     }
 
     /// Hands an employee's signature to a colleague (same place in the order).
-    pub async fn delegate_envelope(&self, caller: &Caller, id: &str, index: usize, to_email: &str) -> Result<EnvelopeView> {
+    pub async fn delegate_envelope(
+        &self,
+        caller: &Caller,
+        id: &str,
+        index: usize,
+        to_email: &str,
+    ) -> Result<EnvelopeView> {
         let row = self.envelope_row(id).await?;
         let e = &row.envelope;
         if !e.is_recipient(index, &caller.actor) {
@@ -987,7 +993,9 @@ impl App {
             .user_by_email(to_email)
             .await?
             .filter(|u| u.active && u.roles.iter().any(|r| r != "citizen"))
-            .ok_or_else(|| AppError::invalid("invalid_envelope", format!("no active employee account for {to_email:?}")))?;
+            .ok_or_else(|| {
+                AppError::invalid("invalid_envelope", format!("no active employee account for {to_email:?}"))
+            })?;
         if to.id == caller.id() {
             return Err(AppError::invalid("invalid_envelope", "delegate to someone else"));
         }

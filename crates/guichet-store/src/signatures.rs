@@ -55,6 +55,7 @@ pub struct EnvelopeWrite {
     pub at: i64,
 }
 
+type LinkTuple = (String, i64, i64, Option<Vec<u8>>, Option<i64>, i64);
 type EnvelopeTuple = (String, String, Option<String>, i64, i64, i64, Vec<u8>);
 type CertTuple = (String, String, String, Vec<u8>, Option<Vec<u8>>, i64, i64, Option<i64>, Option<String>);
 const CERT_COLUMNS: &str =
@@ -361,7 +362,7 @@ impl Store {
     /// A signing link: (envelope, recipient, expires, code digest, code
     /// expiry, wrong codes so far).
     pub async fn signing_link(&self, token: &str) -> Result<Option<SigningLink>> {
-        let row: Option<(String, i64, i64, Option<Vec<u8>>, Option<i64>, i64)> = on!(self.db(), p => sqlx::query_as(
+        let row: Option<LinkTuple> = on!(self.db(), p => sqlx::query_as(
             "SELECT envelope, idx, expires_at, code_hash, code_expires, tries FROM signing_links WHERE token_hash = $1",
         )
         .bind(crate::token_hash(token))

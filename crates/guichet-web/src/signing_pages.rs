@@ -213,7 +213,13 @@ struct NewEnvelopePage {
     rows: Vec<(usize, (String, String, String, String))>,
 }
 
-fn new_envelope_page(s: &AppState, c: &Ctx, form: &std::collections::HashMap<String, String>, error: Option<String>, status: StatusCode) -> Response {
+fn new_envelope_page(
+    s: &AppState,
+    c: &Ctx,
+    form: &std::collections::HashMap<String, String>,
+    error: Option<String>,
+    status: StatusCode,
+) -> Response {
     let get = |k: &str| form.get(k).cloned().unwrap_or_default();
     let rows = (1..=ROWS)
         .map(|i| {
@@ -292,7 +298,8 @@ pub(crate) async fn new_envelope(
         if kind.is_empty() {
             continue;
         }
-        let Some(group) = form.get(&format!("group-{i}")).and_then(|g| g.trim().parse::<u32>().ok()).filter(|g| *g >= 1)
+        let Some(group) =
+            form.get(&format!("group-{i}")).and_then(|g| g.trim().parse::<u32>().ok()).filter(|g| *g >= 1)
         else {
             return again("new-envelope-error-group", StatusCode::UNPROCESSABLE_ENTITY);
         };
@@ -519,7 +526,9 @@ async fn after(s: &AppState, c: &Ctx, id: &str, r: Result<EnvelopeView, AppError
         Err(AppError::Invalid { code: "agreement_required", .. }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-agree")
         }
-        Err(AppError::Invalid { code: "invalid_envelope", message, .. }) if message.contains("employee") || message.contains("someone else") => {
+        Err(AppError::Invalid { code: "invalid_envelope", message, .. })
+            if message.contains("employee") || message.contains("someone else") =>
+        {
             (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-delegate")
         }
         Err(AppError::Invalid { .. }) => (StatusCode::UNPROCESSABLE_ENTITY, "envelope-error-reason"),
@@ -751,7 +760,8 @@ pub(crate) async fn admin_revoke(
             certificates_page(&s, &c, &holder, Some(c.t.t("certificate-revoked-notice")), None, StatusCode::OK).await
         }
         Err(AppError::WrongState(_)) => {
-            certificates_page(&s, &c, &holder, None, Some(c.t.t("certificate-already-revoked")), StatusCode::CONFLICT).await
+            certificates_page(&s, &c, &holder, None, Some(c.t.t("certificate-already-revoked")), StatusCode::CONFLICT)
+                .await
         }
         Err(e) => failure(&c, e),
     }
@@ -843,7 +853,9 @@ async fn external_page(
     let t = c.t;
     let v = match s.app.external_envelope(token).await {
         Ok(v) => v,
-        Err(AppError::WrongState(_)) => return message(c, StatusCode::GONE, "external-expired", "external-expired-text"),
+        Err(AppError::WrongState(_)) => {
+            return message(c, StatusCode::GONE, "external-expired", "external-expired-text");
+        }
         Err(e) => return failure(c, e),
     };
     let e = &v.envelope;
@@ -953,8 +965,15 @@ pub(crate) async fn external_sign(
     let c = ctx(&s, &headers, &uri).await;
     let t = c.t;
     if first(&f, "agree") != Some("1") {
-        return external_page(&s, &c, &token, None, Some(t.t("envelope-error-agree")), StatusCode::UNPROCESSABLE_ENTITY)
-            .await;
+        return external_page(
+            &s,
+            &c,
+            &token,
+            None,
+            Some(t.t("envelope-error-agree")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
     }
     let (status, key) = match s.app.sign_external(&token, first(&f, "code").unwrap_or_default(), &client).await {
         Ok(_) => return external_page(&s, &c, &token, Some(t.t("envelope-signed-notice")), None, StatusCode::OK).await,
@@ -979,7 +998,8 @@ pub(crate) async fn external_decline(
     match s.app.decline_external(&token, first(&f, "reason").unwrap_or_default()).await {
         Ok(_) => external_page(&s, &c, &token, Some(t.t("envelope-declined-notice")), None, StatusCode::OK).await,
         Err(AppError::Invalid { .. }) => {
-            external_page(&s, &c, &token, None, Some(t.t("envelope-error-reason")), StatusCode::UNPROCESSABLE_ENTITY).await
+            external_page(&s, &c, &token, None, Some(t.t("envelope-error-reason")), StatusCode::UNPROCESSABLE_ENTITY)
+                .await
         }
         Err(AppError::WrongState(_)) => {
             external_page(&s, &c, &token, None, Some(t.t("envelope-error-turn")), StatusCode::CONFLICT).await

@@ -683,6 +683,7 @@ fn a_loan_agreement_is_signed_in_the_browser_by_the_citizen_and_an_officer() {
         ("marie@example.org", "Marie Tremblay", "citizen"),
         ("agent@example.org", "Alain Agent", "case_worker"),
         ("signataire@example.org", "Sophie Signataire", "signing_officer"),
+        ("admin@example.org", "Ada Admin", "administrator"),
     ] {
         s.rt.block_on(s.app.create_account(None, email, name, PASSWORD, &[role.into()])).expect("account");
     }
@@ -783,6 +784,21 @@ fn a_loan_agreement_is_signed_in_the_browser_by_the_citizen_and_an_officer() {
     assert!(t.contains("Horodatage du document 1"), "{t}");
     b.audit("verify (result)");
     b.screenshot("verify");
+
+    // An administrator revokes the officer's certificate (a lost laptop).
+    let officer = s.rt.block_on(s.app.store.user_by_email("signataire@example.org")).expect("db").expect("user");
+    b.sign_in(&base, "admin@example.org", "/admin");
+    b.go(&format!("a[href='/admin/utilisateurs/{}/certificats']", officer.id));
+    assert!(
+        b.text().contains("Certificats de signature de Sophie Signataire") && b.text().contains("Valide"),
+        "{}",
+        b.text()
+    );
+    b.audit("certificates (administrator)");
+    b.js("document.querySelector('select[name=reason]').value = 'key_compromise';", json!([]));
+    b.go("form[action^='/admin/certificats/'] button");
+    assert!(b.text().contains("Le certificat est révoqué") && b.text().contains("clé compromise"), "{}", b.text());
+    b.audit("certificate revoked (administrator)");
     assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
 }
 
@@ -825,7 +841,10 @@ fn an_employee_sends_a_pdf_and_an_external_person_signs_it_with_an_emailed_code(
     b.type_in("#title", "Contrat de services");
     let el = b.find("#document");
     b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": file.display().to_string()})));
-    b.js("document.getElementById('kind-1').value = 'external'; document.getElementById('kind-2').value = 'employee';", json!([]));
+    b.js(
+        "document.getElementById('kind-1').value = 'external'; document.getElementById('kind-2').value = 'employee';",
+        json!([]),
+    );
     b.type_in("#name-1", "Bernard Externe");
     b.type_in("#email-1", "bernard@partenaire.example");
     b.type_in("#email-2", "alice@example.org");
