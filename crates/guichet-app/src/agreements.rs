@@ -623,6 +623,7 @@ impl App {
         ];
         let field = recipient.field;
         let p = pki.clone();
+        let tsa = self.timestamp_client(&pki);
         let signed = blocking(move || {
             let page = match field.map(|f| f.page) {
                 Some(0) | None => guichet_docs::pdf_page_svg(&pdf, usize::MAX).map(|(_, n)| n).unwrap_or(1),
@@ -631,7 +632,6 @@ impl App {
             let visible =
                 field.map(|f| Visible { page, rect: f.rect.map(|x| x as f32), lines: lines.clone(), image: None });
             let chain = p.chain();
-            let tsa = p.timestamps();
             let (key, cert): (&dyn guichet_pades::Signer, &[u8]) = match &unlocked {
                 Some(u) => (&u.key, &u.certificate),
                 None => {
@@ -642,7 +642,7 @@ impl App {
             let opts = SignOptions {
                 signing_time: Some(time::OffsetDateTime::now_utc()),
                 reason: Some(&reason),
-                timestamp: Some(&tsa),
+                timestamp: Some(tsa.as_ref()),
                 visible,
                 ..SignOptions::new(key, cert, &chain)
             };
@@ -780,11 +780,11 @@ impl App {
         let crls = vec![self.crl().await?, self.root_crl().await?];
         let mut certs = vec![pki.issuing.clone(), pki.root.clone(), pki.tsa_cert.clone()];
         certs.extend(signer_certs);
-        let p = pki.clone();
+        let tsa = self.timestamp_client(&pki);
         let document = blocking(move || {
             let data = ValidationData { certs, crls, ocsps: vec![ocsp] };
             let with_dss = guichet_pades::add_dss(&pdf, &data).map_err(|e| AppError::Internal(e.to_string()))?;
-            guichet_pades::timestamp_pdf(&with_dss, &p.timestamps()).map_err(signing_failed)
+            guichet_pades::timestamp_pdf(&with_dss, tsa.as_ref()).map_err(signing_failed)
         })
         .await?;
         let document_sha = sha256_hex(&document);
@@ -887,16 +887,16 @@ impl App {
             events,
         };
         let p = pki.clone();
+        let tsa = self.timestamp_client(&pki);
         let completion = blocking(move || {
             let pdf = docs().completion(&data).map_err(|e| AppError::Internal(e.to_string()))?;
             let (key, cert) = p.seal();
             let chain = p.chain();
-            let tsa = p.timestamps();
             let reason = if data.lang == "en" { "Certificate of completion" } else { "Certificat d'achèvement" };
             let opts = SignOptions {
                 signing_time: Some(time::OffsetDateTime::now_utc()),
                 reason: Some(reason),
-                timestamp: Some(&tsa),
+                timestamp: Some(tsa.as_ref()),
                 ..SignOptions::new(key, cert, &chain)
             };
             guichet_pades::sign_pdf(&pdf, &opts).map_err(signing_failed)
@@ -935,7 +935,8 @@ impl App {
 
     /// The minute job: open envelopes past their expiry expire; signers
     /// whose turn has waited three quiet days get a reminder (and again
-    /// every three days). Returns (expired, reminded).
+    /// every three days); holders of a certificate that expires within 30
+    /// days are told to renew it (once). Returns (expired, reminded).
     pub async fn sweep_envelopes(&self) -> Result<(usize, usize)> {
         const QUIET: i64 = 3 * 86_400;
         let now = self.now();
@@ -970,6 +971,32 @@ impl App {
                 reminded += e.turn().len();
                 self.notify_turn(&row.id, &[], &after, now).await?;
             }
+        }
+        // Personal certificates: a reminder to renew, 30 days ahead, once.
+        for c in self.store.certificates_to_renew(now, now + 30 * 86_400).await? {
+            if let Some(u) = self.store.user(&c.user_id).await?.filter(|u| u.active) {
+                let day = utc(c.not_after).get(..10).unwrap_or_default().to_owned();
+                let link = format!("{}/compte/certificat", self.config.base_url);
+                let (subject, body) = if u.language == "en" {
+                    (
+                        "Your signing certificate expires soon".to_owned(),
+                        format!(
+                            "Hello {},\n\nYour signing certificate expires on {day}. Renew it here:\n{link}\n",
+                            u.name
+                        ),
+                    )
+                } else {
+                    (
+                        "Votre certificat de signature expire bientôt".to_owned(),
+                        format!(
+                            "Bonjour {},\n\nVotre certificat de signature expire le {day}. Renouvelez-le ici :\n{link}\n",
+                            u.name
+                        ),
+                    )
+                };
+                self.store.queue_mail(&u.email, &subject, &body, now).await?;
+            }
+            self.store.note_renewal_reminder(&c.serial, now).await?;
         }
         Ok((expired, reminded))
     }

@@ -49,6 +49,9 @@ pub struct Config {
     /// Evaluate applications as of this date instead of today (the demo
     /// runs as of a day when the 2020 programs were open).
     pub reference_date: Option<String>,
+    /// More trust anchors (DER) for validation, beside the organization's
+    /// own root: an external timestamp authority's, an organization CA's.
+    pub trust_anchors: Vec<Vec<u8>>,
 }
 
 impl Default for Config {
@@ -61,6 +64,7 @@ impl Default for Config {
             login_window: 15 * 60,
             time_zone: "America/Toronto".into(),
             reference_date: None,
+            trust_anchors: Vec::new(),
         }
     }
 }
@@ -82,6 +86,18 @@ pub struct App {
     pki: Arc<tokio::sync::OnceCell<Arc<Pki>>>,
     /// Seconds added to the system clock (`shift_clock`).
     clock_shift: Arc<std::sync::atomic::AtomicI64>,
+    /// An external timestamp authority; the built-in one when `None`.
+    timestamps: Option<ExternalTsa>,
+}
+
+/// An external timestamp authority's client.
+#[derive(Clone)]
+pub(crate) struct ExternalTsa(pub(crate) Arc<dyn guichet_pades::TimestampClient>);
+
+impl std::fmt::Debug for ExternalTsa {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ExternalTsa")
+    }
 }
 
 impl App {
@@ -94,7 +110,16 @@ impl App {
             time_zone: Arc::new(RwLock::new(config.time_zone.clone())),
             pki: Arc::new(tokio::sync::OnceCell::new()),
             clock_shift: Arc::new(std::sync::atomic::AtomicI64::new(0)),
+            timestamps: None,
         }
+    }
+
+    /// Timestamps from this authority instead of the built-in one (an
+    /// external TSA over HTTP, given by the binary). Validators must then
+    /// trust its root too (`Config::trust_anchors`).
+    pub fn with_timestamp_client(mut self, client: Arc<dyn guichet_pades::TimestampClient>) -> App {
+        self.timestamps = Some(ExternalTsa(client));
+        self
     }
 
     /// Seconds since 1970 (plus any `shift_clock`).

@@ -159,21 +159,36 @@ impl Pki {
         vec![self.issuing.clone()]
     }
 
-    /// The in-process timestamp authority, as a client.
-    pub fn timestamps(&self) -> impl TimestampClient + '_ {
-        LocalTsa(&self.tsa)
-    }
-
     pub(crate) fn seal(&self) -> (&SoftwareKey, &[u8]) {
         (&self.seal_key, &self.seal_cert)
     }
 }
 
-struct LocalTsa<'a>(&'a TimestampAuthority);
+/// The built-in timestamp authority, as a client.
+struct LocalTsa(Arc<Pki>);
 
-impl TimestampClient for LocalTsa<'_> {
+impl TimestampClient for LocalTsa {
     fn exchange(&self, request: &[u8]) -> std::result::Result<Vec<u8>, guichet_pades::Error> {
-        Ok(self.0.respond(request))
+        Ok(self.0.tsa.respond(request))
+    }
+}
+
+impl App {
+    /// The timestamp authority signatures use: the configured one, else
+    /// the built-in one.
+    pub(crate) fn timestamp_client(&self, pki: &Arc<Pki>) -> Arc<dyn TimestampClient> {
+        match &self.timestamps {
+            Some(c) => c.0.clone(),
+            None => Arc::new(LocalTsa(pki.clone())),
+        }
+    }
+
+    /// What validation trusts: the organization's root and the configured
+    /// anchors.
+    pub(crate) fn trust(&self, pki: &Pki) -> Vec<Vec<u8>> {
+        let mut t = vec![pki.root.clone()];
+        t.extend(self.config.trust_anchors.iter().cloned());
+        t
     }
 }
 
@@ -554,7 +569,7 @@ impl App {
             return Err(AppError::UnsupportedMedia("this file is not a PDF".into()));
         }
         let pki = self.pki().await?;
-        let trust = vec![pki.root.clone()];
+        let trust = self.trust(&pki);
         let sha = {
             use sha2::Digest;
             guichet_store::hex(&sha2::Sha256::digest(&pdf))

@@ -145,6 +145,29 @@ impl Store {
         row.map(|r| self.cert_row(r)).transpose()
     }
 
+    /// Valid certificates expiring before `before` whose holder was not
+    /// yet reminded to renew.
+    pub async fn certificates_to_renew(&self, now: i64, before: i64) -> Result<Vec<CertificateRow>> {
+        let sql = format!(
+            "SELECT {CERT_COLUMNS} FROM certificates WHERE revoked_at IS NULL AND renewal_reminded_at IS NULL \
+             AND not_after > $1 AND not_after <= $2 ORDER BY not_after, serial LIMIT 500"
+        );
+        let rows: Vec<CertTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(now).bind(before).fetch_all(p).await?);
+        rows.into_iter().map(|r| self.cert_row(r)).collect()
+    }
+
+    /// Notes that a certificate's holder was reminded to renew it.
+    pub async fn note_renewal_reminder(&self, serial: &str, at: i64) -> Result<()> {
+        on!(self.db(), p => {
+            sqlx::query("UPDATE certificates SET renewal_reminded_at = $2 WHERE serial = $1")
+                .bind(serial)
+                .bind(at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
     /// Every revoked certificate: (serial, when, reason), for the CRL.
     pub async fn revoked_certificates(&self) -> Result<Vec<(String, i64, String)>> {
         let rows: Vec<(String, i64, Option<String>)> = on!(self.db(), p => sqlx::query_as(

@@ -9,6 +9,7 @@ mod common;
 
 use common::*;
 use serde_json::{Value, json};
+use std::process::Command;
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
@@ -326,7 +327,8 @@ fn a_contract_with_five_signers_in_two_parallel_groups_stays_valid_for_every_val
         let dir = tmpdir(&format!("five-{}", s.app.store.backend() as u8));
         let file = dir.join("contrat.pdf");
         std::fs::write(&file, &signed).expect("write");
-        external_validators(&dir, &String::from_utf8(ca).expect("pem"), &file, 5);
+        // Bernard's and Marie's signatures both carry the organization's seal.
+        external_validators_with(&dir, &String::from_utf8(ca).expect("pem"), &file, 5, 1);
 
         // A link locks after five wrong codes, even for the right one.
         let envelope = json!({"title": "Avenant", "recipients": [{"kind": "external", "name": "Bernard", "email": "bernard@partenaire.example"}]});
@@ -413,5 +415,131 @@ fn delegation_reminders_and_expiry() {
         let admin = s.user("admin@example.org", &["administrator"]);
         let (_, report) = admin.get("/api/v1/audit/verify");
         assert!(report["first_broken"].is_null(), "{report}");
+
+        // Two years on, Émile's certificate nears its end: he is told once.
+        assert!(!s.last_mail("emile@example.org").contains("expire"));
+        s.app.shift_clock(710 * 86_400);
+        s.rt.block_on(s.app.sweep_envelopes()).expect("sweep");
+        let mail = s.last_mail("emile@example.org");
+        assert!(mail.contains("expire le") && mail.contains("/compte/certificat"), "{mail}");
+        let before = s.rt.block_on(s.app.mails_to("emile@example.org")).expect("mails").len();
+        s.rt.block_on(s.app.sweep_envelopes()).expect("sweep");
+        assert_eq!(s.rt.block_on(s.app.mails_to("emile@example.org")).expect("mails").len(), before, "once");
     });
+}
+
+#[test]
+fn encrypted_and_oversized_documents_are_refused_at_upload() {
+    // A server whose upload limit is small.
+    let s = start_with(
+        "sqlite",
+        guichet_app::Config { reference_date: Some("2020-05-10".into()), max_upload: 40_000, ..Default::default() },
+    );
+    let (citizen, _, dossier) = approved_loan(&s);
+    let (_, list) = citizen.get(&format!("/api/v1/dossiers/{dossier}/envelopes"));
+    let loan = list[0]["id"].as_str().expect("id").to_owned();
+    let (_, pdf) = citizen.bytes("GET", &format!("/api/v1/envelopes/{loan}/document?file=original"), None);
+    assert!(pdf.len() < 40_000, "the agreement fits: {}", pdf.len());
+    let sender = s.user("contrats@example.org", &["case_worker"]);
+    let envelope =
+        json!({"title": "Contrat", "recipients": [{"kind": "external", "name": "B", "email": "b@example.org"}]});
+    let mut big = pdf.clone();
+    big.extend(std::iter::repeat_n(b'%', 50_000));
+    let (ct, body) = envelope_form(&big, &envelope);
+    let (st, err, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+    assert_eq!((st, err["error"]["code"].as_str()), (413, Some("too_large")), "{err}");
+    let (st, err, _) = s.client().raw("POST", "/api/v1/verify", None, Some(("application/pdf", big)));
+    assert_eq!((st, err["error"]["code"].as_str()), (413, Some("too_large")), "{err}");
+    if tool("qpdf") {
+        let dir = tmpdir("encrypted");
+        let (plain, locked) = (dir.join("plain.pdf"), dir.join("locked.pdf"));
+        std::fs::write(&plain, &pdf).expect("write");
+        let (ok, out) =
+            run(Command::new("qpdf").args(["--encrypt", "user", "owner", "256", "--"]).arg(&plain).arg(&locked));
+        assert!(ok, "{out}");
+        let encrypted = std::fs::read(&locked).expect("read");
+        let (ct, body) = envelope_form(&encrypted, &envelope);
+        let (st, err, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        assert_eq!((st, err["error"]["code"].as_str()), (422, Some("encrypted_pdf")), "{err}");
+        let (st, err, _) = s.client().raw("POST", "/api/v1/verify", None, Some(("application/pdf", encrypted)));
+        assert_eq!((st, err["error"]["code"].as_str()), (422, Some("encrypted_pdf")), "{err}");
+    }
+    // Nothing was sent.
+    assert!(s.last_mail("b@example.org").is_empty());
+}
+
+/// A timestamp authority that does not answer.
+struct Unreachable;
+impl guichet_pades::TimestampClient for Unreachable {
+    fn exchange(&self, _: &[u8]) -> Result<Vec<u8>, guichet_pades::Error> {
+        Err(guichet_pades::Error::Timestamp("connection refused".into()))
+    }
+}
+
+/// An external timestamp authority under its own CA.
+struct External(guichet_pades::TimestampAuthority);
+impl guichet_pades::TimestampClient for External {
+    fn exchange(&self, request: &[u8]) -> Result<Vec<u8>, guichet_pades::Error> {
+        Ok(self.0.respond(request))
+    }
+}
+
+fn config() -> guichet_app::Config {
+    guichet_app::Config { reference_date: Some("2020-05-10".into()), ..Default::default() }
+}
+
+#[test]
+fn an_unreachable_timestamp_authority_means_no_signature_and_nothing_stored() {
+    let s = start_custom("sqlite", config(), |app| app.with_timestamp_client(std::sync::Arc::new(Unreachable)));
+    let (citizen, _, dossier) = approved_loan(&s);
+    let (_, list) = citizen.get(&format!("/api/v1/dossiers/{dossier}/envelopes"));
+    let before = list[0].clone();
+    let id = before["id"].as_str().expect("id").to_owned();
+    let (st, e) = citizen.post(&format!("/api/v1/envelopes/{id}/recipients/0/sign"), json!({"agree": true}));
+    assert_eq!((st, e["error"]["code"].as_str()), (503, Some("unavailable")), "{e}");
+    assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains("try again")), "{e}");
+    let (_, after) = citizen.get(&format!("/api/v1/envelopes/{id}"));
+    for k in ["version", "document_sha256", "state", "recipients"] {
+        assert_eq!(after[k], before[k], "{k} unchanged");
+    }
+    assert_eq!(citizen.get(&format!("/api/v1/dossiers/{dossier}")).1["state"], "agreement_pending");
+}
+
+#[test]
+fn an_external_timestamp_authority_is_used_and_trusted_when_configured() {
+    let now = time::OffsetDateTime::now_utc();
+    let files = guichet_pades::ca::init("Horodatage externe inc.", "CA", now).expect("CA");
+    let issuing = guichet_pades::ca::IssuingCa::load("Horodatage externe inc.", "CA", &files.issuing_key).expect("CA");
+    let cert = issuing.issue_tsa("Horodatage externe inc.", 77, now, 365).expect("tsa");
+    let chain = vec![guichet_pades::ca::pem_to_der(&files.issuing_cert).expect("pem")];
+    let tsa = guichet_pades::TimestampAuthority::new(
+        Box::new(guichet_pades::SoftwareKey::from_pkcs8(cert.key_pem.as_bytes(), false).expect("key")),
+        cert.cert_der.clone(),
+        chain,
+        "2.25.41975.1",
+        Box::new(time::OffsetDateTime::now_utc),
+    )
+    .expect("tsa");
+    let root = guichet_pades::ca::pem_to_der(&files.root_cert).expect("pem");
+    let tsa = std::sync::Arc::new(External(tsa));
+    // Trusted: the signature is B-T by the external authority, and valid.
+    let s = start_custom("sqlite", guichet_app::Config { trust_anchors: vec![root], ..config() }, {
+        let tsa = tsa.clone();
+        move |app| app.with_timestamp_client(tsa)
+    });
+    let (citizen, _, dossier) = approved_loan(&s);
+    let (_, list) = citizen.get(&format!("/api/v1/dossiers/{dossier}/envelopes"));
+    let id = list[0]["id"].as_str().expect("id").to_owned();
+    assert_eq!(citizen.post(&format!("/api/v1/envelopes/{id}/recipients/0/sign"), json!({"agree": true})).0, 200);
+    let (_, pdf) = citizen.bytes("GET", &format!("/api/v1/envelopes/{id}/document"), None);
+    let (_, v, _) = s.client().raw("POST", "/api/v1/verify", None, Some(("application/pdf", pdf.clone())));
+    assert_eq!(v["valid"], true, "{v}");
+    let details = v["signatures"][0]["details"].to_string();
+    assert!(details.contains("Horodatage externe inc."), "stamped by the external authority: {details}");
+    // Trusting the organization's root alone, the timestamp is not.
+    let (_, ca) = s.client().bytes("GET", "/pki/ca.pem", None);
+    let org_root = guichet_pades::ca::pem_to_der(&String::from_utf8(ca).expect("pem")).expect("root");
+    let report = guichet_pades::verify_pdf(&pdf, &[org_root], time::OffsetDateTime::now_utc()).expect("verify");
+    assert!(!report.all_passed(), "{report:?}");
+    drop(tsa);
 }

@@ -41,6 +41,12 @@ pub struct Settings {
     pub reference_date: Option<String>,
     /// `text` (default) or `json`.
     pub log_format: Option<String>,
+    /// An external RFC 3161 timestamp authority (`http://…`) for the
+    /// service's signatures, instead of the built-in one.
+    pub tsa_url: Option<String>,
+    /// A PEM file of more trust anchors for validation (the external
+    /// timestamp authority's root, an organization CA's).
+    pub trust_file: Option<PathBuf>,
     pub max_connections: Option<u32>,
 }
 
@@ -90,6 +96,12 @@ impl Settings {
         }
         if let Some(v) = env("LOG_FORMAT") {
             s.log_format = Some(v);
+        }
+        if let Some(v) = env("TSA_URL") {
+            s.tsa_url = Some(v);
+        }
+        if let Some(v) = env("TRUST_FILE") {
+            s.trust_file = Some(v.into());
         }
         Ok(s)
     }
@@ -303,7 +315,15 @@ async fn run_server(settings: &Settings, listen: &str, banner: Option<String>) -
     if !applied.is_empty() {
         tracing::info!(?applied, "migrations applied");
     }
-    let app = App::new(store, settings.config(), settings.checkpoint_key()?);
+    let mut config = settings.config();
+    if let Some(f) = &settings.trust_file {
+        let pem = std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?;
+        config.trust_anchors = guichet_pades::ca::pem_all(&pem).with_context(|| format!("{}", f.display()))?;
+    }
+    let mut app = App::new(store, config, settings.checkpoint_key()?);
+    if let Some(url) = &settings.tsa_url {
+        app = app.with_timestamp_client(std::sync::Arc::new(crate::sign_cmd::HttpTsa::new(url)?));
+    }
     let n = app.load_programs().await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
     tracing::info!(address = %listener.local_addr()?, programs = n, database = %redact(&settings.database()), "guichet serving");

@@ -242,13 +242,13 @@ pub struct TsaServeArgs {
 }
 
 /// A timestamp authority reached over HTTP (RFC 3161, section 3.4).
-struct HttpTsa {
+pub(crate) struct HttpTsa {
     url: String,
     agent: ureq::Agent,
 }
 
 impl HttpTsa {
-    fn new(url: &str) -> Result<HttpTsa> {
+    pub(crate) fn new(url: &str) -> Result<HttpTsa> {
         if !url.starts_with("http://") {
             bail!(
                 "the timestamp authority URL must be http://… (https is not supported yet; the token is signed, so plain HTTP is safe)"

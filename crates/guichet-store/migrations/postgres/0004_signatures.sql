@@ -14,7 +14,8 @@ CREATE TABLE certificates (
   not_after BIGINT NOT NULL,
   created_at BIGINT NOT NULL,
   revoked_at BIGINT,
-  revocation_reason TEXT
+  revocation_reason TEXT,
+  renewal_reminded_at BIGINT
 );
 CREATE INDEX certificates_user ON certificates(user_id, created_at);
 CREATE TABLE envelopes (

@@ -14,7 +14,8 @@ CREATE TABLE certificates (
   not_after INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   revoked_at INTEGER,
-  revocation_reason TEXT
+  revocation_reason TEXT,
+  renewal_reminded_at INTEGER
 );
 CREATE INDEX certificates_user ON certificates(user_id, created_at);
 CREATE TABLE envelopes (

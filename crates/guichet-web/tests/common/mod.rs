@@ -39,13 +39,18 @@ pub fn start(backend: &str) -> Server {
 }
 
 pub fn start_with(backend: &str, config: Config) -> Server {
+    start_custom(backend, config, |app| app)
+}
+
+/// A server whose application is adjusted first (a timestamp authority).
+pub fn start_custom(backend: &str, config: Config, adjust: impl FnOnce(App) -> App) -> Server {
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let (app, listener) = rt.block_on(async {
         let (store, _) = fresh_store(backend).await.expect("store");
         let key =
             guichet_store::CheckpointKey::from_pkcs8(&guichet_store::CheckpointKey::generate_pkcs8().expect("gen"))
                 .expect("key");
-        let app = App::new(store, config, Some(key));
+        let app = adjust(App::new(store, config, Some(key)));
         app.publish_program(None, LOAN).await.expect("publish loan");
         app.publish_program(None, WAITING).await.expect("publish waiting");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -257,8 +262,18 @@ pub fn tmpdir(name: &str) -> PathBuf {
     d
 }
 
-/// pdfsig and pyHanko, trusting the organization's root only.
+/// pdfsig and pyHanko, trusting the organization's root only: every
+/// signature valid and trusted. `repeated` counts signatures made with a
+/// certificate an earlier signature of the file already carried (the
+/// organization's seal, twice): poppler 22.12 with NSS answers "Unknown
+/// issue with Certificate" for such a repeat — a file pyHanko signs twice
+/// with one key gets the same answer — so those may be only valid there;
+/// pyHanko must still trust every one.
 pub fn external_validators(dir: &Path, root_pem: &str, file: &Path, signatures: usize) {
+    external_validators_with(dir, root_pem, file, signatures, 0)
+}
+
+pub fn external_validators_with(dir: &Path, root_pem: &str, file: &Path, signatures: usize, repeated: usize) {
     let root = dir.join("root.pem");
     std::fs::write(&root, root_pem).expect("root");
     if tool("pdfsig") && tool("certutil") {
@@ -271,7 +286,9 @@ pub fn external_validators(dir: &Path, root_pem: &str, file: &Path, signatures: 
         );
         let (_, out) = run(Command::new("pdfsig").args(["-nssdir", &sql]).arg(file));
         assert_eq!(out.matches("Signature is Valid.").count(), signatures, "{out}");
-        assert_eq!(out.matches("Certificate is Trusted.").count(), signatures, "{out}");
+        let trusted = out.matches("Certificate is Trusted.").count();
+        let repeats = out.matches("Unknown issue with Certificate").count();
+        assert!(trusted >= signatures - repeated && trusted + repeats == signatures, "{out}");
     }
     if tool("qpdf") {
         let (ok, out) = run(Command::new("qpdf").arg("--check").arg(file));
