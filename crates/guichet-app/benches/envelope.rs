@@ -3,9 +3,10 @@
 //! approval, signed by the citizen (sealed evidence, B-T), countersigned by
 //! a signing officer with a personal certificate (Argon2id passphrase,
 //! B-T), then completed (validation data, document timestamp: B-LTA;
-//! certificate of completion). Prints medians over the rounds.
+//! certificate of completion). Prints medians over the rounds. Then a
+//! bulk send of BULK_ROWS envelopes (10,000 by default) from a CSV.
 //!
-//! cargo bench -p guichet-app --bench envelope [-- ROUNDS]
+//! cargo bench -p guichet-app --bench envelope [-- ROUNDS [BULK_ROWS]]
 //!
 //! Also times guichet-pades alone on the signature work, and writes its
 //! inputs to $GUICHET_BENCH_DIR (default /var/tmp/guichet-bench/envelope)
@@ -33,7 +34,9 @@ impl TimestampClient for Tsa {
 }
 
 fn main() {
-    let rounds: usize = std::env::args().skip(1).find_map(|a| a.parse().ok()).unwrap_or(30);
+    let numbers: Vec<usize> = std::env::args().skip(1).filter_map(|a| a.parse().ok()).collect();
+    let rounds = numbers.first().copied().unwrap_or(30);
+    let bulk_rows = numbers.get(1).copied().unwrap_or(10_000);
     let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("runtime");
     let agreement = rt.block_on(async {
         let (store, _) = guichet_store::testing::fresh_store("sqlite").await.expect("store");
@@ -95,6 +98,55 @@ fn main() {
         println!("guichet citizen_signature_median_ms={:.2}", median(first));
         println!("guichet officer_signature_and_completion_median_ms={:.2}", median(second));
         println!("guichet two_signer_envelope_server_median_ms={:.2}", median(total));
+
+        // Bulk send: one envelope per CSV row (a one-page lease from a
+        // template; an external signer, then any signing officer).
+        let template = guichet_app::TemplateInput {
+            name: "Bail".into(),
+            lang: None,
+            title: "Bail — place {place}".into(),
+            source: "#let d = json(\"data.json\")\n#set page(paper: \"us-letter\", margin: 72pt)\n= Bail de stationnement\nEntre #d.organization et #d.fields.locataire, pour la place #d.fields.place, au loyer mensuel de #d.fields.loyer.\n\nFait le #d.date.\n".into(),
+            fields: vec!["locataire".into(), "place".into(), "loyer".into()],
+            signers: vec![
+                guichet_app::TemplateSigner { label: "Locataire".into(), kind: "external".into(), group: 1, field: None },
+                guichet_app::TemplateSigner { label: "Pour la Société".into(), kind: "officer".into(), group: 2, field: None },
+            ],
+            message: String::new(),
+            expires_in_days: None,
+        };
+        let t = app.create_template(&agent, template).await.expect("template");
+        let mut csv = String::from("locataire,place,loyer,signer1_email,signer1_name\n");
+        for i in 0..bulk_rows {
+            csv.push_str(&format!("Locataire {i},P-{i},95 $,locataire{i}@example.org,Locataire {i}\n"));
+        }
+        let started = Instant::now();
+        let report = app.bulk_send(&agent, &t.id, csv.as_bytes()).await.expect("bulk");
+        let took = started.elapsed();
+        assert_eq!(report.sent, bulk_rows);
+        println!(
+            "guichet bulk_send rows={bulk_rows} seconds={:.1} envelopes_per_s={:.0}",
+            took.as_secs_f64(),
+            bulk_rows as f64 / took.as_secs_f64()
+        );
+        // The rendering alone, on both cores, for the same rows.
+        let engine = guichet_docs::Engine::new();
+        let source = format!(
+            "#set document(date: datetime(year: 2020, month: 5, day: 1))\n#set text(lang: \"fr\")\n{}",
+            t.definition.source
+        );
+        // Each row's data differs (Typst memoizes identical work).
+        let n = 200;
+        let started = Instant::now();
+        for i in 0..n {
+            let one = serde_json::json!({"lang": "fr", "organization": "O", "title": "T", "date": "1er mai 2020",
+                "issued": [2020, 5, 1], "fields": {"locataire": format!("Locataire {i}"), "place": format!("R-{i}"),
+                "loyer": "95 $"}, "signers": []});
+            engine.render(&source, &one).expect("render");
+        }
+        println!(
+            "guichet-docs render_one_page_template_mean_ms={:.2} (one core)",
+            started.elapsed().as_secs_f64() * 1e3 / n as f64
+        );
         agreement
     });
 

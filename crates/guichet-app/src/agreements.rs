@@ -149,6 +149,11 @@ enum Who<'a> {
     External,
 }
 
+/// An envelope as the API shows it (for the other use-case modules).
+pub(crate) fn view(id: &str, version: i64, e: &Envelope, caller: Option<&Caller>) -> EnvelopeView {
+    EnvelopeView::of(id, version, e, caller)
+}
+
 /// Where and how a signer signs, for the evidence.
 #[derive(Debug, Clone, Default)]
 pub struct SigningContext {
@@ -711,7 +716,22 @@ impl App {
     /// Tells the recipients whose turn just came: employees and citizens
     /// by a mail with the envelope's page, external recipients by a mail
     /// with their own signing link.
-    async fn notify_turn(&self, id: &str, was: &[usize], after: &Envelope, now: i64) -> Result<()> {
+    pub(crate) async fn notify_turn(&self, id: &str, was: &[usize], after: &Envelope, now: i64) -> Result<()> {
+        for (to, subject, body) in self.turn_mails(id, was, after).await? {
+            self.store.queue_mail(&to, &subject, &body, now).await?;
+        }
+        Ok(())
+    }
+
+    /// The mails `notify_turn` sends: (to, subject, body). External
+    /// recipients get a signing link of their own, stored here.
+    pub(crate) async fn turn_mails(
+        &self,
+        id: &str,
+        was: &[usize],
+        after: &Envelope,
+    ) -> Result<Vec<(String, String, String)>> {
+        let mut out = Vec::new();
         for i in after.turn().into_iter().filter(|i| !was.contains(i)) {
             let r = &after.recipients[i];
             if r.email.is_empty() {
@@ -724,32 +744,27 @@ impl App {
             } else {
                 format!("{}/enveloppes/{id}", self.config.base_url)
             };
+            let until = utc(after.expires_at).get(..10).unwrap_or_default().to_owned();
             let (subject, body) = if after.lang == "en" {
                 (
                     format!("To sign: {}", after.title),
                     format!(
-                        "Hello {},\n\n“{}” is waiting for your signature, until {}:\n{link}\n\n{}",
-                        r.name,
-                        after.title,
-                        utc(after.expires_at).get(..10).unwrap_or_default(),
-                        after.message
+                        "Hello {},\n\n“{}” is waiting for your signature, until {until}:\n{link}\n\n{}",
+                        r.name, after.title, after.message
                     ),
                 )
             } else {
                 (
                     format!("À signer : {}", after.title),
                     format!(
-                        "Bonjour {},\n\n« {} » attend votre signature, jusqu'au {} :\n{link}\n\n{}",
-                        r.name,
-                        after.title,
-                        utc(after.expires_at).get(..10).unwrap_or_default(),
-                        after.message
+                        "Bonjour {},\n\n« {} » attend votre signature, jusqu'au {until} :\n{link}\n\n{}",
+                        r.name, after.title, after.message
                     ),
                 )
             };
-            self.store.queue_mail(&r.email, &subject, &body, now).await?;
+            out.push((r.email.clone(), subject, body));
         }
-        Ok(())
+        Ok(out)
     }
 
     /// The completed document (validation data for every certificate of
@@ -1149,7 +1164,7 @@ pub struct RecipientInput {
     pub field: Option<FieldInput>,
 }
 
-#[derive(Debug, Clone, Copy, serde::Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Copy, serde::Serialize, serde::Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct FieldInput {
     pub page: u32,

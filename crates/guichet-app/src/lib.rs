@@ -14,6 +14,7 @@ mod dossiers;
 mod error;
 mod programs;
 mod signing;
+mod templates;
 mod totp;
 
 pub use agreements::{
@@ -24,6 +25,7 @@ pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;
 pub use programs::{CaseloadSimulation, ProgramCheck, ProgramSummary, Published};
 pub use signing::{CertificateView, Pki, SignatureVerdict, Verification};
+pub use templates::{BulkReport, SignerAddress, TemplateInput, TemplateSend, TemplateSigner, TemplateView};
 pub use totp::{base32, totp_code};
 
 use guichet_store::{CheckpointKey, Store};

@@ -436,6 +436,126 @@ impl Store {
         });
         Ok(())
     }
+
+    /// Writes many envelopes (a bulk send) in one transaction each batch:
+    /// all of a batch or none.
+    pub async fn write_envelopes(
+        &self,
+        writes: Vec<EnvelopeWrite>,
+        mails: Vec<(String, String, String)>,
+        at: i64,
+    ) -> Result<()> {
+        let c = &self.inner.cipher;
+        let mut prepared = Vec::with_capacity(writes.len());
+        for w in writes {
+            let snapshot_json = serde_json::to_vec(&w.after).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            let snapshot = c.seal(&format!("envelope:{}", w.id), &snapshot_json)?;
+            let events = w
+                .events
+                .iter()
+                .map(|e| serde_json::to_value(e).map_err(|e| StoreError::Corrupt(e.to_string())))
+                .collect::<Result<Vec<_>>>()?;
+            prepared.push((w, snapshot, events));
+        }
+        let mut sealed_mails = Vec::with_capacity(mails.len());
+        for (to, subject, body) in mails {
+            let b = c.seal(&format!("mail:{to}"), body.as_bytes())?;
+            sealed_mails.push((to, subject, b));
+        }
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            for (w, snapshot, events) in &prepared {
+                let version = events.len() as i64;
+                sqlx::query(
+                    "INSERT INTO envelopes (id, sender, dossier, state, version, last_link, created_at, updated_at, expires_at, snapshot) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $8, $9)",
+                )
+                .bind(&w.id)
+                .bind(&w.after.sender.0)
+                .bind(&w.after.dossier)
+                .bind(w.after.state.as_str())
+                .bind(version)
+                .bind(vec![0u8; 32])
+                .bind(w.at)
+                .bind(w.after.expires_at)
+                .bind(snapshot)
+                .execute(&mut *tx)
+                .await?;
+                let aggregate = format!("envelope:{}", w.id);
+                for event in events {
+                    append_event!(&mut *tx, self, &aggregate, w.actor.as_deref(), w.at, event);
+                }
+                let turn = w.after.turn();
+                for (i, r) in w.after.recipients.iter().enumerate() {
+                    let user = match &r.party {
+                        Party::Employee { user } | Party::Citizen { user } => Some(user.0.clone()),
+                        Party::Officer | Party::External => None,
+                    };
+                    sqlx::query(
+                        "INSERT INTO envelope_recipients (envelope, idx, user_id, officer, turn) VALUES ($1, $2, $3, $4, $5)",
+                    )
+                    .bind(&w.id)
+                    .bind(i as i64)
+                    .bind(user)
+                    .bind(matches!(r.party, Party::Officer) as i64)
+                    .bind(turn.contains(&i) as i64)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            for (to, subject, body) in &sealed_mails {
+                sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at) VALUES ($1, $2, $3, $4)")
+                    .bind(to)
+                    .bind(subject)
+                    .bind(body)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Stores a template (an event on its own chain says who made it).
+    pub async fn put_template(&self, id: &str, owner: &str, name: &str, definition: &str, at: i64) -> Result<()> {
+        let event = serde_json::json!({"type": "template_created", "name": name});
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            sqlx::query("INSERT INTO templates (id, owner, name, definition, created_at) VALUES ($1, $2, $3, $4, $5)")
+                .bind(id)
+                .bind(owner)
+                .bind(name)
+                .bind(definition)
+                .bind(at)
+                .execute(&mut *tx)
+                .await?;
+            append_event!(&mut *tx, self, &format!("template:{id}"), Some(owner), at, &event);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// A template's definition (JSON text).
+    pub async fn template(&self, id: &str) -> Result<Option<(String, String, String, i64)>> {
+        Ok(on!(self.db(), p => sqlx::query_as(
+            "SELECT owner, name, definition, created_at FROM templates WHERE id = $1",
+        )
+        .bind(id)
+        .fetch_optional(p)
+        .await?))
+    }
+
+    /// Every template: (id, name, owner, created_at), newest first.
+    pub async fn templates(&self) -> Result<Vec<(String, String, String, i64)>> {
+        Ok(on!(self.db(), p => sqlx::query_as(
+            "SELECT id, name, owner, created_at FROM templates ORDER BY created_at DESC, id LIMIT 500",
+        )
+        .fetch_all(p)
+        .await?))
+    }
 }
 
 /// An external recipient's signing link.

@@ -421,6 +421,48 @@ pub fn routes() -> Vec<Route> {
             post(create_envelope)
         ),
         route!(
+            "post",
+            "/api/v1/templates",
+            "Save a template for repeated contracts (Typst source with merge fields, the signers' places); it must render (employees).",
+            auth = true,
+            body = guichet_app::TemplateInput,
+            resp = guichet_app::TemplateView,
+            post(create_template)
+        ),
+        route!(
+            "get",
+            "/api/v1/templates",
+            "The templates (employees).",
+            auth = true,
+            resp = Vec<guichet_app::TemplateView>,
+            get(templates)
+        ),
+        route!(
+            "get",
+            "/api/v1/templates/{id}",
+            "A template, with the columns its bulk-send CSV needs.",
+            auth = true,
+            resp = guichet_app::TemplateView,
+            get(template)
+        ),
+        route!(
+            "post",
+            "/api/v1/templates/{id}/send",
+            "Send one envelope from a template: the merge fields' values and the signers' addresses.",
+            auth = true,
+            body = guichet_app::TemplateSend,
+            resp = guichet_app::EnvelopeView,
+            post(send_template)
+        ),
+        route!(
+            "post",
+            "/api/v1/templates/{id}/bulk",
+            "Bulk send: one envelope per row of the CSV body (text/csv; header as the template says). Every row is checked first: any error, and nothing is sent.",
+            auth = true,
+            resp = guichet_app::BulkReport,
+            post(bulk_send)
+        ),
+        route!(
             "get",
             "/api/v1/signing/{token}",
             "What an external signer's emailed link opens (no account needed).",
@@ -1296,4 +1338,45 @@ async fn delegate_envelope(
     Body(b): Body<DelegateBody>,
 ) -> ApiResult<Json> {
     to_json(s.app.delegate_envelope(&c, &id, index, &b.email).await?)
+}
+
+async fn create_template(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Body(b): Body<guichet_app::TemplateInput>,
+) -> ApiResult<Response> {
+    let t = s.app.create_template(&c, b).await?;
+    Ok((StatusCode::CREATED, to_json(t)?).into_response())
+}
+
+async fn templates(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Json> {
+    to_json(s.app.templates(&c).await?)
+}
+
+async fn template(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>) -> ApiResult<Json> {
+    to_json(s.app.template(&c, &id).await?)
+}
+
+async fn send_template(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    Body(b): Body<guichet_app::TemplateSend>,
+) -> ApiResult<Response> {
+    let e = s.app.send_template(&c, &id, b).await?;
+    Ok((StatusCode::CREATED, to_json(e)?).into_response())
+}
+
+async fn bulk_send(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    body: axum::body::Body,
+) -> ApiResult<Response> {
+    let declared =
+        headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).and_then(|v| v.parse::<usize>().ok());
+    let csv = read_limited(body, s.app.config.max_upload, declared).await?;
+    let r = s.app.bulk_send(&c, &id, &csv).await?;
+    Ok((StatusCode::CREATED, to_json(r)?).into_response())
 }

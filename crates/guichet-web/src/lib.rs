@@ -14,6 +14,7 @@ mod metrics;
 mod openapi;
 mod pages;
 mod signing_pages;
+mod templates_pages;
 
 pub use api::routes;
 pub use openapi::openapi;
@@ -90,6 +91,11 @@ pub fn router(app: App) -> Router {
         .route("/verifier", get(signing_pages::verify_form).post(signing_pages::verify_upload))
         .route("/enveloppes", get(signing_pages::envelopes))
         .route("/enveloppes/nouvelle", get(signing_pages::new_envelope_form).post(signing_pages::new_envelope))
+        .route("/modeles", get(templates_pages::list))
+        .route("/modeles/nouveau", get(templates_pages::new_form).post(templates_pages::create))
+        .route("/modeles/{id}", get(templates_pages::show))
+        .route("/modeles/{id}/envoyer", post(templates_pages::send_one))
+        .route("/modeles/{id}/envoi-groupe", post(templates_pages::send_bulk))
         .route("/signer/{token}", get(signing_pages::external))
         .route("/signer/{token}/pages/{file}", get(signing_pages::external_svg))
         .route("/signer/{token}/document.pdf", get(signing_pages::external_pdf))

@@ -29,7 +29,10 @@ pub fn openapi() -> serde_json::Value {
                     || r.path.ends_with("/users")
                     || r.path.ends_with("/envelopes")
                     || r.path.ends_with("/certificates")
-                    || r.path.ends_with("/agreement") =>
+                    || r.path.ends_with("/agreement")
+                    || r.path.ends_with("/templates")
+                    || r.path.ends_with("/send")
+                    || r.path.ends_with("/bulk") =>
             {
                 "201"
             }

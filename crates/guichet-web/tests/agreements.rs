@@ -543,3 +543,88 @@ fn an_external_timestamp_authority_is_used_and_trusted_when_configured() {
     assert!(!report.all_passed(), "{report:?}");
     drop(tsa);
 }
+
+const LEASE_TEMPLATE: &str = r#"#let d = json("data.json")
+#set page(paper: "us-letter", margin: 72pt)
+= Bail de stationnement
+Entre #d.organization et #d.fields.locataire, pour la place #d.fields.place, au loyer mensuel de #d.fields.loyer.
+
+Fait le #d.date.
+
+#for s in d.signers [ - #s.label : #s.name \ ]
+"#;
+
+#[test]
+fn templates_send_one_and_a_csv_sends_one_envelope_per_row_or_none() {
+    on_each(|s| {
+        let sender = s.user("contrats@example.org", &["case_worker"]);
+        let template = json!({
+            "name": "Bail de stationnement",
+            "title": "Bail — place {place}",
+            "source": LEASE_TEMPLATE,
+            "fields": ["locataire", "place", "loyer"],
+            "signers": [
+                {"label": "Locataire", "kind": "external", "group": 1},
+                {"label": "Pour la Société", "kind": "officer", "group": 2}
+            ]
+        });
+        // A template that does not render is refused, with Typst's reason.
+        let mut broken = template.clone();
+        broken["source"] = json!("#let x = (");
+        let (st, e) = sender.post("/api/v1/templates", broken);
+        assert_eq!((st, e["error"]["code"].as_str()), (422, Some("invalid_template")), "{e}");
+        let mut bad_field = template.clone();
+        bad_field["fields"] = json!(["Locataire!"]);
+        assert_eq!(sender.post("/api/v1/templates", bad_field).0, 422);
+        let citizen = s.user("marie@example.org", &["citizen"]);
+        assert_eq!(citizen.post("/api/v1/templates", template.clone()).0, 403);
+        let (st, t) = sender.post("/api/v1/templates", template);
+        assert_eq!(st, 201, "{t}");
+        let id = t["id"].as_str().expect("id").to_owned();
+        assert_eq!(t["csv_header"], json!(["locataire", "place", "loyer", "signer1_email", "signer1_name"]));
+
+        // One envelope.
+        let (st, e) = sender.post(
+            &format!("/api/v1/templates/{id}/send"),
+            json!({"values": {"locataire": "Bernard Externe", "place": "B-12", "loyer": "95 $"},
+                   "signers": [{"email": "bernard@partenaire.example", "name": "Bernard Externe"}]}),
+        );
+        assert_eq!(st, 201, "{e}");
+        assert_eq!(e["title"], "Bail — place B-12");
+        let (_, pdf) =
+            sender.bytes("GET", &format!("/api/v1/envelopes/{}/document", e["id"].as_str().expect("id")), None);
+        assert!(pdf.starts_with(b"%PDF-") && String::from_utf8_lossy(&pdf).contains("/StructTreeRoot"), "tagged PDF");
+        assert!(s.last_mail("bernard@partenaire.example").contains("/signer/"));
+
+        // A CSV with a bad row: nothing is sent, the line is named.
+        let bad = "locataire,place,loyer,signer1_email,signer1_name\nA,P-1,90 $,a@example.org,A\nB,P-2,90 $,pas-une-adresse,B\n";
+        let (st, e, _) =
+            sender.raw("POST", &format!("/api/v1/templates/{id}/bulk"), None, Some(("text/csv", bad.into())));
+        assert_eq!((st, e["error"]["code"].as_str()), (422, Some("invalid_csv")), "{e}");
+        assert!(e["error"]["details"][0].as_str().is_some_and(|d| d.starts_with("line 3:")), "{e}");
+        assert!(s.last_mail("a@example.org").is_empty(), "nothing was sent");
+        let (st, e, _) = sender.raw(
+            "POST",
+            &format!("/api/v1/templates/{id}/bulk"),
+            None,
+            Some(("text/csv", "place\nP-1\n".into())),
+        );
+        assert_eq!((st, e["error"]["code"].as_str()), (422, Some("invalid_csv")), "missing columns: {e}");
+        // A good one: one envelope per row, each signer told.
+        let mut csv = String::from("locataire,place,loyer,signer1_email,signer1_name\n");
+        for i in 1..=12 {
+            csv.push_str(&format!("Locataire {i},P-{i},\"1 000,00 $\",l{i}@example.org,Locataire {i}\n"));
+        }
+        let (st, r, _) =
+            sender.raw("POST", &format!("/api/v1/templates/{id}/bulk"), None, Some(("text/csv", csv.into_bytes())));
+        assert_eq!((st, r["sent"].as_u64()), (201, Some(12)), "{r}");
+        let mail = s.last_mail("l7@example.org");
+        assert!(mail.contains("Bail — place P-7") && mail.contains("/signer/"), "{mail}");
+        let first = r["envelopes"][0].as_str().expect("id");
+        let (_, e) = sender.get(&format!("/api/v1/envelopes/{first}"));
+        assert_eq!((e["state"].as_str(), e["recipients"][0]["email"].as_str()), (Some("sent"), Some("l1@example.org")));
+        let admin = s.user("admin@example.org", &["administrator"]);
+        let (_, report) = admin.get("/api/v1/audit/verify");
+        assert!(report["first_broken"].is_null(), "{report}");
+    });
+}

@@ -65,6 +65,13 @@ fn every_route_for_every_role() {
         assert_eq!(st, 201, "{cert}");
         let serial = cert["serial"].as_str().expect("serial").to_owned();
         let manager = clients["program_manager"].user_id.clone().expect("id");
+        let (st, t) = clients["case_worker"].post(
+            "/api/v1/templates",
+            json!({"name": "Bail", "title": "Bail", "source": "= Bail", "fields": [],
+                   "signers": [{"label": "Locataire", "kind": "external"}]}),
+        );
+        assert_eq!(st, 201, "{t}");
+        let template = t["id"].as_str().expect("id").to_owned();
 
         let dossier = format!("/api/v1/dossiers/{id}");
         let decision = json!({"outcome": "approved"});
@@ -135,6 +142,36 @@ fn every_route_for_every_role() {
             ("POST", format!("/api/v1/dossiers/{loan}/agreement"), Some(json!({})), &["case_worker", "reviewer"]),
             ("GET", format!("/api/v1/dossiers/{loan}/envelopes"), None, staff_read),
             ("GET", "/api/v1/envelopes".into(), None, any),
+            (
+                "POST",
+                "/api/v1/templates".into(),
+                Some(json!({"name": "t", "title": "t", "source": "x", "fields": [], "signers": []})),
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
+            (
+                "GET",
+                "/api/v1/templates".into(),
+                None,
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
+            (
+                "GET",
+                format!("/api/v1/templates/{template}"),
+                None,
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
+            (
+                "POST",
+                format!("/api/v1/templates/{template}/send"),
+                Some(json!({})),
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
+            (
+                "POST",
+                format!("/api/v1/templates/{template}/bulk"),
+                None,
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
             (
                 "POST",
                 "/api/v1/envelopes".into(),

@@ -885,3 +885,43 @@ fn an_employee_sends_a_pdf_and_an_external_person_signs_it_with_an_emailed_code(
     assert!(s.last_mail("alice@example.org").contains(&envelope), "{}", s.last_mail("alice@example.org"));
     assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
 }
+
+/// A template made on its screen, then a CSV sent from it: one envelope
+/// per row; a bad row sends nothing and is named.
+#[test]
+fn a_template_is_made_on_screen_and_a_csv_sends_one_envelope_per_row() {
+    let Some(mut b) = Browser::start() else { return };
+    let s = start("sqlite");
+    let base = s.base.clone();
+    s.rt.block_on(s.app.create_account(None, "agent@example.org", "Alain Agent", PASSWORD, &["case_worker".into()]))
+        .expect("account");
+    b.sign_in(&base, "agent@example.org", "/modeles");
+    b.audit("templates (none)");
+    b.go("a[href='/modeles/nouveau']");
+    b.audit("new template");
+    b.type_in("#name", "Contrat de services");
+    b.type_in("#title", "Contrat — {nom}");
+    b.type_in("#label-1", "Le client");
+    b.js("document.getElementById('kind-1').value = 'external';", json!([]));
+    b.go("form[action='/modeles/nouveau'] button.primary");
+    assert!(b.path().starts_with("/modeles/t_"), "{}: {}", b.path(), b.text());
+    assert!(b.text().contains("nom,signer1_email,signer1_name"), "{}", b.text());
+    b.audit("template");
+    let dir = tmpdir("bulk");
+    let bad = dir.join("mauvais.csv");
+    std::fs::write(&bad, "nom,signer1_email,signer1_name\nA,a@example.org,A\nB,pas-une-adresse,B\n").expect("csv");
+    let el = b.find("#csv");
+    b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": bad.display().to_string()})));
+    b.go("form[action$='/envoi-groupe'] button");
+    assert!(b.text().contains("Rien n'a été envoyé") && b.text().contains("line 3"), "{}", b.text());
+    b.audit("bulk send refused");
+    let good = dir.join("clients.csv");
+    std::fs::write(&good, "nom,signer1_email,signer1_name\nA,a@example.org,A\nB,b@example.org,B\n").expect("csv");
+    let el = b.find("#csv");
+    b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": good.display().to_string()})));
+    b.go("form[action$='/envoi-groupe'] button");
+    assert!(b.text().contains("2 envois faits"), "{}", b.text());
+    assert!(s.last_mail("b@example.org").contains("Contrat — B"));
+    b.audit("bulk send done");
+    assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
+}

@@ -52,3 +52,10 @@ CREATE TABLE signing_links (
   tries INTEGER NOT NULL
 );
 CREATE INDEX signing_links_envelope ON signing_links(envelope, idx);
+CREATE TABLE templates (
+  id TEXT PRIMARY KEY,
+  owner TEXT NOT NULL,
+  name TEXT NOT NULL,
+  definition TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
