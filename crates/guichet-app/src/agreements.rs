@@ -1077,7 +1077,30 @@ impl App {
         }
         let now = self.now();
         let ev = e.decline(index, reason, now)?;
-        self.write_one(&row, ev, caller, now).await
+        let view = self.write_one(&row, ev, caller, now).await?;
+        self.notify_declined(&row, index, reason, now).await?;
+        Ok(view)
+    }
+
+    /// Tells the sender that a recipient declined, and why.
+    async fn notify_declined(&self, row: &EnvelopeRow, index: usize, reason: &str, now: i64) -> Result<()> {
+        let Some(sender) = self.store.user(&row.sender).await? else { return Ok(()) };
+        let e = &row.envelope;
+        let who = e.recipients.get(index).map(|r| r.name.clone()).unwrap_or_default();
+        let link = format!("{}/enveloppes/{}", self.config.base_url, row.id);
+        let (subject, body) = if sender.language == "en" {
+            (
+                format!("Declined: {}", e.title),
+                format!("{who} declined to sign “{}”:\n\n{}\n\n{link}\n", e.title, reason.trim()),
+            )
+        } else {
+            (
+                format!("Refusé : {}", e.title),
+                format!("{who} refuse de signer « {} » :\n\n{}\n\n{link}\n", e.title, reason.trim()),
+            )
+        };
+        self.store.queue_mail(&sender.email, &subject, &body, now).await?;
+        Ok(())
     }
 
     /// Voids an envelope still open: its sender, or an administrator.
@@ -1451,6 +1474,7 @@ impl App {
         let (link, row) = self.link(token).await?;
         let now = self.now();
         let ev = row.envelope.decline(link.index, reason, now)?;
+        self.notify_declined(&row, link.index, reason, now).await?;
         let after = row.envelope.after(std::slice::from_ref(&ev))?;
         let version = self
             .store

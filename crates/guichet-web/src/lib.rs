@@ -89,6 +89,8 @@ pub fn router(app: App) -> Router {
         .route("/gestion-programmes/{id}/dossiers.csv", get(pages::program_csv))
         .route("/demandes/{id}/entente", post(signing_pages::send_agreement))
         .route("/verifier", get(signing_pages::verify_form).post(signing_pages::verify_upload))
+        // The address printed on documents, in English too.
+        .route("/verify", get(signing_pages::verify_form).post(signing_pages::verify_upload))
         .route("/enveloppes", get(signing_pages::envelopes))
         .route("/enveloppes/nouvelle", get(signing_pages::new_envelope_form).post(signing_pages::new_envelope))
         .route("/modeles", get(templates_pages::list))

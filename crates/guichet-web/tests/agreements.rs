@@ -162,6 +162,11 @@ fn a_declined_agreement_can_be_sent_again_and_bad_input_is_refused() {
         assert_eq!(st, 200, "{e}");
         assert_eq!(e["state"], "declined");
         assert_eq!(e["recipients"][0]["reason"], "Le montant est inexact");
+        let told = s.last_mail("agent@example.org");
+        assert!(
+            told.contains("refuse de signer") && told.contains("Le montant est inexact"),
+            "the sender is told: {told}"
+        );
         let (st, e) = citizen.post(&format!("/api/v1/envelopes/{id}/recipients/0/sign"), json!({"agree": true}));
         assert_eq!(st, 409, "{e}");
         // The citizen cannot resend; the case worker can.
@@ -387,6 +392,31 @@ fn delegation_reminders_and_expiry() {
         );
         assert_eq!((st, e["state"].as_str()), (200, Some("completed")), "{e}");
 
+        // A revoked certificate signs nothing more (a lost laptop).
+        let (_, certs) = emile.get("/api/v1/me/certificates");
+        let serial = certs[0]["serial"].as_str().expect("serial").to_owned();
+        assert_eq!(
+            emile.post(&format!("/api/v1/certificates/{serial}/revoke"), json!({"reason": "key_compromise"})).0,
+            200
+        );
+        let envelope =
+            json!({"title": "Avenant 2", "recipients": [{"kind": "employee", "email": "emile@example.org"}]});
+        let (ct, body) = envelope_form(&pdf, &envelope);
+        let (_, env, _) = sender.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+        let again = env["id"].as_str().expect("id").to_owned();
+        let (st, e) = emile.post(
+            &format!("/api/v1/envelopes/{again}/recipients/0/sign"),
+            json!({"agree": true, "passphrase": PASSPHRASE}),
+        );
+        assert_eq!(st, 403, "{e}");
+        assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains("no valid signing certificate")), "{e}");
+        // What he signed before still validates.
+        let (_, signed) = sender.bytes("GET", &format!("/api/v1/envelopes/{id}/document"), None);
+        let (_, v, _) = s.client().raw("POST", "/api/v1/verify", None, Some(("application/pdf", signed)));
+        assert_eq!(v["valid"], true, "{v}");
+        // He gets a new one.
+        assert_eq!(emile.post("/api/v1/me/certificates", json!({"passphrase": PASSPHRASE})).0, 201);
+
         // An external signer who does nothing: reminded after three quiet
         // days (with a fresh link), and the envelope expires on its day.
         let envelope = json!({"title": "Avenant", "expires_in_days": 10,
@@ -399,7 +429,11 @@ fn delegation_reminders_and_expiry() {
         assert_eq!(s.rt.block_on(s.app.sweep_envelopes()).expect("sweep"), (0, 0), "nothing due yet");
         s.app.shift_clock(3 * 86_400 + 60);
         let (expired, reminded) = s.rt.block_on(s.app.sweep_envelopes()).expect("sweep");
-        assert_eq!((expired, reminded), (0, 2), "Bernard, and the citizen whose loan agreement waits too");
+        assert_eq!(
+            (expired, reminded),
+            (0, 3),
+            "Bernard, Émile (Avenant 2), and the citizen whose loan agreement waits too"
+        );
         let second = token_in(&s.last_mail("bernard@partenaire.example"));
         assert_ne!(first, second, "a fresh link");
         assert_eq!(s.rt.block_on(s.app.sweep_envelopes()).expect("sweep"), (0, 0), "not twice in a row");
