@@ -206,6 +206,27 @@ fn signing_failed(e: guichet_pades::Error) -> AppError {
     }
 }
 
+/// One page (from 0) of a PDF drawn as SVG.
+async fn page_svg(pdf: Vec<u8>, index: usize) -> Result<String> {
+    blocking(move || {
+        guichet_docs::pdf_page_svg(&pdf, index)
+            .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))?
+            .0
+            .ok_or(AppError::NotFound)
+    })
+    .await
+}
+
+/// How many pages a PDF has.
+async fn page_count(pdf: Vec<u8>) -> Result<usize> {
+    blocking(move || {
+        guichet_docs::pdf_page_svg(&pdf, usize::MAX)
+            .map(|(_, n)| n)
+            .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))
+    })
+    .await
+}
+
 async fn blocking<T: Send + 'static>(f: impl FnOnce() -> Result<T> + Send + 'static) -> Result<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| AppError::Internal(e.to_string()))?
 }
@@ -290,24 +311,13 @@ impl App {
     /// One page (from 0) of an envelope's current document as SVG.
     pub async fn envelope_page(&self, caller: &Caller, id: &str, index: usize) -> Result<String> {
         let pdf = self.envelope_file(caller, id, EnvelopeFile::Current).await?;
-        blocking(move || {
-            guichet_docs::pdf_page_svg(&pdf, index)
-                .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))?
-                .0
-                .ok_or(AppError::NotFound)
-        })
-        .await
+        page_svg(pdf, index).await
     }
 
     /// How many pages an envelope's document has.
     pub async fn envelope_page_count(&self, caller: &Caller, id: &str) -> Result<usize> {
         let pdf = self.envelope_file(caller, id, EnvelopeFile::Current).await?;
-        blocking(move || {
-            guichet_docs::pdf_page_svg(&pdf, usize::MAX)
-                .map(|(_, n)| n)
-                .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))
-        })
-        .await
+        page_count(pdf).await
     }
 
     /// Records that a recipient opened the document (once).
@@ -1376,24 +1386,13 @@ impl App {
 
     pub async fn external_page(&self, token: &str, index: usize) -> Result<String> {
         let pdf = self.external_file(token).await?;
-        blocking(move || {
-            guichet_docs::pdf_page_svg(&pdf, index)
-                .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))?
-                .0
-                .ok_or(AppError::NotFound)
-        })
-        .await
+        page_svg(pdf, index).await
     }
 
     /// How many pages the link's document has.
     pub async fn external_page_count(&self, token: &str) -> Result<usize> {
         let pdf = self.external_file(token).await?;
-        blocking(move || {
-            guichet_docs::pdf_page_svg(&pdf, usize::MAX)
-                .map(|(_, n)| n)
-                .map_err(|e| AppError::invalid("unreadable_pdf", e.to_string()))
-        })
-        .await
+        page_count(pdf).await
     }
 
     /// The envelopes the caller sent, newest first.

@@ -322,15 +322,7 @@ impl App {
     pub async fn ocsp(&self, request: &[u8]) -> Result<Vec<u8>> {
         let pki = self.pki().await?;
         let revoked = self.store.revoked_certificates().await?;
-        let status = |serial: &[u8]| {
-            let hex = serial_hex(serial);
-            match revoked.iter().find(|(s, _, _)| *s == hex) {
-                Some((_, at, _)) => guichet_pades::ocsp::Status::Revoked(
-                    OffsetDateTime::from_unix_timestamp(*at).unwrap_or_else(|_| now_time()),
-                ),
-                None => guichet_pades::ocsp::Status::Good,
-            }
-        };
+        let status = |serial: &[u8]| ocsp_status(&revoked, serial);
         Ok(guichet_pades::ocsp::respond(request, &pki.issuing, &pki.ca_key, &pki.issuing, &status, now_time()))
     }
 
@@ -341,15 +333,7 @@ impl App {
         let revoked = self.store.revoked_certificates().await?;
         let serials = certificates.iter().map(|c| guichet_pades::certificate_serial(c)).collect::<Result<Vec<_>, _>>();
         let serials = serials.map_err(pades)?;
-        let status = |serial: &[u8]| {
-            let hex = serial_hex(serial);
-            match revoked.iter().find(|(s, _, _)| *s == hex) {
-                Some((_, at, _)) => guichet_pades::ocsp::Status::Revoked(
-                    OffsetDateTime::from_unix_timestamp(*at).unwrap_or_else(|_| now_time()),
-                ),
-                None => guichet_pades::ocsp::Status::Good,
-            }
-        };
+        let status = |serial: &[u8]| ocsp_status(&revoked, serial);
         guichet_pades::ocsp::respond_for(&pki.issuing, &pki.ca_key, &pki.issuing, &serials, &status, now_time())
             .map_err(pades)
     }
@@ -519,6 +503,17 @@ impl App {
             certificate: cert.certificate,
             serial: cert.serial,
         })
+    }
+}
+
+/// What the OCSP responder says of `serial`, from the revoked list.
+fn ocsp_status(revoked: &[(String, i64, String)], serial: &[u8]) -> guichet_pades::ocsp::Status {
+    let hex = serial_hex(serial);
+    match revoked.iter().find(|(s, _, _)| *s == hex) {
+        Some((_, at, _)) => guichet_pades::ocsp::Status::Revoked(
+            OffsetDateTime::from_unix_timestamp(*at).unwrap_or_else(|_| now_time()),
+        ),
+        None => guichet_pades::ocsp::Status::Good,
     }
 }
 

@@ -55,6 +55,31 @@ pub struct EnvelopeWrite {
     pub at: i64,
 }
 
+/// One row per recipient of an envelope (whose turn it is), inside the
+/// caller's transaction; a macro so it compiles for both backends.
+macro_rules! insert_recipients {
+    ($conn:expr, $id:expr, $envelope:expr, $turn:expr) => {{
+        let envelope: &guichet_core::Envelope = $envelope;
+        let turn: &[usize] = $turn;
+        for (i, r) in envelope.recipients.iter().enumerate() {
+            let user = match &r.party {
+                Party::Employee { user } | Party::Citizen { user } => Some(user.0.clone()),
+                Party::Officer | Party::External => None,
+            };
+            sqlx::query(
+                "INSERT INTO envelope_recipients (envelope, idx, user_id, officer, turn) VALUES ($1, $2, $3, $4, $5)",
+            )
+            .bind($id)
+            .bind(i as i64)
+            .bind(user)
+            .bind(matches!(r.party, Party::Officer) as i64)
+            .bind(turn.contains(&i) as i64)
+            .execute(&mut *$conn)
+            .await?;
+        }
+    }};
+}
+
 type LinkTuple = (String, i64, i64, Option<Vec<u8>>, Option<i64>, i64);
 type EnvelopeTuple = (String, String, Option<String>, i64, i64, i64, Vec<u8>);
 type CertTuple = (String, String, String, Vec<u8>, Option<Vec<u8>>, i64, i64, Option<i64>, Option<String>);
@@ -267,22 +292,7 @@ impl Store {
                 append_event!(&mut *tx, self, &aggregate, w.actor.as_deref(), w.at, event);
             }
             sqlx::query("DELETE FROM envelope_recipients WHERE envelope = $1").bind(&w.id).execute(&mut *tx).await?;
-            for (i, r) in w.after.recipients.iter().enumerate() {
-                let user = match &r.party {
-                    Party::Employee { user } | Party::Citizen { user } => Some(user.0.clone()),
-                    Party::Officer | Party::External => None,
-                };
-                sqlx::query(
-                    "INSERT INTO envelope_recipients (envelope, idx, user_id, officer, turn) VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(&w.id)
-                .bind(i as i64)
-                .bind(user)
-                .bind(matches!(r.party, Party::Officer) as i64)
-                .bind(turn.contains(&i) as i64)
-                .execute(&mut *tx)
-                .await?;
-            }
+            insert_recipients!(&mut *tx, &w.id, &w.after, &turn);
             if let Some(d) = &dossier {
                 apply_append!(&mut *tx, d)?;
             }
@@ -486,23 +496,7 @@ impl Store {
                 for event in events {
                     append_event!(&mut *tx, self, &aggregate, w.actor.as_deref(), w.at, event);
                 }
-                let turn = w.after.turn();
-                for (i, r) in w.after.recipients.iter().enumerate() {
-                    let user = match &r.party {
-                        Party::Employee { user } | Party::Citizen { user } => Some(user.0.clone()),
-                        Party::Officer | Party::External => None,
-                    };
-                    sqlx::query(
-                        "INSERT INTO envelope_recipients (envelope, idx, user_id, officer, turn) VALUES ($1, $2, $3, $4, $5)",
-                    )
-                    .bind(&w.id)
-                    .bind(i as i64)
-                    .bind(user)
-                    .bind(matches!(r.party, Party::Officer) as i64)
-                    .bind(turn.contains(&i) as i64)
-                    .execute(&mut *tx)
-                    .await?;
-                }
+                insert_recipients!(&mut *tx, &w.id, &w.after, &w.after.turn());
             }
             for (to, subject, body) in &sealed_mails {
                 sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at) VALUES ($1, $2, $3, $4)")
