@@ -257,6 +257,20 @@ impl App {
         Err(AppError::NotFound)
     }
 
+    /// The envelope, when `caller` is its recipient `index`; else 404 (not
+    /// theirs to see) or 403 (someone else's place).
+    async fn as_recipient(&self, caller: &Caller, id: &str, index: usize) -> Result<EnvelopeRow> {
+        let row = self.envelope_row(id).await?;
+        if index >= row.envelope.recipients.len() {
+            return Err(AppError::NotFound);
+        }
+        if !row.envelope.is_recipient(index, &caller.actor) {
+            self.may_see(caller, &row).await?;
+            return Err(AppError::Forbidden("you are not this signer".into()));
+        }
+        Ok(row)
+    }
+
     pub async fn envelope(&self, caller: &Caller, id: &str) -> Result<EnvelopeView> {
         let row = self.envelope_row(id).await?;
         self.may_see(caller, &row).await?;
@@ -561,14 +575,7 @@ impl App {
         passphrase: Option<&str>,
         ctx: &SigningContext,
     ) -> Result<EnvelopeView> {
-        let row = self.envelope_row(id).await?;
-        if index >= row.envelope.recipients.len() {
-            return Err(AppError::NotFound);
-        }
-        if !row.envelope.is_recipient(index, &caller.actor) {
-            self.may_see(caller, &row).await?;
-            return Err(AppError::Forbidden("you are not this signer".into()));
-        }
+        let row = self.as_recipient(caller, id, index).await?;
         self.sign_as(row, index, Who::Account(caller), passphrase, ctx).await
     }
 
@@ -1034,12 +1041,8 @@ impl App {
         index: usize,
         to_email: &str,
     ) -> Result<EnvelopeView> {
-        let row = self.envelope_row(id).await?;
+        let row = self.as_recipient(caller, id, index).await?;
         let e = &row.envelope;
-        if !e.is_recipient(index, &caller.actor) {
-            self.may_see(caller, &row).await?;
-            return Err(AppError::Forbidden("you are not this signer".into()));
-        }
         let to = self
             .store
             .user_by_email(to_email)
@@ -1079,12 +1082,8 @@ impl App {
         index: usize,
         reason: &str,
     ) -> Result<EnvelopeView> {
-        let row = self.envelope_row(id).await?;
+        let row = self.as_recipient(caller, id, index).await?;
         let e = &row.envelope;
-        if !e.is_recipient(index, &caller.actor) {
-            self.may_see(caller, &row).await?;
-            return Err(AppError::Forbidden("you are not this signer".into()));
-        }
         let now = self.now();
         let ev = e.decline(index, reason, now)?;
         let view = self.write_one(&row, ev, caller, now).await?;
