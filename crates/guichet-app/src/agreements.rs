@@ -653,7 +653,7 @@ impl App {
             };
             let visible =
                 field.map(|f| Visible { page, rect: f.rect.map(|x| x as f32), lines: lines.clone(), image: None });
-            let chain = p.chain();
+            let chain = unlocked.as_ref().and_then(|u| u.chain.clone()).unwrap_or_else(|| p.chain());
             let (key, cert): (&dyn guichet_pades::Signer, &[u8]) = match &unlocked {
                 Some(u) => (&u.key, &u.certificate),
                 None => {
@@ -792,12 +792,24 @@ impl App {
         let pki = self.pki().await?;
         let pdf = self.store.blob(&e.document).await?.1;
         // Every certificate that signed: employees' and the seal.
+        // Every certificate that signed: employees' and the seal. Ours get
+        // OCSP answers from our responder; imported ones bring their
+        // issuers (their own CA answers for them, not us).
         let mut signer_certs: Vec<Vec<u8>> = Vec::new();
+        let mut foreign: Vec<Vec<u8>> = Vec::new();
         let mut subjects = std::collections::HashMap::new();
         for s in &e.standing {
             if let Standing::Signed { certificate, .. } = s {
                 let (der, subject) = match self.store.certificate(certificate).await? {
-                    Some(c) => (c.certificate, c.subject),
+                    Some(c) => {
+                        if let Some(chain) = c.chain {
+                            foreign.extend(chain);
+                            foreign.push(c.certificate.clone());
+                            subjects.insert(certificate.clone(), c.subject);
+                            continue;
+                        }
+                        (c.certificate, c.subject)
+                    }
                     None => (pki.seal_cert.clone(), format!("{} — Sceau / Seal", pki.organization)),
                 };
                 subjects.insert(certificate.clone(), subject);
@@ -812,6 +824,11 @@ impl App {
         let crls = vec![self.crl().await?, self.root_crl().await?];
         let mut certs = vec![pki.issuing.clone(), pki.root.clone(), pki.tsa_cert.clone()];
         certs.extend(signer_certs);
+        for c in foreign {
+            if !certs.contains(&c) {
+                certs.push(c);
+            }
+        }
         let tsa = self.timestamp_client(&pki);
         let document = blocking(move || {
             let data = ValidationData { certs, crls, ocsps: vec![ocsp] };

@@ -264,6 +264,8 @@ pub(crate) struct Unlocked {
     pub key: SoftwareKey,
     pub certificate: Vec<u8>,
     pub serial: String,
+    /// The issuers of an imported certificate (else the organization's).
+    pub chain: Option<Vec<Vec<u8>>>,
 }
 
 impl App {
@@ -387,6 +389,95 @@ impl App {
             created_at: now,
             revoked_at: None,
             revocation_reason: None,
+            chain: None,
+        };
+        self.store.add_certificate(&row, caller.id()).await?;
+        for old in previous.iter().filter(|c| c.revoked_at.is_none()) {
+            self.store.revoke_certificate(&old.serial, "superseded", caller.id(), now).await?;
+        }
+        Ok(CertificateView::of(&row, now))
+    }
+
+    /// An employee brings their certificate from the organization's own
+    /// CA (a PKCS#12 file and its password); its key is then locked under
+    /// their signing passphrase like an issued one. The certificate must
+    /// validate to a trust anchor (`Config::trust_anchors`): a test
+    /// signature is made and checked before anything is stored.
+    pub async fn import_certificate(
+        &self,
+        caller: &Caller,
+        p12: Vec<u8>,
+        password: &str,
+        passphrase: &str,
+    ) -> Result<CertificateView> {
+        if !caller.is_staff() {
+            return Err(AppError::Forbidden("personal signing certificates are for employees".into()));
+        }
+        if passphrase.chars().count() < MIN_PASSPHRASE {
+            return Err(AppError::Invalid {
+                code: "weak_passphrase",
+                message: format!("the signing passphrase needs at least {MIN_PASSPHRASE} characters"),
+                field: Some("passphrase".into()),
+                details: None,
+            });
+        }
+        let pki = self.pki().await?;
+        let trust = self.trust(&pki);
+        let (pass, password) = (passphrase.to_owned(), password.to_owned());
+        let (identity, locked) = tokio::task::spawn_blocking(move || -> Result<_> {
+            let id = guichet_pades::import_pkcs12(&p12, &password, false)
+                .map_err(|e| AppError::invalid("bad_pkcs12", e.to_string()))?;
+            // A test signature over a one-page PDF, validated now.
+            let probe = guichet_docs::Engine::new()
+                .render(
+                    "#set document(date: datetime(year: 2020, month: 1, day: 1))\n#set text(lang: \"fr\")\nguichet",
+                    &serde_json::json!({}),
+                )
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            let opts = guichet_pades::SignOptions::new(&id.key, &id.certificate, &id.chain);
+            let signed = guichet_pades::sign_pdf(&probe, &opts)
+                .map_err(|e| AppError::invalid("bad_pkcs12", format!("this certificate cannot sign: {e}")))?;
+            let report = guichet_pades::verify_pdf(&signed, &trust, now_time())
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            if !report.all_passed() {
+                let why = report.signatures.first().map(|s| s.details.join("; ")).unwrap_or_default();
+                return Err(AppError::invalid(
+                    "untrusted_certificate",
+                    format!(
+                        "this certificate does not validate to a trusted authority (add its root to trust_file): {why}"
+                    ),
+                ));
+            }
+            let locked = lock_key(&id.key_pkcs8, &pass)?;
+            Ok((id, locked))
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+        let not_after = {
+            use der::Decode;
+            x509_cert::Certificate::from_der(&identity.certificate)
+                .map(|c| c.tbs_certificate.validity.not_after.to_unix_duration().as_secs() as i64)
+                .map_err(|e| AppError::invalid("bad_pkcs12", format!("unreadable certificate: {e}")))?
+        };
+        let serial = serial_hex(&guichet_pades::certificate_serial(&identity.certificate).map_err(pades)?);
+        if self.store.certificate(&serial).await?.is_some() {
+            return Err(AppError::Taken("this certificate".into()));
+        }
+        let now = self.now();
+        let previous = self.store.certificates_of(caller.id()).await?;
+        let subject =
+            guichet_pades::certificate_common_name(&identity.certificate).unwrap_or_else(|| caller.user.name.clone());
+        let row = CertificateRow {
+            serial,
+            user_id: caller.id().into(),
+            subject: format!("{subject} <{}>", caller.user.email),
+            certificate: identity.certificate,
+            private_key: Some(locked),
+            chain: Some(identity.chain),
+            not_after,
+            created_at: now,
+            revoked_at: None,
+            revocation_reason: None,
         };
         self.store.add_certificate(&row, caller.id()).await?;
         for old in previous.iter().filter(|c| c.revoked_at.is_none()) {
@@ -502,6 +593,7 @@ impl App {
             key: SoftwareKey::from_pkcs8(&pem, false).map_err(pades)?,
             certificate: cert.certificate,
             serial: cert.serial,
+            chain: cert.chain,
         })
     }
 }

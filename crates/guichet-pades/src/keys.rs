@@ -319,6 +319,9 @@ pub struct Pkcs12Identity {
     pub certificate: Vec<u8>,
     /// The other certificates of the file (DER), issuers first to last.
     pub chain: Vec<Vec<u8>>,
+    /// The private key as PKCS#8 DER (to store it locked, as the service
+    /// does with a passphrase).
+    pub key_pkcs8: Vec<u8>,
 }
 
 /// Opens a PKCS#12 file with its password.
@@ -351,5 +354,6 @@ pub fn import_pkcs12(data: &[u8], password: &str, pss: bool) -> Result<Pkcs12Ide
         key: SoftwareKey::from_pkcs8(chain.key().as_der(), pss)?,
         certificate: certificate.clone(),
         chain: rest.to_vec(),
+        key_pkcs8: chain.key().as_der().to_vec(),
     })
 }

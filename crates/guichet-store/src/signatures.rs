@@ -23,6 +23,10 @@ pub struct CertificateRow {
     /// The private key, still sealed under the employee's passphrase.
     #[serde(skip)]
     pub private_key: Option<Vec<u8>>,
+    /// For a certificate imported from another CA: its issuers (DER), to
+    /// put in signatures; `None` for the organization's own CA.
+    #[serde(skip)]
+    pub chain: Option<Vec<Vec<u8>>>,
     pub not_after: i64,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
@@ -82,9 +86,32 @@ macro_rules! insert_recipients {
 
 type LinkTuple = (String, i64, i64, Option<Vec<u8>>, Option<i64>, i64);
 type EnvelopeTuple = (String, String, Option<String>, i64, i64, i64, Vec<u8>);
-type CertTuple = (String, String, String, Vec<u8>, Option<Vec<u8>>, i64, i64, Option<i64>, Option<String>);
+type CertTuple =
+    (String, String, String, Vec<u8>, Option<Vec<u8>>, i64, i64, Option<i64>, Option<String>, Option<Vec<u8>>);
 const CERT_COLUMNS: &str =
-    "serial, user_id, subject, certificate, private_key, not_after, created_at, revoked_at, revocation_reason";
+    "serial, user_id, subject, certificate, private_key, not_after, created_at, revoked_at, revocation_reason, chain";
+
+/// A chain as stored: each DER certificate after its length (4 bytes).
+fn encode_chain(chain: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for c in chain {
+        out.extend_from_slice(&(c.len() as u32).to_be_bytes());
+        out.extend_from_slice(c);
+    }
+    out
+}
+
+fn decode_chain(mut b: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let (len, rest) = b.split_at_checked(4).ok_or_else(|| StoreError::Corrupt("a certificate chain".into()))?;
+        let n = u32::from_be_bytes([len[0], len[1], len[2], len[3]]) as usize;
+        let (cert, rest) = rest.split_at_checked(n).ok_or_else(|| StoreError::Corrupt("a certificate chain".into()))?;
+        out.push(cert.to_vec());
+        b = rest;
+    }
+    Ok(out)
+}
 
 impl Store {
     /// The organization's PKI material (opened), if it was created.
@@ -120,6 +147,7 @@ impl Store {
             created_at: r.6,
             revoked_at: r.7,
             revocation_reason: r.8,
+            chain: r.9.map(|c| decode_chain(&c)).transpose()?,
         })
     }
 
@@ -138,8 +166,8 @@ impl Store {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
             sqlx::query(
-                "INSERT INTO certificates (serial, user_id, subject, certificate, private_key, not_after, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                "INSERT INTO certificates (serial, user_id, subject, certificate, private_key, not_after, created_at, chain) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
             )
             .bind(&c.serial)
             .bind(&c.user_id)
@@ -148,6 +176,7 @@ impl Store {
             .bind(key)
             .bind(c.not_after)
             .bind(c.created_at)
+            .bind(c.chain.as_deref().map(encode_chain))
             .execute(&mut *tx)
             .await?;
             append_event!(&mut *tx, self, &format!("user:{}", c.user_id), Some(actor), c.created_at, &event);
@@ -193,10 +222,12 @@ impl Store {
         Ok(())
     }
 
-    /// Every revoked certificate: (serial, when, reason), for the CRL.
+    /// Every revoked certificate of the organization's CA (not those
+    /// imported from another): (serial, when, reason), for the CRL.
     pub async fn revoked_certificates(&self) -> Result<Vec<(String, i64, String)>> {
         let rows: Vec<(String, i64, Option<String>)> = on!(self.db(), p => sqlx::query_as(
-            "SELECT serial, revoked_at, revocation_reason FROM certificates WHERE revoked_at IS NOT NULL ORDER BY revoked_at, serial",
+            "SELECT serial, revoked_at, revocation_reason FROM certificates \
+             WHERE revoked_at IS NOT NULL AND chain IS NULL ORDER BY revoked_at, serial",
         )
         .fetch_all(p)
         .await?);

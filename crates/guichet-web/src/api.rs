@@ -379,6 +379,14 @@ pub fn routes() -> Vec<Route> {
             post(issue_certificate)
         ),
         route!(
+            "post",
+            "/api/v1/me/certificates/import",
+            "Bring my certificate from the organization's own CA (employees): multipart/form-data with `pkcs12` (the .p12 file), `password` (the file's) and `passphrase` (my signing passphrase, which locks the key here). It must validate to a trusted authority.",
+            auth = true,
+            resp = guichet_app::CertificateView,
+            post(import_certificate)
+        ),
+        route!(
             "get",
             "/api/v1/users/{id}/certificates",
             "A user's signing certificates (administrators).",
@@ -1379,4 +1387,37 @@ async fn bulk_send(
     let csv = read_limited(body, s.app.config.max_upload, declared).await?;
     let r = s.app.bulk_send(&c, &id, &csv).await?;
     Ok((StatusCode::CREATED, to_json(r)?).into_response())
+}
+
+async fn import_certificate(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    mut multipart: axum::extract::Multipart,
+) -> ApiResult<Response> {
+    let bad = |m: String| ApiError(AppError::invalid("invalid_request", m));
+    let (mut p12, mut password, mut passphrase) = (Vec::new(), String::new(), String::new());
+    loop {
+        let field = match multipart.next_field().await {
+            Ok(Some(f)) => f,
+            Ok(None) => break,
+            Err(e) => return Err(bad(format!("reading the form: {}", e.body_text()))),
+        };
+        match field.name() {
+            Some("pkcs12") => {
+                let b = field.bytes().await.map_err(|e| bad(format!("reading the file: {}", e.body_text())))?;
+                if b.len() > 1024 * 1024 {
+                    return Err(ApiError(AppError::TooLarge { limit: 1024 * 1024 }));
+                }
+                p12 = b.to_vec();
+            }
+            Some("password") => password = field.text().await.unwrap_or_default(),
+            Some("passphrase") => passphrase = field.text().await.unwrap_or_default(),
+            _ => {}
+        }
+    }
+    if p12.is_empty() {
+        return Err(bad("a `pkcs12` part (the .p12 file) is needed".into()));
+    }
+    let cert = s.app.import_certificate(&c, p12, &password, &passphrase).await?;
+    Ok((StatusCode::CREATED, to_json(cert)?).into_response())
 }

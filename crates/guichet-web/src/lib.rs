@@ -112,6 +112,7 @@ pub fn router(app: App) -> Router {
         .route("/enveloppes/{id}/annuler", post(signing_pages::envelope_void))
         .route("/enveloppes/{id}/deleguer/{index}", post(signing_pages::envelope_delegate))
         .route("/compte/certificat", get(signing_pages::certificate).post(signing_pages::certificate_issue))
+        .route("/compte/certificat/import", post(signing_pages::certificate_import))
         .route("/compte/certificat/{serial}/revoquer", post(signing_pages::certificate_revoke))
         .route("/admin/utilisateurs/{id}/certificats", get(signing_pages::admin_certificates))
         .route("/admin/certificats/{serial}/revoquer", post(signing_pages::admin_revoke))

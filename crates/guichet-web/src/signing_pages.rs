@@ -804,6 +804,65 @@ pub(crate) async fn certificate_issue(
     }
 }
 
+pub(crate) async fn certificate_import(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    mut multipart: Multipart,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let (mut csrf, mut p12, mut password, mut passphrase, mut too_large) =
+        (String::new(), Vec::new(), String::new(), String::new(), false);
+    while let Ok(Some(mut field)) = multipart.next_field().await {
+        match field.name() {
+            Some("_csrf") => csrf = field.text().await.unwrap_or_default(),
+            Some("password") => password = field.text().await.unwrap_or_default(),
+            Some("passphrase") => passphrase = field.text().await.unwrap_or_default(),
+            Some("pkcs12") => {
+                while let Ok(Some(chunk)) = field.chunk().await {
+                    if p12.len() + chunk.len() > 1024 * 1024 {
+                        too_large = true;
+                        break;
+                    }
+                    p12.extend_from_slice(&chunk);
+                }
+            }
+            _ => {}
+        }
+    }
+    let Some(caller) = c.caller.clone() else { return to_login("/compte/certificat") };
+    if !csrf_ok(&c, Some(&csrf)) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    let t = c.t;
+    let refused = |key: &str| t.t(key);
+    if too_large || p12.is_empty() {
+        return certificate_page(
+            &s,
+            &c,
+            None,
+            Some(refused("certificate-import-error-file")),
+            StatusCode::UNPROCESSABLE_ENTITY,
+        )
+        .await;
+    }
+    match s.app.import_certificate(&caller, p12, &password, &passphrase).await {
+        Ok(_) => certificate_page(&s, &c, Some(t.t("certificate-imported")), None, StatusCode::OK).await,
+        Err(AppError::Invalid { code, message, .. }) => {
+            let text = match code {
+                "weak_passphrase" => refused("certificate-error-weak"),
+                "untrusted_certificate" => refused("certificate-import-error-untrusted"),
+                _ => t.t1("certificate-import-error", "why", &message),
+            };
+            certificate_page(&s, &c, None, Some(text), StatusCode::UNPROCESSABLE_ENTITY).await
+        }
+        Err(AppError::Taken(_)) => {
+            certificate_page(&s, &c, None, Some(refused("certificate-import-error-taken")), StatusCode::CONFLICT).await
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
 pub(crate) async fn certificate_revoke(
     State(s): State<AppState>,
     headers: HeaderMap,

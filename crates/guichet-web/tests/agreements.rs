@@ -662,3 +662,110 @@ fn templates_send_one_and_a_csv_sends_one_envelope_per_row_or_none() {
         assert!(report["first_broken"].is_null(), "{report}");
     });
 }
+
+/// A multipart form for a PKCS#12 import.
+fn p12_form(p12: &[u8], password: &str, passphrase: &str) -> (String, Vec<u8>) {
+    let b = "p12-boundary";
+    let mut body = Vec::new();
+    for (name, value) in [("password", password), ("passphrase", passphrase)] {
+        body.extend_from_slice(
+            format!("--{b}\r\nContent-Disposition: form-data; name=\"{name}\"\r\n\r\n{value}\r\n").as_bytes(),
+        );
+    }
+    body.extend_from_slice(
+        format!("--{b}\r\nContent-Disposition: form-data; name=\"pkcs12\"; filename=\"moi.p12\"\r\nContent-Type: application/x-pkcs12\r\n\r\n").as_bytes(),
+    );
+    body.extend_from_slice(p12);
+    body.extend_from_slice(format!("\r\n--{b}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={b}"), body)
+}
+
+#[test]
+fn an_employee_brings_a_certificate_from_the_organizations_own_ca() {
+    if !tool("openssl") {
+        return;
+    }
+    // The organization's own CA, and a PKCS#12 file of an employee's.
+    let now = time::OffsetDateTime::now_utc();
+    let files = guichet_pades::ca::init("Société du Plan Nord", "CA", now).expect("CA");
+    let issuing = guichet_pades::ca::IssuingCa::load("Société du Plan Nord", "CA", &files.issuing_key).expect("CA");
+    let person = guichet_pades::ca::Employee {
+        name: "Denise Dufour".into(),
+        email: "denise@example.org".into(),
+        organization: "Société du Plan Nord".into(),
+        unit: None,
+    };
+    let issued = issuing.issue(&person, 4242, now, 365).expect("issue");
+    let dir = tmpdir("p12");
+    std::fs::write(dir.join("cert.pem"), &issued.cert_pem).expect("write");
+    std::fs::write(dir.join("key.pem"), &issued.key_pem).expect("write");
+    std::fs::write(dir.join("chain.pem"), &files.issuing_cert).expect("write");
+    let (ok, out) = run(Command::new("openssl")
+        .args([
+            "pkcs12",
+            "-export",
+            "-inkey",
+            "key.pem",
+            "-in",
+            "cert.pem",
+            "-certfile",
+            "chain.pem",
+            "-out",
+            "moi.p12",
+        ])
+        .args(["-passout", "pass:mot-de-passe"])
+        .current_dir(&dir));
+    assert!(ok, "{out}");
+    let p12 = std::fs::read(dir.join("moi.p12")).expect("p12");
+    let root = guichet_pades::ca::pem_to_der(&files.root_cert).expect("root");
+
+    // A service that does not trust that CA refuses the file.
+    let untrusting = start("sqlite");
+    let denise = untrusting.user("denise@example.org", &["case_worker"]);
+    let (ct, body) = p12_form(&p12, "mot-de-passe", PASSPHRASE);
+    let (st, e, _) = denise.raw("POST", "/api/v1/me/certificates/import", None, Some((&ct, body)));
+    assert_eq!((st, e["error"]["code"].as_str()), (422, Some("untrusted_certificate")), "{e}");
+
+    // One that trusts it takes it; the employee signs with it.
+    let s = start_with("sqlite", guichet_app::Config { trust_anchors: vec![root], ..config() });
+    let denise = s.user("denise@example.org", &["case_worker"]);
+    let (ct, body) = p12_form(&p12, "pas-le-bon", PASSPHRASE);
+    let (st, e, _) = denise.raw("POST", "/api/v1/me/certificates/import", None, Some((&ct, body)));
+    assert_eq!((st, e["error"]["code"].as_str()), (422, Some("bad_pkcs12")), "wrong password: {e}");
+    let (ct, body) = p12_form(&p12, "mot-de-passe", PASSPHRASE);
+    let (st, cert, _) = denise.raw("POST", "/api/v1/me/certificates/import", None, Some((&ct, body)));
+    assert_eq!(st, 201, "{cert}");
+    assert_eq!(cert["serial"], "1092", "the serial of the organization's certificate (4242)");
+    let (ct, body) = p12_form(&p12, "mot-de-passe", PASSPHRASE);
+    assert_eq!(denise.raw("POST", "/api/v1/me/certificates/import", None, Some((&ct, body))).0, 409, "once");
+
+    let (citizen, _, dossier) = approved_loan(&s);
+    let (_, list) = citizen.get(&format!("/api/v1/dossiers/{dossier}/envelopes"));
+    let loan = list[0]["id"].as_str().expect("id").to_owned();
+    let (_, pdf) = citizen.bytes("GET", &format!("/api/v1/envelopes/{loan}/document?file=original"), None);
+    let envelope = json!({"title": "Contrat", "recipients": [{"kind": "employee", "email": "denise@example.org"}]});
+    let (ct, body) = envelope_form(&pdf, &envelope);
+    let (_, env, _) = denise.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+    let id = env["id"].as_str().expect("id").to_owned();
+    let (st, e) = denise
+        .post(&format!("/api/v1/envelopes/{id}/recipients/0/sign"), json!({"agree": true, "passphrase": PASSPHRASE}));
+    assert_eq!((st, e["state"].as_str()), (200, Some("completed")), "{e}");
+    let (_, signed) = denise.bytes("GET", &format!("/api/v1/envelopes/{id}/document"), None);
+    let (_, v, _) = s.client().raw("POST", "/api/v1/verify", None, Some(("application/pdf", signed.clone())));
+    assert_eq!(v["valid"], true, "{v}");
+    assert!(v["signatures"][0]["signer"].as_str().is_some_and(|x| x.contains("Denise Dufour")), "{v}");
+    if let Some(py) = pyhanko() {
+        let file = dir.join("signe.pdf");
+        std::fs::write(&file, &signed).expect("write");
+        std::fs::write(dir.join("root.pem"), &files.root_cert).expect("write");
+        let (_, ca) = s.client().bytes("GET", "/pki/ca.pem", None);
+        std::fs::write(dir.join("ours.pem"), ca).expect("write");
+        let (ok, out) = run(Command::new(py)
+            .args(["sign", "validate", "--pretty-print", "--trust-replace", "--trust"])
+            .arg(dir.join("root.pem"))
+            .arg("--trust")
+            .arg(dir.join("ours.pem"))
+            .arg(&file));
+        assert!(ok && out.contains("judged VALID"), "{out}");
+    }
+}

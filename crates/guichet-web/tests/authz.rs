@@ -132,6 +132,12 @@ fn every_route_for_every_role() {
                 Some(json!({"passphrase": "a long enough passphrase"})),
                 &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
             ),
+            (
+                "POST",
+                "/api/v1/me/certificates/import".into(),
+                None,
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
             ("GET", format!("/api/v1/users/{manager}/certificates"), None, &["program_manager", "administrator"]),
             (
                 "POST",
@@ -229,6 +235,13 @@ fn every_route_for_every_role() {
                 let c = &clients[role];
                 let (st, resp, _) = if path.contains("/documents?") {
                     c.raw(method, path, None, Some(("application/pdf", b"%PDF-1.7 more".to_vec())))
+                } else if *method == "POST" && path == "/api/v1/me/certificates/import" {
+                    let b = "matrix-boundary";
+                    let form = format!(
+                        "--{b}\r\nContent-Disposition: form-data; name=\"passphrase\"\r\n\r\na long enough passphrase\r\n\
+                         --{b}\r\nContent-Disposition: form-data; name=\"pkcs12\"; filename=\"x.p12\"\r\n\r\nnot a p12\r\n--{b}--\r\n"
+                    );
+                    c.raw(method, path, None, Some((&format!("multipart/form-data; boundary={b}"), form.into_bytes())))
                 } else if *method == "POST" && path == "/api/v1/envelopes" {
                     let b = "matrix-boundary";
                     let form = format!(

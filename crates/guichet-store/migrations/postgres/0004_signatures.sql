@@ -11,6 +11,7 @@ CREATE TABLE certificates (
   subject TEXT NOT NULL,
   certificate BYTEA NOT NULL,
   private_key BYTEA,
+  chain BYTEA,
   not_after BIGINT NOT NULL,
   created_at BIGINT NOT NULL,
   revoked_at BIGINT,

@@ -11,6 +11,7 @@ CREATE TABLE certificates (
   subject TEXT NOT NULL,
   certificate BLOB NOT NULL,
   private_key BLOB,
+  chain BLOB,
   not_after INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   revoked_at INTEGER,
