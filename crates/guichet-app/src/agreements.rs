@@ -654,21 +654,23 @@ impl App {
             let visible =
                 field.map(|f| Visible { page, rect: f.rect.map(|x| x as f32), lines: lines.clone(), image: None });
             let chain = unlocked.as_ref().and_then(|u| u.chain.clone()).unwrap_or_else(|| p.chain());
-            let (key, cert): (&dyn guichet_pades::Signer, &[u8]) = match &unlocked {
-                Some(u) => (&u.key, &u.certificate),
+            let sign = |key: &dyn guichet_pades::Signer, cert: &[u8]| {
+                let opts = SignOptions {
+                    signing_time: Some(time::OffsetDateTime::now_utc()),
+                    reason: Some(&reason),
+                    timestamp: Some(tsa.as_ref()),
+                    visible: visible.clone(),
+                    ..SignOptions::new(key, cert, &chain)
+                };
+                guichet_pades::sign_pdf(&pdf, &opts).map_err(signing_failed)
+            };
+            match &unlocked {
+                Some(u) => u.key.with_signer(|key| sign(key, &u.certificate)),
                 None => {
                     let (k, c) = p.seal();
-                    (k, c)
+                    sign(k, c)
                 }
-            };
-            let opts = SignOptions {
-                signing_time: Some(time::OffsetDateTime::now_utc()),
-                reason: Some(&reason),
-                timestamp: Some(tsa.as_ref()),
-                visible,
-                ..SignOptions::new(key, cert, &chain)
-            };
-            guichet_pades::sign_pdf(&pdf, &opts).map_err(signing_failed)
+            }
         })
         .await?;
         let blob = self.store.put_blob(signed, "application/pdf", now).await?;

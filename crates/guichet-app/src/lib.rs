@@ -54,6 +54,9 @@ pub struct Config {
     /// More trust anchors (DER) for validation, beside the organization's
     /// own root: an external timestamp authority's, an organization CA's.
     pub trust_anchors: Vec<Vec<u8>>,
+    /// The PKCS#11 library of the server's HSM, where employees may keep
+    /// their signing keys (their PIN is typed to sign).
+    pub pkcs11_module: Option<String>,
 }
 
 impl Default for Config {
@@ -67,6 +70,7 @@ impl Default for Config {
             time_zone: "America/Toronto".into(),
             reference_date: None,
             trust_anchors: Vec::new(),
+            pkcs11_module: None,
         }
     }
 }

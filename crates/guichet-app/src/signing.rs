@@ -259,9 +259,43 @@ fn unlock_key(locked: &[u8], passphrase: &str) -> Result<Option<Vec<u8>>> {
     Ok(key.open_in_place(nonce, Aad::from(b"guichet signing key v1"), &mut data).ok().map(|p| p.to_vec()))
 }
 
+/// Where an unlocked key is: in memory, or on the server's PKCS#11
+/// module (opened for each signature, one at a time in this process).
+pub(crate) enum KeySource {
+    Software(SoftwareKey),
+    Token { module: String, token: String, label: String, pin: String, spki: Vec<u8> },
+}
+
+/// PKCS#11 libraries are initialized once per process at a time.
+static PKCS11: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+impl KeySource {
+    /// Runs `f` with the key as a signer (blocking: call off the runtime).
+    pub(crate) fn with_signer<T>(&self, f: impl FnOnce(&dyn guichet_pades::Signer) -> Result<T>) -> Result<T> {
+        match self {
+            KeySource::Software(k) => f(k),
+            KeySource::Token { module, token, label, pin, spki } => {
+                let _one = PKCS11.lock().map_err(|_| AppError::Internal("PKCS#11 lock poisoned".into()))?;
+                let key = guichet_pades::Pkcs11Key::open(module, Some(token), pin, label, spki).map_err(token_error)?;
+                f(&key)
+            }
+        }
+    }
+}
+
+/// A token's error: a wrong PIN is the user's; the rest is the HSM's.
+fn token_error(e: guichet_pades::Error) -> AppError {
+    let m = e.to_string();
+    if m.contains("PIN") || m.contains("login") {
+        AppError::Invalid { code: "wrong_passphrase", message: m, field: Some("passphrase".into()), details: None }
+    } else {
+        AppError::Unavailable(format!("the signing token did not answer: {m}"))
+    }
+}
+
 /// An employee's key, unlocked for one signature.
 pub(crate) struct Unlocked {
-    pub key: SoftwareKey,
+    pub key: KeySource,
     pub certificate: Vec<u8>,
     pub serial: String,
     /// The issuers of an imported certificate (else the organization's).
@@ -390,6 +424,7 @@ impl App {
             revoked_at: None,
             revocation_reason: None,
             chain: None,
+            token: None,
         };
         self.store.add_certificate(&row, caller.id()).await?;
         for old in previous.iter().filter(|c| c.revoked_at.is_none()) {
@@ -474,6 +509,103 @@ impl App {
             certificate: identity.certificate,
             private_key: Some(locked),
             chain: Some(identity.chain),
+            token: None,
+            not_after,
+            created_at: now,
+            revoked_at: None,
+            revocation_reason: None,
+        };
+        self.store.add_certificate(&row, caller.id()).await?;
+        for old in previous.iter().filter(|c| c.revoked_at.is_none()) {
+            self.store.revoke_certificate(&old.serial, "superseded", caller.id(), now).await?;
+        }
+        Ok(CertificateView::of(&row, now))
+    }
+
+    /// An employee registers a key on the server's PKCS#11 module (an HSM
+    /// slot of their own, its PIN theirs) with its certificate (PEM, then
+    /// its issuers). The key must sign with the PIN, match the
+    /// certificate, and a test signature must validate to a trust anchor.
+    pub async fn register_token(
+        &self,
+        caller: &Caller,
+        certificate_pem: &str,
+        token: &str,
+        key_label: &str,
+        pin: &str,
+    ) -> Result<CertificateView> {
+        if !caller.is_staff() {
+            return Err(AppError::Forbidden("personal signing certificates are for employees".into()));
+        }
+        let module = self.config.pkcs11_module.clone().ok_or_else(|| {
+            AppError::invalid("no_pkcs11", "this service has no PKCS#11 module configured (setting pkcs11_module)")
+        })?;
+        let mut certs =
+            ca::pem_all(certificate_pem).map_err(|e| AppError::invalid("bad_certificate", e.to_string()))?;
+        if certs.is_empty() {
+            return Err(AppError::invalid("bad_certificate", "give the certificate in PEM, then its issuers"));
+        }
+        let certificate = certs.remove(0);
+        let spki = guichet_pades::certificate_public_key(&certificate)
+            .map_err(|e| AppError::invalid("bad_certificate", e.to_string()))?;
+        let pki = self.pki().await?;
+        let trust = self.trust(&pki);
+        let chain = if certs.is_empty() { pki.chain() } else { certs.clone() };
+        let source = KeySource::Token {
+            module,
+            token: token.trim().to_owned(),
+            label: key_label.trim().to_owned(),
+            pin: pin.to_owned(),
+            spki,
+        };
+        let cert = certificate.clone();
+        tokio::task::spawn_blocking(move || {
+            source.with_signer(|key| {
+                let probe = guichet_docs::Engine::new()
+                    .render(
+                        "#set document(date: datetime(year: 2020, month: 1, day: 1))\n#set text(lang: \"fr\")\nguichet",
+                        &serde_json::json!({}),
+                    )
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                let opts = guichet_pades::SignOptions::new(key, &cert, &chain);
+                let signed = guichet_pades::sign_pdf(&probe, &opts)
+                    .map_err(|e| AppError::invalid("bad_certificate", format!("this key cannot sign: {e}")))?;
+                let report = guichet_pades::verify_pdf(&signed, &trust, now_time())
+                    .map_err(|e| AppError::Internal(e.to_string()))?;
+                if report.all_passed() {
+                    Ok(())
+                } else {
+                    Err(AppError::invalid(
+                        "untrusted_certificate",
+                        "this certificate does not validate to a trusted authority (add its root to trust_file)",
+                    ))
+                }
+            })
+        })
+        .await
+        .map_err(|e| AppError::Internal(e.to_string()))??;
+        let not_after = {
+            use der::Decode;
+            x509_cert::Certificate::from_der(&certificate)
+                .map(|c| c.tbs_certificate.validity.not_after.to_unix_duration().as_secs() as i64)
+                .map_err(|e| AppError::invalid("bad_certificate", format!("unreadable certificate: {e}")))?
+        };
+        let serial = serial_hex(&guichet_pades::certificate_serial(&certificate).map_err(pades)?);
+        if self.store.certificate(&serial).await?.is_some() {
+            return Err(AppError::Taken("this certificate".into()));
+        }
+        let now = self.now();
+        let previous = self.store.certificates_of(caller.id()).await?;
+        let subject = guichet_pades::certificate_common_name(&certificate).unwrap_or_else(|| caller.user.name.clone());
+        let ours = certs.is_empty();
+        let row = CertificateRow {
+            serial,
+            user_id: caller.id().into(),
+            subject: format!("{subject} <{}>", caller.user.email),
+            certificate,
+            private_key: None,
+            chain: if ours { None } else { Some(certs) },
+            token: Some((token.trim().to_owned(), key_label.trim().to_owned())),
             not_after,
             created_at: now,
             revoked_at: None,
@@ -574,6 +706,28 @@ impl App {
         if self.store.login_failures(&key, now, window).await? >= self.config.login_max_failures {
             return Err(AppError::Throttled { retry_after: window });
         }
+        if let Some((token, label)) = cert.token.clone() {
+            // The token checks the PIN (and locks itself after its own tries).
+            let module = self.config.pkcs11_module.clone().ok_or_else(|| {
+                AppError::Unavailable("this service has no PKCS#11 module configured for signing tokens".into())
+            })?;
+            let spki = guichet_pades::certificate_public_key(&cert.certificate).map_err(pades)?;
+            let source = KeySource::Token { module, token, label, pin: passphrase.to_owned(), spki };
+            let checked = tokio::task::spawn_blocking(move || source.with_signer(|_| Ok(())).map(|()| source))
+                .await
+                .map_err(|e| AppError::Internal(e.to_string()))?;
+            return match checked {
+                Ok(source) => {
+                    self.store.clear_login_failures(&key).await?;
+                    Ok(Unlocked { key: source, certificate: cert.certificate, serial: cert.serial, chain: cert.chain })
+                }
+                Err(e @ AppError::Invalid { .. }) => {
+                    self.store.note_login_failure(&key, now, window).await?;
+                    Err(e)
+                }
+                Err(e) => Err(e),
+            };
+        }
         let locked = cert.private_key.clone().ok_or_else(|| AppError::Internal("the certificate has no key".into()))?;
         let pass = passphrase.to_owned();
         let opened = tokio::task::spawn_blocking(move || unlock_key(&locked, &pass))
@@ -590,7 +744,7 @@ impl App {
         };
         self.store.clear_login_failures(&key).await?;
         Ok(Unlocked {
-            key: SoftwareKey::from_pkcs8(&pem, false).map_err(pades)?,
+            key: KeySource::Software(SoftwareKey::from_pkcs8(&pem, false).map_err(pades)?),
             certificate: cert.certificate,
             serial: cert.serial,
             chain: cert.chain,

@@ -27,6 +27,10 @@ pub struct CertificateRow {
     /// put in signatures; `None` for the organization's own CA.
     #[serde(skip)]
     pub chain: Option<Vec<Vec<u8>>>,
+    /// For a key on the server's PKCS#11 module: `token label` and `key
+    /// label` (the PIN is the employee's, typed to sign).
+    #[serde(skip)]
+    pub token: Option<(String, String)>,
     pub not_after: i64,
     pub created_at: i64,
     pub revoked_at: Option<i64>,
@@ -86,10 +90,20 @@ macro_rules! insert_recipients {
 
 type LinkTuple = (String, i64, i64, Option<Vec<u8>>, Option<i64>, i64);
 type EnvelopeTuple = (String, String, Option<String>, i64, i64, i64, Vec<u8>);
-type CertTuple =
-    (String, String, String, Vec<u8>, Option<Vec<u8>>, i64, i64, Option<i64>, Option<String>, Option<Vec<u8>>);
-const CERT_COLUMNS: &str =
-    "serial, user_id, subject, certificate, private_key, not_after, created_at, revoked_at, revocation_reason, chain";
+type CertTuple = (
+    String,
+    String,
+    String,
+    Vec<u8>,
+    Option<Vec<u8>>,
+    i64,
+    i64,
+    Option<i64>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<String>,
+);
+const CERT_COLUMNS: &str = "serial, user_id, subject, certificate, private_key, not_after, created_at, revoked_at, revocation_reason, chain, token";
 
 /// A chain as stored: each DER certificate after its length (4 bytes).
 fn encode_chain(chain: &[Vec<u8>]) -> Vec<u8> {
@@ -148,6 +162,7 @@ impl Store {
             revoked_at: r.7,
             revocation_reason: r.8,
             chain: r.9.map(|c| decode_chain(&c)).transpose()?,
+            token: r.10.and_then(|t| t.split_once('\n').map(|(a, b)| (a.to_owned(), b.to_owned()))),
         })
     }
 
@@ -166,8 +181,8 @@ impl Store {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
             sqlx::query(
-                "INSERT INTO certificates (serial, user_id, subject, certificate, private_key, not_after, created_at, chain) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                "INSERT INTO certificates (serial, user_id, subject, certificate, private_key, not_after, created_at, chain, token) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
             )
             .bind(&c.serial)
             .bind(&c.user_id)
@@ -177,6 +192,7 @@ impl Store {
             .bind(c.not_after)
             .bind(c.created_at)
             .bind(c.chain.as_deref().map(encode_chain))
+            .bind(c.token.as_ref().map(|(t, k)| format!("{t}\n{k}")))
             .execute(&mut *tx)
             .await?;
             append_event!(&mut *tx, self, &format!("user:{}", c.user_id), Some(actor), c.created_at, &event);

@@ -387,6 +387,15 @@ pub fn routes() -> Vec<Route> {
             post(import_certificate)
         ),
         route!(
+            "post",
+            "/api/v1/me/certificates/token",
+            "Register my key on the server's PKCS#11 module (HSM): my certificate in PEM (then its issuers), the token and key labels, and my PIN, which I type again to sign (employees).",
+            auth = true,
+            body = TokenRegistration,
+            resp = guichet_app::CertificateView,
+            post(register_token)
+        ),
+        route!(
             "get",
             "/api/v1/users/{id}/certificates",
             "A user's signing certificates (administrators).",
@@ -579,6 +588,16 @@ pub fn routes() -> Vec<Route> {
 #[serde(deny_unknown_fields)]
 pub struct PassphraseBody {
     pub passphrase: String,
+}
+
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRegistration {
+    /// PEM: the certificate, then its issuers.
+    pub certificate: String,
+    pub token: String,
+    pub key_label: String,
+    pub pin: String,
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -1419,5 +1438,14 @@ async fn import_certificate(
         return Err(bad("a `pkcs12` part (the .p12 file) is needed".into()));
     }
     let cert = s.app.import_certificate(&c, p12, &password, &passphrase).await?;
+    Ok((StatusCode::CREATED, to_json(cert)?).into_response())
+}
+
+async fn register_token(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Body(b): Body<TokenRegistration>,
+) -> ApiResult<Response> {
+    let cert = s.app.register_token(&c, &b.certificate, &b.token, &b.key_label, &b.pin).await?;
     Ok((StatusCode::CREATED, to_json(cert)?).into_response())
 }

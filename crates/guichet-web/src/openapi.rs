@@ -33,7 +33,8 @@ pub fn openapi() -> serde_json::Value {
                     || r.path.ends_with("/templates")
                     || r.path.ends_with("/send")
                     || r.path.ends_with("/bulk")
-                    || r.path.ends_with("/import") =>
+                    || r.path.ends_with("/import")
+                    || r.path.ends_with("/certificates/token") =>
             {
                 "201"
             }

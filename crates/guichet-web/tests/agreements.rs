@@ -769,3 +769,72 @@ fn an_employee_brings_a_certificate_from_the_organizations_own_ca() {
         assert!(ok && out.contains("judged VALID"), "{out}");
     }
 }
+
+#[test]
+fn an_employee_signs_with_a_key_kept_on_the_servers_hsm() {
+    let module = "/usr/lib/softhsm/libsofthsm2.so";
+    if !(std::path::Path::new(module).exists() && tool("softhsm2-util")) {
+        assert!(!validators_required(), "SoftHSM2 is required");
+        return;
+    }
+    // The organization's own CA issues Denise's certificate; her key goes
+    // on a token of the server's HSM (SoftHSM2, its default store).
+    let now = time::OffsetDateTime::now_utc();
+    let files = guichet_pades::ca::init("Société du Plan Nord", "CA", now).expect("CA");
+    let issuing = guichet_pades::ca::IssuingCa::load("Société du Plan Nord", "CA", &files.issuing_key).expect("CA");
+    let person = guichet_pades::ca::Employee {
+        name: "Denise Dufour".into(),
+        email: "denise@example.org".into(),
+        organization: "Société du Plan Nord".into(),
+        unit: None,
+    };
+    let issued = issuing.issue(&person, 5151, now, 365).expect("issue");
+    let dir = tmpdir("hsm");
+    std::fs::write(dir.join("key.pem"), &issued.key_pem).expect("write");
+    let label = format!("guichet-test-{}", std::process::id());
+    let util = |args: &[&str]| run(Command::new("softhsm2-util").args(args).current_dir(&dir));
+    let (ok, out) = util(&["--init-token", "--free", "--label", &label, "--pin", "1234", "--so-pin", "5678"]);
+    assert!(ok, "{out}");
+    let (ok, out) =
+        util(&["--import", "key.pem", "--token", &label, "--label", "denise", "--id", "0d", "--pin", "1234"]);
+    assert!(ok, "{out}");
+
+    let root = guichet_pades::ca::pem_to_der(&files.root_cert).expect("root");
+    let s = start_with(
+        "sqlite",
+        guichet_app::Config { trust_anchors: vec![root], pkcs11_module: Some(module.into()), ..config() },
+    );
+    let denise = s.user("denise@example.org", &["case_worker"]);
+    let pem = format!("{}{}", issued.cert_pem, files.issuing_cert);
+    let register = |pin: &str| {
+        denise.post(
+            "/api/v1/me/certificates/token",
+            json!({"certificate": pem, "token": label, "key_label": "denise", "pin": pin}),
+        )
+    };
+    let (st, e) = register("0000");
+    assert_eq!((st, e["error"]["code"].as_str()), (422, Some("wrong_passphrase")), "{e}");
+    let (st, cert) = register("1234");
+    assert_eq!(st, 201, "{cert}");
+
+    // She signs a contract with it: her PIN, typed to sign.
+    let (citizen, _, dossier) = approved_loan(&s);
+    let (_, list) = citizen.get(&format!("/api/v1/dossiers/{dossier}/envelopes"));
+    let loan = list[0]["id"].as_str().expect("id").to_owned();
+    let (_, pdf) = citizen.bytes("GET", &format!("/api/v1/envelopes/{loan}/document?file=original"), None);
+    let envelope = json!({"title": "Contrat", "recipients": [{"kind": "employee", "email": "denise@example.org"}]});
+    let (ct, body) = envelope_form(&pdf, &envelope);
+    let (_, env, _) = denise.raw("POST", "/api/v1/envelopes", None, Some((&ct, body)));
+    let id = env["id"].as_str().expect("id").to_owned();
+    let (st, e) =
+        denise.post(&format!("/api/v1/envelopes/{id}/recipients/0/sign"), json!({"agree": true, "passphrase": "9999"}));
+    assert_eq!((st, e["error"]["code"].as_str()), (422, Some("wrong_passphrase")), "{e}");
+    let (st, e) =
+        denise.post(&format!("/api/v1/envelopes/{id}/recipients/0/sign"), json!({"agree": true, "passphrase": "1234"}));
+    assert_eq!((st, e["state"].as_str()), (200, Some("completed")), "{e}");
+    let (_, signed) = denise.bytes("GET", &format!("/api/v1/envelopes/{id}/document"), None);
+    let (_, v, _) = s.client().raw("POST", "/api/v1/verify", None, Some(("application/pdf", signed)));
+    assert_eq!(v["valid"], true, "{v}");
+    assert!(v["signatures"][0]["signer"].as_str().is_some_and(|x| x.contains("Denise Dufour")), "{v}");
+    let _ = util(&["--delete-token", "--token", &label]);
+}

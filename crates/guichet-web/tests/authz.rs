@@ -134,6 +134,12 @@ fn every_route_for_every_role() {
             ),
             (
                 "POST",
+                "/api/v1/me/certificates/token".into(),
+                Some(json!({"certificate": "x", "token": "t", "key_label": "k", "pin": "1"})),
+                &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],
+            ),
+            (
+                "POST",
                 "/api/v1/me/certificates/import".into(),
                 None,
                 &["case_worker", "reviewer", "finance_officer", "program_manager", "administrator", "signing_officer"],

@@ -47,6 +47,9 @@ pub struct Settings {
     /// A PEM file of more trust anchors for validation (the external
     /// timestamp authority's root, an organization CA's).
     pub trust_file: Option<PathBuf>,
+    /// The PKCS#11 library of the server's HSM, for employees' keys kept
+    /// there (`/usr/lib/softhsm/libsofthsm2.so`…).
+    pub pkcs11_module: Option<String>,
     pub max_connections: Option<u32>,
 }
 
@@ -103,6 +106,9 @@ impl Settings {
         if let Some(v) = env("TRUST_FILE") {
             s.trust_file = Some(v.into());
         }
+        if let Some(v) = env("PKCS11_MODULE") {
+            s.pkcs11_module = Some(v);
+        }
         Ok(s)
     }
 
@@ -149,6 +155,7 @@ impl Settings {
             max_upload: self.max_upload.unwrap_or(d.max_upload),
             time_zone: self.time_zone.clone().unwrap_or(d.time_zone),
             reference_date: self.reference_date.clone(),
+            pkcs11_module: self.pkcs11_module.clone(),
             ..d
         }
     }

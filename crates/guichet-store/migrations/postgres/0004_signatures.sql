@@ -12,6 +12,7 @@ CREATE TABLE certificates (
   certificate BYTEA NOT NULL,
   private_key BYTEA,
   chain BYTEA,
+  token TEXT,
   not_after BIGINT NOT NULL,
   created_at BIGINT NOT NULL,
   revoked_at BIGINT,

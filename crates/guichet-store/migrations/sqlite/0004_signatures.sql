@@ -12,6 +12,7 @@ CREATE TABLE certificates (
   certificate BLOB NOT NULL,
   private_key BLOB,
   chain BLOB,
+  token TEXT,
   not_after INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   revoked_at INTEGER,
