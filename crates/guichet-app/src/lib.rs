@@ -12,6 +12,7 @@ mod agreements;
 mod auth;
 mod dossiers;
 mod error;
+mod mailer;
 mod programs;
 mod signing;
 mod templates;
@@ -23,6 +24,7 @@ pub use agreements::{
 pub use auth::{Caller, LoginOutcome, OrgSettings, SESSION_COOKIE};
 pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;
+pub use mailer::{Mailer, SmtpSettings};
 pub use programs::{CaseloadSimulation, ProgramCheck, ProgramSummary, Published};
 pub use signing::{CertificateView, Pki, SignatureVerdict, Verification};
 pub use templates::{BulkReport, SignerAddress, TemplateInput, TemplateSend, TemplateSigner, TemplateView};

@@ -32,7 +32,7 @@ pub use blobs::BlobMeta;
 pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
 pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite, SigningLink};
-pub use users::{ApiToken, NewUser, Session, UserRow};
+pub use users::{ApiToken, NewUser, OutgoingMail, Session, UserRow};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

@@ -463,6 +463,51 @@ impl Store {
     }
 
     /// The latest mails to `to` (newest first): (subject, body, at).
+    /// Mails due for delivery: not sent, fewer than `max_attempts` failed
+    /// tries, and their next try due at `now`; oldest first.
+    pub async fn mails_due(&self, now: i64, max_attempts: i64, limit: i64) -> Result<Vec<OutgoingMail>> {
+        let rows: Vec<(i64, String, String, Vec<u8>, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT id, recipient, subject, body, attempts FROM outbox \
+             WHERE sent_at IS NULL AND attempts < $1 AND next_at <= $2 ORDER BY id LIMIT $3",
+        )
+        .bind(max_attempts)
+        .bind(now)
+        .bind(limit.clamp(1, 1000))
+        .fetch_all(p)
+        .await?);
+        rows.into_iter()
+            .map(|(id, to, subject, b, attempts)| {
+                let body = self.inner.cipher.open(&format!("mail:{to}"), &b)?;
+                Ok(OutgoingMail { id, to, subject, body: String::from_utf8_lossy(&body).into_owned(), attempts })
+            })
+            .collect()
+    }
+
+    /// A mail the SMTP server accepted.
+    pub async fn mail_sent(&self, id: i64, at: i64) -> Result<()> {
+        on!(self.db(), p => {
+            sqlx::query("UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
+                .bind(id)
+                .bind(at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    /// A failed try: why, and when to try again.
+    pub async fn mail_failed(&self, id: i64, error: &str, next_at: i64) -> Result<()> {
+        on!(self.db(), p => {
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_at = $3 WHERE id = $1")
+                .bind(id)
+                .bind(error)
+                .bind(next_at)
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
     pub async fn mails_to(&self, to: &str, limit: i64) -> Result<Vec<(String, String, i64)>> {
         let rows: Vec<(String, Vec<u8>, i64)> = on!(self.db(), p => sqlx::query_as(
             "SELECT subject, body, created_at FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT $2",
@@ -478,4 +523,14 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// A mail of the outbox, opened, ready to deliver.
+#[derive(Debug, Clone)]
+pub struct OutgoingMail {
+    pub id: i64,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+    pub attempts: i64,
 }

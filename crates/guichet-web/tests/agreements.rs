@@ -838,3 +838,64 @@ fn an_employee_signs_with_a_key_kept_on_the_servers_hsm() {
     assert!(v["signatures"][0]["signer"].as_str().is_some_and(|x| x.contains("Denise Dufour")), "{v}");
     let _ = util(&["--delete-token", "--token", &label]);
 }
+
+/// A free loopback port.
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).expect("port")
+}
+
+#[test]
+fn the_outbox_is_delivered_over_smtp_once_and_retried_later_when_the_server_is_down() {
+    // Python's own SMTP server, printing what it receives.
+    let python_has_smtpd = run(Command::new("python3").args(["-c", "import smtpd"])).0;
+    if !python_has_smtpd {
+        assert!(!validators_required(), "python3 with smtpd is required");
+        return;
+    }
+    let s = start("sqlite");
+    let (citizen, _, _) = approved_loan(&s);
+    drop(citizen);
+    // The server is down: the mails wait, with their error, for later.
+    let down = guichet_app::Mailer::new(&guichet_app::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port: free_port(),
+        starttls: false,
+        username: None,
+        password: None,
+        from: "guichet <no-reply@example.org>".into(),
+    })
+    .expect("mailer");
+    let (sent, failed) = s.rt.block_on(s.app.deliver_mails(&down)).expect("deliver");
+    assert_eq!(sent, 0);
+    assert!(failed >= 1, "{failed}");
+    assert_eq!(s.rt.block_on(s.app.deliver_mails(&down)).expect("deliver"), (0, 0), "not again before their time");
+    // The server is up; a minute later, everything goes, once.
+    let port = free_port();
+    let mut server = Command::new("python3")
+        .args(["-u", "-m", "smtpd", "-n", "-c", "DebuggingServer", &format!("127.0.0.1:{port}")])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("smtpd");
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let up = guichet_app::Mailer::new(&guichet_app::SmtpSettings {
+        host: "127.0.0.1".into(),
+        port,
+        starttls: false,
+        username: None,
+        password: None,
+        from: "guichet <no-reply@example.org>".into(),
+    })
+    .expect("mailer");
+    s.app.shift_clock(61);
+    let (sent, failed) = s.rt.block_on(s.app.deliver_mails(&up)).expect("deliver");
+    assert!(sent >= 1 && failed == 0, "{sent} {failed}");
+    assert_eq!(s.rt.block_on(s.app.deliver_mails(&up)).expect("deliver"), (0, 0), "once");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let _ = server.kill();
+    let out = server.wait_with_output().expect("output");
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("To: marie@example.org"), "{text}");
+    assert!(text.contains("From: guichet <no-reply@example.org>"), "{text}");
+    assert_eq!(text.matches("To: marie@example.org").count(), 1, "once: {text}");
+}

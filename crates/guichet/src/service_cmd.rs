@@ -51,6 +51,17 @@ pub struct Settings {
     /// there (`/usr/lib/softhsm/libsofthsm2.so`…).
     pub pkcs11_module: Option<String>,
     pub max_connections: Option<u32>,
+    /// SMTP: where the outbox is delivered (nothing is sent without it;
+    /// mails stay in the outbox).
+    pub smtp_host: Option<String>,
+    pub smtp_port: Option<u16>,
+    /// STARTTLS (default true).
+    pub smtp_starttls: Option<bool>,
+    pub smtp_username: Option<String>,
+    /// The password, from `GUICHET_SMTP_PASSWORD` or this file.
+    pub smtp_password_file: Option<PathBuf>,
+    /// The sender, `guichet <no-reply@example.org>`.
+    pub smtp_from: Option<String>,
 }
 
 impl Settings {
@@ -108,6 +119,21 @@ impl Settings {
         }
         if let Some(v) = env("PKCS11_MODULE") {
             s.pkcs11_module = Some(v);
+        }
+        if let Some(v) = env("SMTP_HOST") {
+            s.smtp_host = Some(v);
+        }
+        if let Some(v) = env("SMTP_PORT") {
+            s.smtp_port = Some(v.parse().context("GUICHET_SMTP_PORT is a port number")?);
+        }
+        if let Some(v) = env("SMTP_STARTTLS") {
+            s.smtp_starttls = Some(v == "true" || v == "1");
+        }
+        if let Some(v) = env("SMTP_USERNAME") {
+            s.smtp_username = Some(v);
+        }
+        if let Some(v) = env("SMTP_FROM") {
+            s.smtp_from = Some(v);
         }
         Ok(s)
     }
@@ -330,6 +356,36 @@ async fn run_server(settings: &Settings, listen: &str, banner: Option<String>) -
     let mut app = App::new(store, config, settings.checkpoint_key()?);
     if let Some(url) = &settings.tsa_url {
         app = app.with_timestamp_client(std::sync::Arc::new(crate::sign_cmd::HttpTsa::new(url)?));
+    }
+    if let Some(host) = &settings.smtp_host {
+        let password = match (std::env::var("GUICHET_SMTP_PASSWORD").ok(), &settings.smtp_password_file) {
+            (Some(p), _) => Some(p),
+            (None, Some(f)) => {
+                Some(std::fs::read_to_string(f).with_context(|| format!("reading {}", f.display()))?.trim().to_owned())
+            }
+            (None, None) => None,
+        };
+        let smtp = guichet_app::SmtpSettings {
+            host: host.clone(),
+            port: settings.smtp_port.unwrap_or(587),
+            starttls: settings.smtp_starttls.unwrap_or(true),
+            username: settings.smtp_username.clone(),
+            password,
+            from: settings.smtp_from.clone().unwrap_or_else(|| "guichet <no-reply@localhost>".into()),
+        };
+        let mailer = guichet_app::Mailer::new(&smtp).map_err(|e| anyhow!("{e}"))?;
+        let job = app.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
+            loop {
+                tick.tick().await;
+                match job.deliver_mails(&mailer).await {
+                    Ok((0, 0)) => {}
+                    Ok((sent, failed)) => tracing::info!(sent, failed, "mail delivered"),
+                    Err(e) => tracing::warn!(error = %e, "mail delivery failed"),
+                }
+            }
+        });
     }
     let n = app.load_programs().await?;
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("listening on {listen}"))?;
