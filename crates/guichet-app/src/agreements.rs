@@ -11,7 +11,7 @@ use guichet_core::{
     Recipient, Standing, State, UserId,
 };
 use guichet_pades::{SignOptions, ValidationData, Visible};
-use guichet_store::{DossierRow, EnvelopeRow, EnvelopeWrite, NewEvents, StoreError};
+use guichet_store::{DossierRow, EnvelopeRow, EnvelopeWrite, NewEvents};
 use serde::Serialize;
 
 use crate::signing::serial_hex;
@@ -89,7 +89,7 @@ fn kind(p: &Party) -> &'static str {
 }
 
 impl EnvelopeView {
-    fn of(id: &str, version: i64, e: &Envelope, caller: Option<&Caller>) -> EnvelopeView {
+    pub(crate) fn of(id: &str, version: i64, e: &Envelope, caller: Option<&Caller>) -> EnvelopeView {
         let recipients = e
             .recipients
             .iter()
@@ -149,11 +149,6 @@ enum Who<'a> {
     External,
 }
 
-/// An envelope as the API shows it (for the other use-case modules).
-pub(crate) fn view(id: &str, version: i64, e: &Envelope, caller: Option<&Caller>) -> EnvelopeView {
-    EnvelopeView::of(id, version, e, caller)
-}
-
 /// Where and how a signer signs, for the evidence.
 #[derive(Debug, Clone, Default)]
 pub struct SigningContext {
@@ -167,11 +162,6 @@ pub enum EnvelopeFile {
     Original,
     Current,
     Completion,
-}
-
-fn docs() -> &'static guichet_docs::Engine {
-    static ENGINE: std::sync::OnceLock<guichet_docs::Engine> = std::sync::OnceLock::new();
-    ENGINE.get_or_init(guichet_docs::Engine::new)
 }
 
 /// `2026-11-29 10:40 UTC`.
@@ -343,18 +333,9 @@ impl App {
             return Ok(());
         };
         let ev = EnvelopeEvent::Viewed { recipient: i, at: now };
-        let after = e.after(std::slice::from_ref(&ev))?;
-        let w = EnvelopeWrite {
-            id: row.id.clone(),
-            expected_version: row.version,
-            events: vec![ev],
-            actor: Some(caller.id().into()),
-            after,
-            at: now,
-        };
-        match self.store.write_envelope(w, None).await {
-            Ok(_) | Err(StoreError::Conflict { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+        match self.write_events(&row, vec![ev], Some(caller.id()), now).await {
+            Ok(_) | Err(AppError::Conflict { .. }) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -451,7 +432,8 @@ impl App {
                 },
             ],
         };
-        let pdf = blocking(move || docs().loan_agreement(&data).map_err(|e| AppError::Internal(e.to_string()))).await?;
+        let pdf = blocking(move || crate::docs().loan_agreement(&data).map_err(|e| AppError::Internal(e.to_string())))
+            .await?;
         let now = self.now();
         let blob = self.store.put_blob(pdf, "application/pdf", now).await?;
         let sent = Envelope::send(
@@ -940,7 +922,7 @@ impl App {
         let p = pki.clone();
         let tsa = self.timestamp_client(&pki);
         let completion = blocking(move || {
-            let pdf = docs().completion(&data).map_err(|e| AppError::Internal(e.to_string()))?;
+            let pdf = crate::docs().completion(&data).map_err(|e| AppError::Internal(e.to_string()))?;
             let (key, cert) = p.seal();
             let chain = p.chain();
             let reason = if data.lang == "en" { "Certificate of completion" } else { "Certificat d'achèvement" };
@@ -1001,21 +983,12 @@ impl App {
             if events.is_empty() {
                 continue;
             }
-            let after = e.after(&events)?;
-            let w = EnvelopeWrite {
-                id: row.id.clone(),
-                expected_version: row.version,
-                events,
-                actor: None,
-                after: after.clone(),
-                at: now,
-            };
-            match self.store.write_envelope(w, None).await {
-                Ok(_) => {}
+            let after = match self.write_events(&row, events, None, now).await {
+                Ok((_, after)) => after,
                 // Someone acted meanwhile: next minute.
-                Err(StoreError::Conflict { .. }) => continue,
-                Err(x) => return Err(x.into()),
-            }
+                Err(AppError::Conflict { .. }) => continue,
+                Err(x) => return Err(x),
+            };
             if after.state == EnvelopeState::Expired {
                 expired += 1;
             } else {
@@ -1160,37 +1133,36 @@ impl App {
                 continue;
             }
             let ev = row.envelope.void(reason, &UserId(by.into()), now)?;
-            let after = row.envelope.after(std::slice::from_ref(&ev))?;
-            let w = EnvelopeWrite {
-                id: row.id.clone(),
-                expected_version: row.version,
-                events: vec![ev],
-                actor: Some(by.into()),
-                after,
-                at: now,
-            };
-            self.store.write_envelope(w, None).await?;
+            self.write_events(&row, vec![ev], Some(by), now).await?;
         }
         Ok(())
     }
 
     async fn write_one(&self, row: &EnvelopeRow, ev: EnvelopeEvent, caller: &Caller, now: i64) -> Result<EnvelopeView> {
-        let after = row.envelope.after(std::slice::from_ref(&ev))?;
-        let version = self
-            .store
-            .write_envelope(
-                EnvelopeWrite {
-                    id: row.id.clone(),
-                    expected_version: row.version,
-                    events: vec![ev],
-                    actor: Some(caller.id().into()),
-                    after: after.clone(),
-                    at: now,
-                },
-                None,
-            )
-            .await?;
+        let (version, after) = self.write_events(row, vec![ev], Some(caller.id()), now).await?;
         Ok(EnvelopeView::of(&row.id, version, &after, Some(caller)))
+    }
+
+    /// Writes events to an envelope already read (no dossier change);
+    /// returns its new version and state.
+    async fn write_events(
+        &self,
+        row: &EnvelopeRow,
+        events: Vec<EnvelopeEvent>,
+        actor: Option<&str>,
+        now: i64,
+    ) -> Result<(i64, Envelope)> {
+        let after = row.envelope.after(&events)?;
+        let w = EnvelopeWrite {
+            id: row.id.clone(),
+            expected_version: row.version,
+            events,
+            actor: actor.map(str::to_owned),
+            after: after.clone(),
+            at: now,
+        };
+        let version = self.store.write_envelope(w, None).await?;
+        Ok((version, after))
     }
 }
 
@@ -1491,22 +1463,8 @@ impl App {
         let (link, row) = self.link(token).await?;
         let now = self.now();
         let ev = row.envelope.decline(link.index, reason, now)?;
+        let (version, after) = self.write_events(&row, vec![ev], None, now).await?;
         self.notify_declined(&row, link.index, reason, now).await?;
-        let after = row.envelope.after(std::slice::from_ref(&ev))?;
-        let version = self
-            .store
-            .write_envelope(
-                EnvelopeWrite {
-                    id: row.id.clone(),
-                    expected_version: row.version,
-                    events: vec![ev],
-                    actor: None,
-                    after: after.clone(),
-                    at: now,
-                },
-                None,
-            )
-            .await?;
         Ok(EnvelopeView::of(&row.id, version, &after, None))
     }
 }

@@ -183,6 +183,14 @@ impl App {
     }
 }
 
+/// The Typst engine (fonts loaded once per process, shared by every
+/// document the service makes: agreements, completions, templates,
+/// letters).
+pub fn docs() -> &'static guichet_docs::Engine {
+    static ENGINE: std::sync::OnceLock<guichet_docs::Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(guichet_docs::Engine::new)
+}
+
 /// A random secret token: 32 bytes from the system's CSPRNG, as hex.
 pub(crate) fn secret_token() -> Result<String> {
     let mut b = [0u8; 32];

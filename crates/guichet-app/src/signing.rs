@@ -411,20 +411,45 @@ impl App {
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??;
+        self.record_certificate(caller, issued.cert_der, Some(locked), None, None, "bad_certificate").await
+    }
+
+    /// Stores a new certificate of `caller` (its validity read from it)
+    /// and supersedes their others. `code` names bad input.
+    async fn record_certificate(
+        &self,
+        caller: &Caller,
+        certificate: Vec<u8>,
+        private_key: Option<Vec<u8>>,
+        chain: Option<Vec<Vec<u8>>>,
+        token: Option<(String, String)>,
+        code: &'static str,
+    ) -> Result<CertificateView> {
+        let not_after = {
+            use der::Decode;
+            x509_cert::Certificate::from_der(&certificate)
+                .map(|c| c.tbs_certificate.validity.not_after.to_unix_duration().as_secs() as i64)
+                .map_err(|e| AppError::invalid(code, format!("unreadable certificate: {e}")))?
+        };
+        let serial = serial_hex(&guichet_pades::certificate_serial(&certificate).map_err(pades)?);
+        if self.store.certificate(&serial).await?.is_some() {
+            return Err(AppError::Taken("this certificate".into()));
+        }
         let now = self.now();
         let previous = self.store.certificates_of(caller.id()).await?;
+        let name = guichet_pades::certificate_common_name(&certificate).unwrap_or_else(|| caller.user.name.clone());
         let row = CertificateRow {
-            serial: serial_hex(&issued.serial),
+            serial,
             user_id: caller.id().into(),
-            subject: format!("{} <{}>", caller.user.name, caller.user.email),
-            certificate: issued.cert_der,
-            private_key: Some(locked),
-            not_after: now + CERTIFICATE_DAYS * 86_400,
+            subject: format!("{name} <{}>", caller.user.email),
+            certificate,
+            private_key,
+            chain,
+            token,
+            not_after,
             created_at: now,
             revoked_at: None,
             revocation_reason: None,
-            chain: None,
-            token: None,
         };
         self.store.add_certificate(&row, caller.id()).await?;
         for old in previous.iter().filter(|c| c.revoked_at.is_none()) {
@@ -462,64 +487,14 @@ impl App {
         let (identity, locked) = tokio::task::spawn_blocking(move || -> Result<_> {
             let id = guichet_pades::import_pkcs12(&p12, &password, false)
                 .map_err(|e| AppError::invalid("bad_pkcs12", e.to_string()))?;
-            // A test signature over a one-page PDF, validated now.
-            let probe = guichet_docs::Engine::new()
-                .render(
-                    "#set document(date: datetime(year: 2020, month: 1, day: 1))\n#set text(lang: \"fr\")\nguichet",
-                    &serde_json::json!({}),
-                )
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-            let opts = guichet_pades::SignOptions::new(&id.key, &id.certificate, &id.chain);
-            let signed = guichet_pades::sign_pdf(&probe, &opts)
-                .map_err(|e| AppError::invalid("bad_pkcs12", format!("this certificate cannot sign: {e}")))?;
-            let report = guichet_pades::verify_pdf(&signed, &trust, now_time())
-                .map_err(|e| AppError::Internal(e.to_string()))?;
-            if !report.all_passed() {
-                let why = report.signatures.first().map(|s| s.details.join("; ")).unwrap_or_default();
-                return Err(AppError::invalid(
-                    "untrusted_certificate",
-                    format!(
-                        "this certificate does not validate to a trusted authority (add its root to trust_file): {why}"
-                    ),
-                ));
-            }
+            probe_signature(&id.key, &id.certificate, &id.chain, &trust, "bad_pkcs12")?;
             let locked = lock_key(&id.key_pkcs8, &pass)?;
             Ok((id, locked))
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??;
-        let not_after = {
-            use der::Decode;
-            x509_cert::Certificate::from_der(&identity.certificate)
-                .map(|c| c.tbs_certificate.validity.not_after.to_unix_duration().as_secs() as i64)
-                .map_err(|e| AppError::invalid("bad_pkcs12", format!("unreadable certificate: {e}")))?
-        };
-        let serial = serial_hex(&guichet_pades::certificate_serial(&identity.certificate).map_err(pades)?);
-        if self.store.certificate(&serial).await?.is_some() {
-            return Err(AppError::Taken("this certificate".into()));
-        }
-        let now = self.now();
-        let previous = self.store.certificates_of(caller.id()).await?;
-        let subject =
-            guichet_pades::certificate_common_name(&identity.certificate).unwrap_or_else(|| caller.user.name.clone());
-        let row = CertificateRow {
-            serial,
-            user_id: caller.id().into(),
-            subject: format!("{subject} <{}>", caller.user.email),
-            certificate: identity.certificate,
-            private_key: Some(locked),
-            chain: Some(identity.chain),
-            token: None,
-            not_after,
-            created_at: now,
-            revoked_at: None,
-            revocation_reason: None,
-        };
-        self.store.add_certificate(&row, caller.id()).await?;
-        for old in previous.iter().filter(|c| c.revoked_at.is_none()) {
-            self.store.revoke_certificate(&old.serial, "superseded", caller.id(), now).await?;
-        }
-        Ok(CertificateView::of(&row, now))
+        self.record_certificate(caller, identity.certificate, Some(locked), Some(identity.chain), None, "bad_pkcs12")
+            .await
     }
 
     /// An employee registers a key on the server's PKCS#11 module (an HSM
@@ -560,62 +535,13 @@ impl App {
         };
         let cert = certificate.clone();
         tokio::task::spawn_blocking(move || {
-            source.with_signer(|key| {
-                let probe = guichet_docs::Engine::new()
-                    .render(
-                        "#set document(date: datetime(year: 2020, month: 1, day: 1))\n#set text(lang: \"fr\")\nguichet",
-                        &serde_json::json!({}),
-                    )
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
-                let opts = guichet_pades::SignOptions::new(key, &cert, &chain);
-                let signed = guichet_pades::sign_pdf(&probe, &opts)
-                    .map_err(|e| AppError::invalid("bad_certificate", format!("this key cannot sign: {e}")))?;
-                let report = guichet_pades::verify_pdf(&signed, &trust, now_time())
-                    .map_err(|e| AppError::Internal(e.to_string()))?;
-                if report.all_passed() {
-                    Ok(())
-                } else {
-                    Err(AppError::invalid(
-                        "untrusted_certificate",
-                        "this certificate does not validate to a trusted authority (add its root to trust_file)",
-                    ))
-                }
-            })
+            source.with_signer(|key| probe_signature(key, &cert, &chain, &trust, "bad_certificate"))
         })
         .await
         .map_err(|e| AppError::Internal(e.to_string()))??;
-        let not_after = {
-            use der::Decode;
-            x509_cert::Certificate::from_der(&certificate)
-                .map(|c| c.tbs_certificate.validity.not_after.to_unix_duration().as_secs() as i64)
-                .map_err(|e| AppError::invalid("bad_certificate", format!("unreadable certificate: {e}")))?
-        };
-        let serial = serial_hex(&guichet_pades::certificate_serial(&certificate).map_err(pades)?);
-        if self.store.certificate(&serial).await?.is_some() {
-            return Err(AppError::Taken("this certificate".into()));
-        }
-        let now = self.now();
-        let previous = self.store.certificates_of(caller.id()).await?;
-        let subject = guichet_pades::certificate_common_name(&certificate).unwrap_or_else(|| caller.user.name.clone());
-        let ours = certs.is_empty();
-        let row = CertificateRow {
-            serial,
-            user_id: caller.id().into(),
-            subject: format!("{subject} <{}>", caller.user.email),
-            certificate,
-            private_key: None,
-            chain: if ours { None } else { Some(certs) },
-            token: Some((token.trim().to_owned(), key_label.trim().to_owned())),
-            not_after,
-            created_at: now,
-            revoked_at: None,
-            revocation_reason: None,
-        };
-        self.store.add_certificate(&row, caller.id()).await?;
-        for old in previous.iter().filter(|c| c.revoked_at.is_none()) {
-            self.store.revoke_certificate(&old.serial, "superseded", caller.id(), now).await?;
-        }
-        Ok(CertificateView::of(&row, now))
+        let chain = (!certs.is_empty()).then_some(certs);
+        let token = Some((token.trim().to_owned(), key_label.trim().to_owned()));
+        self.record_certificate(caller, certificate, None, chain, token, "bad_certificate").await
     }
 
     /// A user's certificates (their own, or anyone's for an administrator).
@@ -750,6 +676,37 @@ impl App {
             chain: cert.chain,
         })
     }
+}
+
+/// A test signature with a key over a one-page PDF, validated now against
+/// `trust`: a key that cannot sign, or a certificate no trusted authority
+/// vouches for, is refused before anything is stored.
+fn probe_signature(
+    key: &dyn guichet_pades::Signer,
+    certificate: &[u8],
+    chain: &[Vec<u8>],
+    trust: &[Vec<u8>],
+    code: &'static str,
+) -> Result<()> {
+    let probe = crate::docs()
+        .render(
+            "#set document(date: datetime(year: 2020, month: 1, day: 1))\n#set text(lang: \"fr\")\nguichet",
+            &serde_json::json!({}),
+        )
+        .map_err(|e| AppError::Internal(e.to_string()))?;
+    let opts = guichet_pades::SignOptions::new(key, certificate, chain);
+    let signed = guichet_pades::sign_pdf(&probe, &opts)
+        .map_err(|e| AppError::invalid(code, format!("this certificate cannot sign: {e}")))?;
+    let report =
+        guichet_pades::verify_pdf(&signed, trust, now_time()).map_err(|e| AppError::Internal(e.to_string()))?;
+    if report.all_passed() {
+        return Ok(());
+    }
+    let why = report.signatures.first().map(|s| s.details.join("; ")).unwrap_or_default();
+    Err(AppError::invalid(
+        "untrusted_certificate",
+        format!("this certificate does not validate to a trusted authority (add its root to trust_file): {why}"),
+    ))
 }
 
 /// What the OCSP responder says of `serial`, from the revoked list.

@@ -182,9 +182,10 @@ impl TemplateInput {
     }
 }
 
-fn docs() -> &'static guichet_docs::Engine {
-    static ENGINE: std::sync::OnceLock<guichet_docs::Engine> = std::sync::OnceLock::new();
-    ENGINE.get_or_init(guichet_docs::Engine::new)
+fn template_view(id: String, owner: String, json: &str, created_at: i64) -> Result<TemplateView> {
+    let definition: TemplateInput =
+        serde_json::from_str(json).map_err(|e| AppError::Internal(format!("template {id}: {e}")))?;
+    Ok(TemplateView { id, owner, created_at, csv_header: definition.csv_header(), definition })
 }
 
 /// Everything one envelope needs, resolved and checked.
@@ -229,7 +230,7 @@ impl App {
         let names: Vec<String> = def.signers.iter().map(|s| s.label.clone()).collect();
         let data = self.template_data(&def, &org, &def.title_for(&sample), &sample, &names)?;
         let source = format!("{PREAMBLE}{}", def.source);
-        tokio::task::spawn_blocking(move || docs().render(&source, &data))
+        tokio::task::spawn_blocking(move || crate::docs().render(&source, &data))
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?
             .map_err(|e| invalid(format!("the template does not render: {e}")))?;
@@ -250,11 +251,12 @@ impl App {
         if !caller.is_staff() {
             return Err(AppError::Forbidden("templates are for employees".into()));
         }
-        let mut out = Vec::new();
-        for (id, _, _, _) in self.store.templates().await? {
-            out.push(self.template(caller, &id).await?);
-        }
-        Ok(out)
+        self.store
+            .templates()
+            .await?
+            .into_iter()
+            .map(|(id, owner, json, created_at)| template_view(id, owner, &json, created_at))
+            .collect()
     }
 
     pub async fn template(&self, caller: &Caller, id: &str) -> Result<TemplateView> {
@@ -262,9 +264,7 @@ impl App {
             return Err(AppError::Forbidden("templates are for employees".into()));
         }
         let (owner, _, json, created_at) = self.store.template(id).await?.ok_or(AppError::NotFound)?;
-        let definition: TemplateInput =
-            serde_json::from_str(&json).map_err(|e| AppError::Internal(format!("template {id}: {e}")))?;
-        Ok(TemplateView { id: id.into(), owner, created_at, csv_header: definition.csv_header(), definition })
+        template_view(id.into(), owner, &json, created_at)
     }
 
     /// Resolves one envelope's signers and values (`line` names the CSV
@@ -379,7 +379,7 @@ impl App {
         let p = self.prepare(&t.definition, &org, send.values, &send.signers, &mut HashMap::new(), None).await?;
         let source = format!("{PREAMBLE}{}", t.definition.source);
         let data = p.data.clone();
-        let pdf = tokio::task::spawn_blocking(move || docs().render(&source, &data))
+        let pdf = tokio::task::spawn_blocking(move || crate::docs().render(&source, &data))
             .await
             .map_err(|e| AppError::Internal(e.to_string()))?
             .map_err(|e| invalid(format!("the template does not render: {e}")))?;
@@ -389,7 +389,7 @@ impl App {
         let after = w.after.clone();
         let version = self.store.write_envelope(w, None).await?;
         self.notify_turn(&eid, &[], &after, now).await?;
-        Ok(crate::agreements::view(&eid, version, &after, Some(caller)))
+        Ok(EnvelopeView::of(&eid, version, &after, Some(caller)))
     }
 
     /// One envelope per row of a CSV file (its header: `csv_header`).
@@ -472,7 +472,7 @@ impl App {
                 let chunk = chunk.to_vec();
                 let source = source.clone();
                 tasks.push(tokio::task::spawn_blocking(move || {
-                    chunk.iter().map(|d| docs().render(&source, d)).collect::<Vec<_>>()
+                    chunk.iter().map(|d| crate::docs().render(&source, d)).collect::<Vec<_>>()
                 }));
             }
             let mut pdfs = Vec::with_capacity(batch.len());

@@ -589,10 +589,10 @@ impl Store {
         .await?))
     }
 
-    /// Every template: (id, name, owner, created_at), newest first.
+    /// Every template: (id, owner, definition, created_at), newest first.
     pub async fn templates(&self) -> Result<Vec<(String, String, String, i64)>> {
         Ok(on!(self.db(), p => sqlx::query_as(
-            "SELECT id, name, owner, created_at FROM templates ORDER BY created_at DESC, id LIMIT 500",
+            "SELECT id, owner, definition, created_at FROM templates ORDER BY created_at DESC, id LIMIT 500",
         )
         .fetch_all(p)
         .await?))

@@ -1277,45 +1277,20 @@ async fn void_envelope(
 async fn create_envelope(
     State(s): State<AppState>,
     Auth(c): Auth,
-    mut multipart: axum::extract::Multipart,
+    multipart: axum::extract::Multipart,
 ) -> ApiResult<Response> {
     let limit = s.app.config.max_upload;
     let bad = |m: String| ApiError(AppError::invalid("invalid_request", m));
-    let (mut pdf, mut input): (Option<Vec<u8>>, Option<guichet_app::EnvelopeInput>) = (None, None);
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(bad(format!("reading the form: {}", e.body_text()))),
-        };
-        match field.name() {
-            Some("document") => {
-                let mut bytes = Vec::new();
-                let mut field = field;
-                loop {
-                    match field.chunk().await {
-                        Ok(Some(chunk)) => {
-                            if bytes.len() + chunk.len() > limit {
-                                return Err(ApiError(AppError::TooLarge { limit }));
-                            }
-                            bytes.extend_from_slice(&chunk);
-                        }
-                        Ok(None) => break,
-                        Err(e) => return Err(bad(format!("reading the document: {}", e.body_text()))),
-                    }
-                }
-                pdf = Some(bytes);
-            }
-            Some("envelope") => {
-                let text = field.text().await.map_err(|e| bad(format!("reading the envelope: {}", e.body_text())))?;
-                let parsed = serde_json::from_str(&text).map_err(|e| bad(format!("the envelope part: {e}")))?;
-                input = Some(parsed);
-            }
-            _ => {}
-        }
+    let mut form = crate::extract::read_form(multipart, &["document"], limit)
+        .await
+        .map_err(|e| bad(format!("reading the form: {e}")))?;
+    if form.too_large {
+        return Err(ApiError(AppError::TooLarge { limit }));
     }
+    let pdf = form.files.remove("document").map(|(_, b)| b);
     let pdf = pdf.ok_or_else(|| bad("a `document` part (the PDF) is needed".into()))?;
-    let input = input.ok_or_else(|| bad("an `envelope` part (JSON) is needed".into()))?;
+    let input = form.fields.get("envelope").ok_or_else(|| bad("an `envelope` part (JSON) is needed".into()))?;
+    let input = serde_json::from_str(input).map_err(|e| bad(format!("the envelope part: {e}")))?;
     let e = s.app.create_envelope(&c, pdf, input).await?;
     Ok((StatusCode::CREATED, to_json(e)?).into_response())
 }
@@ -1411,33 +1386,21 @@ async fn bulk_send(
 async fn import_certificate(
     State(s): State<AppState>,
     Auth(c): Auth,
-    mut multipart: axum::extract::Multipart,
+    multipart: axum::extract::Multipart,
 ) -> ApiResult<Response> {
     let bad = |m: String| ApiError(AppError::invalid("invalid_request", m));
-    let (mut p12, mut password, mut passphrase) = (Vec::new(), String::new(), String::new());
-    loop {
-        let field = match multipart.next_field().await {
-            Ok(Some(f)) => f,
-            Ok(None) => break,
-            Err(e) => return Err(bad(format!("reading the form: {}", e.body_text()))),
-        };
-        match field.name() {
-            Some("pkcs12") => {
-                let b = field.bytes().await.map_err(|e| bad(format!("reading the file: {}", e.body_text())))?;
-                if b.len() > 1024 * 1024 {
-                    return Err(ApiError(AppError::TooLarge { limit: 1024 * 1024 }));
-                }
-                p12 = b.to_vec();
-            }
-            Some("password") => password = field.text().await.unwrap_or_default(),
-            Some("passphrase") => passphrase = field.text().await.unwrap_or_default(),
-            _ => {}
-        }
+    let limit = 1024 * 1024;
+    let mut form = crate::extract::read_form(multipart, &["pkcs12"], limit)
+        .await
+        .map_err(|e| bad(format!("reading the form: {e}")))?;
+    if form.too_large {
+        return Err(ApiError(AppError::TooLarge { limit }));
     }
+    let p12 = form.take_file("pkcs12");
     if p12.is_empty() {
         return Err(bad("a `pkcs12` part (the .p12 file) is needed".into()));
     }
-    let cert = s.app.import_certificate(&c, p12, &password, &passphrase).await?;
+    let cert = s.app.import_certificate(&c, p12, form.field("password"), form.field("passphrase")).await?;
     Ok((StatusCode::CREATED, to_json(cert)?).into_response())
 }
 

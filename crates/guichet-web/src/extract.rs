@@ -173,3 +173,55 @@ impl<S: Send + Sync> FromRequestParts<S> for Client {
         Ok(Client(guichet_app::SigningContext { ip, user_agent }))
     }
 }
+
+/// A multipart form read whole: its text fields, and the files named in
+/// `files` (each at most `limit` bytes; a larger one sets `too_large` and
+/// is dropped).
+#[derive(Debug, Default)]
+pub(crate) struct FormData {
+    pub fields: std::collections::HashMap<String, String>,
+    /// name → (file name as sent, bytes)
+    pub files: std::collections::HashMap<String, (String, Vec<u8>)>,
+    pub too_large: bool,
+}
+
+impl FormData {
+    pub fn field(&self, name: &str) -> &str {
+        self.fields.get(name).map(String::as_str).unwrap_or_default()
+    }
+
+    /// A file's bytes (empty when absent).
+    pub fn take_file(&mut self, name: &str) -> Vec<u8> {
+        self.files.remove(name).map(|(_, b)| b).unwrap_or_default()
+    }
+}
+
+/// Reads a multipart form; a malformed body is an error with the reason.
+pub(crate) async fn read_form(
+    mut multipart: axum::extract::Multipart,
+    files: &[&str],
+    limit: usize,
+) -> Result<FormData, String> {
+    let mut form = FormData::default();
+    while let Some(mut field) = multipart.next_field().await.map_err(|e| e.body_text())? {
+        let name = field.name().unwrap_or_default().to_owned();
+        if files.contains(&name.as_str()) {
+            let file_name: String = field.file_name().unwrap_or_default().chars().take(200).collect();
+            let mut bytes = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(|e| e.body_text())? {
+                if bytes.len() + chunk.len() > limit {
+                    form.too_large = true;
+                    bytes.clear();
+                    break;
+                }
+                bytes.extend_from_slice(&chunk);
+            }
+            if !form.too_large {
+                form.files.insert(name, (file_name, bytes));
+            }
+        } else {
+            form.fields.insert(name, field.text().await.map_err(|e| e.body_text())?);
+        }
+    }
+    Ok(form)
+}

@@ -2423,11 +2423,6 @@ pub(crate) async fn program_csv(
 
 // ---------------------------------------------------------------- decision letter
 
-fn docs() -> &'static guichet_docs::Engine {
-    static ENGINE: std::sync::OnceLock<guichet_docs::Engine> = std::sync::OnceLock::new();
-    ENGINE.get_or_init(guichet_docs::Engine::new)
-}
-
 /// The decision letter as a PDF/A, in the applicant's language.
 pub(crate) async fn letter(
     State(s): State<AppState>,
@@ -2502,7 +2497,7 @@ pub(crate) async fn letter(
         recourse: t.t("decision-recourse"),
         footer: t.t("letter-footer"),
     };
-    let pdf = match tokio::task::spawn_blocking(move || docs().decision_letter(&data)).await {
+    let pdf = match tokio::task::spawn_blocking(move || guichet_app::docs().decision_letter(&data)).await {
         Ok(Ok(pdf)) => pdf,
         Ok(Err(e)) => return failure(&c, AppError::Internal(e.to_string())),
         Err(e) => return failure(&c, AppError::Internal(e.to_string())),

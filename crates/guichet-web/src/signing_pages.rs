@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use guichet_app::{AppError, EnvelopeView, Verification};
 
 use crate::AppState;
+use crate::extract::read_form;
 use crate::i18n::Tr;
 use crate::pages::{Ctx, Nav, Pairs, csrf_ok, ctx, failure, first, html, message, see_other, to_login};
 
@@ -109,7 +110,7 @@ pub(crate) async fn verify_upload(
     State(s): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     let t = c.t;
@@ -118,21 +119,9 @@ pub(crate) async fn verify_upload(
     let page = |status: StatusCode, error: Option<String>, result: Option<VerifyResult>| {
         html(status, &VerifyPage { t, nav: c.nav.clone(), max: max.clone(), error, result })
     };
-    let (mut name, mut bytes, mut too_large) = (String::new(), Vec::new(), false);
-    while let Ok(Some(mut field)) = multipart.next_field().await {
-        if field.name() != Some("document") {
-            continue;
-        }
-        name = field.file_name().unwrap_or_default().chars().take(200).collect();
-        while let Ok(Some(chunk)) = field.chunk().await {
-            if bytes.len() + chunk.len() > limit {
-                too_large = true;
-                break;
-            }
-            bytes.extend_from_slice(&chunk);
-        }
-    }
-    if too_large {
+    let mut form = read_form(multipart, &["document"], limit).await.unwrap_or_default();
+    let (name, bytes) = form.files.remove("document").unwrap_or_default();
+    if form.too_large {
         return page(StatusCode::PAYLOAD_TOO_LARGE, Some(t.t1("verify-error-size", "size", &max)), None);
     }
     if bytes.is_empty() {
@@ -254,27 +243,14 @@ pub(crate) async fn new_envelope(
     State(s): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     let t = c.t;
     let limit = s.app.config.max_upload;
-    let mut form = std::collections::HashMap::new();
-    let (mut pdf, mut too_large) = (Vec::new(), false);
-    while let Ok(Some(mut field)) = multipart.next_field().await {
-        let name = field.name().unwrap_or_default().to_owned();
-        if name == "document" {
-            while let Ok(Some(chunk)) = field.chunk().await {
-                if pdf.len() + chunk.len() > limit {
-                    too_large = true;
-                    break;
-                }
-                pdf.extend_from_slice(&chunk);
-            }
-        } else if let Ok(v) = field.text().await {
-            form.insert(name, v);
-        }
-    }
+    let mut data = read_form(multipart, &["document"], limit).await.unwrap_or_default();
+    let (pdf, too_large) = (data.take_file("document"), data.too_large);
+    let form = data.fields;
     let Some(caller) = c.caller.clone() else { return to_login("/enveloppes/nouvelle") };
     if !csrf_ok(&c, form.get("_csrf").map(String::as_str)) {
         return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
@@ -808,30 +784,14 @@ pub(crate) async fn certificate_import(
     State(s): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let (mut csrf, mut p12, mut password, mut passphrase, mut too_large) =
-        (String::new(), Vec::new(), String::new(), String::new(), false);
-    while let Ok(Some(mut field)) = multipart.next_field().await {
-        match field.name() {
-            Some("_csrf") => csrf = field.text().await.unwrap_or_default(),
-            Some("password") => password = field.text().await.unwrap_or_default(),
-            Some("passphrase") => passphrase = field.text().await.unwrap_or_default(),
-            Some("pkcs12") => {
-                while let Ok(Some(chunk)) = field.chunk().await {
-                    if p12.len() + chunk.len() > 1024 * 1024 {
-                        too_large = true;
-                        break;
-                    }
-                    p12.extend_from_slice(&chunk);
-                }
-            }
-            _ => {}
-        }
-    }
+    let mut form = read_form(multipart, &["pkcs12"], 1024 * 1024).await.unwrap_or_default();
+    let (p12, too_large) = (form.take_file("pkcs12"), form.too_large);
+    let (password, passphrase) = (form.field("password").to_owned(), form.field("passphrase").to_owned());
     let Some(caller) = c.caller.clone() else { return to_login("/compte/certificat") };
-    if !csrf_ok(&c, Some(&csrf)) {
+    if !csrf_ok(&c, Some(form.field("_csrf"))) {
         return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
     }
     let t = c.t;

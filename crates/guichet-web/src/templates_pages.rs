@@ -244,31 +244,17 @@ pub(crate) async fn send_bulk(
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
-    mut multipart: Multipart,
+    multipart: Multipart,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     let limit = s.app.config.max_upload;
-    let (mut csrf, mut csv, mut too_large) = (String::new(), Vec::new(), false);
-    while let Ok(Some(mut field)) = multipart.next_field().await {
-        match field.name() {
-            Some("_csrf") => csrf = field.text().await.unwrap_or_default(),
-            Some("csv") => {
-                while let Ok(Some(chunk)) = field.chunk().await {
-                    if csv.len() + chunk.len() > limit {
-                        too_large = true;
-                        break;
-                    }
-                    csv.extend_from_slice(&chunk);
-                }
-            }
-            _ => {}
-        }
-    }
+    let mut form = crate::extract::read_form(multipart, &["csv"], limit).await.unwrap_or_default();
+    let (csv, too_large) = (form.take_file("csv"), form.too_large);
     let caller = match staff(&c) {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&c, Some(&csrf)) {
+    if !csrf_ok(&c, Some(form.field("_csrf"))) {
         return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
     }
     let t = c.t;

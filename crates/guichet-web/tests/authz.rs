@@ -242,19 +242,17 @@ fn every_route_for_every_role() {
                 let (st, resp, _) = if path.contains("/documents?") {
                     c.raw(method, path, None, Some(("application/pdf", b"%PDF-1.7 more".to_vec())))
                 } else if *method == "POST" && path == "/api/v1/me/certificates/import" {
-                    let b = "matrix-boundary";
-                    let form = format!(
-                        "--{b}\r\nContent-Disposition: form-data; name=\"passphrase\"\r\n\r\na long enough passphrase\r\n\
-                         --{b}\r\nContent-Disposition: form-data; name=\"pkcs12\"; filename=\"x.p12\"\r\n\r\nnot a p12\r\n--{b}--\r\n"
-                    );
-                    c.raw(method, path, None, Some((&format!("multipart/form-data; boundary={b}"), form.into_bytes())))
+                    let (ct, form) = multipart(&[
+                        ("passphrase", None, b"a long enough passphrase"),
+                        ("pkcs12", Some("x.p12"), b"not a p12"),
+                    ]);
+                    c.raw(method, path, None, Some((&ct, form)))
                 } else if *method == "POST" && path == "/api/v1/envelopes" {
-                    let b = "matrix-boundary";
-                    let form = format!(
-                        "--{b}\r\nContent-Disposition: form-data; name=\"envelope\"\r\n\r\n{{\"title\": \"t\", \"recipients\": []}}\r\n\
-                         --{b}\r\nContent-Disposition: form-data; name=\"document\"; filename=\"x.pdf\"\r\n\r\n%PDF-1.7 x\r\n--{b}--\r\n"
-                    );
-                    c.raw(method, path, None, Some((&format!("multipart/form-data; boundary={b}"), form.into_bytes())))
+                    let (ct, form) = multipart(&[
+                        ("envelope", None, br#"{"title": "t", "recipients": []}"#),
+                        ("document", Some("x.pdf"), b"%PDF-1.7 x"),
+                    ]);
+                    c.raw(method, path, None, Some((&ct, form)))
                 } else {
                     c.raw(method, path, body.clone(), None)
                 };

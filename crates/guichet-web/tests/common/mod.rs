@@ -206,6 +206,23 @@ impl Client {
     }
 }
 
+/// A multipart/form-data body and its content type: (name, file name
+/// for a file part, bytes).
+pub fn multipart(parts: &[(&str, Option<&str>, &[u8])]) -> (String, Vec<u8>) {
+    let boundary = "guichet-test-boundary-7d1f";
+    let mut body = Vec::new();
+    for (name, file, bytes) in parts {
+        let file = file.map(|f| format!("; filename=\"{f}\"")).unwrap_or_default();
+        body.extend_from_slice(
+            format!("--{boundary}\r\nContent-Disposition: form-data; name=\"{name}\"{file}\r\n\r\n").as_bytes(),
+        );
+        body.extend_from_slice(bytes);
+        body.extend_from_slice(b"\r\n");
+    }
+    body.extend_from_slice(format!("--{boundary}--\r\n").as_bytes());
+    (format!("multipart/form-data; boundary={boundary}"), body)
+}
+
 /// The answers of an eligible rent-loan applicant (the program's own test
 /// defaults): 800 $ a month, May and June, capped at 1 500 $.
 pub fn eligible_loan() -> Value {
