@@ -629,12 +629,13 @@ impl App {
         let p = pki.clone();
         let tsa = self.timestamp_client(&pki);
         let signed = blocking(move || {
-            let page = match field.map(|f| f.page) {
-                Some(0) | None => guichet_docs::pdf_page_svg(&pdf, usize::MAX).map(|(_, n)| n).unwrap_or(1),
-                Some(n) => n as usize,
-            };
-            let visible =
-                field.map(|f| Visible { page, rect: f.rect.map(|x| x as f32), lines: lines.clone(), image: None });
+            // Page 0 is the last page (guichet-pades knows the document).
+            let visible = field.map(|f| Visible {
+                page: f.page as usize,
+                rect: f.rect.map(|x| x as f32),
+                lines: lines.clone(),
+                image: None,
+            });
             let chain = unlocked.as_ref().and_then(|u| u.chain.clone()).unwrap_or_else(|| p.chain());
             let sign = |key: &dyn guichet_pades::Signer, cert: &[u8]| {
                 let opts = SignOptions {

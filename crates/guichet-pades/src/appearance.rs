@@ -14,7 +14,7 @@ static FONT: &[u8] = include_bytes!("../fonts/DejaVuSans.ttf");
 /// Where and what to show.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Visible<'a> {
-    /// Page number, from 1.
+    /// Page number, from 1; 0 for the last page.
     pub page: usize,
     /// Lower-left corner and size, in points.
     pub rect: [f32; 4],

@@ -216,7 +216,11 @@ fn append_signature(
     let root = w.root;
     let catalog = doc.get_dictionary(root).map_err(|e| Error::Pdf(format!("unreadable catalog: {e}")))?.clone();
     let pages = doc.get_pages();
-    let page_no = kind.visible.map(|v| v.page).unwrap_or(1);
+    let page_no = match kind.visible.map(|v| v.page) {
+        Some(0) => pages.len(),
+        Some(n) => n,
+        None => 1,
+    };
     let page = *pages.get(&(u32::try_from(page_no).unwrap_or(u32::MAX))).ok_or_else(|| {
         Error::Pdf(if pages.is_empty() {
             "the document has no page".into()

@@ -308,3 +308,25 @@ fn encrypted_pdfs_get_a_precise_error() {
         assert_eq!(e, guichet_pades::Error::Encrypted, "{name}");
     }
 }
+
+/// A visible signature on page 0 goes on the last page.
+#[test]
+fn page_zero_is_the_last_page() {
+    let pki = pki();
+    let p = employee(&pki, "Alice Tremblay", 7300);
+    let visible =
+        guichet_pades::Visible { page: 0, rect: [50.0, 50.0, 200.0, 60.0], lines: vec!["A".into()], image: None };
+    let chain = vec![pki.issuing_der.clone()];
+    let opts = guichet_pades::SignOptions {
+        visible: Some(visible),
+        ..guichet_pades::SignOptions::new(&p.key, &p.cert_der, &chain)
+    };
+    let signed = guichet_pades::sign_pdf(&simple_pdf(3), &opts).expect("signs");
+    let doc = lopdf::Document::load_mem(&signed).expect("loads");
+    let last = *doc.get_pages().get(&3).expect("page 3");
+    let annots = doc.get_dictionary(last).and_then(|d| d.get(b"Annots")).and_then(|a| a.as_array()).map(|a| a.len());
+    assert_eq!(annots.ok(), Some(1), "the widget is on page 3");
+    let first = *doc.get_pages().get(&1).expect("page 1");
+    assert!(doc.get_dictionary(first).map(|d| !d.has(b"Annots")).unwrap_or(false), "not on page 1");
+    assert!(verify_now(&pki, &signed).all_passed());
+}
