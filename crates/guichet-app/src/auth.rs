@@ -136,6 +136,19 @@ impl App {
         Ok(Some(Caller { actor: actor_of(&user)?, user, csrf: Some(s.csrf) }))
     }
 
+    /// An operator at the console acting as one of the organization's
+    /// accounts (the CLI's `--as EMAIL`): the account must be active, and
+    /// its roles are checked as on the screens.
+    pub async fn caller_as_operator(&self, email: &str) -> Result<Caller> {
+        let user = self
+            .store
+            .user_by_email(email)
+            .await?
+            .filter(|u| u.active)
+            .ok_or_else(|| AppError::Forbidden(format!("no active account {email}")))?;
+        Ok(Caller { actor: actor_of(&user)?, user, csrf: None })
+    }
+
     /// The caller of an API token.
     pub async fn caller_from_api_token(&self, token: &str) -> Result<Option<Caller>> {
         let Some(t) = self.store.api_token(token, self.now()).await? else { return Ok(None) };

@@ -38,6 +38,19 @@ pub struct DossierView {
     pub decision: Option<Decision>,
     pub agreement_required: bool,
     pub reviewed: bool,
+    /// Bank details after the decision: confirmed (masked), and proposed
+    /// ones waiting for a second employee (masked, who proposed them).
+    pub bank: Option<String>,
+    pub pending_bank: Option<(String, String)>,
+    /// Why the bank returned the last payment.
+    pub return_reason: Option<String>,
+    /// Cents repaid on a loan, and whether the borrower authorized debits.
+    pub repaid: i64,
+    pub debit_authorized: bool,
+}
+
+fn masked(b: &guichet_core::BankDetails) -> String {
+    b.account().map(|a| a.to_string()).unwrap_or_else(|_| "?".into())
 }
 
 impl DossierView {
@@ -62,6 +75,11 @@ impl DossierView {
             decision: d.decision,
             agreement_required: d.agreement_required,
             reviewed: d.reviewed,
+            bank: d.bank.as_ref().map(masked),
+            pending_bank: d.pending_bank.as_ref().map(|(b, by)| (masked(b), by.0.clone())),
+            return_reason: d.return_reason,
+            repaid: d.repaid,
+            debit_authorized: d.debit.is_some(),
         }
     }
 }
@@ -183,11 +201,11 @@ impl App {
         Ok(DossierView::of(self.row(id).await?))
     }
 
-    async fn row(&self, id: &str) -> Result<DossierRow> {
+    pub(crate) async fn row(&self, id: &str) -> Result<DossierRow> {
         self.store.dossier(id).await?.ok_or(AppError::NotFound)
     }
 
-    async fn program_of(&self, row: &DossierRow) -> Result<Arc<Published>> {
+    pub(crate) async fn program_of(&self, row: &DossierRow) -> Result<Arc<Published>> {
         self.program_version(&row.program, &row.program_version, None).await
     }
 
@@ -231,7 +249,7 @@ impl App {
 
     /// The one write of a use case.
     #[allow(clippy::too_many_arguments)]
-    async fn write(
+    pub(crate) async fn write(
         &self,
         row: &DossierRow,
         expected: Option<i64>,
@@ -395,7 +413,7 @@ impl App {
                 at: now,
             })
             .await?;
-        Ok(DossierView::of(DossierRow {
+        let view = DossierView::of(DossierRow {
             id,
             program: p.id.clone(),
             program_version: p.version.clone(),
@@ -410,7 +428,11 @@ impl App {
             amount: d.decision.as_ref().and_then(|x| x.amount),
             flags,
             dossier: d,
-        }))
+        });
+        if view.state != State::Draft {
+            self.after_submission(&view).await;
+        }
+        Ok(view)
     }
 
     /// A dossier the caller may read.
@@ -540,7 +562,15 @@ impl App {
         }
         let p = self.program_of(&row).await?;
         let (events, flags, keys) = self.submission(id, &p, &row.dossier, &UserId(by.id().into()), self.now()).await?;
-        self.write(&row, version, events, by.id(), flags, keys).await
+        let view = self.write(&row, version, events, by.id(), flags, keys).await?;
+        self.after_submission(&view).await;
+        Ok(view)
+    }
+
+    /// The notices of a submission (and of its automatic decision).
+    async fn after_submission(&self, view: &DossierView) {
+        self.notify_applicant(view, crate::Notice::ApplicationReceived, vec![]).await;
+        self.notify_decision(view).await;
     }
 
     /// Eligibility with its explanation, in `lang`. Drafts are evaluated
@@ -567,7 +597,10 @@ impl App {
         message: String,
         due: i64,
     ) -> Result<DossierView> {
-        self.command(by, id, version, Action::Decide, Command::RequestInformation { message, due }).await
+        let extra = vec![("message", message.clone()), ("due", due.to_string())];
+        let view = self.command(by, id, version, Action::Decide, Command::RequestInformation { message, due }).await?;
+        self.notify_applicant(&view, crate::Notice::InformationRequested, extra).await;
+        Ok(view)
     }
 
     pub async fn provide_information(
@@ -649,6 +682,7 @@ impl App {
         let decision = self.decision(&p, &row, input, by)?;
         let agreement_required = p.program.agreement.is_some();
         let view = self.run_on(&row, by, version, Command::Decide { decision, agreement_required }).await?;
+        self.notify_decision(&view).await;
         if view.state == State::Approved && view.agreement_required {
             self.after_approval(id, by.id()).await;
             return self.dossier_view(id).await;
@@ -684,6 +718,7 @@ impl App {
         let p = self.program_of(&row).await?;
         let decision = self.decision(&p, &row, input, by)?;
         let view = self.run_on(&row, by, version, Command::Review { decision }).await?;
+        self.notify_decision(&view).await;
         if view.state == State::Approved && view.agreement_required {
             self.after_approval(id, by.id()).await;
             return self.dossier_view(id).await;

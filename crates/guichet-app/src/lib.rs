@@ -13,6 +13,8 @@ mod auth;
 mod dossiers;
 mod error;
 mod mailer;
+mod notify;
+mod payments;
 mod programs;
 mod signing;
 mod templates;
@@ -25,6 +27,8 @@ pub use auth::{Caller, LoginOutcome, OrgSettings, SESSION_COOKIE};
 pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;
 pub use mailer::{Mailer, SmtpSettings};
+pub use notify::{Notice, render as render_notice};
+pub use payments::{BatchView, LoanLine, PayFormat, ReadyPayment, ReturnsReport};
 pub use programs::{CaseloadSimulation, ProgramCheck, ProgramSummary, Published};
 pub use signing::{CertificateView, Pki, SignatureVerdict, Verification};
 pub use templates::{BulkReport, SignerAddress, TemplateInput, TemplateSend, TemplateSigner, TemplateView};
@@ -59,6 +63,12 @@ pub struct Config {
     /// The PKCS#11 library of the server's HSM, where employees may keep
     /// their signing keys (their PIN is typed to sign).
     pub pkcs11_module: Option<String>,
+    /// The organization as its bank knows it, for payment files; payment
+    /// batches can be built without it, not written.
+    pub originator: Option<guichet_pay::Originator>,
+    /// Mail goes to a folder, not SMTP (the demo): every account may read
+    /// its own mail on the screens.
+    pub mailbox: bool,
 }
 
 impl Default for Config {
@@ -73,6 +83,8 @@ impl Default for Config {
             reference_date: None,
             trust_anchors: Vec::new(),
             pkcs11_module: None,
+            originator: None,
+            mailbox: false,
         }
     }
 }

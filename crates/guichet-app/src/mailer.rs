@@ -4,9 +4,14 @@
 //! A mail is marked sent once the server accepted it; a failed try waits
 //! 1, 2, 4… minutes (at most 6 hours) before the next, and after 8 tries
 //! the mail stays in the outbox with its last error for an operator.
-//! A crash between the server's acceptance and the mark means the mail
-//! may be sent twice (at least once, never lost); idempotent delivery
-//! is the notifications issue's job.
+//! Each mail is claimed just before the SMTP transaction: a crash between
+//! the server's acceptance and the mark leaves it claimed, shown as
+//! "uncertain" in the dossier's delivery log, and it is not sent again by
+//! itself (no duplicates; an operator decides). Its Message-ID is stable
+//! (`<outbox-ID@domain>`), so a receiving server can also drop a copy.
+//!
+//! For the demo and tests, mail can go to a folder instead (one `.eml`
+//! file per mail, the exact bytes SMTP would carry).
 
 use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
@@ -38,8 +43,10 @@ impl std::fmt::Debug for SmtpSettings {
 
 /// An SMTP transport, ready.
 pub struct Mailer {
-    transport: AsyncSmtpTransport<Tokio1Executor>,
+    transport: Transport,
     from: Mailbox,
+    /// The sender's domain, for Message-IDs.
+    domain: String,
 }
 
 impl std::fmt::Debug for Mailer {
@@ -64,7 +71,37 @@ impl Mailer {
         if let (Some(u), Some(p)) = (&s.username, &s.password) {
             b = b.credentials(Credentials::new(u.clone(), p.clone()));
         }
-        Ok(Mailer { transport: b.build(), from })
+        let domain = from.email.domain().to_owned();
+        Ok(Mailer { transport: Transport::Smtp(b.build()), from, domain })
+    }
+
+    /// Mail written as `.eml` files into `dir` (the demo's mailbox).
+    pub fn to_folder(dir: std::path::PathBuf, from: &str) -> Result<Mailer> {
+        let from: Mailbox =
+            from.parse().map_err(|e| AppError::invalid("invalid_settings", format!("mail sender {from:?}: {e}")))?;
+        std::fs::create_dir_all(&dir).map_err(|e| AppError::Internal(format!("{}: {e}", dir.display())))?;
+        let domain = from.email.domain().to_owned();
+        Ok(Mailer { transport: Transport::Folder(dir), from, domain })
+    }
+}
+
+enum Transport {
+    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Folder(std::path::PathBuf),
+}
+
+impl Transport {
+    async fn send(&self, id: i64, msg: Message) -> std::result::Result<(), String> {
+        match self {
+            Transport::Smtp(t) => t.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
+            Transport::Folder(dir) => {
+                // Written whole, then renamed: a reader never sees half a mail.
+                let path = dir.join(format!("{id:08}.eml"));
+                let tmp = dir.join(format!(".{id:08}.tmp"));
+                tokio::fs::write(&tmp, msg.formatted()).await.map_err(|e| e.to_string())?;
+                tokio::fs::rename(&tmp, &path).await.map_err(|e| e.to_string())
+            }
+        }
     }
 }
 
@@ -79,12 +116,18 @@ impl App {
                     .from(mailer.from.clone())
                     .to(to)
                     .subject(m.subject.clone())
+                    .message_id(Some(format!("<outbox-{}@{}>", m.id, mailer.domain)))
                     .header(ContentType::TEXT_PLAIN)
                     .body(m.body.clone())
                     .map_err(|e| e.to_string())
             });
+            // Claimed first: a crash after the SMTP server accepted the mail
+            // and before it is marked sent must not send it twice.
+            if !self.store.claim_mail(m.id, self.now()).await? {
+                continue;
+            }
             let result = match message {
-                Ok(msg) => mailer.transport.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
+                Ok(msg) => mailer.transport.send(m.id, msg).await,
                 Err(e) => Err(e),
             };
             match result {

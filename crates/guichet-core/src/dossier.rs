@@ -24,6 +24,9 @@ pub enum State {
     AgreementSigned,
     PaymentScheduled,
     Paid,
+    /// The bank sent the payment back (closed account…): back to a case
+    /// worker, who has the bank details corrected before it goes again.
+    PaymentReturned,
     Withdrawn,
 }
 
@@ -106,11 +109,55 @@ pub enum Event {
         document_sha256: String,
         at: Timestamp,
     },
+    /// Put in a payment batch (`reference` is the payment's, as the bank
+    /// file carries it).
     PaymentScheduled {
         at: Timestamp,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        batch: Option<String>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reference: Option<String>,
     },
     Paid {
         reference: String,
+        at: Timestamp,
+    },
+    /// The bank returned or rejected the payment.
+    PaymentReturned {
+        reference: String,
+        reason: String,
+        at: Timestamp,
+    },
+    /// New bank details for the payee after the decision: they take effect
+    /// only once a second employee confirms them (fraud control).
+    BankChangeProposed {
+        details: BankDetails,
+        by: UserId,
+        at: Timestamp,
+    },
+    BankChangeConfirmed {
+        by: UserId,
+        at: Timestamp,
+    },
+    /// A loan repayment received (by an employee's entry or an import).
+    RepaymentRecorded {
+        amount: i64,
+        reference: String,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        by: Option<UserId>,
+        at: Timestamp,
+    },
+    /// A case worker checked the possible duplicates flagged at
+    /// submission and cleared them.
+    DuplicateFlagsCleared {
+        note: String,
+        by: UserId,
+        at: Timestamp,
+    },
+    /// The borrower agreed to repay by pre-authorized debit from this
+    /// account.
+    DebitAuthorized {
+        details: BankDetails,
         at: Timestamp,
     },
     Withdrawn {
@@ -138,8 +185,14 @@ pub enum Command {
     Review { decision: Decision },
     SendAgreement { document_sha256: String },
     SignAgreement { document_sha256: String },
-    SchedulePayment,
+    SchedulePayment { batch: String, reference: String },
     MarkPaid { reference: String },
+    ReturnPayment { reference: String, reason: String },
+    ProposeBankChange { details: BankDetails },
+    ConfirmBankChange,
+    RecordRepayment { amount: i64, reference: String },
+    AuthorizeDebit { details: BankDetails },
+    ClearDuplicateFlags { note: String },
     Withdraw { reason: String },
     Assign { to: Option<UserId> },
 }
@@ -174,6 +227,66 @@ pub struct Dossier {
     /// Who is working on it.
     #[serde(default)]
     pub assignee: Option<UserId>,
+    /// The payee's bank details as confirmed after the decision (they
+    /// replace the ones in the answers).
+    #[serde(default)]
+    pub bank: Option<BankDetails>,
+    /// Proposed new bank details, and who proposed them.
+    #[serde(default)]
+    pub pending_bank: Option<(BankDetails, UserId)>,
+    /// The payment now or last in a batch.
+    #[serde(default)]
+    pub payment_reference: Option<String>,
+    /// Why the bank returned the last payment.
+    #[serde(default)]
+    pub return_reason: Option<String>,
+    /// Bank details were confirmed since the payment came back: it may go
+    /// in a batch again.
+    #[serde(default)]
+    pub bank_fixed: bool,
+    /// Cents repaid on a loan.
+    #[serde(default)]
+    pub repaid: i64,
+    /// The account a borrower authorized for pre-authorized debits.
+    #[serde(default)]
+    pub debit: Option<BankDetails>,
+}
+
+/// Canadian bank details, as a dossier keeps them (sealed with it).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BankDetails {
+    pub institution: String,
+    pub transit: String,
+    pub account: String,
+}
+
+impl BankDetails {
+    /// Checked for form (3, 5 and 7 to 12 digits).
+    pub fn account(&self) -> Result<crate::BankAccount, CommandError> {
+        crate::BankAccount::parse(&self.institution, &self.transit, &self.account).map_err(|_| {
+            CommandError::Invalid(
+                "bank details: the institution has 3 digits, the transit 5 and the account 7 to 12".into(),
+            )
+        })
+    }
+}
+
+impl Dossier {
+    /// What is left to repay on a loan (cents).
+    pub fn balance(&self) -> i64 {
+        self.decision.as_ref().and_then(|d| d.amount).unwrap_or(0) - self.repaid
+    }
+
+    /// Whether a payment may go out now (state-wise: the service also
+    /// checks duplicate flags and bank details).
+    pub fn payable(&self) -> bool {
+        match self.state {
+            State::Approved => !self.agreement_required,
+            State::AgreementSigned => true,
+            State::PaymentReturned => self.bank_fixed,
+            _ => false,
+        }
+    }
 }
 
 fn non_empty(what: &str, s: &str) -> Result<(), CommandError> {
@@ -230,6 +343,13 @@ impl Dossier {
                 created_at: *at,
                 submitted_at: None,
                 assignee: None,
+                bank: None,
+                pending_bank: None,
+                payment_reference: None,
+                return_reason: None,
+                bank_fixed: false,
+                repaid: 0,
+                debit: None,
             },
             Some((i, e)) => return Err(corrupt(i, e)),
             None => return Err(CommandError::Invalid("a dossier starts with its creation".into())),
@@ -289,9 +409,41 @@ impl Dossier {
                 self.agreement = Some(document_sha256.clone());
                 self.state = AgreementSigned;
             }
-            (Approved, Event::PaymentScheduled { .. }) if !self.agreement_required => self.state = PaymentScheduled,
-            (AgreementSigned, Event::PaymentScheduled { .. }) => self.state = PaymentScheduled,
-            (PaymentScheduled, Event::Paid { .. }) => self.state = Paid,
+            (Approved | AgreementSigned | PaymentReturned, Event::PaymentScheduled { reference, .. })
+                if self.payable() =>
+            {
+                self.state = PaymentScheduled;
+                self.payment_reference = reference.clone();
+                self.bank_fixed = false;
+            }
+            (PaymentScheduled, Event::Paid { reference, .. }) if self.is_current(reference) => self.state = Paid,
+            (PaymentScheduled | Paid, Event::PaymentReturned { reference, reason, .. }) if self.is_current(reference) => {
+                self.state = PaymentReturned;
+                self.return_reason = Some(reason.clone());
+                self.bank_fixed = false;
+            }
+            (Approved | AgreementPending | AgreementSigned | PaymentReturned, Event::BankChangeProposed { details, by, .. }) => {
+                self.pending_bank = Some((details.clone(), by.clone()))
+            }
+            (Approved | AgreementPending | AgreementSigned | PaymentReturned, Event::BankChangeConfirmed { by, .. })
+                if self.pending_bank.as_ref().is_some_and(|(_, p)| p != by) =>
+            {
+                self.bank = self.pending_bank.take().map(|(d, _)| d);
+                if self.state == PaymentReturned {
+                    self.bank_fixed = true;
+                }
+            }
+            (Paid, Event::RepaymentRecorded { amount, .. }) if *amount > 0 && *amount <= self.balance() => {
+                self.repaid += amount
+            }
+            (
+                Submitted | InformationRequested | ReviewRequested | Approved | AgreementPending | AgreementSigned
+                | PaymentReturned,
+                Event::DuplicateFlagsCleared { .. },
+            ) => {}
+            (AgreementSigned | PaymentScheduled | Paid | PaymentReturned, Event::DebitAuthorized { details, .. }) => {
+                self.debit = Some(details.clone())
+            }
             (Draft | Submitted | InformationRequested | AgreementPending, Event::Withdrawn { .. }) => {
                 self.state = Withdrawn
             }
@@ -356,10 +508,56 @@ impl Dossier {
                 }
                 vec![Event::AgreementSigned { document_sha256, at }]
             }
-            Command::SchedulePayment => vec![Event::PaymentScheduled { at }],
+            Command::SchedulePayment { batch, reference } => {
+                non_empty("the payment reference", &reference)?;
+                if !self.payable() {
+                    return Err(wrong());
+                }
+                vec![Event::PaymentScheduled { at, batch: Some(batch), reference: Some(reference) }]
+            }
             Command::MarkPaid { reference } => {
                 non_empty("the payment reference", &reference)?;
+                self.check_current(&reference)?;
                 vec![Event::Paid { reference, at }]
+            }
+            Command::ReturnPayment { reference, reason } => {
+                non_empty("the reason of the return", &reason)?;
+                self.check_current(&reference)?;
+                vec![Event::PaymentReturned { reference, reason, at }]
+            }
+            Command::ProposeBankChange { details } => {
+                details.account()?;
+                vec![Event::BankChangeProposed { details, by: actor.clone(), at }]
+            }
+            Command::ConfirmBankChange => match &self.pending_bank {
+                None => return Err(CommandError::Invalid("no change of bank details is waiting".into())),
+                Some((_, by)) if by == actor => {
+                    return Err(CommandError::Invalid(
+                        "a change of bank details is confirmed by someone other than who proposed it".into(),
+                    ));
+                }
+                Some(_) => vec![Event::BankChangeConfirmed { by: actor.clone(), at }],
+            },
+            Command::RecordRepayment { amount, reference } => {
+                non_empty("the repayment reference", &reference)?;
+                if amount <= 0 {
+                    return Err(CommandError::Invalid("a repayment is more than zero".into()));
+                }
+                if self.state == State::Paid && amount > self.balance() {
+                    return Err(CommandError::Invalid(format!(
+                        "the repayment ({amount} cents) is more than the balance ({} cents)",
+                        self.balance()
+                    )));
+                }
+                vec![Event::RepaymentRecorded { amount, reference, by: Some(actor.clone()), at }]
+            }
+            Command::AuthorizeDebit { details } => {
+                details.account()?;
+                vec![Event::DebitAuthorized { details, at }]
+            }
+            Command::ClearDuplicateFlags { note } => {
+                non_empty("the note on the duplicate check", &note)?;
+                vec![Event::DuplicateFlagsCleared { note, by: actor.clone(), at }]
             }
             Command::Withdraw { reason } => vec![Event::Withdrawn { reason, at }],
             Command::Assign { to } => vec![Event::Assigned { to, by: actor.clone(), at }],
@@ -370,6 +568,20 @@ impl Dossier {
             probe.apply(e).map_err(|_| wrong())?;
         }
         Ok(events)
+    }
+}
+
+impl Dossier {
+    fn is_current(&self, reference: &str) -> bool {
+        self.payment_reference.as_deref().is_none_or(|r| r == reference)
+    }
+
+    fn check_current(&self, reference: &str) -> Result<(), CommandError> {
+        if self.is_current(reference) {
+            Ok(())
+        } else {
+            Err(CommandError::Invalid(format!("{reference} is not this dossier's current payment")))
+        }
     }
 }
 
@@ -447,7 +659,7 @@ mod tests {
         assert_eq!(r.exec("worker", Command::Decide { decision: d, agreement_required: true }), Ok(State::Approved));
         // The payment waits for the signed agreement.
         assert_eq!(
-            r.exec("finance", Command::SchedulePayment),
+            r.exec("finance", Command::SchedulePayment { batch: "B1".into(), reference: "PAY-1".into() }),
             Err(CommandError::WrongState { state: State::Approved })
         );
         let sha = "a".repeat(64);
@@ -460,7 +672,7 @@ mod tests {
             Err(CommandError::Invalid(_))
         ));
         assert_eq!(r.exec("citizen", Command::SignAgreement { document_sha256: sha }), Ok(State::AgreementSigned));
-        assert_eq!(r.exec("finance", Command::SchedulePayment), Ok(State::PaymentScheduled));
+        assert_eq!(r.exec("finance", Command::SchedulePayment { batch: "B1".into(), reference: "PAY-1".into() }), Ok(State::PaymentScheduled));
         assert_eq!(r.exec("finance", Command::MarkPaid { reference: "PAY-1".into() }), Ok(State::Paid));
         let d = r.dossier();
         assert_eq!(d.decision.as_ref().map(|x| x.by.clone()), Some(u("worker")));
@@ -484,7 +696,52 @@ mod tests {
             r.exec("system", Command::SendAgreement { document_sha256: "a".repeat(64) }),
             Err(CommandError::WrongState { state: State::Approved })
         );
-        assert_eq!(r.exec("finance", Command::SchedulePayment), Ok(State::PaymentScheduled));
+        assert_eq!(r.exec("finance", Command::SchedulePayment { batch: "B1".into(), reference: "PAY-1".into() }), Ok(State::PaymentScheduled));
+    }
+
+    #[test]
+    fn a_returned_payment_goes_again_only_with_confirmed_new_bank_details() {
+        let mut r = Run::new();
+        r.exec("citizen", Command::Submit).expect("submit");
+        let d = decision(Outcome::Approved, Some(150_000));
+        r.exec("worker", Command::Decide { decision: d, agreement_required: false }).expect("decide");
+        let details = BankDetails { institution: "815".into(), transit: "30001".into(), account: "7654321".into() };
+        let pay = |b: &str, p: &str| Command::SchedulePayment { batch: b.into(), reference: p.into() };
+        assert_eq!(r.exec("finance", pay("B1", "PAY-1")), Ok(State::PaymentScheduled));
+        // No change of bank details while the file is at the bank.
+        assert!(r.exec("worker", Command::ProposeBankChange { details: details.clone() }).is_err());
+        // Only the current payment can come back.
+        assert!(matches!(
+            r.exec("finance", Command::ReturnPayment { reference: "PAY-0".into(), reason: "905".into() }),
+            Err(CommandError::Invalid(_))
+        ));
+        assert_eq!(
+            r.exec("finance", Command::ReturnPayment { reference: "PAY-1".into(), reason: "905 compte fermé".into() }),
+            Ok(State::PaymentReturned)
+        );
+        assert_eq!(r.dossier().return_reason.as_deref(), Some("905 compte fermé"));
+        assert!(r.exec("finance", pay("B2", "PAY-2")).is_err(), "not before new bank details");
+        let bad = BankDetails { account: "12".into(), ..details.clone() };
+        assert!(matches!(r.exec("worker", Command::ProposeBankChange { details: bad }), Err(CommandError::Invalid(_))));
+        r.exec("worker", Command::ProposeBankChange { details: details.clone() }).expect("propose");
+        assert!(r.exec("finance", pay("B2", "PAY-2")).is_err(), "not before the confirmation");
+        assert!(
+            matches!(r.exec("worker", Command::ConfirmBankChange), Err(CommandError::Invalid(m)) if m.contains("someone other"))
+        );
+        r.exec("other", Command::ConfirmBankChange).expect("confirm");
+        assert_eq!(r.dossier().bank, Some(details));
+        assert_eq!(r.exec("finance", pay("B2", "PAY-2")), Ok(State::PaymentScheduled));
+        assert_eq!(r.exec("finance", Command::MarkPaid { reference: "PAY-2".into() }), Ok(State::Paid));
+        // Repayments, never more than the balance.
+        let repay = |a: i64| Command::RecordRepayment { amount: a, reference: format!("R{a}") };
+        assert_eq!(r.exec("finance", repay(100_000)), Ok(State::Paid));
+        assert!(matches!(r.exec("finance", repay(60_000)), Err(CommandError::Invalid(m)) if m.contains("balance")));
+        assert!(r.exec("finance", repay(0)).is_err());
+        r.exec("finance", repay(50_000)).expect("rest");
+        assert_eq!(r.dossier().balance(), 0);
+        let json = serde_json::to_string(&r.events).expect("json");
+        let back: Vec<Event> = serde_json::from_str(&json).expect("events");
+        assert_eq!(Dossier::replay(&back), Ok(r.dossier()));
     }
 
     #[test]
@@ -532,7 +789,7 @@ mod tests {
         assert!(r.exec("citizen", Command::RequestReview { reason: "encore".into() }).is_err());
         // The agreement requirement of the first decision still holds.
         assert_eq!(
-            r.exec("finance", Command::SchedulePayment),
+            r.exec("finance", Command::SchedulePayment { batch: "B1".into(), reference: "PAY-1".into() }),
             Err(CommandError::WrongState { state: State::Approved })
         );
     }

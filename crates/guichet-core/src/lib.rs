@@ -14,7 +14,7 @@ mod identity;
 
 pub use access::{Action, Actor, Denied, Role};
 pub use audit::{ChainError, Hash, chain, link_json, merkle_root, verify_chain};
-pub use dossier::{Command, CommandError, Decision, Dossier, Event, Outcome, State, Timestamp, UserId};
+pub use dossier::{BankDetails, Command, CommandError, Decision, Dossier, Event, Outcome, State, Timestamp, UserId};
 pub use envelope::{
     Envelope, EnvelopeError, EnvelopeEvent, EnvelopeState, Evidence, Field, NewEnvelope, Party, Recipient, Standing,
 };

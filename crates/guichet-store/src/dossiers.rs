@@ -105,7 +105,7 @@ pub(crate) fn state_name(s: State) -> String {
     serde_json::to_value(s).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
-fn parse_state(s: &str) -> Result<State> {
+pub(crate) fn parse_state(s: &str) -> Result<State> {
     serde_json::from_value(serde_json::Value::String(s.into()))
         .map_err(|_| StoreError::Corrupt(format!("unknown dossier state {s:?}")))
 }

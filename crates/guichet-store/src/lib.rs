@@ -22,6 +22,7 @@ mod blobs;
 mod crypt;
 mod dossiers;
 mod migrate;
+mod payments;
 mod signatures;
 pub mod testing;
 mod users;
@@ -31,6 +32,7 @@ pub use audit::{AuditReport, Checkpoint, CheckpointKey, LogLine};
 pub use blobs::BlobMeta;
 pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
+pub use payments::{BatchRow, MailLogLine, NewBatch, NewPayment, PayeeDetails, PaymentRow, Settlement};
 pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite, SigningLink};
 pub use users::{ApiToken, NewUser, OutgoingMail, Session, UserRow};
 

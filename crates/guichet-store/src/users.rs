@@ -468,7 +468,7 @@ impl Store {
     pub async fn mails_due(&self, now: i64, max_attempts: i64, limit: i64) -> Result<Vec<OutgoingMail>> {
         let rows: Vec<(i64, String, String, Vec<u8>, i64)> = on!(self.db(), p => sqlx::query_as(
             "SELECT id, recipient, subject, body, attempts FROM outbox \
-             WHERE sent_at IS NULL AND attempts < $1 AND next_at <= $2 ORDER BY id LIMIT $3",
+             WHERE sent_at IS NULL AND claimed_at IS NULL AND attempts < $1 AND next_at <= $2 ORDER BY id LIMIT $3",
         )
         .bind(max_attempts)
         .bind(now)
@@ -481,6 +481,21 @@ impl Store {
                 Ok(OutgoingMail { id, to, subject, body: String::from_utf8_lossy(&body).into_owned(), attempts })
             })
             .collect()
+    }
+
+    /// Claims a mail just before handing it to the SMTP server; false if
+    /// another sender has it. A claimed mail never marked sent (the process
+    /// died in between) is not sent again by itself: it may have gone out.
+    pub async fn claim_mail(&self, id: i64, at: i64) -> Result<bool> {
+        let done = on!(self.db(), p => sqlx::query(
+            "UPDATE outbox SET claimed_at = $2 WHERE id = $1 AND claimed_at IS NULL AND sent_at IS NULL",
+        )
+        .bind(id)
+        .bind(at)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
     }
 
     /// A mail the SMTP server accepted.
@@ -498,7 +513,7 @@ impl Store {
     /// A failed try: why, and when to try again.
     pub async fn mail_failed(&self, id: i64, error: &str, next_at: i64) -> Result<()> {
         on!(self.db(), p => {
-            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_at = $3 WHERE id = $1")
+            sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_at = $3, claimed_at = NULL WHERE id = $1")
                 .bind(id)
                 .bind(error)
                 .bind(next_at)

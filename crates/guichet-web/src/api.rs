@@ -25,7 +25,7 @@ pub struct Route {
     pub handler: MethodRouter<AppState>,
 }
 
-fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
+pub(crate) fn schema<T: JsonSchema>(g: &mut SchemaGenerator) -> Schema {
     g.subschema_for::<T>()
 }
 
@@ -582,6 +582,9 @@ pub fn routes() -> Vec<Route> {
             post(void_envelope)
         ),
     ]
+    .into_iter()
+    .chain(crate::payments_api::routes())
+    .collect()
 }
 
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -814,11 +817,15 @@ fn ok() -> Json {
     axum::Json(serde_json::json!({"ok": true}))
 }
 
+pub(crate) fn json_of<T: serde::Serialize>(v: T) -> ApiResult<Json> {
+    to_json(v)
+}
+
 fn to_json<T: serde::Serialize>(v: T) -> ApiResult<Json> {
     serde_json::to_value(v).map(axum::Json).map_err(|e| ApiError(AppError::Internal(e.to_string())))
 }
 
-fn query<T: serde::de::DeserializeOwned>(
+pub(crate) fn query<T: serde::de::DeserializeOwned>(
     q: Result<Query<T>, axum::extract::rejection::QueryRejection>,
 ) -> ApiResult<T> {
     q.map(|Query(v)| v).map_err(|e| ApiError(AppError::invalid("invalid_request", e.body_text())))
@@ -974,7 +981,7 @@ async fn upload(
 /// Reads a body of at most `limit` bytes. A larger one is answered 413;
 /// up to [`DRAIN`] bytes past the limit are read and dropped first so that
 /// the client, still sending, receives the answer instead of a reset.
-async fn read_limited(body: axum::body::Body, limit: usize, declared: Option<usize>) -> ApiResult<Vec<u8>> {
+pub(crate) async fn read_limited(body: axum::body::Body, limit: usize, declared: Option<usize>) -> ApiResult<Vec<u8>> {
     use futures_util::StreamExt;
     const DRAIN: usize = 64 * 1024 * 1024;
     let too_large = ApiError(AppError::TooLarge { limit });

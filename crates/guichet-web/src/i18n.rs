@@ -136,6 +136,16 @@ impl Tr {
         }
     }
 
+    /// [`Tr::money`] of a field (templates pass fields by reference).
+    pub fn money_of(&self, cents: &i64) -> String {
+        self.money(*cents)
+    }
+
+    /// [`Tr::date`] of a field.
+    pub fn date_of(&self, unix: &i64) -> String {
+        self.date(*unix)
+    }
+
     /// A moment as a local date: `10 mai 2020` or `May 10, 2020`.
     pub fn date(&self, unix: i64) -> String {
         let Ok(ts) = jiff::Timestamp::from_second(unix) else { return String::new() };

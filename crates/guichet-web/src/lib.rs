@@ -12,7 +12,9 @@ mod extract;
 pub mod i18n;
 mod metrics;
 mod openapi;
+mod finance_pages;
 mod pages;
+mod payments_api;
 mod signing_pages;
 mod templates_pages;
 
@@ -116,6 +118,14 @@ pub fn router(app: App) -> Router {
         .route("/compte/certificat/{serial}/revoquer", post(signing_pages::certificate_revoke))
         .route("/admin/utilisateurs/{id}/certificats", get(signing_pages::admin_certificates))
         .route("/admin/certificats/{serial}/revoquer", post(signing_pages::admin_revoke))
+        .route("/courriels", get(finance_pages::mailbox))
+        .route("/finances", get(finance_pages::queue))
+        .route("/finances/lots", post(finance_pages::create_batch))
+        .route("/finances/lots/{id}", get(finance_pages::batch))
+        .route("/finances/lots/{id}/approbation", post(finance_pages::approve))
+        .route("/finances/lots/{id}/fichier", get(finance_pages::file))
+        .route("/finances/retours", post(finance_pages::returns))
+        .route("/finances/prets", get(finance_pages::loans))
         .route("/demandes/{id}/{action}", post(pages::decide));
     r.fallback(pages::not_found)
         .layer(axum::middleware::from_fn_with_state(state.clone(), metrics::track))

@@ -31,6 +31,10 @@ pub struct Nav {
     pub citizen: bool,
     pub manager: bool,
     pub admin: bool,
+    /// Finance officers: the payment screens.
+    pub finance: bool,
+    /// The demo's mailbox is on.
+    pub mailbox: bool,
     /// Any role but citizen: may hold a signing certificate.
     pub employee: bool,
     pub csrf: String,
@@ -74,6 +78,8 @@ pub(crate) async fn ctx(s: &AppState, headers: &HeaderMap, uri: &Uri) -> Ctx {
         citizen: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Citizen)),
         manager: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::ProgramManager)),
         admin: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::Administrator)),
+        finance: caller.as_ref().is_some_and(|c| c.actor.roles.contains(&guichet_core::Role::FinanceOfficer)),
+        mailbox: caller.is_some() && s.app.config.mailbox,
         employee: caller.as_ref().is_some_and(|c| c.is_staff()),
         csrf: caller.as_ref().and_then(|c| c.csrf.clone()).unwrap_or_default(),
         other_lang: if lang == Lang::Fr { "en" } else { "fr" },
@@ -1285,6 +1291,15 @@ struct DossierPage {
     /// The dossier's agreements: (envelope, title, state, the caller's turn).
     agreements: Vec<(String, String, String, bool)>,
     can_send_agreement: bool,
+    /// (reference, amount, state) of the dossier's payments.
+    payments: Vec<(String, String, String)>,
+    /// What was mailed about it: (to, subject, when, status).
+    mails: Vec<(String, String, String, String)>,
+    can_clear_flags: bool,
+    can_propose_bank: bool,
+    /// Bank details waiting: (masked, whether this caller may confirm).
+    pending_bank: Option<(String, bool)>,
+    return_reason: Option<String>,
 }
 
 pub(crate) async fn dossier(
@@ -1450,6 +1465,29 @@ async fn dossier_page(s: &AppState, c: &Ctx, id: &str, action_error: Option<Stri
             && v.agreement_required
             && matches!(v.state, St::Approved | St::AgreementPending)
             && !envelopes.iter().any(|e| e.state == "sent" || e.state == "completed"),
+        payments: s
+            .app
+            .dossier_payments(caller, id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|p| (p.reference, t.money(p.amount), t.t(&format!("payment-state-{}", p.state))))
+            .collect(),
+        mails: s
+            .app
+            .dossier_mails(caller, id)
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .map(|m| (m.to, m.subject, t.date(m.queued_at), t.t(&format!("mail-status-{}", m.status))))
+            .collect(),
+        can_clear_flags: !own && has(Role::CaseWorker) && !v.flags.is_empty(),
+        can_propose_bank: (has(Role::CaseWorker) || has(Role::FinanceOfficer) || own)
+            && matches!(v.state, St::Approved | St::AgreementPending | St::AgreementSigned | St::PaymentReturned),
+        pending_bank: v.pending_bank.as_ref().map(|(b, by)| {
+            (b.clone(), !own && by != caller.id() && (has(Role::CaseWorker) || has(Role::FinanceOfficer)))
+        }),
+        return_reason: (v.state == St::PaymentReturned).then(|| v.return_reason.clone()).flatten(),
         nav: c.nav.clone(),
     };
     html(status, &page)
@@ -1524,9 +1562,20 @@ pub(crate) async fn decide(
         reasons: f.iter().filter(|(k, _)| k == "reasons").map(|(_, v)| v.clone()).collect(),
         justification: first(&f, "justification").unwrap_or_default().trim().to_owned(),
     };
+    let field = |k: &str| first(&f, k).unwrap_or_default().trim().to_owned();
     let r = match action.as_str() {
         "decision" => s.app.decide(&caller, &id, version_of(&f), input).await,
         "revision" => s.app.review(&caller, &id, version_of(&f), input).await,
+        "doublons" => s.app.clear_duplicate_flags(&caller, &id, version_of(&f), field("note")).await,
+        "coordonnees-bancaires" => {
+            let details = guichet_core::BankDetails {
+                institution: field("institution"),
+                transit: field("transit"),
+                account: field("account"),
+            };
+            s.app.propose_bank_change(&caller, &id, version_of(&f), details).await
+        }
+        "confirmer-coordonnees" => s.app.confirm_bank_change(&caller, &id, version_of(&f)).await,
         _ => return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text"),
     };
     after_action(&s, &c, &id, r).await

@@ -1,5 +1,6 @@
 //! The `guichet` command line.
 
+mod pay_cmd;
 mod program_cmd;
 mod service_cmd;
 mod sign_cmd;
@@ -41,6 +42,12 @@ enum Command {
     /// Accounts: create the first administrator.
     #[command(subcommand)]
     Admin(service_cmd::AdminCmd),
+    /// Payments: the ready queue, batches (create, approve, export), returns.
+    #[command(subcommand)]
+    Payments(pay_cmd::PaymentsCmd),
+    /// Loans: what is owed and when; pre-authorized debits.
+    #[command(subcommand)]
+    Loans(pay_cmd::LoansCmd),
 }
 
 #[derive(Subcommand)]
@@ -69,5 +76,7 @@ fn main() -> ExitCode {
         Command::Demo(a) => service_cmd::demo(&a),
         Command::Audit(c) => service_cmd::audit(&c),
         Command::Admin(c) => service_cmd::admin(&c),
+        Command::Payments(c) => pay_cmd::payments(&c),
+        Command::Loans(c) => pay_cmd::loans(&c),
     }
 }

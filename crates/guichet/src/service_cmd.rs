@@ -62,6 +62,22 @@ pub struct Settings {
     pub smtp_password_file: Option<PathBuf>,
     /// The sender, `guichet <no-reply@example.org>`.
     pub smtp_from: Option<String>,
+    /// Instead of SMTP (demo, tests): write each mail as a `.eml` file in
+    /// this folder, and show every account its own mail at `/courriels`.
+    pub mail_dir: Option<PathBuf>,
+    /// The organization as its bank knows it, for payment files: the
+    /// originator id the bank assigned (10 characters)…
+    pub payment_originator_id: Option<String>,
+    /// …its name (30 characters in Standard 005) and short name (15)…
+    pub payment_originator_name: Option<String>,
+    pub payment_short_name: Option<String>,
+    /// …the bank's AFT data centre (5 digits)…
+    pub payment_data_centre: Option<String>,
+    /// …and the organization's account, `INSTITUTION-TRANSIT-ACCOUNT`.
+    pub payment_account: Option<String>,
+    /// Standard 005 transaction codes the bank asks for (default 450, 430).
+    pub payment_credit_code: Option<String>,
+    pub payment_debit_code: Option<String>,
 }
 
 impl Settings {
@@ -135,6 +151,9 @@ impl Settings {
         if let Some(v) = env("SMTP_FROM") {
             s.smtp_from = Some(v);
         }
+        if let Some(v) = env("MAIL_DIR") {
+            s.mail_dir = Some(v.into());
+        }
         Ok(s)
     }
 
@@ -174,14 +193,41 @@ impl Settings {
         }
     }
 
+    /// The payment originator, when its settings are there.
+    fn originator(&self) -> Result<Option<guichet_pay::Originator>> {
+        let Some(id) = &self.payment_originator_id else { return Ok(None) };
+        let account = self.payment_account.as_deref().context("payment_account is needed with payment_originator_id")?;
+        let parts: Vec<&str> = account.split(['-', ' ']).filter(|p| !p.is_empty()).collect();
+        let [institution, transit, number] = parts[..] else {
+            bail!("payment_account is INSTITUTION-TRANSIT-ACCOUNT, e.g. 815-30001-1234567");
+        };
+        let account = guichet_core::BankAccount::parse(institution, transit, number)
+            .map_err(|_| anyhow!("payment_account: 3-digit institution, 5-digit transit, 7 to 12-digit account"))?;
+        let name = self.payment_originator_name.clone().context("payment_originator_name is needed")?;
+        Ok(Some(guichet_pay::Originator {
+            short_name: self.payment_short_name.clone().unwrap_or_else(|| name.chars().take(15).collect()),
+            name,
+            id: id.clone(),
+            data_centre: self.payment_data_centre.clone().context("payment_data_centre is needed")?,
+            account,
+            credit_code: self.payment_credit_code.clone().unwrap_or_else(|| "450".into()),
+            debit_code: self.payment_debit_code.clone().unwrap_or_else(|| "430".into()),
+        }))
+    }
+
     fn config(&self) -> Config {
         let d = Config::default();
         Config {
+            originator: self.originator().unwrap_or_else(|e| {
+                tracing::warn!("payment settings ignored: {e:#}");
+                None
+            }),
             base_url: self.base_url.clone().unwrap_or(d.base_url),
             max_upload: self.max_upload.unwrap_or(d.max_upload),
             time_zone: self.time_zone.clone().unwrap_or(d.time_zone),
             reference_date: self.reference_date.clone(),
             pkcs11_module: self.pkcs11_module.clone(),
+            mailbox: self.smtp_host.is_none() && self.mail_dir.is_some(),
             ..d
         }
     }
@@ -290,11 +336,11 @@ pub enum AdminCmd {
     },
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(crate) fn runtime() -> Result<tokio::runtime::Runtime> {
     Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
 }
 
-fn report(r: Result<()>) -> ExitCode {
+pub(crate) fn report(r: Result<()>) -> ExitCode {
     match r {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
@@ -357,7 +403,7 @@ async fn run_server(settings: &Settings, listen: &str, banner: Option<String>) -
     if let Some(url) = &settings.tsa_url {
         app = app.with_timestamp_client(std::sync::Arc::new(crate::sign_cmd::HttpTsa::new(url)?));
     }
-    if let Some(host) = &settings.smtp_host {
+    let mailer = if let Some(host) = &settings.smtp_host {
         let password = match (std::env::var("GUICHET_SMTP_PASSWORD").ok(), &settings.smtp_password_file) {
             (Some(p), _) => Some(p),
             (None, Some(f)) => {
@@ -373,7 +419,14 @@ async fn run_server(settings: &Settings, listen: &str, banner: Option<String>) -
             password,
             from: settings.smtp_from.clone().unwrap_or_else(|| "guichet <no-reply@localhost>".into()),
         };
-        let mailer = guichet_app::Mailer::new(&smtp).map_err(|e| anyhow!("{e}"))?;
+        Some(guichet_app::Mailer::new(&smtp).map_err(|e| anyhow!("{e}"))?)
+    } else if let Some(dir) = &settings.mail_dir {
+        let from = settings.smtp_from.clone().unwrap_or_else(|| "guichet <no-reply@localhost>".into());
+        Some(guichet_app::Mailer::to_folder(dir.clone(), &from).map_err(|e| anyhow!("{e}"))?)
+    } else {
+        None
+    };
+    if let Some(mailer) = mailer {
         let job = app.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -402,6 +455,11 @@ async fn run_server(settings: &Settings, listen: &str, banner: Option<String>) -
                 Ok((0, 0)) => {}
                 Ok((expired, reminded)) => tracing::info!(expired, reminded, "envelopes swept"),
                 Err(e) => tracing::warn!(error = %e, "envelope sweep failed"),
+            }
+            match job.repayment_reminders().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(reminders = n, "loan repayment reminders queued"),
+                Err(e) => tracing::warn!(error = %e, "repayment reminders failed"),
             }
             match job.checkpoint().await {
                 Ok(Some(c)) => tracing::info!(events = c.events, last_seq = c.last_seq, "audit checkpoint signed"),
@@ -521,6 +579,16 @@ pub fn admin(cmd: &AdminCmd) -> ExitCode {
     })())
 }
 
+/// The application over a database, for one-shot commands.
+pub(crate) async fn app_for(db: &DbArgs) -> Result<(App, Store)> {
+    let s = settings_for(db)?;
+    let store = s.store().await?;
+    store.migrate().await?;
+    let app = App::new(store.clone(), s.config(), None);
+    app.load_programs().await?;
+    Ok((app, store))
+}
+
 fn certificates(db: &DbArgs, email: &str) -> Result<()> {
     let s = settings_for(db)?;
     runtime()?.block_on(async {
@@ -627,11 +695,20 @@ async fn prepare_demo(dir: &Path, port: u16) -> Result<Settings> {
                  checkpoint_key_file = \"{cp}\"\n\
                  base_url = \"http://127.0.0.1:{port}\"\n\
                  # The SHQ programs were open in 2020: the demo evaluates as of this day.\n\
-                 reference_date = \"2020-05-10\"\n",
+                 reference_date = \"2020-05-10\"\n\
+                 # Mail goes to this folder; each account reads its own at /courriels.\n\
+                 mail_dir = \"{mail}\"\n\
+                 # Payment files: fictitious bank settings for the demo.\n\
+                 payment_originator_id = \"SHQDEMO001\"\n\
+                 payment_originator_name = \"Societe d'habitation du Quebec\"\n\
+                 payment_short_name = \"SHQ\"\n\
+                 payment_data_centre = \"00310\"\n\
+                 payment_account = \"815-30001-1234567\"\n",
                 db = dir.join("guichet.db").display(),
                 blobs = dir.join("blobs").display(),
                 key = dir.join("data.key").display(),
                 cp = dir.join("checkpoint.p8").display(),
+                mail = dir.join("mail").display(),
             ),
         )?;
     }

@@ -1,0 +1,817 @@
+//! Payments: which approved dossiers are ready, batches built by one
+//! finance officer and approved by another, the bank files (ISO 20022
+//! pain.001 and Standard 005), the bank's returns, changes of bank details
+//! under a second employee's confirmation, and loans (balance, repayments,
+//! pre-authorized debits, reminders before the due date).
+
+use guichet_core::{Action, BankDetails, Command, Dossier, State, UserId};
+use guichet_pay::{Batch, Direction, Originator, Payment};
+use guichet_store::{BatchRow, DossierRow, NewBatch, NewEvents, NewPayment, PayeeDetails, PaymentRow, Settlement};
+use serde::Serialize;
+use sha2::Digest;
+
+use crate::{App, AppError, Caller, DossierView, Result};
+
+/// The two file formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayFormat {
+    Pain001,
+    Cpa005,
+}
+
+impl PayFormat {
+    pub fn parse(s: &str) -> Result<PayFormat> {
+        match s {
+            "pain001" | "pain.001" => Ok(PayFormat::Pain001),
+            "cpa005" | "cpa-005" | "005" => Ok(PayFormat::Cpa005),
+            other => Err(AppError::invalid("invalid_request", format!("unknown format {other:?}: pain001 or cpa005"))),
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            PayFormat::Pain001 => "pain001",
+            PayFormat::Cpa005 => "cpa005",
+        }
+    }
+}
+
+/// One dossier in the payment queue: ready, or why not.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReadyPayment {
+    pub dossier: String,
+    pub program: String,
+    /// Cents.
+    pub amount: i64,
+    pub payee: String,
+    /// `815-12345-****567`, when known.
+    pub bank: Option<String>,
+    /// Why it cannot go in a batch yet (`None`: ready).
+    pub blocked: Option<String>,
+    pub state: State,
+    pub updated_at: i64,
+}
+
+/// A loan's repayment position.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoanLine {
+    pub dossier: String,
+    pub program: String,
+    pub borrower: String,
+    /// Cents lent, repaid and owed.
+    pub lent: i64,
+    pub repaid: i64,
+    pub balance: i64,
+    /// ISO date the balance is due.
+    pub due: String,
+    /// Days from today to the due date (negative: overdue).
+    pub days_left: i64,
+    pub debit_authorized: bool,
+}
+
+/// What an import of returns did.
+#[derive(Debug, Clone, Serialize)]
+pub struct ReturnsReport {
+    pub paid: usize,
+    pub returned: usize,
+    pub repayments: usize,
+}
+
+/// A batch and its payments.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchView {
+    pub batch: BatchRow,
+    pub payments: Vec<PaymentRow>,
+}
+
+fn masked(d: &BankDetails) -> Option<String> {
+    d.account().ok().map(|a| a.to_string())
+}
+
+fn bank_from_answer(v: &serde_json::Value) -> Option<BankDetails> {
+    let f = |k: &str| v.get(k).and_then(|x| x.as_str()).map(|s| s.trim().to_owned());
+    Some(BankDetails { institution: f("institution")?, transit: f("transit")?, account: f("account")? })
+}
+
+fn iso_date(d: jiff::civil::Date) -> String {
+    d.to_string()
+}
+
+impl App {
+    fn originator(&self) -> Result<&Originator> {
+        self.config.originator.as_ref().ok_or_else(|| {
+            AppError::WrongState(
+                "payment files need the organization's bank settings (payment_originator_id, payment_account…)".into(),
+            )
+        })
+    }
+
+    /// The payee of a dossier: name and bank details (the confirmed change
+    /// after the decision, else the answer the program names).
+    async fn payee_of(&self, row: &DossierRow) -> Result<(String, Option<BankDetails>)> {
+        let p = self.program_of(row).await?;
+        let payee = p.program.payee.as_ref();
+        let answers = &row.dossier.answers;
+        let name = match payee {
+            Some(x) if x.kind == guichet_rules::raw::PayeeKind::ThirdParty => x
+                .name
+                .as_ref()
+                .and_then(|q| answers.get(q))
+                .and_then(|v| v.as_str())
+                .map(str::to_owned)
+                .unwrap_or_default(),
+            _ => self.store.user(&row.applicant).await?.map(|u| u.name).unwrap_or_default(),
+        };
+        let bank = row.dossier.bank.clone().or_else(|| {
+            payee.and_then(|x| x.bank_account.as_ref()).and_then(|q| answers.get(q)).and_then(bank_from_answer)
+        });
+        Ok((name, bank))
+    }
+
+    /// Why a dossier in a payable state cannot be paid now, if it cannot.
+    fn blocked(row: &DossierRow, name: &str, bank: Option<&BankDetails>) -> Option<String> {
+        let d = &row.dossier;
+        if !d.payable() {
+            return Some("not payable in this state".into());
+        }
+        if row.flags.iter().any(|f| f.starts_with("possible_duplicate")) {
+            return Some("possible duplicate: a case worker must clear the flag".into());
+        }
+        let amount = d.decision.as_ref().and_then(|x| x.amount).unwrap_or(0);
+        if amount <= 0 {
+            return Some("the amount is zero".into());
+        }
+        if let Some(computed) = d.decision.as_ref().and_then(|x| x.computed_amount)
+            && amount > computed
+        {
+            return Some(format!("the amount is over what the program's rules allow ({computed} cents)"));
+        }
+        if amount > guichet_pay::MAX_AMOUNT {
+            return Some("the amount is too large for one bank payment".into());
+        }
+        if d.pending_bank.is_some() {
+            return Some("a change of bank details waits for a second employee's confirmation".into());
+        }
+        match bank {
+            None => return Some("no bank details".into()),
+            Some(b) if b.account().is_err() => return Some("the bank details are not valid".into()),
+            _ => {}
+        }
+        if name.trim().is_empty() {
+            return Some("no payee name".into());
+        }
+        None
+    }
+
+    async fn payment_queue(&self) -> Result<Vec<(DossierRow, ReadyPayment, Option<BankDetails>)>> {
+        let rows = self
+            .store
+            .dossiers_in(&[State::Approved, State::AgreementSigned, State::PaymentReturned], 1_000_000)
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let (name, bank) = self.payee_of(&row).await?;
+            let blocked = Self::blocked(&row, &name, bank.as_ref());
+            // A loan still waiting for its agreement is not in the queue at all.
+            if row.state == State::Approved && row.dossier.agreement_required {
+                continue;
+            }
+            let line = ReadyPayment {
+                dossier: row.id.clone(),
+                program: row.program.clone(),
+                amount: row.amount.unwrap_or(0),
+                payee: name,
+                bank: bank.as_ref().and_then(masked),
+                blocked,
+                state: row.state,
+                updated_at: row.updated_at,
+            };
+            out.push((row, line, bank));
+        }
+        Ok(out)
+    }
+
+    /// The payment queue: approved dossiers whose payment may go out
+    /// (agreement signed where needed), and the ones held back, with why.
+    pub async fn payments_ready(&self, by: &Caller) -> Result<Vec<ReadyPayment>> {
+        by.may(Action::Pay, None)?;
+        Ok(self.payment_queue().await?.into_iter().map(|(_, l, _)| l).collect())
+    }
+
+    /// Builds a batch of credits from the ready dossiers (all of them, or
+    /// those named). Refused whole if a named dossier is not ready.
+    pub async fn create_batch(
+        &self,
+        by: &Caller,
+        only: Option<&[String]>,
+        execution_date: Option<&str>,
+    ) -> Result<BatchRow> {
+        by.may(Action::Pay, None)?;
+        let now = self.now();
+        let today = self.local_date(now)?;
+        let execution = match execution_date {
+            Some(s) => s
+                .parse::<jiff::civil::Date>()
+                .map_err(|_| AppError::invalid("invalid_request", format!("{s:?} is not a date (YYYY-MM-DD)")))?,
+            None => today,
+        };
+        if execution < today {
+            return Err(AppError::invalid("invalid_request", "the execution date is in the past"));
+        }
+        let queue = self.payment_queue().await?;
+        let mut chosen = Vec::new();
+        if let Some(ids) = only {
+            for id in ids {
+                let Some((row, line, bank)) = queue.iter().find(|(r, _, _)| &r.id == id) else {
+                    return Err(AppError::invalid("not_ready", format!("{id} is not in the payment queue")));
+                };
+                if let Some(why) = &line.blocked {
+                    return Err(AppError::invalid("not_ready", format!("{id}: {why}")));
+                }
+                chosen.push((row, line, bank));
+            }
+        } else {
+            chosen.extend(queue.iter().filter(|(_, l, _)| l.blocked.is_none()).map(|(r, l, b)| (r, l, b)));
+        }
+        if chosen.is_empty() {
+            return Err(AppError::invalid("not_ready", "no dossier is ready for payment"));
+        }
+        let batch_id = format!("LOT-{}-{}", today.strftime("%Y%m%d"), &guichet_store::new_id("")?[..8].to_uppercase());
+        let actor = UserId(by.id().into());
+        let mut payments = Vec::with_capacity(chosen.len());
+        let mut dossiers = Vec::with_capacity(chosen.len());
+        for (row, line, bank) in chosen {
+            let bank = bank.clone().ok_or_else(|| AppError::Internal("a ready payment without bank details".into()))?;
+            let reference = format!("P{}", &guichet_store::new_id("")?[..18].to_uppercase());
+            let events = row
+                .dossier
+                .handle(Command::SchedulePayment { batch: batch_id.clone(), reference: reference.clone() }, &actor, now)?;
+            let after = row.dossier.after(&events)?;
+            payments.push(NewPayment {
+                reference,
+                dossier: row.id.clone(),
+                amount: line.amount,
+                currency: "CAD".into(),
+                details: PayeeDetails {
+                    name: line.payee.clone(),
+                    institution: bank.institution,
+                    transit: bank.transit,
+                    account: bank.account,
+                    remittance: format!("{} {}", row.program, row.id),
+                },
+            });
+            dossiers.push(NewEvents {
+                dossier: row.id.clone(),
+                expected_version: row.version,
+                program_version: None,
+                events,
+                actor: Some(by.id().into()),
+                after,
+                flags: row.flags.clone(),
+                keys: vec![],
+                at: now,
+            });
+        }
+        // The files must be writable before anything is recorded.
+        let probe = self.pay_batch(&batch_id, now, execution, 1, Direction::Credit, &payments)?;
+        probe.check()?;
+        let row = self
+            .store
+            .create_batch(NewBatch {
+                id: batch_id,
+                direction: "credit".into(),
+                currency: "CAD".into(),
+                created_local: self.local_datetime(now)?.to_string(),
+                execution_date: iso_date(execution),
+                created_by: by.id().into(),
+                at: now,
+                payments,
+                dossiers,
+            })
+            .await
+            .map_err(|e| match e {
+                guichet_store::StoreError::Conflict { .. } => {
+                    AppError::Conflict { current: -1 }
+                }
+                e => e.into(),
+            })?;
+        Ok(row)
+    }
+
+    fn pay_batch(
+        &self,
+        id: &str,
+        _now: i64,
+        execution: jiff::civil::Date,
+        file_number: i64,
+        direction: Direction,
+        payments: &[NewPayment],
+    ) -> Result<Batch> {
+        let bank = |p: &NewPayment| {
+            guichet_core::BankAccount::parse(&p.details.institution, &p.details.transit, &p.details.account)
+                .map_err(|_| AppError::invalid("invalid_bank", format!("{}: the bank details are not valid", p.dossier)))
+        };
+        Ok(Batch {
+            id: id.into(),
+            created: self.local_datetime(self.now())?,
+            execution,
+            file_number: u16::try_from(file_number).map_err(|_| AppError::Internal("file number".into()))?,
+            direction,
+            payments: payments
+                .iter()
+                .map(|p| {
+                    Ok(Payment {
+                        reference: p.reference.clone(),
+                        name: p.details.name.clone(),
+                        account: bank(p)?,
+                        amount: p.amount,
+                        currency: p.currency.clone(),
+                        remittance: p.details.remittance.clone(),
+                    })
+                })
+                .collect::<Result<Vec<_>>>()?,
+        })
+    }
+
+    /// The second finance officer's approval (never the one who built it).
+    pub async fn approve_batch(&self, by: &Caller, id: &str) -> Result<BatchRow> {
+        by.may(Action::Pay, None)?;
+        let batch = self.store.batch(id).await?.ok_or(AppError::NotFound)?;
+        if batch.created_by == by.id() {
+            return Err(AppError::Forbidden("a batch is approved by a second finance officer, not by who built it".into()));
+        }
+        if batch.state != "created" {
+            return Err(AppError::WrongState(format!("this batch is already {}", batch.state)));
+        }
+        self.store.approve_batch(id, by.id(), self.now()).await.map_err(|e| match e {
+            guichet_store::StoreError::Conflict { .. } => AppError::WrongState("this batch was approved meanwhile".into()),
+            e => e.into(),
+        })?;
+        self.store.batch(id).await?.ok_or(AppError::NotFound)
+    }
+
+    pub async fn batches(&self, by: &Caller) -> Result<Vec<BatchRow>> {
+        by.may(Action::Pay, None)?;
+        Ok(self.store.batches(200).await?)
+    }
+
+    pub async fn batch_view(&self, by: &Caller, id: &str) -> Result<BatchView> {
+        by.may(Action::Pay, None)?;
+        let batch = self.store.batch(id).await?.ok_or(AppError::NotFound)?;
+        let payments = self.store.batch_payments(id).await?;
+        Ok(BatchView { batch, payments })
+    }
+
+    /// The bank file of an approved batch: (bytes, file name, media type).
+    /// Written the same every time; its SHA-256 is recorded on the first.
+    pub async fn export_batch(&self, by: &Caller, id: &str, format: PayFormat) -> Result<(Vec<u8>, String, String)> {
+        by.may(Action::Pay, None)?;
+        let org = self.originator()?;
+        let row = self.store.batch(id).await?.ok_or(AppError::NotFound)?;
+        if row.state == "created" {
+            return Err(AppError::WrongState("this batch waits for a second finance officer's approval".into()));
+        }
+        let payments = self.store.batch_payments(id).await?;
+        let direction = if row.direction == "debit" { Direction::Debit } else { Direction::Credit };
+        let execution = row
+            .execution_date
+            .parse::<jiff::civil::Date>()
+            .map_err(|_| AppError::Internal(format!("batch {id}: bad execution date")))?;
+        let created = row
+            .created_local
+            .parse::<jiff::civil::DateTime>()
+            .map_err(|_| AppError::Internal(format!("batch {id}: bad creation time")))?;
+        let new: Vec<NewPayment> = payments
+            .iter()
+            .map(|p| NewPayment {
+                reference: p.reference.clone(),
+                dossier: p.dossier.clone(),
+                amount: p.amount,
+                currency: p.currency.clone(),
+                details: p.details.clone(),
+            })
+            .collect();
+        let mut batch = self.pay_batch(id, row.created_at, execution, row.file_number, direction, &new)?;
+        batch.created = created;
+        let totals = batch.check()?;
+        if totals.sum != row.total || totals.count as i64 != row.count {
+            return Err(AppError::Internal(format!("batch {id}: its payments do not add up to its control totals")));
+        }
+        let (bytes, name, media) = match format {
+            PayFormat::Pain001 => {
+                (guichet_pay::pain001::write(&batch, org)?.into_bytes(), format!("{id}.pain001.xml"), "application/xml")
+            }
+            PayFormat::Cpa005 => (guichet_pay::cpa005::write(&batch, org)?, format!("{id}.cpa005.txt"), "text/plain"),
+        };
+        let sha = guichet_store::hex(&sha2::Sha256::digest(&bytes));
+        self.store.record_export(id, format.name(), &sha, by.id(), self.now()).await.map_err(|e| match e {
+            guichet_store::StoreError::Conflict { .. } => AppError::WrongState(
+                "this batch's file was already written with other contents; the settings changed since".into(),
+            ),
+            e => e.into(),
+        })?;
+        if direction == Direction::Credit {
+            self.notify_payments_sent(&row, &payments).await;
+        }
+        Ok((bytes, name, media.into()))
+    }
+
+    /// Tells each applicant (and a third-party payee with an email) that
+    /// the payment left; once per payment, however many exports.
+    async fn notify_payments_sent(&self, batch: &BatchRow, payments: &[PaymentRow]) {
+        for p in payments {
+            if let Err(e) = self.notify_payment_sent(batch, p).await {
+                tracing::warn!(payment = %p.reference, error = %e, "payment notice not queued");
+            }
+        }
+    }
+
+    async fn notify_payment_sent(&self, batch: &BatchRow, p: &PaymentRow) -> Result<()> {
+        let row = self.row(&p.dossier).await?;
+        let Some(user) = self.store.user(&row.applicant).await? else { return Ok(()) };
+        let prog = self.program_of(&row).await?;
+        let lang = if user.language == "en" { "en" } else { "fr" };
+        let rl = if lang == "en" { guichet_rules::Lang::En } else { guichet_rules::Lang::Fr };
+        let date = batch.execution_date.parse::<jiff::civil::Date>().map_err(|e| AppError::Internal(e.to_string()))?;
+        let args = |name: &str| {
+            vec![
+                ("name", name.to_owned()),
+                ("program", prog.program.title.get(rl).to_owned()),
+                ("amount", Self::money_text(p.amount, lang)),
+                ("payee", p.details.name.clone()),
+                ("date", Self::date_text(date, lang)),
+                ("reference", p.reference.clone()),
+                ("link", format!("{}/demandes/{}", self.config.base_url, row.id)),
+            ]
+        };
+        let notice = crate::Notice::PaymentSent;
+        self.notify(&format!("payment-sent:{}:applicant", p.reference), Some(&row.id), &user.email, lang, notice, &args(&user.name))
+            .await?;
+        let third = prog.program.payee.as_ref().filter(|x| x.kind == guichet_rules::raw::PayeeKind::ThirdParty);
+        if let Some(email) = third
+            .and_then(|x| x.email.as_ref())
+            .and_then(|q| row.dossier.answers.get(q))
+            .and_then(|v| v.as_str())
+            .filter(|e| guichet_core::Email::parse(e).is_ok())
+        {
+            self.notify(&format!("payment-sent:{}:payee", p.reference), Some(&row.id), email, lang, notice, &args(&p.details.name))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Reminders to borrowers 30 and 7 days before their loan is due (each
+    /// once). Returns how many were queued.
+    pub async fn repayment_reminders(&self) -> Result<usize> {
+        let mut queued = 0;
+        for l in self.open_loans(Some(30)).await? {
+            if l.days_left < 0 {
+                continue;
+            }
+            let stage = if l.days_left <= 7 { 7 } else { 30 };
+            let row = self.row(&l.dossier).await?;
+            let Some(user) = self.store.user(&row.applicant).await? else { continue };
+            let lang = if user.language == "en" { "en" } else { "fr" };
+            let due = l.due.parse::<jiff::civil::Date>().map_err(|e| AppError::Internal(e.to_string()))?;
+            let args = [
+                ("name", user.name.clone()),
+                ("dossier", l.dossier.clone()),
+                ("balance", Self::money_text(l.balance, lang)),
+                ("due", Self::date_text(due, lang)),
+                ("link", format!("{}/demandes/{}", self.config.base_url, l.dossier)),
+            ];
+            let key = format!("repayment-reminder:{}:{}:{stage}", l.dossier, l.due);
+            if self.notify(&key, Some(&l.dossier), &user.email, lang, crate::Notice::RepaymentReminder, &args).await? {
+                queued += 1;
+            }
+        }
+        Ok(queued)
+    }
+
+    /// What was mailed about a dossier (staff, and the applicant).
+    pub async fn dossier_mails(&self, by: &Caller, id: &str) -> Result<Vec<guichet_store::MailLogLine>> {
+        let row = self.row(id).await?;
+        by.may(Action::Read, Some(&row.dossier))?;
+        Ok(self.store.dossier_mails(id).await?)
+    }
+
+    /// Applies the bank's returns. All or nothing: a line that is unreadable,
+    /// names an unknown payment, or contradicts its payment's state refuses
+    /// the whole file, with every such line named.
+    pub async fn import_returns(&self, by: &Caller, data: &[u8]) -> Result<ReturnsReport> {
+        by.may(Action::Pay, None)?;
+        let (lines, mut errors) = guichet_pay::returns::parse(data);
+        let refs: Vec<String> = lines.iter().map(|l| l.reference.clone()).collect();
+        let payments = self.store.payments_by_reference(&refs).await?;
+        let now = self.now();
+        let actor = UserId(by.id().into());
+        let mut settlements = Vec::new();
+        let mut dossiers: Vec<NewEvents> = Vec::new();
+        let mut touched: std::collections::HashMap<String, (i64, Dossier, Vec<String>)> = Default::default();
+        let mut report = ReturnsReport { paid: 0, returned: 0, repayments: 0 };
+        for l in &lines {
+            let Some(p) = payments.iter().find(|p| p.reference == l.reference) else {
+                errors.push(guichet_pay::returns::LineError {
+                    line: l.line,
+                    message: format!("{}: no such payment", l.reference),
+                });
+                continue;
+            };
+            if p.state != "scheduled" && !(p.state == "paid" && l.status != guichet_pay::returns::Status::Paid) {
+                errors.push(guichet_pay::returns::LineError {
+                    line: l.line,
+                    message: format!("{}: the payment is already {}", l.reference, p.state),
+                });
+                continue;
+            }
+            let batch = self.store.batch(&p.batch).await?.ok_or(AppError::NotFound)?;
+            if batch.state != "exported" {
+                errors.push(guichet_pay::returns::LineError {
+                    line: l.line,
+                    message: format!("{}: its batch was never sent to the bank", l.reference),
+                });
+                continue;
+            }
+            let (state, reason) = match l.status {
+                guichet_pay::returns::Status::Paid => ("paid", None),
+                guichet_pay::returns::Status::Returned => ("returned", Some(l.reason.clone())),
+                guichet_pay::returns::Status::Rejected => ("rejected", Some(l.reason.clone())),
+            };
+            let entry = match touched.entry(p.dossier.clone()) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    let row = self.row(&p.dossier).await?;
+                    v.insert((row.version, row.dossier.clone(), row.flags.clone()))
+                }
+            };
+            let cmd = match (batch.direction.as_str(), l.status) {
+                ("debit", guichet_pay::returns::Status::Paid) => {
+                    report.repayments += 1;
+                    Some(Command::RecordRepayment { amount: p.amount, reference: p.reference.clone() })
+                }
+                ("debit", _) => None,
+                (_, guichet_pay::returns::Status::Paid) => {
+                    report.paid += 1;
+                    Some(Command::MarkPaid { reference: p.reference.clone() })
+                }
+                _ => {
+                    report.returned += 1;
+                    Some(Command::ReturnPayment { reference: p.reference.clone(), reason: l.reason.clone() })
+                }
+            };
+            if let Some(cmd) = cmd {
+                match entry.1.handle(cmd, &actor, now) {
+                    Ok(events) => {
+                        let after = entry.1.after(&events)?;
+                        dossiers.push(NewEvents {
+                            dossier: p.dossier.clone(),
+                            expected_version: entry.0,
+                            program_version: None,
+                            events: events.clone(),
+                            actor: Some(by.id().into()),
+                            after: after.clone(),
+                            flags: entry.2.clone(),
+                            keys: vec![],
+                            at: now,
+                        });
+                        entry.0 += events.len() as i64;
+                        entry.1 = after;
+                    }
+                    Err(e) => {
+                        errors.push(guichet_pay::returns::LineError {
+                            line: l.line,
+                            message: format!("{}: {e}", l.reference),
+                        });
+                        continue;
+                    }
+                }
+            }
+            settlements.push(Settlement { reference: p.reference.clone(), state: state.into(), reason });
+        }
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| e.line);
+            let message = errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; ");
+            return Err(AppError::Invalid {
+                code: "invalid_returns",
+                message: format!("nothing was applied: {message}"),
+                field: None,
+                details: Some(serde_json::json!(
+                    errors.iter().map(|e| serde_json::json!({"line": e.line, "message": e.message})).collect::<Vec<_>>()
+                )),
+            });
+        }
+        if settlements.is_empty() {
+            return Err(AppError::invalid("invalid_returns", "the file has no payment lines"));
+        }
+        self.store.settle_payments(&settlements, dossiers, by.id(), now).await?;
+        Ok(report)
+    }
+
+    /// New bank details for a dossier's payee after the decision: by the
+    /// applicant or a case worker; they wait for a second employee.
+    pub async fn propose_bank_change(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        details: BankDetails,
+    ) -> Result<DossierView> {
+        let row = self.row(id).await?;
+        by.may(Action::Decide, Some(&row.dossier))
+            .or_else(|_| by.may(Action::Pay, Some(&row.dossier)))
+            .or_else(|_| by.may(Action::ActAsApplicant, Some(&row.dossier)))?;
+        let events = row.dossier.handle(Command::ProposeBankChange { details }, &UserId(by.id().into()), self.now())?;
+        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+    }
+
+    /// A second employee confirms new bank details.
+    pub async fn confirm_bank_change(&self, by: &Caller, id: &str, version: Option<i64>) -> Result<DossierView> {
+        let row = self.row(id).await?;
+        by.may(Action::Decide, Some(&row.dossier)).or_else(|_| by.may(Action::Pay, Some(&row.dossier)))?;
+        let events = row.dossier.handle(Command::ConfirmBankChange, &UserId(by.id().into()), self.now())?;
+        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+    }
+
+    /// A case worker checked a possible duplicate and clears the flags.
+    pub async fn clear_duplicate_flags(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        note: String,
+    ) -> Result<DossierView> {
+        let row = self.row(id).await?;
+        by.may(Action::Decide, Some(&row.dossier))?;
+        let events =
+            row.dossier.handle(Command::ClearDuplicateFlags { note }, &UserId(by.id().into()), self.now())?;
+        let flags = row.flags.iter().filter(|f| !f.starts_with("possible_duplicate")).cloned().collect();
+        self.write(&row, version, events, by.id(), flags, vec![]).await
+    }
+
+    /// A repayment received outside the bank files (a cheque, a transfer).
+    pub async fn record_repayment(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        amount: i64,
+        reference: String,
+    ) -> Result<DossierView> {
+        let row = self.row(id).await?;
+        by.may(Action::Pay, Some(&row.dossier))?;
+        if !self.is_loan(&row).await? {
+            return Err(AppError::WrongState("this program's aid is not a loan".into()));
+        }
+        let events =
+            row.dossier.handle(Command::RecordRepayment { amount, reference }, &UserId(by.id().into()), self.now())?;
+        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+    }
+
+    /// The borrower agrees to repay by pre-authorized debit.
+    pub async fn authorize_debit(
+        &self,
+        by: &Caller,
+        id: &str,
+        version: Option<i64>,
+        details: BankDetails,
+    ) -> Result<DossierView> {
+        let row = self.row(id).await?;
+        by.may(Action::ActAsApplicant, Some(&row.dossier))?;
+        if !self.is_loan(&row).await? {
+            return Err(AppError::WrongState("this program's aid is not a loan".into()));
+        }
+        let events = row.dossier.handle(Command::AuthorizeDebit { details }, &UserId(by.id().into()), self.now())?;
+        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+    }
+
+    async fn is_loan(&self, row: &DossierRow) -> Result<bool> {
+        let p = self.program_of(row).await?;
+        Ok(p.program.agreement.as_ref().is_some_and(|a| a.kind == guichet_rules::raw::AgreementKind::Loan))
+    }
+
+    /// Loans paid out and not fully repaid, soonest due first. `within`:
+    /// only those due within that many days (overdue included).
+    pub async fn loans_due(&self, by: &Caller, within: Option<i64>) -> Result<Vec<LoanLine>> {
+        by.may(Action::Pay, None)?;
+        self.open_loans(within).await
+    }
+
+    async fn open_loans(&self, within: Option<i64>) -> Result<Vec<LoanLine>> {
+        // Real time, not the demo's evaluation date: money is due on real days.
+        let today = self.local_date(self.now())?;
+        let rows = self.store.dossiers_in(&[State::Paid], 1_000_000).await?;
+        let mut out = Vec::new();
+        for row in rows {
+            let p = self.program_of(&row).await?;
+            let Some(agreement) = p.program.agreement.as_ref() else { continue };
+            if agreement.kind != guichet_rules::raw::AgreementKind::Loan || row.dossier.balance() <= 0 {
+                continue;
+            }
+            let decided = row.dossier.decision.as_ref().map(|d| d.at).unwrap_or(row.updated_at);
+            let decided_on = guichet_rules::Date::from_civil(self.local_date(decided)?);
+            let due = agreement
+                .repay_by
+                .as_deref()
+                .and_then(|n| p.program.parameter_at(n, decided_on))
+                .and_then(|v| match v {
+                    guichet_rules::Value::Date(d) => Some(d.to_civil()),
+                    _ => None,
+                });
+            let Some(due) = due else { continue };
+            let days_left = (due - today).get_days() as i64;
+            if within.is_some_and(|w| days_left > w) {
+                continue;
+            }
+            let borrower = self.store.user(&row.applicant).await?.map(|u| u.name).unwrap_or_default();
+            out.push(LoanLine {
+                dossier: row.id.clone(),
+                program: row.program.clone(),
+                borrower,
+                lent: row.amount.unwrap_or(0),
+                repaid: row.dossier.repaid,
+                balance: row.dossier.balance(),
+                due: iso_date(due),
+                days_left,
+                debit_authorized: row.dossier.debit.is_some(),
+            });
+        }
+        out.sort_by(|a, b| a.due.cmp(&b.due).then(a.dossier.cmp(&b.dossier)));
+        Ok(out)
+    }
+
+    /// A batch of pre-authorized debits (Standard 005 `D` records) for the
+    /// loans due within `within` days whose borrowers agreed to them.
+    pub async fn create_debit_batch(&self, by: &Caller, within: i64, execution_date: &str) -> Result<BatchRow> {
+        by.may(Action::Pay, None)?;
+        let execution = execution_date
+            .parse::<jiff::civil::Date>()
+            .map_err(|_| AppError::invalid("invalid_request", format!("{execution_date:?} is not a date")))?;
+        let now = self.now();
+        let loans = self.open_loans(Some(within)).await?;
+        let mut payments = Vec::new();
+        for l in loans.iter().filter(|l| l.debit_authorized) {
+            let row = self.row(&l.dossier).await?;
+            // A debit already on its way is not asked for twice.
+            if self.store.dossier_payments(&row.id).await?.iter().any(|p| p.state == "scheduled" && p.reference.starts_with('R')) {
+                continue;
+            }
+            let Some(d) = row.dossier.debit.clone() else { continue };
+            payments.push(NewPayment {
+                reference: format!("R{}", &guichet_store::new_id("")?[..18].to_uppercase()),
+                dossier: row.id.clone(),
+                amount: l.balance,
+                currency: "CAD".into(),
+                details: PayeeDetails {
+                    name: l.borrower.clone(),
+                    institution: d.institution,
+                    transit: d.transit,
+                    account: d.account,
+                    remittance: format!("{} {}", row.program, row.id),
+                },
+            });
+        }
+        if payments.is_empty() {
+            return Err(AppError::invalid("not_ready", "no loan with a debit authorization is due"));
+        }
+        let id = format!("PAD-{}-{}", execution.strftime("%Y%m%d"), &guichet_store::new_id("")?[..8].to_uppercase());
+        self.pay_batch(&id, now, execution, 1, Direction::Debit, &payments)?.check()?;
+        Ok(self
+            .store
+            .create_batch(NewBatch {
+                id,
+                direction: "debit".into(),
+                currency: "CAD".into(),
+                created_local: self.local_datetime(now)?.to_string(),
+                execution_date: iso_date(execution),
+                created_by: by.id().into(),
+                at: now,
+                payments,
+                dossiers: vec![],
+            })
+            .await?)
+    }
+
+    /// A dossier's payments (for its page).
+    pub async fn dossier_payments(&self, by: &Caller, id: &str) -> Result<Vec<PaymentRow>> {
+        let row = self.row(id).await?;
+        by.may(Action::Read, Some(&row.dossier))?;
+        Ok(self.store.dossier_payments(id).await?)
+    }
+
+    /// The organization's local date at `t`.
+    pub(crate) fn local_date(&self, t: i64) -> Result<jiff::civil::Date> {
+        Ok(self.local_datetime(t)?.date())
+    }
+
+    pub(crate) fn local_datetime(&self, t: i64) -> Result<jiff::civil::DateTime> {
+        let tz = jiff::tz::TimeZone::get(&self.time_zone()).map_err(|e| AppError::Internal(e.to_string()))?;
+        let ts = jiff::Timestamp::from_second(t).map_err(|e| AppError::Internal(e.to_string()))?;
+        tz.to_datetime(ts).with().subsec_nanosecond(0).build().map_err(|e| AppError::Internal(e.to_string()))
+    }
+}
+
+impl From<guichet_pay::BatchError> for AppError {
+    fn from(e: guichet_pay::BatchError) -> AppError {
+        AppError::invalid("invalid_batch", e.to_string())
+    }
+}

@@ -1,0 +1,522 @@
+//! Payments: batches (built by one finance officer, approved by another,
+//! exported as bank files whose SHA-256 is recorded) and their payments
+//! (the payee's name and bank details sealed). Every change is an event of
+//! the batch (`batch:ID`) and, for the dossiers it touches, of the dossier,
+//! in the same transaction.
+
+use serde::{Deserialize, Serialize};
+
+use crate::audit::append_event;
+use crate::dossiers::{parse_state, state_name};
+use crate::writer::apply_append;
+use crate::{DossierRow, NewEvents, Result, Store, StoreError, on};
+use guichet_core::{Dossier, State};
+
+/// What the bank file needs about a payee; sealed at rest.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayeeDetails {
+    pub name: String,
+    pub institution: String,
+    pub transit: String,
+    pub account: String,
+    pub remittance: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewPayment {
+    pub reference: String,
+    pub dossier: String,
+    pub amount: i64,
+    pub currency: String,
+    pub details: PayeeDetails,
+}
+
+#[derive(Debug)]
+pub struct NewBatch {
+    pub id: String,
+    /// `credit` or `debit`.
+    pub direction: String,
+    pub currency: String,
+    /// The organization's local date and time of creation (ISO 8601).
+    pub created_local: String,
+    pub execution_date: String,
+    pub created_by: String,
+    pub at: i64,
+    pub payments: Vec<NewPayment>,
+    /// The dossiers' events (payment scheduled), written with the batch.
+    pub dossiers: Vec<NewEvents>,
+}
+
+/// A batch as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct BatchRow {
+    pub id: String,
+    pub direction: String,
+    /// `created`, `approved` or `exported`.
+    pub state: String,
+    pub currency: String,
+    pub count: i64,
+    pub total: i64,
+    pub file_number: i64,
+    pub created_local: String,
+    pub execution_date: String,
+    pub created_by: String,
+    pub created_at: i64,
+    pub approved_by: Option<String>,
+    pub approved_at: Option<i64>,
+    pub pain001_sha256: Option<String>,
+    pub cpa005_sha256: Option<String>,
+    pub exported_at: Option<i64>,
+}
+
+/// A payment as stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct PaymentRow {
+    pub reference: String,
+    pub batch: String,
+    pub dossier: String,
+    pub amount: i64,
+    pub currency: String,
+    /// `scheduled`, `paid`, `returned` or `rejected`.
+    pub state: String,
+    pub reason: Option<String>,
+    #[serde(skip)]
+    pub details: PayeeDetails,
+    pub updated_at: i64,
+}
+
+/// A payment's new state from the bank's returns.
+#[derive(Debug, Clone)]
+pub struct Settlement {
+    pub reference: String,
+    pub state: String,
+    pub reason: Option<String>,
+}
+
+type BatchTuple = (
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    i64,
+    String,
+    String,
+    String,
+    i64,
+    Option<String>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+);
+type PaymentTuple = (String, String, String, i64, String, String, Option<String>, Vec<u8>, i64);
+
+const BATCH_COLUMNS: &str = "id, direction, state, currency, count, total, file_number, created_local, execution_date, \
+     created_by, created_at, approved_by, approved_at, pain001_sha256, cpa005_sha256, exported_at";
+const PAYMENT_COLUMNS: &str = "reference, batch, dossier, amount, currency, state, reason, details, updated_at";
+
+fn batch_row(r: BatchTuple) -> BatchRow {
+    BatchRow {
+        id: r.0,
+        direction: r.1,
+        state: r.2,
+        currency: r.3,
+        count: r.4,
+        total: r.5,
+        file_number: r.6,
+        created_local: r.7,
+        execution_date: r.8,
+        created_by: r.9,
+        created_at: r.10,
+        approved_by: r.11,
+        approved_at: r.12,
+        pain001_sha256: r.13,
+        cpa005_sha256: r.14,
+        exported_at: r.15,
+    }
+}
+
+impl Store {
+    fn payment_row(&self, r: PaymentTuple) -> Result<PaymentRow> {
+        let plain = self.inner.cipher.open(&format!("payment:{}", r.0), &r.7)?;
+        let details = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("payment {}: {e}", r.0)))?;
+        Ok(PaymentRow {
+            reference: r.0,
+            batch: r.1,
+            dossier: r.2,
+            amount: r.3,
+            currency: r.4,
+            state: r.5,
+            reason: r.6,
+            details,
+            updated_at: r.8,
+        })
+    }
+
+    /// Dossiers in any of `states`, opened (for the payment queue), oldest
+    /// decision first.
+    pub async fn dossiers_in(&self, states: &[State], limit: i64) -> Result<Vec<DossierRow>> {
+        let names: Vec<String> = states.iter().map(|s| state_name(*s)).collect();
+        let list = names.iter().map(|n| format!("'{}'", n.replace('\'', ""))).collect::<Vec<_>>().join(", ");
+        if list.is_empty() {
+            return Ok(Vec::new());
+        }
+        type Row = (
+            String,
+            String,
+            String,
+            String,
+            String,
+            i64,
+            i64,
+            Option<i64>,
+            i64,
+            Option<String>,
+            Option<String>,
+            Option<i64>,
+            String,
+            Vec<u8>,
+        );
+        let sql = format!(
+            "SELECT id, program, program_version, applicant, state, version, created_at, submitted_at, updated_at, \
+             assignee, decided_by, amount, flags, snapshot FROM dossiers WHERE state IN ({list}) \
+             ORDER BY updated_at, id LIMIT $1"
+        );
+        let rows: Vec<Row> = on!(self.db(), p => sqlx::query_as(&sql).bind(limit).fetch_all(p).await?);
+        rows.into_iter()
+            .map(|r| {
+                let plain = self.inner.cipher.open(&format!("dossier:{}", r.0), &r.13)?;
+                let dossier: Dossier =
+                    serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {}: {e}", r.0)))?;
+                Ok(DossierRow {
+                    state: parse_state(&r.4)?,
+                    flags: serde_json::from_str(&r.12).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+                    id: r.0,
+                    program: r.1,
+                    program_version: r.2,
+                    applicant: r.3,
+                    version: r.5,
+                    created_at: r.6,
+                    submitted_at: r.7,
+                    updated_at: r.8,
+                    assignee: r.9,
+                    decided_by: r.10,
+                    amount: r.11,
+                    dossier,
+                })
+            })
+            .collect()
+    }
+
+    /// Creates a batch with its payments and the dossiers' events, in one
+    /// transaction; the file creation number is the next one. A dossier
+    /// changed meanwhile fails the whole batch (a conflict), nothing kept.
+    pub async fn create_batch(&self, b: NewBatch) -> Result<BatchRow> {
+        let c = &self.inner.cipher;
+        let mut sealed = Vec::with_capacity(b.payments.len());
+        for p in &b.payments {
+            let json = serde_json::to_vec(&p.details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            sealed.push(c.seal(&format!("payment:{}", p.reference), &json)?);
+        }
+        let appends = b.dossiers.into_iter().map(|n| self.prepare_append(n)).collect::<Result<Vec<_>>>()?;
+        let total: i64 = b.payments.iter().map(|p| p.amount).sum();
+        let count = b.payments.len() as i64;
+        let event = serde_json::json!({
+            "type": "batch_created", "direction": b.direction, "count": count, "total": total,
+            "currency": b.currency, "execution_date": b.execution_date,
+            "payments": b.payments.iter().map(|p| &p.reference).collect::<Vec<_>>(),
+        });
+        let aggregate = format!("batch:{}", b.id);
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            let last: Option<i64> = sqlx::query_scalar("SELECT MAX(file_number) FROM payment_batches")
+                .fetch_one(&mut *tx)
+                .await?;
+            let file_number = last.unwrap_or(0) % 9999 + 1;
+            sqlx::query(
+                "INSERT INTO payment_batches (id, direction, state, currency, count, total, file_number, created_local, \
+                 execution_date, created_by, created_at) VALUES ($1, $2, 'created', $3, $4, $5, $6, $7, $8, $9, $10)",
+            )
+            .bind(&b.id)
+            .bind(&b.direction)
+            .bind(&b.currency)
+            .bind(count)
+            .bind(total)
+            .bind(file_number)
+            .bind(&b.created_local)
+            .bind(&b.execution_date)
+            .bind(&b.created_by)
+            .bind(b.at)
+            .execute(&mut *tx)
+            .await?;
+            // Many rows per statement.
+            for (chunk_no, chunk) in b.payments.chunks(500).enumerate() {
+                let mut sql = String::from(
+                    "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    let k = 1 + 7 * i;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!(
+                        "(${}, $1, ${}, ${}, ${}, ${}, 'scheduled', ${}, ${})",
+                        k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7
+                    ));
+                }
+                let mut q = sqlx::query(&sql).bind(&b.id);
+                for (i, pay) in chunk.iter().enumerate() {
+                    let seq = (chunk_no * 500 + i) as i64;
+                    q = q
+                        .bind(&pay.reference)
+                        .bind(seq)
+                        .bind(&pay.dossier)
+                        .bind(pay.amount)
+                        .bind(&pay.currency)
+                        .bind(&sealed[seq as usize])
+                        .bind(b.at);
+                }
+                q.execute(&mut *tx).await?;
+            }
+            append_event!(&mut *tx, self, &aggregate, Some(b.created_by.as_str()), b.at, &event);
+            for a in &appends {
+                apply_append!(&mut *tx, a)?;
+            }
+            tx.commit().await?;
+        });
+        self.batch(&b.id).await?.ok_or(StoreError::NotFound)
+    }
+
+    pub async fn batch(&self, id: &str) -> Result<Option<BatchRow>> {
+        let sql = format!("SELECT {BATCH_COLUMNS} FROM payment_batches WHERE id = $1");
+        let row: Option<BatchTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        Ok(row.map(batch_row))
+    }
+
+    /// The latest batches, newest first.
+    pub async fn batches(&self, limit: i64) -> Result<Vec<BatchRow>> {
+        let sql = format!("SELECT {BATCH_COLUMNS} FROM payment_batches ORDER BY created_at DESC, id DESC LIMIT $1");
+        let rows: Vec<BatchTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(limit).fetch_all(p).await?);
+        Ok(rows.into_iter().map(batch_row).collect())
+    }
+
+    /// A batch's payments in file order, opened.
+    pub async fn batch_payments(&self, id: &str) -> Result<Vec<PaymentRow>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE batch = $1 ORDER BY seq");
+        let rows: Vec<PaymentTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(id).fetch_all(p).await?);
+        rows.into_iter().map(|r| self.payment_row(r)).collect()
+    }
+
+    /// Payments by reference (those that exist).
+    pub async fn payments_by_reference(&self, references: &[String]) -> Result<Vec<PaymentRow>> {
+        let mut out = Vec::with_capacity(references.len());
+        for chunk in references.chunks(500) {
+            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference IN ({marks})");
+            let rows: Vec<PaymentTuple> = on!(self.db(), p => {
+                let mut q = sqlx::query_as(&sql);
+                for r in chunk {
+                    q = q.bind(r);
+                }
+                q.fetch_all(p).await?
+            });
+            for r in rows {
+                out.push(self.payment_row(r)?);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A dossier's payments, oldest first.
+    pub async fn dossier_payments(&self, dossier: &str) -> Result<Vec<PaymentRow>> {
+        let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE dossier = $1 ORDER BY updated_at, reference");
+        let rows: Vec<PaymentTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(dossier).fetch_all(p).await?);
+        rows.into_iter().map(|r| self.payment_row(r)).collect()
+    }
+
+    /// The second officer's approval. Refused (`Conflict`) unless the batch
+    /// is waiting for approval and `by` is not who built it: the two-person
+    /// rule holds in the database too.
+    pub async fn approve_batch(&self, id: &str, by: &str, at: i64) -> Result<()> {
+        let aggregate = format!("batch:{id}");
+        let event = serde_json::json!({"type": "batch_approved", "by": by});
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            let done = sqlx::query(
+                "UPDATE payment_batches SET state = 'approved', approved_by = $2, approved_at = $3 \
+                 WHERE id = $1 AND state = 'created' AND created_by <> $2",
+            )
+            .bind(id)
+            .bind(by)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?;
+            if done.rows_affected() == 0 {
+                return Err(StoreError::Conflict { current: -1 });
+            }
+            append_event!(&mut *tx, self, &aggregate, Some(by), at, &event);
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Records that a file of an approved batch was written, with its
+    /// SHA-256. A second export of the same format must give the same
+    /// bytes (`Conflict` otherwise): a batch has one file per format.
+    pub async fn record_export(&self, id: &str, format: &str, sha256: &str, by: &str, at: i64) -> Result<()> {
+        let column = match format {
+            "pain001" => "pain001_sha256",
+            "cpa005" => "cpa005_sha256",
+            _ => return Err(StoreError::Corrupt(format!("unknown payment file format {format:?}"))),
+        };
+        let aggregate = format!("batch:{id}");
+        let event = serde_json::json!({"type": "batch_exported", "format": format, "sha256": sha256});
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            let sql = format!("SELECT state, {column} FROM payment_batches WHERE id = $1");
+            let row: Option<(String, Option<String>)> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
+            let Some((state, existing)) = row else { return Err(StoreError::NotFound) };
+            if state == "created" {
+                return Err(StoreError::Conflict { current: -1 });
+            }
+            match existing {
+                Some(e) if e == sha256 => {}
+                Some(_) => return Err(StoreError::Conflict { current: -2 }),
+                None => {
+                    let sql = format!(
+                        "UPDATE payment_batches SET {column} = $2, state = 'exported', \
+                         exported_at = COALESCE(exported_at, $3) WHERE id = $1"
+                    );
+                    sqlx::query(&sql).bind(id).bind(sha256).bind(at).execute(&mut *tx).await?;
+                    append_event!(&mut *tx, self, &aggregate, Some(by), at, &event);
+                }
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Applies the bank's returns: payments' new states, the dossiers'
+    /// events and one event per batch touched, in one transaction.
+    pub async fn settle_payments(
+        &self,
+        settlements: &[Settlement],
+        dossiers: Vec<NewEvents>,
+        by: &str,
+        at: i64,
+    ) -> Result<()> {
+        let appends = dossiers.into_iter().map(|n| self.prepare_append(n)).collect::<Result<Vec<_>>>()?;
+        let refs: Vec<String> = settlements.iter().map(|s| s.reference.clone()).collect();
+        let rows = self.payments_by_reference(&refs).await?;
+        let mut per_batch: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+        for s in settlements {
+            let batch = rows
+                .iter()
+                .find(|r| r.reference == s.reference)
+                .map(|r| r.batch.clone())
+                .ok_or(StoreError::NotFound)?;
+            per_batch.entry(batch).or_default().push(serde_json::json!({
+                "reference": s.reference, "state": s.state, "reason": s.reason,
+            }));
+        }
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
+            for s in settlements {
+                sqlx::query("UPDATE payments SET state = $2, reason = $3, updated_at = $4 WHERE reference = $1")
+                    .bind(&s.reference)
+                    .bind(&s.state)
+                    .bind(&s.reason)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (batch, lines) in &per_batch {
+                let event = serde_json::json!({"type": "returns_imported", "payments": lines});
+                append_event!(&mut *tx, self, &format!("batch:{batch}"), Some(by), at, &event);
+            }
+            for a in &appends {
+                apply_append!(&mut *tx, a)?;
+            }
+            tx.commit().await?;
+        });
+        Ok(())
+    }
+
+    /// Queues a mail once: a second call with the same idempotency key is
+    /// a no-op (returns false). `dossier` files it in the dossier's log.
+    pub async fn queue_mail_once(
+        &self,
+        key: &str,
+        dossier: Option<&str>,
+        to: &str,
+        subject: &str,
+        body: &str,
+        at: i64,
+    ) -> Result<bool> {
+        let sealed = self.inner.cipher.seal(&format!("mail:{to}"), body.as_bytes())?;
+        let done = on!(self.db(), p => sqlx::query(
+            "INSERT INTO outbox (recipient, subject, body, created_at, idempotency_key, dossier) \
+             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+        )
+        .bind(to)
+        .bind(subject)
+        .bind(sealed)
+        .bind(at)
+        .bind(key)
+        .bind(dossier)
+        .execute(p)
+        .await?
+        .rows_affected());
+        Ok(done == 1)
+    }
+
+    /// What was sent (or is waiting) about a dossier: (recipient, subject,
+    /// queued at, sent at, attempts, last error), oldest first.
+    pub async fn dossier_mails(&self, dossier: &str) -> Result<Vec<MailLogLine>> {
+        type Row = (String, String, i64, Option<i64>, i64, Option<String>, Option<i64>);
+        let rows: Vec<Row> = on!(self.db(), p => sqlx::query_as(
+            "SELECT recipient, subject, created_at, sent_at, attempts, last_error, claimed_at FROM outbox \
+             WHERE dossier = $1 ORDER BY id",
+        )
+        .bind(dossier)
+        .fetch_all(p)
+        .await?);
+        Ok(rows
+            .into_iter()
+            .map(|r| MailLogLine {
+                status: match (r.3, r.6) {
+                    (Some(_), _) => "sent",
+                    (None, Some(_)) => "uncertain",
+                    (None, None) if r.4 > 0 => "retrying",
+                    (None, None) => "queued",
+                },
+                to: r.0,
+                subject: r.1,
+                queued_at: r.2,
+                sent_at: r.3,
+                attempts: r.4,
+                last_error: r.5,
+            })
+            .collect())
+    }
+}
+
+/// One line of a dossier's delivery log.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct MailLogLine {
+    /// `queued`, `retrying`, `sent`, or `uncertain` (handed to the SMTP
+    /// server when the process stopped: not sent again by itself).
+    pub status: &'static str,
+    pub to: String,
+    pub subject: String,
+    pub queued_at: i64,
+    pub sent_at: Option<i64>,
+    pub attempts: i64,
+    pub last_error: Option<String>,
+}

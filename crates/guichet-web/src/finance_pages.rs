@@ -1,0 +1,273 @@
+//! The finance officers' screens: the payment queue (build a batch), the
+//! batches (approve as a second officer, download the bank files), the
+//! bank's returns, and the loans to be repaid.
+
+#![allow(clippy::result_large_err)]
+
+use askama::Template;
+use axum::extract::{Multipart, Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::Response;
+use guichet_app::{AppError, BatchView, Caller, LoanLine, PayFormat, ReadyPayment};
+use guichet_store::BatchRow;
+
+use crate::AppState;
+use crate::i18n::Tr;
+use crate::pages::{Ctx, Nav, Pairs, csrf_ok, ctx, failure, first, html, message, see_other, to_login};
+
+#[derive(Template)]
+#[template(path = "finance.html")]
+struct FinancePage {
+    t: Tr,
+    nav: Nav,
+    ready: Vec<ReadyPayment>,
+    held: Vec<ReadyPayment>,
+    batches: Vec<BatchRow>,
+    error: Option<String>,
+    notice: Option<String>,
+    today: String,
+}
+
+#[derive(Template)]
+#[template(path = "batch.html")]
+struct BatchPage {
+    t: Tr,
+    nav: Nav,
+    bv: BatchView,
+    state_label: String,
+    /// Whether this officer may approve it (not who built it).
+    may_approve: bool,
+    error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "loans.html")]
+struct LoansPage {
+    t: Tr,
+    nav: Nav,
+    loans: Vec<LoanLine>,
+    total: i64,
+}
+
+fn finance(c: &Ctx) -> Result<Caller, Response> {
+    let Some(caller) = c.caller.clone() else { return Err(to_login(&c.nav.path)) };
+    if caller.may(guichet_core::Action::Pay, None).is_err() {
+        return Err(message(c, StatusCode::FORBIDDEN, "page-forbidden", "page-not-found-text"));
+    }
+    Ok(caller)
+}
+
+async fn queue_page(s: &AppState, c: &Ctx, caller: &Caller, error: Option<String>, notice: Option<String>) -> Response {
+    let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+    let list = match s.app.payments_ready(caller).await {
+        Ok(l) => l,
+        Err(e) => return failure(c, e),
+    };
+    let batches = match s.app.batches(caller).await {
+        Ok(b) => b,
+        Err(e) => return failure(c, e),
+    };
+    let (ready, held) = list.into_iter().partition(|l| l.blocked.is_none());
+    let tz = jiff::tz::TimeZone::get(&s.app.time_zone()).unwrap_or(jiff::tz::TimeZone::UTC);
+    let today =
+        jiff::Timestamp::from_second(s.app.now()).map(|t| tz.to_datetime(t).date().to_string()).unwrap_or_default();
+    html(status, &FinancePage { t: c.t, nav: c.nav.clone(), ready, held, batches, error, notice, today })
+}
+
+pub(crate) async fn queue(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match finance(&c) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    queue_page(&s, &c, &caller, None, None).await
+}
+
+/// The message of a refused action, shown on the page it came from.
+fn refusal(c: &Ctx, e: &AppError) -> Option<String> {
+    match e {
+        AppError::Invalid { message, .. } | AppError::WrongState(message) | AppError::Forbidden(message) => {
+            Some(c.t.t1("finance-refused", "why", message))
+        }
+        AppError::Conflict { .. } => Some(c.t.t("error-stale")),
+        _ => None,
+    }
+}
+
+pub(crate) async fn create_batch(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match finance(&c) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&c, first(&f, "_csrf")) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    let chosen: Vec<String> = f.iter().filter(|(k, _)| k == "dossier").map(|(_, v)| v.clone()).collect();
+    if chosen.is_empty() {
+        return queue_page(&s, &c, &caller, Some(c.t.t("finance-choose")), None).await;
+    }
+    let date = first(&f, "execution_date").filter(|d| !d.is_empty());
+    match s.app.create_batch(&caller, Some(&chosen), date).await {
+        Ok(b) => see_other(&format!("/finances/lots/{}", b.id)),
+        Err(e) => match refusal(&c, &e) {
+            Some(m) => queue_page(&s, &c, &caller, Some(m), None).await,
+            None => failure(&c, e),
+        },
+    }
+}
+
+async fn batch_page(s: &AppState, c: &Ctx, caller: &Caller, id: &str, error: Option<String>) -> Response {
+    match s.app.batch_view(caller, id).await {
+        Ok(view) => {
+            let may_approve = view.batch.state == "created" && view.batch.created_by != caller.id();
+            let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
+            let state_label = c.t.t(&format!("batch-state-{}", view.batch.state));
+            html(status, &BatchPage { t: c.t, nav: c.nav.clone(), bv: view, state_label, may_approve, error })
+        }
+        Err(e) => failure(c, e),
+    }
+}
+
+pub(crate) async fn batch(State(s): State<AppState>, headers: HeaderMap, uri: Uri, Path(id): Path<String>) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match finance(&c) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    batch_page(&s, &c, &caller, &id, None).await
+}
+
+pub(crate) async fn approve(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    axum::Form(f): axum::Form<Pairs>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match finance(&c) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    if !csrf_ok(&c, first(&f, "_csrf")) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    match s.app.approve_batch(&caller, &id).await {
+        Ok(_) => see_other(&format!("/finances/lots/{id}")),
+        Err(e) => match refusal(&c, &e) {
+            Some(m) => batch_page(&s, &c, &caller, &id, Some(m)).await,
+            None => failure(&c, e),
+        },
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+pub(crate) struct FormatQuery {
+    format: Option<String>,
+}
+
+pub(crate) async fn file(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+    q: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match finance(&c) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let format = q.ok().and_then(|Query(q)| q.format).unwrap_or_default();
+    let result = match PayFormat::parse(&format) {
+        Ok(f) => s.app.export_batch(&caller, &id, f).await,
+        Err(e) => Err(e),
+    };
+    match result {
+        Ok((bytes, name, media)) => crate::payments_api::attachment(bytes, &name, &media),
+        Err(e) => match refusal(&c, &e) {
+            Some(m) => batch_page(&s, &c, &caller, &id, Some(m)).await,
+            None => failure(&c, e),
+        },
+    }
+}
+
+pub(crate) async fn returns(State(s): State<AppState>, headers: HeaderMap, uri: Uri, multipart: Multipart) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match finance(&c) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    let mut form = match crate::extract::read_form(multipart, &["file"], s.app.config.max_upload).await {
+        Ok(f) => f,
+        Err(why) => return queue_page(&s, &c, &caller, Some(c.t.t1("finance-refused", "why", &why)), None).await,
+    };
+    if !csrf_ok(&c, Some(form.field("_csrf"))) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    if form.too_large {
+        let limit = s.app.config.max_upload.to_string();
+        return queue_page(&s, &c, &caller, Some(c.t.t1("finance-too-large", "limit", &limit)), None).await;
+    }
+    let data = form.take_file("file");
+    if data.is_empty() {
+        return queue_page(&s, &c, &caller, Some(c.t.t("finance-returns-empty")), None).await;
+    }
+    match s.app.import_returns(&caller, &data).await {
+        Ok(r) => {
+            let mut args = fluent_bundle::FluentArgs::new();
+            args.set("paid", r.paid);
+            args.set("returned", r.returned);
+            args.set("repayments", r.repayments);
+            let notice = c.t.t2("finance-returns-done", &args);
+            queue_page(&s, &c, &caller, None, Some(notice)).await
+        }
+        Err(e) => match refusal(&c, &e) {
+            Some(m) => queue_page(&s, &c, &caller, Some(m), None).await,
+            None => failure(&c, e),
+        },
+    }
+}
+
+pub(crate) async fn loans(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let caller = match finance(&c) {
+        Ok(x) => x,
+        Err(r) => return r,
+    };
+    match s.app.loans_due(&caller, None).await {
+        Ok(loans) => {
+            let total = loans.iter().map(|l| l.balance).sum();
+            html(StatusCode::OK, &LoansPage { t: c.t, nav: c.nav.clone(), loans, total })
+        }
+        Err(e) => failure(&c, e),
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mailbox.html")]
+struct MailboxPage {
+    t: Tr,
+    nav: Nav,
+    /// (subject, body, when)
+    mails: Vec<(String, String, String)>,
+}
+
+/// The demo's mailbox: the signed-in account's own mail.
+pub(crate) async fn mailbox(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
+    let c = ctx(&s, &headers, &uri).await;
+    let Some(caller) = c.caller.clone() else { return to_login(&c.nav.path) };
+    match s.app.my_mails(&caller).await {
+        Ok(list) => {
+            let mails = list.into_iter().map(|(subject, body, at)| (subject, body, c.t.date(at))).collect();
+            html(StatusCode::OK, &MailboxPage { t: c.t, nav: c.nav.clone(), mails })
+        }
+        Err(e) => failure(&c, e),
+    }
+}
