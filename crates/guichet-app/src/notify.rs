@@ -210,8 +210,19 @@ mod tests {
     #[test]
     fn every_notice_renders_in_both_languages() {
         let args: Vec<(&str, String)> = [
-            "name", "link", "program", "dossier", "message", "due", "amount", "title", "until", "payee", "date",
-            "reference", "balance",
+            "name",
+            "link",
+            "program",
+            "dossier",
+            "message",
+            "due",
+            "amount",
+            "title",
+            "until",
+            "payee",
+            "date",
+            "reference",
+            "balance",
         ]
         .iter()
         .map(|k| (*k, format!("<{k}>")))

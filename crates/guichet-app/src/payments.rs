@@ -243,9 +243,11 @@ impl App {
         for (row, line, bank) in chosen {
             let bank = bank.clone().ok_or_else(|| AppError::Internal("a ready payment without bank details".into()))?;
             let reference = format!("P{}", &guichet_store::new_id("")?[..18].to_uppercase());
-            let events = row
-                .dossier
-                .handle(Command::SchedulePayment { batch: batch_id.clone(), reference: reference.clone() }, &actor, now)?;
+            let events = row.dossier.handle(
+                Command::SchedulePayment { batch: batch_id.clone(), reference: reference.clone() },
+                &actor,
+                now,
+            )?;
             let after = row.dossier.after(&events)?;
             payments.push(NewPayment {
                 reference,
@@ -290,9 +292,7 @@ impl App {
             })
             .await
             .map_err(|e| match e {
-                guichet_store::StoreError::Conflict { .. } => {
-                    AppError::Conflict { current: -1 }
-                }
+                guichet_store::StoreError::Conflict { .. } => AppError::Conflict { current: -1 },
                 e => e.into(),
             })?;
         Ok(row)
@@ -308,8 +308,9 @@ impl App {
         payments: &[NewPayment],
     ) -> Result<Batch> {
         let bank = |p: &NewPayment| {
-            guichet_core::BankAccount::parse(&p.details.institution, &p.details.transit, &p.details.account)
-                .map_err(|_| AppError::invalid("invalid_bank", format!("{}: the bank details are not valid", p.dossier)))
+            guichet_core::BankAccount::parse(&p.details.institution, &p.details.transit, &p.details.account).map_err(
+                |_| AppError::invalid("invalid_bank", format!("{}: the bank details are not valid", p.dossier)),
+            )
         };
         Ok(Batch {
             id: id.into(),
@@ -338,13 +339,17 @@ impl App {
         by.may(Action::Pay, None)?;
         let batch = self.store.batch(id).await?.ok_or(AppError::NotFound)?;
         if batch.created_by == by.id() {
-            return Err(AppError::Forbidden("a batch is approved by a second finance officer, not by who built it".into()));
+            return Err(AppError::Forbidden(
+                "a batch is approved by a second finance officer, not by who built it".into(),
+            ));
         }
         if batch.state != "created" {
             return Err(AppError::WrongState(format!("this batch is already {}", batch.state)));
         }
         self.store.approve_batch(id, by.id(), self.now()).await.map_err(|e| match e {
-            guichet_store::StoreError::Conflict { .. } => AppError::WrongState("this batch was approved meanwhile".into()),
+            guichet_store::StoreError::Conflict { .. } => {
+                AppError::WrongState("this batch was approved meanwhile".into())
+            }
             e => e.into(),
         })?;
         self.store.batch(id).await?.ok_or(AppError::NotFound)
@@ -445,8 +450,15 @@ impl App {
             ]
         };
         let notice = crate::Notice::PaymentSent;
-        self.notify(&format!("payment-sent:{}:applicant", p.reference), Some(&row.id), &user.email, lang, notice, &args(&user.name))
-            .await?;
+        self.notify(
+            &format!("payment-sent:{}:applicant", p.reference),
+            Some(&row.id),
+            &user.email,
+            lang,
+            notice,
+            &args(&user.name),
+        )
+        .await?;
         let third = prog.program.payee.as_ref().filter(|x| x.kind == guichet_rules::raw::PayeeKind::ThirdParty);
         if let Some(email) = third
             .and_then(|x| x.email.as_ref())
@@ -454,8 +466,15 @@ impl App {
             .and_then(|v| v.as_str())
             .filter(|e| guichet_core::Email::parse(e).is_ok())
         {
-            self.notify(&format!("payment-sent:{}:payee", p.reference), Some(&row.id), email, lang, notice, &args(&p.details.name))
-                .await?;
+            self.notify(
+                &format!("payment-sent:{}:payee", p.reference),
+                Some(&row.id),
+                email,
+                lang,
+                notice,
+                &args(&p.details.name),
+            )
+            .await?;
         }
         Ok(())
     }
@@ -596,7 +615,10 @@ impl App {
                 message: format!("nothing was applied: {message}"),
                 field: None,
                 details: Some(serde_json::json!(
-                    errors.iter().map(|e| serde_json::json!({"line": e.line, "message": e.message})).collect::<Vec<_>>()
+                    errors
+                        .iter()
+                        .map(|e| serde_json::json!({"line": e.line, "message": e.message}))
+                        .collect::<Vec<_>>()
                 )),
             });
         }
@@ -642,8 +664,7 @@ impl App {
     ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::Decide, Some(&row.dossier))?;
-        let events =
-            row.dossier.handle(Command::ClearDuplicateFlags { note }, &UserId(by.id().into()), self.now())?;
+        let events = row.dossier.handle(Command::ClearDuplicateFlags { note }, &UserId(by.id().into()), self.now())?;
         let flags = row.flags.iter().filter(|f| !f.starts_with("possible_duplicate")).cloned().collect();
         self.write(&row, version, events, by.id(), flags, vec![]).await
     }
@@ -709,14 +730,13 @@ impl App {
             }
             let decided = row.dossier.decision.as_ref().map(|d| d.at).unwrap_or(row.updated_at);
             let decided_on = guichet_rules::Date::from_civil(self.local_date(decided)?);
-            let due = agreement
-                .repay_by
-                .as_deref()
-                .and_then(|n| p.program.parameter_at(n, decided_on))
-                .and_then(|v| match v {
-                    guichet_rules::Value::Date(d) => Some(d.to_civil()),
-                    _ => None,
-                });
+            let due =
+                agreement.repay_by.as_deref().and_then(|n| p.program.parameter_at(n, decided_on)).and_then(
+                    |v| match v {
+                        guichet_rules::Value::Date(d) => Some(d.to_civil()),
+                        _ => None,
+                    },
+                );
             let Some(due) = due else { continue };
             let days_left = (due - today).get_days() as i64;
             if within.is_some_and(|w| days_left > w) {
@@ -752,7 +772,13 @@ impl App {
         for l in loans.iter().filter(|l| l.debit_authorized) {
             let row = self.row(&l.dossier).await?;
             // A debit already on its way is not asked for twice.
-            if self.store.dossier_payments(&row.id).await?.iter().any(|p| p.state == "scheduled" && p.reference.starts_with('R')) {
+            if self
+                .store
+                .dossier_payments(&row.id)
+                .await?
+                .iter()
+                .any(|p| p.state == "scheduled" && p.reference.starts_with('R'))
+            {
                 continue;
             }
             let Some(d) = row.dossier.debit.clone() else { continue };

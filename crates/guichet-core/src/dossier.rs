@@ -417,17 +417,21 @@ impl Dossier {
                 self.bank_fixed = false;
             }
             (PaymentScheduled, Event::Paid { reference, .. }) if self.is_current(reference) => self.state = Paid,
-            (PaymentScheduled | Paid, Event::PaymentReturned { reference, reason, .. }) if self.is_current(reference) => {
+            (PaymentScheduled | Paid, Event::PaymentReturned { reference, reason, .. })
+                if self.is_current(reference) =>
+            {
                 self.state = PaymentReturned;
                 self.return_reason = Some(reason.clone());
                 self.bank_fixed = false;
             }
-            (Approved | AgreementPending | AgreementSigned | PaymentReturned, Event::BankChangeProposed { details, by, .. }) => {
-                self.pending_bank = Some((details.clone(), by.clone()))
-            }
-            (Approved | AgreementPending | AgreementSigned | PaymentReturned, Event::BankChangeConfirmed { by, .. })
-                if self.pending_bank.as_ref().is_some_and(|(_, p)| p != by) =>
-            {
+            (
+                Approved | AgreementPending | AgreementSigned | PaymentReturned,
+                Event::BankChangeProposed { details, by, .. },
+            ) => self.pending_bank = Some((details.clone(), by.clone())),
+            (
+                Approved | AgreementPending | AgreementSigned | PaymentReturned,
+                Event::BankChangeConfirmed { by, .. },
+            ) if self.pending_bank.as_ref().is_some_and(|(_, p)| p != by) => {
                 self.bank = self.pending_bank.take().map(|(d, _)| d);
                 if self.state == PaymentReturned {
                     self.bank_fixed = true;
@@ -672,7 +676,10 @@ mod tests {
             Err(CommandError::Invalid(_))
         ));
         assert_eq!(r.exec("citizen", Command::SignAgreement { document_sha256: sha }), Ok(State::AgreementSigned));
-        assert_eq!(r.exec("finance", Command::SchedulePayment { batch: "B1".into(), reference: "PAY-1".into() }), Ok(State::PaymentScheduled));
+        assert_eq!(
+            r.exec("finance", Command::SchedulePayment { batch: "B1".into(), reference: "PAY-1".into() }),
+            Ok(State::PaymentScheduled)
+        );
         assert_eq!(r.exec("finance", Command::MarkPaid { reference: "PAY-1".into() }), Ok(State::Paid));
         let d = r.dossier();
         assert_eq!(d.decision.as_ref().map(|x| x.by.clone()), Some(u("worker")));
@@ -696,7 +703,10 @@ mod tests {
             r.exec("system", Command::SendAgreement { document_sha256: "a".repeat(64) }),
             Err(CommandError::WrongState { state: State::Approved })
         );
-        assert_eq!(r.exec("finance", Command::SchedulePayment { batch: "B1".into(), reference: "PAY-1".into() }), Ok(State::PaymentScheduled));
+        assert_eq!(
+            r.exec("finance", Command::SchedulePayment { batch: "B1".into(), reference: "PAY-1".into() }),
+            Ok(State::PaymentScheduled)
+        );
     }
 
     #[test]

@@ -10,7 +10,7 @@
 //! filled; unused segments are spaces. Dates are `0YYDDD` (day of year).
 //! Positions (1-based, as the standard counts them) are in the comments.
 
-use crate::{ascii, routing, Batch, BatchError, Direction, Originator, Totals};
+use crate::{Batch, BatchError, Direction, Originator, Totals, ascii, routing};
 
 /// Bytes in one logical record.
 pub const RECORD: usize = 1464;

@@ -128,7 +128,7 @@ pub enum BatchError {
 }
 
 /// The largest amount of one Standard 005 item (10 digits of cents).
-pub const MAX_AMOUNT: i64 = 99_999_999_99;
+pub const MAX_AMOUNT: i64 = 9_999_999_999;
 
 impl Batch {
     /// Checks everything both formats need, and returns the control totals.

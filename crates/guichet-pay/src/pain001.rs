@@ -8,7 +8,7 @@
 //! Element order follows the schema; the file validates against the
 //! official XSD (tested with `xmllint --schema`).
 
-use crate::{decimal, routing, Batch, BatchError, Direction, Originator};
+use crate::{Batch, BatchError, Direction, Originator, decimal, routing};
 use quick_xml::escape::escape;
 use std::fmt::Write as _;
 
@@ -50,19 +50,20 @@ pub fn write(batch: &Batch, org: &Originator) -> Result<String, BatchError> {
     );
     for p in &batch.payments {
         let (_, _, account) = p.account.expose();
-        let _ = write!(
+        let _ = writeln!(
             x,
             "<CdtTrfTxInf><PmtId><InstrId>{r}</InstrId><EndToEndId>{r}</EndToEndId></PmtId>\
 <Amt><InstdAmt Ccy=\"{ccy}\">{amount}</InstdAmt></Amt>\
 <CdtrAgt><FinInstnId><ClrSysMmbId><ClrSysId><Cd>CACPA</Cd></ClrSysId><MmbId>{routing}</MmbId></ClrSysMmbId></FinInstnId></CdtrAgt>\
 <Cdtr><Nm>{name}</Nm></Cdtr><CdtrAcct><Id><Othr><Id>{account}</Id></Othr></Id></CdtrAcct>\
-<RmtInf><Ustrd>{remittance}</Ustrd></RmtInf></CdtTrfTxInf>\n",
+<RmtInf><Ustrd>{remittance}</Ustrd></RmtInf></CdtTrfTxInf>",
             r = p.reference,
             ccy = p.currency,
             amount = decimal(p.amount),
             routing = routing(&p.account),
             name = escape(cut(p.name.trim(), 140)),
-            remittance = escape(cut(if p.remittance.trim().is_empty() { &p.reference } else { p.remittance.trim() }, 140)),
+            remittance =
+                escape(cut(if p.remittance.trim().is_empty() { &p.reference } else { p.remittance.trim() }, 140)),
         );
     }
     x.push_str("</PmtInf>\n</CstmrCdtTrfInitn>\n</Document>\n");

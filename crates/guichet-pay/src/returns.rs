@@ -119,12 +119,15 @@ mod tests {
                  P000005,retourné,912 transit invalide\n";
         let (ok, bad) = parse(f.as_bytes());
         assert_eq!(ok.len(), 3);
-        assert_eq!(ok[1], ReturnLine {
-            line: 3,
-            reference: "P000002".into(),
-            status: Status::Returned,
-            reason: "905 compte fermé".into()
-        });
+        assert_eq!(
+            ok[1],
+            ReturnLine {
+                line: 3,
+                reference: "P000002".into(),
+                status: Status::Returned,
+                reason: "905 compte fermé".into()
+            }
+        );
         assert_eq!(ok[2].status, Status::Returned);
         let lines: Vec<u64> = bad.iter().map(|e| e.line).collect();
         assert_eq!(lines, vec![4, 5, 6, 7], "{bad:?}");

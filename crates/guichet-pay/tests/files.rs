@@ -4,7 +4,7 @@
 //! schema through `xmllint` when it is installed (required in CI).
 
 use guichet_core::BankAccount;
-use guichet_pay::{cpa005, pain001, Batch, Direction, Originator, Payment};
+use guichet_pay::{Batch, Direction, Originator, Payment, cpa005, pain001};
 use proptest::prelude::*;
 
 fn originator() -> Originator {

@@ -141,7 +141,8 @@ fn batch_row(r: BatchTuple) -> BatchRow {
 impl Store {
     fn payment_row(&self, r: PaymentTuple) -> Result<PaymentRow> {
         let plain = self.inner.cipher.open(&format!("payment:{}", r.0), &r.7)?;
-        let details = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("payment {}: {e}", r.0)))?;
+        let details =
+            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("payment {}: {e}", r.0)))?;
         Ok(PaymentRow {
             reference: r.0,
             batch: r.1,

@@ -9,10 +9,10 @@
 
 mod api;
 mod extract;
+mod finance_pages;
 pub mod i18n;
 mod metrics;
 mod openapi;
-mod finance_pages;
 mod pages;
 mod payments_api;
 mod signing_pages;

@@ -19,33 +19,97 @@ type Json = axum::Json<serde_json::Value>;
 
 pub fn routes() -> Vec<Route> {
     let r = |method, path, summary, body: Option<fn(&mut schemars::SchemaGenerator) -> schemars::Schema>, handler| {
-        Route {
-            method,
-            path,
-            summary,
-            auth: true,
-            body,
-            response: Some(schema::<serde_json::Value>),
-            handler,
-        }
+        Route { method, path, summary, auth: true, body, response: Some(schema::<serde_json::Value>), handler }
     };
     vec![
-        r("get", "/api/v1/payments/ready", "Approved dossiers whose payment may go out, and those held back (why). Finance officers.", None, get(ready)),
+        r(
+            "get",
+            "/api/v1/payments/ready",
+            "Approved dossiers whose payment may go out, and those held back (why). Finance officers.",
+            None,
+            get(ready),
+        ),
         r("get", "/api/v1/payments/batches", "The latest payment batches.", None, get(batches)),
-        r("post", "/api/v1/payments/batches", "Build a batch from the ready dossiers (all, or `dossiers`).", Some(schema::<BatchBody>), post(create_batch)),
+        r(
+            "post",
+            "/api/v1/payments/batches",
+            "Build a batch from the ready dossiers (all, or `dossiers`).",
+            Some(schema::<BatchBody>),
+            post(create_batch),
+        ),
         r("get", "/api/v1/payments/batches/{id}", "A batch and its payments.", None, get(batch)),
-        r("post", "/api/v1/payments/batches/{id}/approve", "Approve a batch (a second finance officer: never who built it).", None, post(approve)),
-        r("get", "/api/v1/payments/batches/{id}/file", "The bank file of an approved batch (`?format=pain001` or `cpa005`).", None, get(file)),
-        r("post", "/api/v1/payments/returns", "Apply the bank's returns (raw CSV body: reference, status, reason). All or nothing.", None, post(returns)),
+        r(
+            "post",
+            "/api/v1/payments/batches/{id}/approve",
+            "Approve a batch (a second finance officer: never who built it).",
+            None,
+            post(approve),
+        ),
+        r(
+            "get",
+            "/api/v1/payments/batches/{id}/file",
+            "The bank file of an approved batch (`?format=pain001` or `cpa005`).",
+            None,
+            get(file),
+        ),
+        r(
+            "post",
+            "/api/v1/payments/returns",
+            "Apply the bank's returns (raw CSV body: reference, status, reason). All or nothing.",
+            None,
+            post(returns),
+        ),
         r("get", "/api/v1/loans", "Loans not fully repaid, soonest due first (`?within=DAYS`).", None, get(loans)),
-        r("post", "/api/v1/loans/debits", "A batch of pre-authorized debits for the loans due.", Some(schema::<DebitBody>), post(debits)),
+        r(
+            "post",
+            "/api/v1/loans/debits",
+            "A batch of pre-authorized debits for the loans due.",
+            Some(schema::<DebitBody>),
+            post(debits),
+        ),
         r("get", "/api/v1/dossiers/{id}/payments", "A dossier's payments.", None, get(dossier_payments)),
-        r("get", "/api/v1/dossiers/{id}/mails", "What was mailed about a dossier, to whom, and whether it was delivered.", None, get(dossier_mails)),
-        r("post", "/api/v1/dossiers/{id}/bank-details", "Propose new bank details for the payee (they wait for a second employee).", Some(schema::<BankBody>), post(propose_bank)),
-        r("post", "/api/v1/dossiers/{id}/bank-details/confirm", "Confirm proposed bank details (not who proposed them).", Some(schema::<VersionBody>), post(confirm_bank)),
-        r("post", "/api/v1/dossiers/{id}/repayments", "Record a loan repayment received.", Some(schema::<RepaymentBody>), post(repayment)),
-        r("post", "/api/v1/dossiers/{id}/debit-authorization", "The borrower authorizes pre-authorized debits from an account.", Some(schema::<BankBody>), post(authorize_debit)),
-        r("post", "/api/v1/dossiers/{id}/duplicates/clear", "A case worker clears the possible-duplicate flags, with a note.", Some(schema::<NoteBody>), post(clear_duplicates)),
+        r(
+            "get",
+            "/api/v1/dossiers/{id}/mails",
+            "What was mailed about a dossier, to whom, and whether it was delivered.",
+            None,
+            get(dossier_mails),
+        ),
+        r(
+            "post",
+            "/api/v1/dossiers/{id}/bank-details",
+            "Propose new bank details for the payee (they wait for a second employee).",
+            Some(schema::<BankBody>),
+            post(propose_bank),
+        ),
+        r(
+            "post",
+            "/api/v1/dossiers/{id}/bank-details/confirm",
+            "Confirm proposed bank details (not who proposed them).",
+            Some(schema::<VersionBody>),
+            post(confirm_bank),
+        ),
+        r(
+            "post",
+            "/api/v1/dossiers/{id}/repayments",
+            "Record a loan repayment received.",
+            Some(schema::<RepaymentBody>),
+            post(repayment),
+        ),
+        r(
+            "post",
+            "/api/v1/dossiers/{id}/debit-authorization",
+            "The borrower authorizes pre-authorized debits from an account.",
+            Some(schema::<BankBody>),
+            post(authorize_debit),
+        ),
+        r(
+            "post",
+            "/api/v1/dossiers/{id}/duplicates/clear",
+            "A case worker clears the possible-duplicate flags, with a note.",
+            Some(schema::<NoteBody>),
+            post(clear_duplicates),
+        ),
     ]
 }
 
@@ -139,7 +203,8 @@ async fn approve(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String
 pub(crate) fn attachment(bytes: Vec<u8>, name: &str, media: &str) -> Response {
     let mut r = bytes.into_response();
     let h = r.headers_mut();
-    let media = if media == "application/xml" { "application/xml; charset=utf-8" } else { "text/plain; charset=us-ascii" };
+    let media =
+        if media == "application/xml" { "application/xml; charset=utf-8" } else { "text/plain; charset=us-ascii" };
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
@@ -148,7 +213,12 @@ pub(crate) fn attachment(bytes: Vec<u8>, name: &str, media: &str) -> Response {
     r
 }
 
-async fn file(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String>, q: Q<FormatQuery>) -> ApiResult<Response> {
+async fn file(
+    State(s): State<AppState>,
+    Auth(c): Auth,
+    Path(id): Path<String>,
+    q: Q<FormatQuery>,
+) -> ApiResult<Response> {
     let format = PayFormat::parse(query(q)?.format.as_deref().unwrap_or(""))?;
     let (bytes, name, media) = s.app.export_batch(&c, &id, format).await?;
     Ok(attachment(bytes, &name, &media))

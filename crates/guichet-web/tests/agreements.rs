@@ -875,5 +875,14 @@ fn the_outbox_is_delivered_over_smtp_once_and_retried_later_when_the_server_is_d
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("To: marie@example.org"), "{text}");
     assert!(text.contains("From: guichet <no-reply@example.org>"), "{text}");
-    assert_eq!(text.matches("To: marie@example.org").count(), 1, "once: {text}");
+    // Every mail once: as many messages as queued, each Message-ID once.
+    let queued = s.rt.block_on(s.app.mails_to("marie@example.org")).expect("mails").len();
+    assert!(queued >= 3, "received, decision, agreement: {queued}");
+    assert_eq!(text.matches("To: marie@example.org").count(), queued, "once: {text}");
+    let ids: Vec<&str> = text.lines().filter_map(|l| l.strip_prefix("b'Message-ID: ")).collect();
+    let unique: std::collections::BTreeSet<&&str> = ids.iter().collect();
+    assert_eq!((ids.len(), unique.len()), (queued, queued), "{ids:?}");
+    // The notices are in the applicant's language, with their links.
+    assert!(text.contains("Subject: Demande =?utf-8?b?cmXDp3Vl?="), "application received: {text}");
+    assert!(text.contains("/demandes/d_"), "{text}");
 }

@@ -73,6 +73,21 @@ fn every_route_for_every_role() {
         assert_eq!(st, 201, "{t}");
         let template = t["id"].as_str().expect("id").to_owned();
 
+        // An (empty) payment batch built by someone else, for its routes.
+        let batch =
+            s.rt.block_on(s.app.store.create_batch(guichet_store::NewBatch {
+                id: "LOT-TEST".into(),
+                direction: "credit".into(),
+                currency: "CAD".into(),
+                created_local: "2020-06-01T09:00:00".into(),
+                execution_date: "2020-06-03".into(),
+                created_by: "u_someone_else".into(),
+                at: 1,
+                payments: vec![],
+                dossiers: vec![],
+            }))
+            .expect("batch")
+            .id;
         let dossier = format!("/api/v1/dossiers/{id}");
         let decision = json!({"outcome": "approved"});
         // (method, path, body, roles allowed; "owner" = the applicant)
@@ -212,6 +227,47 @@ fn every_route_for_every_role() {
                 &["signing_officer"],
             ),
             ("POST", format!("{envelope}/void"), Some(json!({"reason": "erreur"})), &["case_worker", "administrator"]),
+            ("GET", "/api/v1/payments/ready".into(), None, &["finance_officer"]),
+            ("GET", "/api/v1/payments/batches".into(), None, &["finance_officer"]),
+            ("POST", "/api/v1/payments/batches".into(), Some(json!({})), &["finance_officer"]),
+            ("GET", format!("/api/v1/payments/batches/{batch}"), None, &["finance_officer"]),
+            ("POST", format!("/api/v1/payments/batches/{batch}/approve"), Some(json!({})), &["finance_officer"]),
+            ("GET", format!("/api/v1/payments/batches/{batch}/file?format=cpa005"), None, &["finance_officer"]),
+            ("POST", "/api/v1/payments/returns".into(), None, &["finance_officer"]),
+            ("GET", "/api/v1/loans".into(), None, &["finance_officer"]),
+            (
+                "POST",
+                "/api/v1/loans/debits".into(),
+                Some(json!({"execution_date": "2099-01-01"})),
+                &["finance_officer"],
+            ),
+            ("GET", format!("{dossier}/payments"), None, staff_read),
+            ("GET", format!("{dossier}/mails"), None, staff_read),
+            (
+                "POST",
+                format!("/api/v1/dossiers/{loan}/bank-details"),
+                Some(json!({"institution": "815", "transit": "12345", "account": "7654321"})),
+                &["owner", "case_worker", "finance_officer"],
+            ),
+            (
+                "POST",
+                format!("/api/v1/dossiers/{loan}/bank-details/confirm"),
+                Some(json!({})),
+                &["case_worker", "finance_officer"],
+            ),
+            (
+                "POST",
+                format!("{dossier}/repayments"),
+                Some(json!({"amount": 100, "reference": "CHQ-1"})),
+                &["finance_officer"],
+            ),
+            (
+                "POST",
+                format!("/api/v1/dossiers/{loan}/debit-authorization"),
+                Some(json!({"institution": "815", "transit": "12345", "account": "7654321"})),
+                &["owner"],
+            ),
+            ("POST", format!("{dossier}/duplicates/clear"), Some(json!({"note": "vérifié"})), &["case_worker"]),
             // Last: it ends each session.
             ("POST", "/api/v1/auth/logout".into(), Some(json!({})), any),
         ];

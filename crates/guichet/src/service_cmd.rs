@@ -196,7 +196,8 @@ impl Settings {
     /// The payment originator, when its settings are there.
     fn originator(&self) -> Result<Option<guichet_pay::Originator>> {
         let Some(id) = &self.payment_originator_id else { return Ok(None) };
-        let account = self.payment_account.as_deref().context("payment_account is needed with payment_originator_id")?;
+        let account =
+            self.payment_account.as_deref().context("payment_account is needed with payment_originator_id")?;
         let parts: Vec<&str> = account.split(['-', ' ']).filter(|p| !p.is_empty()).collect();
         let [institution, transit, number] = parts[..] else {
             bail!("payment_account is INSTITUTION-TRANSIT-ACCOUNT, e.g. 815-30001-1234567");
