@@ -82,6 +82,9 @@ pub struct ReturnsReport {
 pub struct BatchView {
     pub batch: BatchRow,
     pub payments: Vec<PaymentRow>,
+    /// Who built it and who approved it, by name.
+    pub created_by_name: String,
+    pub approved_by_name: Option<String>,
 }
 
 fn masked(d: &BankDetails) -> Option<String> {
@@ -364,7 +367,15 @@ impl App {
         by.may(Action::Pay, None)?;
         let batch = self.store.batch(id).await?.ok_or(AppError::NotFound)?;
         let payments = self.store.batch_payments(id).await?;
-        Ok(BatchView { batch, payments })
+        let name = async |id: &str| -> Result<String> {
+            Ok(self.store.user(id).await?.map(|u| u.name).unwrap_or_else(|| id.to_owned()))
+        };
+        let created_by_name = name(&batch.created_by).await?;
+        let approved_by_name = match &batch.approved_by {
+            Some(a) => Some(name(a).await?),
+            None => None,
+        };
+        Ok(BatchView { batch, payments, created_by_name, approved_by_name })
     }
 
     /// The bank file of an approved batch: (bytes, file name, media type).

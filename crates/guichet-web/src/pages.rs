@@ -1677,7 +1677,8 @@ pub(crate) struct QueueQuery {
     miens: Option<String>,
 }
 
-const QUEUE_STATES: [&str; 4] = ["submitted", "information_requested", "review_requested", "approved"];
+const QUEUE_STATES: [&str; 5] =
+    ["submitted", "information_requested", "review_requested", "approved", "payment_returned"];
 
 pub(crate) async fn queue(
     State(s): State<AppState>,
@@ -1697,7 +1698,10 @@ pub(crate) async fn queue(
     let mine = q.miens.is_some();
     let filter = ListFilter {
         program: program.clone(),
-        state: Some(state.clone().unwrap_or_else(|| "submitted,information_requested,review_requested".into())),
+        // A payment the bank returned comes back to the case workers.
+        state: Some(
+            state.clone().unwrap_or_else(|| "submitted,information_requested,review_requested,payment_returned".into()),
+        ),
         assignee: mine.then(|| "me".into()),
         flagged,
         after: q.apres.clone(),

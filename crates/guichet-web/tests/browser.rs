@@ -925,3 +925,163 @@ fn a_template_is_made_on_screen_and_a_csv_sends_one_envelope_per_row() {
     b.audit("bulk send done");
     assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
 }
+
+/// Two finance officers on their screens: the first builds a batch from
+/// the ready loans, the second approves it and downloads the bank files
+/// (the pain.001 validates against the ISO schema); the bank's returns are
+/// imported from the screen; the loans page and the demo mailbox; every
+/// page passes axe.
+#[test]
+fn finance_officers_build_approve_and_download_a_batch() {
+    let Some(mut b) = Browser::start() else { return };
+    let config = guichet_app::Config {
+        reference_date: Some("2020-05-10".into()),
+        mailbox: true,
+        originator: Some(guichet_pay::Originator {
+            name: "Société d'habitation du Québec".into(),
+            short_name: "SHQ".into(),
+            id: "SHQ0000001".into(),
+            data_centre: "00310".into(),
+            account: guichet_core::BankAccount::parse("815", "30001", "7654321").expect("account"),
+            credit_code: "450".into(),
+            debit_code: "430".into(),
+        }),
+        ..guichet_app::Config::default()
+    };
+    let s = start_with("sqlite", config);
+    let base = s.base.clone();
+    for (email, name, role) in [
+        ("agent@example.org", "Alain Agent", "case_worker"),
+        ("signataire@example.org", "Sophie Signataire", "signing_officer"),
+        ("france@example.org", "France Finances", "finance_officer"),
+        ("felix@example.org", "Félix Finances", "finance_officer"),
+    ] {
+        s.rt.block_on(s.app.create_account(None, email, name, PASSWORD, &[role.into()])).expect("account");
+    }
+    let mut worker = Client::new(&base);
+    worker.login("agent@example.org", PASSWORD);
+    let mut officer = Client::new(&base);
+    officer.login("signataire@example.org", PASSWORD);
+    assert_eq!(officer.post("/api/v1/me/certificates", json!({"passphrase": PASSWORD})).0, 201);
+    officer.login("signataire@example.org", PASSWORD);
+    // Two loans, signed by their borrowers and the officer.
+    let mut dossiers = Vec::new();
+    for (email, street) in [("marie@example.org", "12, rue Rachel"), ("jean@example.org", "98, avenue du Parc")] {
+        s.rt.block_on(s.app.create_account(None, email, "Marie Tremblay", PASSWORD, &["citizen".into()]))
+            .expect("account");
+        let mut citizen = Client::new(&base);
+        citizen.login(email, PASSWORD);
+        let mut answers = eligible_loan();
+        answers["home"]["line1"] = street.into();
+        let (_, d) = citizen
+            .post("/api/v1/dossiers", json!({"program": "shq-pret-loyer-2020", "answers": answers, "submit": true}));
+        let id = d["id"].as_str().expect("id").to_owned();
+        worker.post(&format!("/api/v1/dossiers/{id}/decision"), json!({"outcome": "approved"}));
+        let (_, list) = citizen.get(&format!("/api/v1/dossiers/{id}/envelopes"));
+        let env = list[0]["id"].as_str().expect("envelope").to_owned();
+        assert_eq!(citizen.post(&format!("/api/v1/envelopes/{env}/recipients/0/sign"), json!({"agree": true})).0, 200);
+        let (st, e) = officer.post(
+            &format!("/api/v1/envelopes/{env}/recipients/1/sign"),
+            json!({"agree": true, "passphrase": PASSWORD}),
+        );
+        assert_eq!(st, 200, "{e}");
+        dossiers.push(id);
+    }
+
+    // The first officer: the queue, then a batch of both.
+    b.sign_in(&base, "france@example.org", "/finances");
+    let t = b.text();
+    assert!(t.contains("Prêtes à payer") && t.contains("Gestion immobilière Tremblay inc."), "{t}");
+    b.audit("payments (finance officer)");
+    b.screenshot("finances");
+    b.set("execution_date", "2099-01-15");
+    b.go("form[action='/finances/lots'] button.primary");
+    let batch = b.path();
+    assert!(batch.starts_with("/finances/lots/LOT-"), "{batch}");
+    let t = b.text();
+    assert!(t.contains("À approuver") && t.contains("attend l'approbation d'un autre agent"), "{t}");
+    assert!(!t.contains("Télécharger"), "no file before the approval: {t}");
+    b.audit("batch to approve (its builder)");
+
+    // The second officer approves and downloads.
+    b.sign_in(&base, "felix@example.org", &batch);
+    b.audit("batch to approve (second officer)");
+    b.go(&format!("form[action='{batch}/approbation'] button.primary"));
+    let t = b.text();
+    assert!(t.contains("Approuvé par") && t.contains("Télécharger le fichier ISO 20022"), "{t}");
+    b.audit("approved batch");
+    b.screenshot("batch-approved");
+    let fetch = |b: &Browser, format: &str| -> String {
+        let v = b.cmd(
+            "POST",
+            "/execute/async",
+            Some(json!({"script": "const done = arguments[arguments.length - 1];
+                fetch(arguments[0]).then(r => r.text()).then(done, e => done('error ' + e));",
+                "args": [format!("{batch}/fichier?format={format}")]})),
+        );
+        v.as_str().expect("file").to_owned()
+    };
+    let xml = fetch(&b, "pain001");
+    assert!(xml.contains("<CtrlSum>3000.00</CtrlSum>"), "{xml}");
+    if let Some(xsd) = std::env::var_os("GUICHET_PAIN001_XSD") {
+        let f = tmpdir("browser-pain001").join("lot.xml");
+        std::fs::write(&f, &xml).expect("write");
+        let (ok, out) = run(Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(&f));
+        assert!(ok, "xmllint: {out}");
+    } else {
+        assert!(!required(), "GUICHET_PAIN001_XSD is not set");
+    }
+    let aft = fetch(&b, "cpa005");
+    assert!(aft.split("\r\n").filter(|r| !r.is_empty()).all(|r| r.len() == 1464), "Standard 005 records");
+    b.goto(&format!("{base}{batch}"));
+    assert!(b.text().contains("SHA-256 pain.001") && b.text().contains("Transmis"), "{}", b.text());
+
+    // The bank's returns, from the screen: a bad file first (nothing applied).
+    let refs: Vec<String> = {
+        let id = batch.trim_start_matches("/finances/lots/");
+        let v = s.rt.block_on(s.app.store.batch_payments(id)).expect("payments");
+        v.into_iter().map(|p| p.reference).collect()
+    };
+    let dir = tmpdir("browser-returns");
+    let upload = |b: &Browser, name: &str, text: String| {
+        let f = dir.join(name);
+        std::fs::write(&f, text).expect("write");
+        b.goto(&format!("{base}/finances"));
+        let el = b.find("#file");
+        b.cmd("POST", &format!("/element/{el}/value"), Some(json!({"text": f.display().to_string()})));
+        b.go("form[action='/finances/retours'] button");
+    };
+    upload(&b, "bad.csv", format!("reference,status,reason\n{},paid,\nP999,paid,\n", refs[0]));
+    assert!(b.text().contains("line 3") && b.text().contains("no such payment"), "{}", b.text());
+    b.audit("returns refused");
+    upload(
+        &b,
+        "good.csv",
+        format!("reference,status,reason\n{},paid,\n{},returned,905 compte fermé\n", refs[0], refs[1]),
+    );
+    assert!(b.text().contains("Retours appliqués : 1 payés, 1 retournés"), "{}", b.text());
+    b.audit("returns applied");
+
+    // The returned one is back with the case workers, its reason shown.
+    b.sign_in(&base, "agent@example.org", "/file");
+    assert!(b.text().contains("Paiement retourné"), "{}", b.text());
+    let returned =
+        s.rt.block_on(s.app.store.payments_by_reference(&[refs[1].clone()])).expect("payment").remove(0).dossier;
+    b.goto(&format!("{base}/demandes/{returned}"));
+    assert!(b.text().contains("905 compte fermé") && b.text().contains("Courriels envoyés"), "{}", b.text());
+    b.audit("returned payment on the dossier (case worker)");
+
+    // The loans, and the demo mailbox of a borrower.
+    b.sign_in(&base, "france@example.org", "/finances/prets");
+    assert!(
+        b.text().contains("Prêts à rembourser") && b.text().contains("1 août 2021")
+            || b.text().contains("1er août 2021"),
+        "{}",
+        b.text()
+    );
+    b.audit("loans");
+    b.sign_in(&base, "marie@example.org", "/courriels");
+    assert!(b.text().contains("Paiement envoyé") && b.text().contains("Demande reçue"), "{}", b.text());
+    b.audit("demo mailbox");
+    assert!(b.violations.is_empty(), "axe-core violations:\n{}", b.violations.join("\n"));
+}

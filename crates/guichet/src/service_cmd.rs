@@ -658,13 +658,16 @@ const PROGRAMS: [&str; 2] = [
 ];
 
 /// The demo accounts: (email, name, roles). Their password is printed.
-const DEMO_USERS: [(&str, &str, &[&str]); 7] = [
+const DEMO_USERS: [(&str, &str, &[&str]); 9] = [
     ("admin@demo.guichet", "Ada Administratrice", &["administrator"]),
     ("agent@demo.guichet", "Claude Agente", &["case_worker"]),
     ("revision@demo.guichet", "Rémi Réviseur", &["reviewer"]),
     ("finances@demo.guichet", "France Finances", &["finance_officer"]),
+    // A second finance officer: batches are approved by someone else.
+    ("finances2@demo.guichet", "Félix Finances", &["finance_officer"]),
     ("programmes@demo.guichet", "Paul Programmes", &["program_manager"]),
     ("citoyen@demo.guichet", "Camille Citoyenne", &["citizen"]),
+    ("locataire@demo.guichet", "Jean Locataire", &["citizen"]),
     ("signataire@demo.guichet", "Sophie Signataire", &["signing_officer"]),
 ];
 const DEMO_PASSWORD: &str = "demo-guichet-2020";
@@ -768,6 +771,31 @@ async fn seed_dossiers(app: &App) -> Result<()> {
     app.decide(&agent, &approved.id, None, input).await.map_err(|e| anyhow!("{e}"))?;
     let officer = session("signataire@demo.guichet").await?;
     app.issue_certificate(&officer, DEMO_PASSWORD).await.map_err(|e| anyhow!("{e}"))?;
+    // Another tenant's loan, its agreement signed by both: ready to pay on
+    // the finance officers' screen.
+    let tenant = session("locataire@demo.guichet").await?;
+    let mut answers = eligible.clone();
+    answers["home"]["line1"] = "210, rue Fleury Ouest, app. 5".into();
+    answers["home"]["postal_code"] = "H3L 1T6".into();
+    let ready =
+        app.create_dossier(&tenant, "shq-pret-loyer-2020", Some(answers), true).await.map_err(|e| anyhow!("{e}"))?;
+    let input = guichet_app::DecisionInput {
+        outcome: "approved".into(),
+        amount: None,
+        reasons: vec![],
+        justification: String::new(),
+    };
+    app.decide(&agent, &ready.id, None, input).await.map_err(|e| anyhow!("{e}"))?;
+    let envelope = app
+        .dossier_envelopes(&tenant, &ready.id)
+        .await
+        .map_err(|e| anyhow!("{e}"))?
+        .into_iter()
+        .next()
+        .ok_or_else(|| anyhow!("the demo agreement"))?;
+    let ctx = guichet_app::SigningContext { ip: Some("127.0.0.1".into()), user_agent: Some("guichet demo".into()) };
+    app.sign_envelope(&tenant, &envelope.id, 0, None, &ctx).await.map_err(|e| anyhow!("{e}"))?;
+    app.sign_envelope(&officer, &envelope.id, 1, Some(DEMO_PASSWORD), &ctx).await.map_err(|e| anyhow!("{e}"))?;
     Ok(())
 }
 

@@ -362,8 +362,8 @@ fn the_demo_starts_ready_and_restarts_without_duplicating_anything() {
         states.sort_unstable();
         assert_eq!(
             states,
-            ["agreement_pending", "submitted"],
-            "one approved (its agreement out for signature) and one submitted, round {round}: {page}"
+            ["agreement_pending", "agreement_signed", "submitted"],
+            "one approved (its agreement out for signature), one signed (ready to pay) and one submitted, round {round}: {page}"
         );
         let (st, programs) =
             call(&a, "GET", &format!("http://127.0.0.1:{port}/api/v1/programs"), &(String::new(), String::new()), None)
@@ -374,10 +374,115 @@ fn the_demo_starts_ready_and_restarts_without_duplicating_anything() {
         let out = child.wait_with_output().expect("wait");
         let banner = String::from_utf8_lossy(&out.stdout);
         assert!(banner.contains(&format!("http://127.0.0.1:{port}/")), "{banner}");
-        for who in ["admin@", "agent@", "revision@", "finances@", "programmes@", "citoyen@", "signataire@"] {
+        for who in
+            ["admin@", "agent@", "revision@", "finances@", "finances2@", "programmes@", "citoyen@", "signataire@"]
+        {
             assert!(banner.contains(who), "{who} missing from {banner}");
         }
     }
+    // The finance commands, on the demo's ready loan: one officer builds
+    // the batch, another approves it, the files are written, the bank's
+    // returns applied; the loan is then owed.
+    let guichet = |args: &[&str]| {
+        let out = Command::new(BIN).args(args).arg("--dir").arg(&dir).output().expect("run");
+        (out.status.code(), String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr))
+    };
+    let (code, out) = guichet(&["payments", "ready", "--as", "finances@demo.guichet"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.starts_with("1 ready") && out.contains("Gestion immobilière Tremblay inc."), "{out}");
+    let (code, out) = guichet(&["payments", "ready", "--as", "agent@demo.guichet"]);
+    assert_eq!(code, Some(2), "a case worker is not a finance officer: {out}");
+    let (code, out) =
+        guichet(&["payments", "batch", "create", "--as", "finances@demo.guichet", "--execution-date", "2099-01-15"]);
+    assert_eq!(code, Some(0), "{out}");
+    let id = out.split_whitespace().nth(1).expect("batch id").to_owned();
+    assert!(id.starts_with("LOT-") && out.contains("1 payments"), "{out}");
+    let (code, out) = guichet(&["payments", "batch", "approve", &id, "--as", "finances@demo.guichet"]);
+    assert_eq!(code, Some(2), "the builder cannot approve: {out}");
+    assert!(out.contains("second finance officer"), "{out}");
+    let (code, out) = guichet(&["payments", "batch", "approve", &id, "--as", "finances2@demo.guichet"]);
+    assert_eq!(code, Some(0), "{out}");
+    let xml = dir.join("lot.xml");
+    let (code, out) = guichet(&[
+        "payments",
+        "batch",
+        "export",
+        &id,
+        "--format",
+        "pain001",
+        "--out",
+        &xml.display().to_string(),
+        "--as",
+        "finances@demo.guichet",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let text = std::fs::read_to_string(&xml).expect("pain.001");
+    assert!(text.contains("<NbOfTxs>1</NbOfTxs>") && text.contains("<CtrlSum>1500.00</CtrlSum>"), "{text}");
+    if let Some(xsd) = std::env::var_os("GUICHET_PAIN001_XSD") {
+        let out = Command::new("xmllint").arg("--noout").arg("--schema").arg(&xsd).arg(&xml).output().expect("xmllint");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let aft = dir.join("lot.005");
+    let (code, out) = guichet(&[
+        "payments",
+        "batch",
+        "export",
+        &id,
+        "--format",
+        "cpa005",
+        "--out",
+        &aft.display().to_string(),
+        "--as",
+        "finances@demo.guichet",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    let records = std::fs::read(&aft).expect("005");
+    assert_eq!(records.len(), 3 * 1466, "A, C and Z records of 1464 bytes and CR LF");
+    assert!(!dir.join("lot.partial").exists());
+    let (code, out) = guichet(&[
+        "payments",
+        "batch",
+        "export",
+        &id,
+        "--format",
+        "mt940",
+        "--out",
+        "x",
+        "--as",
+        "finances@demo.guichet",
+    ]);
+    assert_eq!(code, Some(2), "{out}");
+    let reference = text.split("<EndToEndId>").nth(1).and_then(|t| t.split('<').next()).expect("reference").to_owned();
+    let returns = dir.join("retours.csv");
+    std::fs::write(
+        &returns,
+        "reference,status,reason
+P123,paid,
+",
+    )
+    .expect("write");
+    let (code, out) =
+        guichet(&["payments", "import-returns", &returns.display().to_string(), "--as", "finances@demo.guichet"]);
+    assert_eq!(code, Some(2), "{out}");
+    assert!(out.contains("line 2") && out.contains("no such payment"), "{out}");
+    std::fs::write(
+        &returns,
+        format!(
+            "reference,status,reason
+{reference},paid,
+"
+        ),
+    )
+    .expect("write");
+    let (code, out) =
+        guichet(&["payments", "import-returns", &returns.display().to_string(), "--as", "finances@demo.guichet"]);
+    assert_eq!((code, out.trim()), (Some(0), "1 paid, 0 returned, 0 repayments recorded"));
+    let (code, out) = guichet(&["loans", "due", "--as", "finances@demo.guichet"]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.contains("Jean Locataire") && out.contains("due 2021-08-01") && out.contains("1 loans"), "{out}");
+    let (code, out) = guichet(&["payments", "batch", "list", "--as", "finances2@demo.guichet"]);
+    assert!(code == Some(0) && out.contains(&id) && out.contains("exported"), "{out}");
+
     let out = Command::new(BIN).args(["audit", "verify", "--dir"]).arg(&dir).output().expect("audit");
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
 }
