@@ -5,7 +5,7 @@ account-verification-subject = Confirm your email address
 account-verification-body =
     Hello { $name },
 
-    To activate your account, open this link within 24 hours:
+    To activate your account, open this link within 7 days:
     { $link }
 
     If you did not create an account, ignore this message.

@@ -5,7 +5,7 @@ account-verification-subject = Confirmez votre adresse courriel
 account-verification-body =
     Bonjour { $name },
 
-    Pour activer votre compte, ouvrez ce lien dans les 24 heures :
+    Pour activer votre compte, ouvrez ce lien dans les 7 jours :
     { $link }
 
     Si vous n'avez pas créé de compte, ignorez ce message.

@@ -719,8 +719,22 @@ impl App {
     /// by a mail with the envelope's page, external recipients by a mail
     /// with their own signing link.
     pub(crate) async fn notify_turn(&self, id: &str, was: &[usize], after: &Envelope, now: i64) -> Result<()> {
-        for (to, subject, body) in self.turn_mails(id, was, after).await? {
-            self.store.queue_mail(&to, &subject, &body, now).await?;
+        self.notify_turn_as(id, was, after, now, crate::Notice::AgreementToSign).await
+    }
+
+    /// Queues the mails of whose turn it is, filed on the envelope's
+    /// dossier (if any) and keyed by envelope, recipient and moment.
+    pub(crate) async fn notify_turn_as(
+        &self,
+        id: &str,
+        was: &[usize],
+        after: &Envelope,
+        now: i64,
+        notice: crate::Notice,
+    ) -> Result<()> {
+        for (i, to, subject, body) in self.turn_mails_as(id, was, after, notice).await? {
+            let key = format!("{notice:?}:{id}:{i}:{now}");
+            self.store.queue_mail_once(&key, after.dossier.as_deref(), &to, &subject, &body, now).await?;
         }
         Ok(())
     }
@@ -733,6 +747,21 @@ impl App {
         was: &[usize],
         after: &Envelope,
     ) -> Result<Vec<(String, String, String)>> {
+        Ok(self
+            .turn_mails_as(id, was, after, crate::Notice::AgreementToSign)
+            .await?
+            .into_iter()
+            .map(|(_, to, subject, body)| (to, subject, body))
+            .collect())
+    }
+
+    async fn turn_mails_as(
+        &self,
+        id: &str,
+        was: &[usize],
+        after: &Envelope,
+        notice: crate::Notice,
+    ) -> Result<Vec<(usize, String, String, String)>> {
         let mut out = Vec::new();
         for i in after.turn().into_iter().filter(|i| !was.contains(i)) {
             let r = &after.recipients[i];
@@ -746,25 +775,31 @@ impl App {
             } else {
                 format!("{}/enveloppes/{id}", self.config.base_url)
             };
-            let until = utc(after.expires_at).get(..10).unwrap_or_default().to_owned();
-            let (subject, body) = if after.lang == "en" {
-                (
-                    format!("To sign: {}", after.title),
-                    format!(
-                        "Hello {},\n\n“{}” is waiting for your signature, until {until}:\n{link}\n\n{}",
-                        r.name, after.title, after.message
-                    ),
-                )
-            } else {
-                (
-                    format!("À signer : {}", after.title),
-                    format!(
-                        "Bonjour {},\n\n« {} » attend votre signature, jusqu'au {until} :\n{link}\n\n{}",
-                        r.name, after.title, after.message
-                    ),
-                )
-            };
-            out.push((r.email.clone(), subject, body));
+            let lang = if after.lang == "en" { "en" } else { "fr" };
+            let until = jiff::Timestamp::from_second(after.expires_at)
+                .ok()
+                .map(|t| {
+                    Self::date_text(
+                        jiff::tz::TimeZone::get(&self.time_zone())
+                            .unwrap_or(jiff::tz::TimeZone::UTC)
+                            .to_datetime(t)
+                            .date(),
+                        lang,
+                    )
+                })
+                .unwrap_or_default();
+            let (subject, body) = crate::notify::render(
+                notice,
+                lang,
+                &[
+                    ("name", r.name.clone()),
+                    ("title", after.title.clone()),
+                    ("until", until),
+                    ("link", link),
+                    ("message", after.message.clone()),
+                ],
+            );
+            out.push((i, r.email.clone(), subject, body.trim_end().to_owned() + "\n"));
         }
         Ok(out)
     }
@@ -994,7 +1029,7 @@ impl App {
                 expired += 1;
             } else {
                 reminded += e.turn().len();
-                self.notify_turn(&row.id, &[], &after, now).await?;
+                self.notify_turn_as(&row.id, &[], &after, now, crate::Notice::SigningReminder).await?;
             }
         }
         // Personal certificates: a reminder to renew, 30 days ahead, once.

@@ -188,18 +188,9 @@ impl App {
         let token = secret_token()?;
         self.store.create_one_time(&token, &user.id, "verify", now + 7 * 86400).await?;
         let link = format!("{}/verify?token={token}", self.config.base_url);
-        let (subject, body) = if language == "en" {
-            (
-                "Confirm your email address",
-                format!("Hello {name},\n\nConfirm your address by opening this link:\n{link}\n"),
-            )
-        } else {
-            (
-                "Confirmez votre adresse courriel",
-                format!("Bonjour {name},\n\nConfirmez votre adresse en ouvrant ce lien :\n{link}\n"),
-            )
-        };
-        self.store.queue_mail(&email, subject, &body, now).await?;
+        let args = [("name", name.trim().to_owned()), ("link", link)];
+        let key = format!("account-verification:{}", user.id);
+        self.notify(&key, None, &email, language, crate::Notice::AccountVerification, &args).await?;
         Ok(user)
     }
 
