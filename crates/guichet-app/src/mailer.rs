@@ -10,17 +10,27 @@
 //! itself (no duplicates; an operator decides). Its Message-ID is stable
 //! (`<outbox-ID@domain>`), so a receiving server can also drop a copy.
 //!
+//! Mail goes out over a few connections at once (LANES), each kept open
+//! for many messages: opening an SMTP connection costs far more than a
+//! message on an open one.
+//!
 //! For the demo and tests, mail can go to a folder instead (one `.eml`
 //! file per mail, the exact bytes SMTP would carry).
 
+use guichet_store::OutgoingMail;
+use lettre::Message;
 use lettre::message::{Mailbox, header::ContentType};
-use lettre::transport::smtp::authentication::Credentials;
-use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{AsyncSmtpConnection, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
 
 use crate::{App, AppError, Result};
 
 /// Tries before a mail is left for an operator.
 const MAX_ATTEMPTS: i64 = 8;
+
+/// SMTP connections at once, each carrying many messages.
+const LANES: usize = 4;
 
 /// Where mail goes.
 #[derive(Clone)]
@@ -42,6 +52,7 @@ impl std::fmt::Debug for SmtpSettings {
 }
 
 /// An SMTP transport, ready.
+#[derive(Clone)]
 pub struct Mailer {
     transport: Transport,
     from: Mailbox,
@@ -61,18 +72,21 @@ impl Mailer {
             .from
             .parse()
             .map_err(|e| AppError::invalid("invalid_settings", format!("smtp_from {:?}: {e}", s.from)))?;
-        let mut b = if s.starttls {
-            AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host)
-                .map_err(|e| AppError::invalid("invalid_settings", format!("smtp_host {:?}: {e}", s.host)))?
+        let tls = if s.starttls {
+            Some(
+                TlsParameters::new(s.host.clone())
+                    .map_err(|e| AppError::invalid("invalid_settings", format!("smtp_host {:?}: {e}", s.host)))?,
+            )
         } else {
-            AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host)
+            None
         };
-        b = b.port(s.port).timeout(Some(std::time::Duration::from_secs(20)));
-        if let (Some(u), Some(p)) = (&s.username, &s.password) {
-            b = b.credentials(Credentials::new(u.clone(), p.clone()));
-        }
+        let credentials = match (&s.username, &s.password) {
+            (Some(u), Some(p)) => Some(Credentials::new(u.clone(), p.clone())),
+            _ => None,
+        };
         let domain = from.email.domain().to_owned();
-        Ok(Mailer { transport: Transport::Smtp(b.build()), from, domain })
+        let smtp = Smtp { host: s.host.clone(), port: s.port, tls, credentials };
+        Ok(Mailer { transport: Transport::Smtp(std::sync::Arc::new(smtp)), from, domain })
     }
 
     /// Mail written as `.eml` files into `dir` (the demo's mailbox).
@@ -83,17 +97,74 @@ impl Mailer {
         let domain = from.email.domain().to_owned();
         Ok(Mailer { transport: Transport::Folder(dir), from, domain })
     }
+
+    fn message(&self, m: &OutgoingMail) -> std::result::Result<Message, String> {
+        let to = m.to.parse::<Mailbox>().map_err(|e| e.to_string())?;
+        Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(m.subject.clone())
+            .message_id(Some(format!("<outbox-{}@{}>", m.id, self.domain)))
+            .header(ContentType::TEXT_PLAIN)
+            .body(m.body.clone())
+            .map_err(|e| e.to_string())
+    }
 }
 
+struct Smtp {
+    host: String,
+    port: u16,
+    /// STARTTLS, required, with these parameters.
+    tls: Option<TlsParameters>,
+    credentials: Option<Credentials>,
+}
+
+impl Smtp {
+    async fn connect(&self) -> std::result::Result<AsyncSmtpConnection, String> {
+        let hello = ClientId::default();
+        let timeout = Some(std::time::Duration::from_secs(20));
+        let mut c = AsyncSmtpConnection::connect_tokio1((self.host.as_str(), self.port), timeout, &hello, None, None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if let Some(tls) = &self.tls {
+            c.starttls(tls.clone(), &hello).await.map_err(|e| e.to_string())?;
+        }
+        if let Some(cr) = &self.credentials {
+            c.auth(&[Mechanism::Plain, Mechanism::Login], cr).await.map_err(|e| e.to_string())?;
+        }
+        Ok(c)
+    }
+}
+
+#[derive(Clone)]
 enum Transport {
-    Smtp(AsyncSmtpTransport<Tokio1Executor>),
+    Smtp(std::sync::Arc<Smtp>),
     Folder(std::path::PathBuf),
 }
 
-impl Transport {
-    async fn send(&self, id: i64, msg: Message) -> std::result::Result<(), String> {
-        match self {
-            Transport::Smtp(t) => t.send(msg).await.map(|_| ()).map_err(|e| e.to_string()),
+/// One lane's connection, opened on first use and again after a failure.
+struct Lane {
+    transport: Transport,
+    conn: Option<AsyncSmtpConnection>,
+}
+
+impl Lane {
+    async fn send(&mut self, id: i64, msg: Message) -> std::result::Result<(), String> {
+        match &self.transport {
+            Transport::Smtp(smtp) => {
+                if self.conn.as_ref().is_none_or(|c| c.has_broken()) {
+                    self.conn = Some(smtp.connect().await?);
+                }
+                let Some(conn) = self.conn.as_mut() else { return Err("no connection".into()) };
+                let r = conn.send(msg.envelope(), &msg.formatted()).await.map(|_| ()).map_err(|e| e.to_string());
+                if r.is_err() {
+                    // A failed transaction may leave the connection unusable.
+                    if let Some(mut c) = self.conn.take() {
+                        c.abort().await;
+                    }
+                }
+                r
+            }
             Transport::Folder(dir) => {
                 // Written whole, then renamed: a reader never sees half a mail.
                 let path = dir.join(format!("{id:08}.eml"));
@@ -103,46 +174,83 @@ impl Transport {
             }
         }
     }
+
+    async fn close(&mut self) {
+        if let Some(mut c) = self.conn.take() {
+            let _ = c.quit().await;
+        }
+    }
 }
 
 impl App {
     /// Sends the mails due; returns (sent, failed).
     pub async fn deliver_mails(&self, mailer: &Mailer) -> Result<(usize, usize)> {
         let now = self.now();
+        let due = self.store.mails_due(now, MAX_ATTEMPTS, 400).await?;
+        let lanes = LANES.min(due.len().div_ceil(20)).max(1);
+        let mut work: Vec<Vec<OutgoingMail>> = vec![Vec::new(); lanes];
+        for (i, m) in due.into_iter().enumerate() {
+            work[i % lanes].push(m);
+        }
+        let mut set = tokio::task::JoinSet::new();
+        for mails in work {
+            let (app, mailer) = (self.clone(), mailer.clone());
+            set.spawn(async move { app.deliver_lane(&mailer, mails, now).await });
+        }
         let (mut sent, mut failed) = (0, 0);
-        for m in self.store.mails_due(now, MAX_ATTEMPTS, 200).await? {
-            let message = m.to.parse::<Mailbox>().map_err(|e| e.to_string()).and_then(|to| {
-                Message::builder()
-                    .from(mailer.from.clone())
-                    .to(to)
-                    .subject(m.subject.clone())
-                    .message_id(Some(format!("<outbox-{}@{}>", m.id, mailer.domain)))
-                    .header(ContentType::TEXT_PLAIN)
-                    .body(m.body.clone())
-                    .map_err(|e| e.to_string())
-            });
-            // Claimed first: a crash after the SMTP server accepted the mail
-            // and before it is marked sent must not send it twice.
+        while let Some(done) = set.join_next().await {
+            let (s, f) = done.map_err(|e| AppError::Internal(e.to_string()))??;
+            sent += s;
+            failed += f;
+        }
+        Ok((sent, failed))
+    }
+
+    /// One connection's share, in order.
+    async fn deliver_lane(&self, mailer: &Mailer, mails: Vec<OutgoingMail>, now: i64) -> Result<(usize, usize)> {
+        let mut lane = Lane { transport: mailer.transport.clone(), conn: None };
+        let (mut sent, mut failed) = (0, 0);
+        for m in mails {
+            let message = mailer.message(&m);
+            // Claimed just before it is handed over: a crash after the SMTP
+            // server accepted the mail and before it is marked sent must not
+            // send it twice (at most one mail per lane is ever in that state).
             if !self.store.claim_mail(m.id, self.now()).await? {
                 continue;
             }
             let result = match message {
-                Ok(msg) => mailer.transport.send(m.id, msg).await,
+                Ok(msg) => lane.send(m.id, msg).await,
                 Err(e) => Err(e),
             };
-            match result {
-                Ok(()) => {
-                    self.store.mail_sent(m.id, self.now()).await?;
-                    sent += 1;
-                }
-                Err(e) => {
-                    let wait = (60i64 << m.attempts.clamp(0, 9)).min(6 * 3600);
-                    tracing::warn!(mail = m.id, error = %e, "mail not delivered");
-                    self.store.mail_failed(m.id, &e, now + wait).await?;
-                    failed += 1;
-                }
+            self.after_send(m.id, m.attempts, result, now, &mut sent, &mut failed).await?;
+        }
+        lane.close().await;
+        Ok((sent, failed))
+    }
+
+    /// Records one transaction's outcome: sent, or failed with a doubling
+    /// wait before the next try.
+    async fn after_send(
+        &self,
+        id: i64,
+        attempts: i64,
+        result: std::result::Result<(), String>,
+        now: i64,
+        sent: &mut usize,
+        failed: &mut usize,
+    ) -> Result<()> {
+        match result {
+            Ok(()) => {
+                self.store.mail_sent(id, self.now()).await?;
+                *sent += 1;
+            }
+            Err(e) => {
+                let wait = (60i64 << attempts.clamp(0, 9)).min(6 * 3600);
+                tracing::warn!(mail = id, error = %e, "mail not delivered");
+                self.store.mail_failed(id, &e, now + wait).await?;
+                *failed += 1;
             }
         }
-        Ok((sent, failed))
+        Ok(())
     }
 }

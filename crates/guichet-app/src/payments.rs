@@ -109,9 +109,14 @@ impl App {
         })
     }
 
-    /// The payee of a dossier: name and bank details (the confirmed change
-    /// after the decision, else the answer the program names).
-    async fn payee_of(&self, row: &DossierRow) -> Result<(String, Option<BankDetails>)> {
+    /// The payee of a dossier: name (`names`: the applicants', read at
+    /// once) and bank details (the confirmed change after the decision,
+    /// else the answer the program names).
+    async fn payee_with(
+        &self,
+        row: &DossierRow,
+        names: &std::collections::HashMap<String, String>,
+    ) -> Result<(String, Option<BankDetails>)> {
         let p = self.program_of(row).await?;
         let payee = p.program.payee.as_ref();
         let answers = &row.dossier.answers;
@@ -123,7 +128,7 @@ impl App {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
                 .unwrap_or_default(),
-            _ => self.store.user(&row.applicant).await?.map(|u| u.name).unwrap_or_default(),
+            _ => names.get(&row.applicant).cloned().unwrap_or_default(),
         };
         let bank = row.dossier.bank.clone().or_else(|| {
             payee.and_then(|x| x.bank_account.as_ref()).and_then(|q| answers.get(q)).and_then(bank_from_answer)
@@ -171,9 +176,14 @@ impl App {
             .store
             .dossiers_in(&[State::Approved, State::AgreementSigned, State::PaymentReturned], 1_000_000)
             .await?;
+        let mut applicants: Vec<String> = rows.iter().map(|r| r.applicant.clone()).collect();
+        applicants.sort_unstable();
+        applicants.dedup();
+        let names: std::collections::HashMap<String, String> =
+            self.store.user_contacts(&applicants).await?.into_iter().map(|(id, c)| (id, c.name)).collect();
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
-            let (name, bank) = self.payee_of(&row).await?;
+            let (name, bank) = self.payee_with(&row, &names).await?;
             let blocked = Self::blocked(&row, &name, bank.as_ref());
             // A loan still waiting for its agreement is not in the queue at all.
             if row.state == State::Approved && row.dossier.agreement_required {
@@ -420,73 +430,78 @@ impl App {
             PayFormat::Cpa005 => (guichet_pay::cpa005::write(&batch, org)?, format!("{id}.cpa005.txt"), "text/plain"),
         };
         let sha = guichet_store::hex(&sha2::Sha256::digest(&bytes));
-        self.store.record_export(id, format.name(), &sha, by.id(), self.now()).await.map_err(|e| match e {
-            guichet_store::StoreError::Conflict { .. } => AppError::WrongState(
-                "this batch's file was already written with other contents; the settings changed since".into(),
-            ),
-            e => e.into(),
-        })?;
-        if direction == Direction::Credit {
+        let first =
+            self.store.record_export(id, format.name(), &sha, by.id(), self.now()).await.map_err(|e| match e {
+                guichet_store::StoreError::Conflict { .. } => AppError::WrongState(
+                    "this batch's file was already written with other contents; the settings changed since".into(),
+                ),
+                e => e.into(),
+            })?;
+        if first && direction == Direction::Credit {
             self.notify_payments_sent(&row, &payments).await;
         }
         Ok((bytes, name, media.into()))
     }
 
     /// Tells each applicant (and a third-party payee with an email) that
-    /// the payment left; once per payment, however many exports.
+    /// the payment left; once per payment, however many exports. Read and
+    /// queued in bulk: a batch may hold 100,000 payments.
     async fn notify_payments_sent(&self, batch: &BatchRow, payments: &[PaymentRow]) {
-        for p in payments {
-            if let Err(e) = self.notify_payment_sent(batch, p).await {
-                tracing::warn!(payment = %p.reference, error = %e, "payment notice not queued");
-            }
+        if let Err(e) = self.try_notify_payments_sent(batch, payments).await {
+            tracing::warn!(batch = %batch.id, error = %e, "payment notices not queued");
         }
     }
 
-    async fn notify_payment_sent(&self, batch: &BatchRow, p: &PaymentRow) -> Result<()> {
-        let row = self.row(&p.dossier).await?;
-        let Some(user) = self.store.user(&row.applicant).await? else { return Ok(()) };
-        let prog = self.program_of(&row).await?;
-        let lang = if user.language == "en" { "en" } else { "fr" };
-        let rl = if lang == "en" { guichet_rules::Lang::En } else { guichet_rules::Lang::Fr };
+    async fn try_notify_payments_sent(&self, batch: &BatchRow, payments: &[PaymentRow]) -> Result<()> {
+        let ids: Vec<String> = payments.iter().map(|p| p.dossier.clone()).collect();
+        let rows: std::collections::HashMap<String, DossierRow> =
+            self.store.dossiers_by_ids(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
+        let mut applicants: Vec<String> = rows.values().map(|r| r.applicant.clone()).collect();
+        applicants.sort_unstable();
+        applicants.dedup();
+        let contacts = self.store.user_contacts(&applicants).await?;
         let date = batch.execution_date.parse::<jiff::civil::Date>().map_err(|e| AppError::Internal(e.to_string()))?;
-        let args = |name: &str| {
-            vec![
-                ("name", name.to_owned()),
-                ("program", prog.program.title.get(rl).to_owned()),
-                ("amount", Self::money_text(p.amount, lang)),
-                ("payee", p.details.name.clone()),
-                ("date", Self::date_text(date, lang)),
-                ("reference", p.reference.clone()),
-                ("link", format!("{}/demandes/{}", self.config.base_url, row.id)),
-            ]
-        };
-        let notice = crate::Notice::PaymentSent;
-        self.notify(
-            &format!("payment-sent:{}:applicant", p.reference),
-            Some(&row.id),
-            &user.email,
-            lang,
-            notice,
-            &args(&user.name),
-        )
-        .await?;
-        let third = prog.program.payee.as_ref().filter(|x| x.kind == guichet_rules::raw::PayeeKind::ThirdParty);
-        if let Some(email) = third
-            .and_then(|x| x.email.as_ref())
-            .and_then(|q| row.dossier.answers.get(q))
-            .and_then(|v| v.as_str())
-            .filter(|e| guichet_core::Email::parse(e).is_ok())
-        {
-            self.notify(
-                &format!("payment-sent:{}:payee", p.reference),
-                Some(&row.id),
-                email,
-                lang,
-                notice,
-                &args(&p.details.name),
-            )
-            .await?;
+        let dates = [Self::date_text(date, "fr"), Self::date_text(date, "en")];
+        let mut mails = Vec::with_capacity(payments.len());
+        for p in payments {
+            let Some(row) = rows.get(&p.dossier) else { continue };
+            let Some(user) = contacts.get(&row.applicant) else { continue };
+            let prog = self.program_of(row).await?;
+            let lang = if user.language == "en" { "en" } else { "fr" };
+            let rl = if lang == "en" { guichet_rules::Lang::En } else { guichet_rules::Lang::Fr };
+            let args = |name: &str| {
+                [
+                    ("name", name.to_owned()),
+                    ("program", prog.program.title.get(rl).to_owned()),
+                    ("amount", Self::money_text(p.amount, lang)),
+                    ("payee", p.details.name.clone()),
+                    ("date", dates[usize::from(lang == "en")].clone()),
+                    ("reference", p.reference.clone()),
+                    ("link", format!("{}/demandes/{}", self.config.base_url, row.id)),
+                ]
+            };
+            let mut push = |role: &str, to: &str, name: &str| {
+                let (subject, body) = crate::notify::render(crate::Notice::PaymentSent, lang, &args(name));
+                mails.push(guichet_store::KeyedMail {
+                    key: format!("payment-sent:{}:{role}", p.reference),
+                    dossier: Some(row.id.clone()),
+                    to: to.to_owned(),
+                    subject,
+                    body,
+                });
+            };
+            push("applicant", &user.email, &user.name);
+            let third = prog.program.payee.as_ref().filter(|x| x.kind == guichet_rules::raw::PayeeKind::ThirdParty);
+            if let Some(email) = third
+                .and_then(|x| x.email.as_ref())
+                .and_then(|q| row.dossier.answers.get(q))
+                .and_then(|v| v.as_str())
+                .filter(|e| guichet_core::Email::parse(e).is_ok())
+            {
+                push("payee", email, &p.details.name);
+            }
         }
+        self.store.queue_mails_once(&mails, self.now()).await?;
         Ok(())
     }
 

@@ -32,9 +32,9 @@ pub use audit::{AuditReport, Checkpoint, CheckpointKey, LogLine};
 pub use blobs::BlobMeta;
 pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
-pub use payments::{BatchRow, MailLogLine, NewBatch, NewPayment, PayeeDetails, PaymentRow, Settlement};
+pub use payments::{BatchRow, KeyedMail, MailLogLine, NewBatch, NewPayment, PayeeDetails, PaymentRow, Settlement};
 pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite, SigningLink};
-pub use users::{ApiToken, NewUser, OutgoingMail, Session, UserRow};
+pub use users::{ApiToken, Contact, NewUser, OutgoingMail, Session, UserRow};
 
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

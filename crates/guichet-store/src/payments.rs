@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::audit::append_event;
 use crate::dossiers::{parse_state, state_name};
-use crate::writer::apply_append;
+use crate::writer::apply_appends;
 use crate::{DossierRow, NewEvents, Result, Store, StoreError, on};
 use guichet_core::{Dossier, State};
 
@@ -111,6 +111,22 @@ type BatchTuple = (
     Option<String>,
     Option<i64>,
 );
+type DossierTuple = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+    Vec<u8>,
+);
 type PaymentTuple = (String, String, String, i64, String, String, Option<String>, Vec<u8>, i64);
 
 const BATCH_COLUMNS: &str = "id, direction, state, currency, count, total, file_number, created_local, execution_date, \
@@ -164,51 +180,35 @@ impl Store {
         if list.is_empty() {
             return Ok(Vec::new());
         }
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            Option<i64>,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            String,
-            Vec<u8>,
-        );
         let sql = format!(
             "SELECT id, program, program_version, applicant, state, version, created_at, submitted_at, updated_at, \
              assignee, decided_by, amount, flags, snapshot FROM dossiers WHERE state IN ({list}) \
              ORDER BY updated_at, id LIMIT $1"
         );
-        let rows: Vec<Row> = on!(self.db(), p => sqlx::query_as(&sql).bind(limit).fetch_all(p).await?);
-        rows.into_iter()
-            .map(|r| {
-                let plain = self.inner.cipher.open(&format!("dossier:{}", r.0), &r.13)?;
-                let dossier: Dossier =
-                    serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {}: {e}", r.0)))?;
-                Ok(DossierRow {
-                    state: parse_state(&r.4)?,
-                    flags: serde_json::from_str(&r.12).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-                    id: r.0,
-                    program: r.1,
-                    program_version: r.2,
-                    applicant: r.3,
-                    version: r.5,
-                    created_at: r.6,
-                    submitted_at: r.7,
-                    updated_at: r.8,
-                    assignee: r.9,
-                    decided_by: r.10,
-                    amount: r.11,
-                    dossier,
-                })
-            })
-            .collect()
+        let rows: Vec<DossierTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(limit).fetch_all(p).await?);
+        rows.into_iter().map(|r| self.dossier_of_tuple(r)).collect()
+    }
+
+    fn dossier_of_tuple(&self, r: DossierTuple) -> Result<DossierRow> {
+        let plain = self.inner.cipher.open(&format!("dossier:{}", r.0), &r.13)?;
+        let dossier: Dossier =
+            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {}: {e}", r.0)))?;
+        Ok(DossierRow {
+            state: parse_state(&r.4)?,
+            flags: serde_json::from_str(&r.12).map_err(|e| StoreError::Corrupt(e.to_string()))?,
+            id: r.0,
+            program: r.1,
+            program_version: r.2,
+            applicant: r.3,
+            version: r.5,
+            created_at: r.6,
+            submitted_at: r.7,
+            updated_at: r.8,
+            assignee: r.9,
+            decided_by: r.10,
+            amount: r.11,
+            dossier,
+        })
     }
 
     /// Creates a batch with its payments and the dossiers' events, in one
@@ -230,6 +230,7 @@ impl Store {
             "payments": b.payments.iter().map(|p| &p.reference).collect::<Vec<_>>(),
         });
         let aggregate = format!("batch:{}", b.id);
+        let pg = matches!(self.db(), crate::Db::Postgres(_));
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
@@ -283,9 +284,7 @@ impl Store {
                 q.execute(&mut *tx).await?;
             }
             append_event!(&mut *tx, self, &aggregate, Some(b.created_by.as_str()), b.at, &event);
-            for a in &appends {
-                apply_append!(&mut *tx, a)?;
-            }
+            apply_appends!(&mut *tx, &appends, pg)?;
             tx.commit().await?;
         });
         self.batch(&b.id).await?.ok_or(StoreError::NotFound)
@@ -368,7 +367,9 @@ impl Store {
     /// Records that a file of an approved batch was written, with its
     /// SHA-256. A second export of the same format must give the same
     /// bytes (`Conflict` otherwise): a batch has one file per format.
-    pub async fn record_export(&self, id: &str, format: &str, sha256: &str, by: &str, at: i64) -> Result<()> {
+    /// Returns whether this was the batch's first file (it went to the
+    /// bank now).
+    pub async fn record_export(&self, id: &str, format: &str, sha256: &str, by: &str, at: i64) -> Result<bool> {
         let column = match format {
             "pain001" => "pain001_sha256",
             "cpa005" => "cpa005_sha256",
@@ -376,12 +377,15 @@ impl Store {
         };
         let aggregate = format!("batch:{id}");
         let event = serde_json::json!({"type": "batch_exported", "format": format, "sha256": sha256});
+        let first;
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
-            let sql = format!("SELECT state, {column} FROM payment_batches WHERE id = $1");
-            let row: Option<(String, Option<String>)> = sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
-            let Some((state, existing)) = row else { return Err(StoreError::NotFound) };
+            let sql = format!("SELECT state, {column}, exported_at FROM payment_batches WHERE id = $1");
+            let row: Option<(String, Option<String>, Option<i64>)> =
+                sqlx::query_as(&sql).bind(id).fetch_optional(&mut *tx).await?;
+            let Some((state, existing, exported_at)) = row else { return Err(StoreError::NotFound) };
+            first = exported_at.is_none();
             if state == "created" {
                 return Err(StoreError::Conflict { current: -1 });
             }
@@ -399,7 +403,7 @@ impl Store {
             }
             tx.commit().await?;
         });
-        Ok(())
+        Ok(first)
     }
 
     /// Applies the bank's returns: payments' new states, the dossiers'
@@ -425,6 +429,7 @@ impl Store {
                 "reference": s.reference, "state": s.state, "reason": s.reason,
             }));
         }
+        let pg = matches!(self.db(), crate::Db::Postgres(_));
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
@@ -441,9 +446,7 @@ impl Store {
                 let event = serde_json::json!({"type": "returns_imported", "payments": lines});
                 append_event!(&mut *tx, self, &format!("batch:{batch}"), Some(by), at, &event);
             }
-            for a in &appends {
-                apply_append!(&mut *tx, a)?;
-            }
+            apply_appends!(&mut *tx, &appends, pg)?;
             tx.commit().await?;
         });
         Ok(())
@@ -477,6 +480,67 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Queues many mails in one transaction, each once per key (those
+    /// already queued are left alone). Returns how many were new.
+    pub async fn queue_mails_once(&self, mails: &[KeyedMail], at: i64) -> Result<u64> {
+        let mut sealed = Vec::with_capacity(mails.len());
+        for m in mails {
+            sealed.push(self.inner.cipher.seal(&format!("mail:{}", m.to), m.body.as_bytes())?);
+        }
+        let mut added = 0;
+        on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            for (chunk_no, chunk) in mails.chunks(400).enumerate() {
+                let mut sql = String::from(
+                    "INSERT INTO outbox (recipient, subject, body, created_at, idempotency_key, dossier) VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    let k = 1 + 5 * i;
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    sql.push_str(&format!("(${}, ${}, ${}, $1, ${}, ${})", k + 1, k + 2, k + 3, k + 4, k + 5));
+                }
+                sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
+                let mut q = sqlx::query(&sql).bind(at);
+                for (i, m) in chunk.iter().enumerate() {
+                    q = q
+                        .bind(&m.to)
+                        .bind(&m.subject)
+                        .bind(&sealed[chunk_no * 400 + i])
+                        .bind(&m.key)
+                        .bind(&m.dossier);
+                }
+                added += q.execute(&mut *tx).await?.rows_affected();
+            }
+            tx.commit().await?;
+        });
+        Ok(added)
+    }
+
+    /// Dossiers by id, opened (those that exist).
+    pub async fn dossiers_by_ids(&self, ids: &[String]) -> Result<Vec<DossierRow>> {
+        let mut out = Vec::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!(
+                "SELECT id, program, program_version, applicant, state, version, created_at, submitted_at, updated_at, \
+                 assignee, decided_by, amount, flags, snapshot FROM dossiers WHERE id IN ({marks})"
+            );
+            let rows: Vec<DossierTuple> = on!(self.db(), p => {
+                let mut q = sqlx::query_as(&sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?
+            });
+            for r in rows {
+                out.push(self.dossier_of_tuple(r)?);
+            }
+        }
+        Ok(out)
+    }
+
     /// What was sent (or is waiting) about a dossier: (recipient, subject,
     /// queued at, sent at, attempts, last error), oldest first.
     pub async fn dossier_mails(&self, dossier: &str) -> Result<Vec<MailLogLine>> {
@@ -506,6 +570,16 @@ impl Store {
             })
             .collect())
     }
+}
+
+/// A mail to queue once under its key.
+#[derive(Debug, Clone)]
+pub struct KeyedMail {
+    pub key: String,
+    pub dossier: Option<String>,
+    pub to: String,
+    pub subject: String,
+    pub body: String,
 }
 
 /// One line of a dossier's delivery log.

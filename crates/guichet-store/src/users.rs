@@ -109,6 +109,24 @@ impl Store {
         r.map(|r| self.user_row(r)).transpose()
     }
 
+    /// Many accounts' contact details at once (for lists and notices).
+    pub async fn user_contacts(&self, ids: &[String]) -> Result<std::collections::HashMap<String, Contact>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
+        for chunk in ids.chunks(500) {
+            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let sql = format!("SELECT id, email, name, language FROM users WHERE id IN ({marks})");
+            let rows: Vec<(String, String, String, String)> = on!(self.db(), p => {
+                let mut q = sqlx::query_as(&sql);
+                for id in chunk {
+                    q = q.bind(id);
+                }
+                q.fetch_all(p).await?
+            });
+            out.extend(rows.into_iter().map(|(id, email, name, language)| (id, Contact { email, name, language })));
+        }
+        Ok(out)
+    }
+
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
         let email = email.trim().to_lowercase();
@@ -538,6 +556,14 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// How to reach an account.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub email: String,
+    pub name: String,
+    pub language: String,
 }
 
 /// A mail of the outbox, opened, ready to deliver.

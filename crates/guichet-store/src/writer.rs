@@ -209,6 +209,139 @@ macro_rules! apply_append {
 
 pub(crate) use apply_append;
 
+/// Applies many appends to existing dossiers inside the current
+/// transaction with a few statements per few hundred dossiers (a payment
+/// batch touches 100,000): the previous links read at once, every event in
+/// multi-row inserts, every projection row in one `UPDATE … FROM` per
+/// chunk with its version check. Any version mismatch fails the whole
+/// call (`Conflict`). Creations and duplicate keys go one by one.
+macro_rules! apply_appends {
+    ($conn:expr, $appends:expr, $pg:expr) => {{
+        let appends: &[$crate::writer::Append] = $appends;
+        let pg: bool = $pg;
+        let conn = $conn;
+        async {
+            for chunk in appends.chunks(300) {
+                let distinct: std::collections::HashSet<&str> = chunk.iter().map(|a| a.dossier.as_str()).collect();
+                if distinct.len() != chunk.len() || chunk.iter().any(|a| a.create.is_some() || !a.keys.is_empty()) {
+                    for a in chunk {
+                        $crate::writer::apply_append!(&mut *conn, a)?;
+                    }
+                    continue;
+                }
+                // The previous links and versions.
+                let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                let sql = format!("SELECT id, version, last_link FROM dossiers WHERE id IN ({marks})");
+                let mut q = sqlx::query_as::<_, (String, i64, Vec<u8>)>(&sql);
+                for a in chunk {
+                    q = q.bind(&a.dossier);
+                }
+                let current: std::collections::HashMap<String, (i64, Vec<u8>)> =
+                    q.fetch_all(&mut *conn).await?.into_iter().map(|(id, v, l)| (id, (v, l))).collect();
+                let mut links: Vec<Vec<Vec<u8>>> = Vec::with_capacity(chunk.len());
+                for a in chunk {
+                    let Some((version, prev)) = current.get(&a.dossier) else {
+                        return Err($crate::StoreError::NotFound);
+                    };
+                    if *version != a.expected {
+                        return Err($crate::StoreError::Conflict { current: *version });
+                    }
+                    let mut link: [u8; 32] = prev.as_slice().try_into().map_err(|_| {
+                        $crate::StoreError::Corrupt(format!("dossier {}: bad last link", a.dossier))
+                    })?;
+                    let mut l = Vec::with_capacity(a.events.len());
+                    for e in &a.events {
+                        link = guichet_core::link_json(&link, &e.json);
+                        l.push(link.to_vec());
+                    }
+                    links.push(l);
+                }
+                // Every event, many rows per statement.
+                let rows: Vec<(&$crate::writer::Append, usize, &Vec<u8>)> = chunk
+                    .iter()
+                    .zip(&links)
+                    .flat_map(|(a, l)| l.iter().enumerate().map(move |(i, link)| (a, i, link)))
+                    .collect();
+                for part in rows.chunks(400) {
+                    let mut sql = String::from("INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES ");
+                    for i in 0..part.len() {
+                        let b = 7 * i;
+                        if i > 0 {
+                            sql.push_str(", ");
+                        }
+                        sql.push_str(&format!(
+                            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
+                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
+                        ));
+                    }
+                    let mut q = sqlx::query(&sql);
+                    for (a, i, link) in part {
+                        let e = &a.events[*i];
+                        q = q
+                            .bind(format!("dossier:{}", a.dossier))
+                            .bind(a.expected + *i as i64)
+                            .bind(&e.kind)
+                            .bind(&e.actor)
+                            .bind(e.at)
+                            .bind(&e.body)
+                            .bind(*link);
+                    }
+                    q.execute(&mut *conn).await?;
+                }
+                // Every projection row, with its version check.
+                let types: [&str; 13] = if pg {
+                    ["::text", "::bigint", "::bigint", "::bytea", "::text", "::bigint", "::bigint", "::text", "::bigint", "::text", "::bytea", "::text", "::bigint"]
+                } else {
+                    [""; 13]
+                };
+                let mut sql = String::from(
+                    "WITH v(id, expected, version, last_link, state, submitted_at, updated_at, decided_by, amount, flags, \
+                     snapshot, assignee, decided_at) AS (VALUES ",
+                );
+                for i in 0..chunk.len() {
+                    if i > 0 {
+                        sql.push_str(", ");
+                    }
+                    let cols: Vec<String> = (0..13).map(|c| format!("${}{}", 13 * i + c + 1, types[c])).collect();
+                    sql.push_str(&format!("({})", cols.join(", ")));
+                }
+                sql.push_str(
+                    ") UPDATE dossiers SET version = v.version, last_link = v.last_link, state = v.state, \
+                     submitted_at = v.submitted_at, updated_at = v.updated_at, decided_by = v.decided_by, \
+                     amount = v.amount, flags = v.flags, snapshot = v.snapshot, assignee = v.assignee, \
+                     decided_at = v.decided_at FROM v WHERE dossiers.id = v.id AND dossiers.version = v.expected",
+                );
+                let mut q = sqlx::query(&sql);
+                for (a, l) in chunk.iter().zip(&links) {
+                    let last = l.last().cloned().unwrap_or_else(|| current.get(&a.dossier).map(|c| c.1.clone()).unwrap_or_default());
+                    q = q
+                        .bind(&a.dossier)
+                        .bind(a.expected)
+                        .bind(a.expected + a.events.len() as i64)
+                        .bind(last)
+                        .bind(&a.state)
+                        .bind(a.submitted_at)
+                        .bind(a.updated_at)
+                        .bind(&a.decided_by)
+                        .bind(a.amount)
+                        .bind(&a.flags)
+                        .bind(&a.snapshot)
+                        .bind(a.assignee.clone().flatten())
+                        .bind(a.decided_at);
+                }
+                let done = q.execute(&mut *conn).await?.rows_affected();
+                if done != chunk.len() as u64 {
+                    return Err($crate::StoreError::Conflict { current: -1 });
+                }
+            }
+            Ok::<(), $crate::StoreError>(())
+        }
+        .await
+    }};
+}
+
+pub(crate) use apply_appends;
+
 async fn run(db: Db, mut rx: mpsc::Receiver<Job>) {
     while let Some(first) = rx.recv().await {
         let mut batch = vec![first];
