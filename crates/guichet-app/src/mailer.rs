@@ -122,10 +122,16 @@ struct Smtp {
 impl Smtp {
     async fn connect(&self) -> std::result::Result<AsyncSmtpConnection, String> {
         let hello = ClientId::default();
-        let timeout = Some(std::time::Duration::from_secs(20));
-        let mut c = AsyncSmtpConnection::connect_tokio1((self.host.as_str(), self.port), timeout, &hello, None, None)
+        let timeout = std::time::Duration::from_secs(20);
+        // Our own socket, with Nagle's algorithm off: SMTP is a dialogue of
+        // small writes, and each would otherwise wait for the peer's
+        // delayed ACK (40 ms a message on loopback).
+        let tcp = tokio::time::timeout(timeout, tokio::net::TcpStream::connect((self.host.as_str(), self.port)))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(|_| format!("{}:{}: connection timed out", self.host, self.port))?
+            .map_err(|e| format!("{}:{}: {e}", self.host, self.port))?;
+        tcp.set_nodelay(true).map_err(|e| e.to_string())?;
+        let mut c = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await.map_err(|e| e.to_string())?;
         if let Some(tls) = &self.tls {
             c.starttls(tls.clone(), &hello).await.map_err(|e| e.to_string())?;
         }
@@ -156,7 +162,15 @@ impl Lane {
                     self.conn = Some(smtp.connect().await?);
                 }
                 let Some(conn) = self.conn.as_mut() else { return Err("no connection".into()) };
-                let r = conn.send(msg.envelope(), &msg.formatted()).await.map(|_| ()).map_err(|e| e.to_string());
+                let r = match tokio::time::timeout(
+                    std::time::Duration::from_secs(60),
+                    conn.send(msg.envelope(), &msg.formatted()),
+                )
+                .await
+                {
+                    Ok(r) => r.map(|_| ()).map_err(|e| e.to_string()),
+                    Err(_) => Err("the SMTP server did not answer within 60 s".into()),
+                };
                 if r.is_err() {
                     // A failed transaction may leave the connection unusable.
                     if let Some(mut c) = self.conn.take() {
