@@ -131,7 +131,8 @@ impl Smtp {
             .map_err(|_| format!("{}:{}: connection timed out", self.host, self.port))?
             .map_err(|e| format!("{}:{}: {e}", self.host, self.port))?;
         tcp.set_nodelay(true).map_err(|e| e.to_string())?;
-        let mut c = AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await.map_err(|e| e.to_string())?;
+        let mut c =
+            AsyncSmtpConnection::connect_with_transport(Box::new(tcp), &hello).await.map_err(|e| e.to_string())?;
         if let Some(tls) = &self.tls {
             c.starttls(tls.clone(), &hello).await.map_err(|e| e.to_string())?;
         }

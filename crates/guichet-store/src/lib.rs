@@ -201,8 +201,40 @@ impl Store {
         on!(&self.inner.db, p => p.close().await);
     }
 
+    /// Whether the database is PostgreSQL (for the SQL that differs).
+    pub(crate) fn pg(&self) -> bool {
+        matches!(self.inner.db, Db::Postgres(_))
+    }
+
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
+    }
+}
+
+/// Placeholders for a statement's parameters, in binding order: `$1`,
+/// `$2`… on PostgreSQL, `?` on SQLite. SQLite looks a named parameter up
+/// by walking a list of all of them, so binding thousands of `$N` (a
+/// multi-row insert) is quadratic: 56% of a 20,000-payment batch's time.
+#[derive(Debug)]
+pub(crate) struct Marks {
+    pg: bool,
+    n: usize,
+}
+
+impl Marks {
+    pub(crate) fn new(pg: bool) -> Marks {
+        Marks { pg, n: 0 }
+    }
+
+    /// The next placeholder.
+    pub(crate) fn next(&mut self) -> String {
+        self.n += 1;
+        if self.pg { format!("${}", self.n) } else { "?".into() }
+    }
+
+    /// `count` placeholders, comma-separated.
+    pub(crate) fn list(&mut self, count: usize) -> String {
+        (0..count).map(|_| self.next()).collect::<Vec<_>>().join(", ")
     }
 }
 

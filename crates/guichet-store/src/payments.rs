@@ -259,21 +259,20 @@ impl Store {
                 let mut sql = String::from(
                     "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at) VALUES ",
                 );
+                let mut m = crate::Marks::new(pg);
                 for i in 0..chunk.len() {
-                    let k = 1 + 7 * i;
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!(
-                        "(${}, $1, ${}, ${}, ${}, ${}, 'scheduled', ${}, ${})",
-                        k + 1, k + 2, k + 3, k + 4, k + 5, k + 6, k + 7
-                    ));
+                    let (a, b2) = (m.list(6), m.list(2));
+                    sql.push_str(&format!("({a}, 'scheduled', {b2})"));
                 }
-                let mut q = sqlx::query(&sql).bind(&b.id);
+                let mut q = sqlx::query(&sql);
                 for (i, pay) in chunk.iter().enumerate() {
                     let seq = (chunk_no * 500 + i) as i64;
                     q = q
                         .bind(&pay.reference)
+                        .bind(&b.id)
                         .bind(seq)
                         .bind(&pay.dossier)
                         .bind(pay.amount)
@@ -314,7 +313,7 @@ impl Store {
     pub async fn payments_by_reference(&self, references: &[String]) -> Result<Vec<PaymentRow>> {
         let mut out = Vec::with_capacity(references.len());
         for chunk in references.chunks(500) {
-            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let marks = crate::Marks::new(self.pg()).list(chunk.len());
             let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference IN ({marks})");
             let rows: Vec<PaymentTuple> = on!(self.db(), p => {
                 let mut q = sqlx::query_as(&sql);
@@ -488,26 +487,28 @@ impl Store {
             sealed.push(self.inner.cipher.seal(&format!("mail:{}", m.to), m.body.as_bytes())?);
         }
         let mut added = 0;
+        let pg = self.pg();
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
             for (chunk_no, chunk) in mails.chunks(400).enumerate() {
                 let mut sql = String::from(
                     "INSERT INTO outbox (recipient, subject, body, created_at, idempotency_key, dossier) VALUES ",
                 );
+                let mut marks = crate::Marks::new(pg);
                 for i in 0..chunk.len() {
-                    let k = 1 + 5 * i;
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!("(${}, ${}, ${}, $1, ${}, ${})", k + 1, k + 2, k + 3, k + 4, k + 5));
+                    sql.push_str(&format!("({})", marks.list(6)));
                 }
                 sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
-                let mut q = sqlx::query(&sql).bind(at);
+                let mut q = sqlx::query(&sql);
                 for (i, m) in chunk.iter().enumerate() {
                     q = q
                         .bind(&m.to)
                         .bind(&m.subject)
                         .bind(&sealed[chunk_no * 400 + i])
+                        .bind(at)
                         .bind(&m.key)
                         .bind(&m.dossier);
                 }
@@ -522,7 +523,7 @@ impl Store {
     pub async fn dossiers_by_ids(&self, ids: &[String]) -> Result<Vec<DossierRow>> {
         let mut out = Vec::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let marks = crate::Marks::new(self.pg()).list(chunk.len());
             let sql = format!(
                 "SELECT id, program, program_version, applicant, state, version, created_at, submitted_at, updated_at, \
                  assignee, decided_by, amount, flags, snapshot FROM dossiers WHERE id IN ({marks})"

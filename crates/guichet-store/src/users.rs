@@ -113,7 +113,7 @@ impl Store {
     pub async fn user_contacts(&self, ids: &[String]) -> Result<std::collections::HashMap<String, Contact>> {
         let mut out = std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
-            let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+            let marks = crate::Marks::new(self.pg()).list(chunk.len());
             let sql = format!("SELECT id, email, name, language FROM users WHERE id IN ({marks})");
             let rows: Vec<(String, String, String, String)> = on!(self.db(), p => {
                 let mut q = sqlx::query_as(&sql);

@@ -230,7 +230,7 @@ macro_rules! apply_appends {
                     continue;
                 }
                 // The previous links and versions.
-                let marks = (1..=chunk.len()).map(|i| format!("${i}")).collect::<Vec<_>>().join(", ");
+                let marks = $crate::Marks::new(pg).list(chunk.len());
                 let sql = format!("SELECT id, version, last_link FROM dossiers WHERE id IN ({marks})");
                 let mut q = sqlx::query_as::<_, (String, i64, Vec<u8>)>(&sql);
                 for a in chunk {
@@ -264,15 +264,12 @@ macro_rules! apply_appends {
                     .collect();
                 for part in rows.chunks(400) {
                     let mut sql = String::from("INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES ");
+                    let mut m = $crate::Marks::new(pg);
                     for i in 0..part.len() {
-                        let b = 7 * i;
                         if i > 0 {
                             sql.push_str(", ");
                         }
-                        sql.push_str(&format!(
-                            "(${}, ${}, ${}, ${}, ${}, ${}, ${})",
-                            b + 1, b + 2, b + 3, b + 4, b + 5, b + 6, b + 7
-                        ));
+                        sql.push_str(&format!("({})", m.list(7)));
                     }
                     let mut q = sqlx::query(&sql);
                     for (a, i, link) in part {
@@ -298,11 +295,12 @@ macro_rules! apply_appends {
                     "WITH v(id, expected, version, last_link, state, submitted_at, updated_at, decided_by, amount, flags, \
                      snapshot, assignee, decided_at) AS (VALUES ",
                 );
+                let mut m = $crate::Marks::new(pg);
                 for i in 0..chunk.len() {
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    let cols: Vec<String> = (0..13).map(|c| format!("${}{}", 13 * i + c + 1, types[c])).collect();
+                    let cols: Vec<String> = types.iter().map(|t| format!("{}{t}", m.next())).collect();
                     sql.push_str(&format!("({})", cols.join(", ")));
                 }
                 sql.push_str(
