@@ -27,7 +27,7 @@ pub use auth::{Caller, LoginOutcome, OrgSettings, SESSION_COOKIE};
 pub use dossiers::{DecisionInput, DocumentUpload, DossierView, ListFilter};
 pub use error::AppError;
 pub use mailer::{Mailer, SmtpSettings};
-pub use notify::{Notice, render as render_notice};
+pub use notify::{Notice, fluent_bundle, render as render_notice};
 pub use payments::{BatchView, LoanLine, PayFormat, ReadyPayment, ReturnsReport};
 pub use programs::{CaseloadSimulation, ProgramCheck, ProgramSummary, Published};
 pub use signing::{CertificateView, Pki, SignatureVerdict, Verification};

@@ -59,10 +59,11 @@ struct Bundles {
     en: FluentBundle<FluentResource>,
 }
 
-fn bundle(lang: &str, src: &str) -> FluentBundle<FluentResource> {
+/// A Fluent bundle of one file of ours, for plain text (no Unicode
+/// isolation marks around variables); the screens' texts use it too.
+pub fn fluent_bundle(lang: &str, src: &str) -> FluentBundle<FluentResource> {
     let id: unic_langid::LanguageIdentifier = lang.parse().unwrap_or_default();
     let mut b = FluentBundle::new_concurrent(vec![id]);
-    // Plain-text mail: no Unicode isolation marks around variables.
     b.set_use_isolating(false);
     // The files are part of the binary and tested: a broken entry shows as
     // its key, never as a crash.
@@ -73,7 +74,7 @@ fn bundle(lang: &str, src: &str) -> FluentBundle<FluentResource> {
 
 fn bundles() -> &'static Bundles {
     static B: OnceLock<Bundles> = OnceLock::new();
-    B.get_or_init(|| Bundles { fr: bundle("fr", FR), en: bundle("en", EN) })
+    B.get_or_init(|| Bundles { fr: fluent_bundle("fr", FR), en: fluent_bundle("en", EN) })
 }
 
 /// (subject, body) of a notice in `lang` (`en`, else French).

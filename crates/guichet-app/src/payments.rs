@@ -287,14 +287,27 @@ impl App {
                 at: now,
             });
         }
-        // The files must be writable before anything is recorded.
-        let probe = self.pay_batch(&batch_id, now, execution, 1, Direction::Credit, &payments)?;
-        probe.check()?;
-        let row = self
-            .store
+        self.record_batch(by, batch_id, Direction::Credit, execution, payments, dossiers).await
+    }
+
+    /// Checks that the bank files can be written, then records the batch,
+    /// its payments and its dossiers' events in one transaction.
+    async fn record_batch(
+        &self,
+        by: &Caller,
+        id: String,
+        direction: Direction,
+        execution: jiff::civil::Date,
+        payments: Vec<NewPayment>,
+        dossiers: Vec<NewEvents>,
+    ) -> Result<BatchRow> {
+        let now = self.now();
+        self.pay_batch(&id, execution, 1, direction, &payments)?.check()?;
+        let direction = if direction == Direction::Debit { "debit" } else { "credit" };
+        self.store
             .create_batch(NewBatch {
-                id: batch_id,
-                direction: "credit".into(),
+                id,
+                direction: direction.into(),
                 currency: "CAD".into(),
                 created_local: self.local_datetime(now)?.to_string(),
                 execution_date: iso_date(execution),
@@ -307,14 +320,12 @@ impl App {
             .map_err(|e| match e {
                 guichet_store::StoreError::Conflict { .. } => AppError::Conflict { current: -1 },
                 e => e.into(),
-            })?;
-        Ok(row)
+            })
     }
 
     fn pay_batch(
         &self,
         id: &str,
-        _now: i64,
         execution: jiff::civil::Date,
         file_number: i64,
         direction: Direction,
@@ -417,7 +428,7 @@ impl App {
                 details: p.details.clone(),
             })
             .collect();
-        let mut batch = self.pay_batch(id, row.created_at, execution, row.file_number, direction, &new)?;
+        let mut batch = self.pay_batch(id, execution, row.file_number, direction, &new)?;
         batch.created = created;
         let totals = batch.check()?;
         if totals.sum != row.total || totals.count as i64 != row.count {
@@ -792,7 +803,6 @@ impl App {
         let execution = execution_date
             .parse::<jiff::civil::Date>()
             .map_err(|_| AppError::invalid("invalid_request", format!("{execution_date:?} is not a date")))?;
-        let now = self.now();
         let loans = self.open_loans(Some(within)).await?;
         let mut payments = Vec::new();
         for l in loans.iter().filter(|l| l.debit_authorized) {
@@ -826,21 +836,7 @@ impl App {
             return Err(AppError::invalid("not_ready", "no loan with a debit authorization is due"));
         }
         let id = format!("PAD-{}-{}", execution.strftime("%Y%m%d"), &guichet_store::new_id("")?[..8].to_uppercase());
-        self.pay_batch(&id, now, execution, 1, Direction::Debit, &payments)?.check()?;
-        Ok(self
-            .store
-            .create_batch(NewBatch {
-                id,
-                direction: "debit".into(),
-                currency: "CAD".into(),
-                created_local: self.local_datetime(now)?.to_string(),
-                execution_date: iso_date(execution),
-                created_by: by.id().into(),
-                at: now,
-                payments,
-                dossiers: vec![],
-            })
-            .await?)
+        self.record_batch(by, id, Direction::Debit, execution, payments, vec![]).await
     }
 
     /// A dossier's payments (for its page).

@@ -114,6 +114,26 @@ fn event_kind(v: &serde_json::Value) -> String {
     v.get("type").and_then(|t| t.as_str()).unwrap_or("unknown").to_owned()
 }
 
+/// A dossier row as `SELECT id, program, program_version, applicant, state,
+/// version, created_at, submitted_at, updated_at, assignee, decided_by,
+/// amount, flags, snapshot` reads it.
+pub(crate) type DossierTuple = (
+    String,
+    String,
+    String,
+    String,
+    String,
+    i64,
+    i64,
+    Option<i64>,
+    i64,
+    Option<String>,
+    Option<String>,
+    Option<i64>,
+    String,
+    Vec<u8>,
+);
+
 type SummaryTuple =
     (String, String, String, String, i64, i64, Option<i64>, i64, Option<String>, Option<i64>, String, i64);
 
@@ -168,34 +188,22 @@ impl Store {
 
     /// A dossier with its state opened.
     pub async fn dossier(&self, id: &str) -> Result<Option<DossierRow>> {
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            Option<i64>,
-            i64,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            String,
-            Vec<u8>,
-        );
-        let row: Option<Row> = on!(self.db(), p => sqlx::query_as(
+        let row: Option<DossierTuple> = on!(self.db(), p => sqlx::query_as(
             "SELECT id, program, program_version, applicant, state, version, created_at, submitted_at, updated_at, \
              assignee, decided_by, amount, flags, snapshot FROM dossiers WHERE id = $1",
         )
         .bind(id)
         .fetch_optional(p)
         .await?);
-        let Some(r) = row else { return Ok(None) };
+        row.map(|r| self.dossier_of_tuple(r)).transpose()
+    }
+
+    /// A dossier row as read (its snapshot sealed), opened.
+    pub(crate) fn dossier_of_tuple(&self, r: DossierTuple) -> Result<DossierRow> {
         let plain = self.inner.cipher.open(&format!("dossier:{}", r.0), &r.13)?;
         let dossier: Dossier =
             serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {}: {e}", r.0)))?;
-        Ok(Some(DossierRow {
+        Ok(DossierRow {
             state: parse_state(&r.4)?,
             flags: serde_json::from_str(&r.12).map_err(|e| StoreError::Corrupt(e.to_string()))?,
             id: r.0,
@@ -210,7 +218,7 @@ impl Store {
             decided_by: r.10,
             amount: r.11,
             dossier,
-        }))
+        })
     }
 
     /// The events of an aggregate (`dossier:ID`, `user:ID`…), opened.

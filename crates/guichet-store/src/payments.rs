@@ -7,10 +7,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::audit::append_event;
-use crate::dossiers::{parse_state, state_name};
+use crate::dossiers::{DossierTuple, state_name};
 use crate::writer::apply_appends;
 use crate::{DossierRow, NewEvents, Result, Store, StoreError, on};
-use guichet_core::{Dossier, State};
+use guichet_core::State;
 
 /// What the bank file needs about a payee; sealed at rest.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -111,22 +111,6 @@ type BatchTuple = (
     Option<String>,
     Option<i64>,
 );
-type DossierTuple = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    i64,
-    i64,
-    Option<i64>,
-    i64,
-    Option<String>,
-    Option<String>,
-    Option<i64>,
-    String,
-    Vec<u8>,
-);
 type PaymentTuple = (String, String, String, i64, String, String, Option<String>, Vec<u8>, i64);
 
 const BATCH_COLUMNS: &str = "id, direction, state, currency, count, total, file_number, created_local, execution_date, \
@@ -187,28 +171,6 @@ impl Store {
         );
         let rows: Vec<DossierTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(limit).fetch_all(p).await?);
         rows.into_iter().map(|r| self.dossier_of_tuple(r)).collect()
-    }
-
-    fn dossier_of_tuple(&self, r: DossierTuple) -> Result<DossierRow> {
-        let plain = self.inner.cipher.open(&format!("dossier:{}", r.0), &r.13)?;
-        let dossier: Dossier =
-            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {}: {e}", r.0)))?;
-        Ok(DossierRow {
-            state: parse_state(&r.4)?,
-            flags: serde_json::from_str(&r.12).map_err(|e| StoreError::Corrupt(e.to_string()))?,
-            id: r.0,
-            program: r.1,
-            program_version: r.2,
-            applicant: r.3,
-            version: r.5,
-            created_at: r.6,
-            submitted_at: r.7,
-            updated_at: r.8,
-            assignee: r.9,
-            decided_by: r.10,
-            amount: r.11,
-            dossier,
-        })
     }
 
     /// Creates a batch with its payments and the dossiers' events, in one

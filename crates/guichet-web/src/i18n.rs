@@ -45,20 +45,13 @@ struct Bundles {
     en: FluentBundle<FluentResource>,
 }
 
-fn bundle(lang: &str, src: &str) -> FluentBundle<FluentResource> {
-    let id: unic_langid::LanguageIdentifier = lang.parse().unwrap_or_default();
-    let mut b = FluentBundle::new_concurrent(vec![id]);
-    b.set_use_isolating(false);
-    // The files are part of the binary and tested (see tests): a broken
-    // entry shows as its key, never as a crash.
-    let res = FluentResource::try_new(src.to_owned()).unwrap_or_else(|(partial, _)| partial);
-    let _ = b.add_resource(res);
-    b
-}
-
 fn bundles() -> &'static Bundles {
     static B: OnceLock<Bundles> = OnceLock::new();
-    B.get_or_init(|| Bundles { fr: bundle("fr-CA", FR), en: bundle("en-CA", EN) })
+    // A broken entry shows as its key, never as a crash (and a test fails).
+    B.get_or_init(|| Bundles {
+        fr: guichet_app::fluent_bundle("fr-CA", FR),
+        en: guichet_app::fluent_bundle("en-CA", EN),
+    })
 }
 
 /// The translator a page renders with.

@@ -934,20 +934,7 @@ fn a_template_is_made_on_screen_and_a_csv_sends_one_envelope_per_row() {
 #[test]
 fn finance_officers_build_approve_and_download_a_batch() {
     let Some(mut b) = Browser::start() else { return };
-    let config = guichet_app::Config {
-        reference_date: Some("2020-05-10".into()),
-        mailbox: true,
-        originator: Some(guichet_pay::Originator {
-            name: "Société d'habitation du Québec".into(),
-            short_name: "SHQ".into(),
-            id: "SHQ0000001".into(),
-            data_centre: "00310".into(),
-            account: guichet_core::BankAccount::parse("815", "30001", "7654321").expect("account"),
-            credit_code: "450".into(),
-            debit_code: "430".into(),
-        }),
-        ..guichet_app::Config::default()
-    };
+    let config = guichet_app::Config { mailbox: true, ..payments_config() };
     let s = start_with("sqlite", config);
     let base = s.base.clone();
     for (email, name, role) in [

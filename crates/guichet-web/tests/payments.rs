@@ -14,22 +14,6 @@ use serde_json::{Value, json};
 
 const PASSPHRASE: &str = "correct horse battery staple";
 
-fn config() -> guichet_app::Config {
-    guichet_app::Config {
-        reference_date: Some("2020-05-10".into()),
-        originator: Some(guichet_pay::Originator {
-            name: "Société d'habitation du Québec".into(),
-            short_name: "SHQ".into(),
-            id: "SHQ0000001".into(),
-            data_centre: "00310".into(),
-            account: guichet_core::BankAccount::parse("815", "30001", "7654321").expect("account"),
-            credit_code: "450".into(),
-            debit_code: "430".into(),
-        }),
-        ..guichet_app::Config::default()
-    }
-}
-
 struct People {
     worker: Client,
     officer: Client,
@@ -101,7 +85,7 @@ fn cpa005_totals(file: &[u8]) -> (i64, i64, i64, i64) {
 #[test]
 fn signed_loans_are_paid_by_bank_files_and_repaid() {
     for backend in guichet_store::testing::backends() {
-        let s = start_with(backend, config());
+        let s = start_with(backend, payments_config());
         let p = people(&s);
         let (citizen_a, a) = signed_loan(&s, &p, "alice@example.org", "12, rue Rachel");
         let (_citizen_b, b) = signed_loan(&s, &p, "bruno@example.org", "98, avenue du Parc");

@@ -231,6 +231,24 @@ pub fn eligible_loan() -> Value {
     app["answers"].clone()
 }
 
+/// A service configured with the organization's bank settings (payment
+/// files), evaluating as of 2020-05-10.
+pub fn payments_config() -> Config {
+    Config {
+        reference_date: Some("2020-05-10".into()),
+        originator: Some(guichet_pay::Originator {
+            name: "Société d'habitation du Québec".into(),
+            short_name: "SHQ".into(),
+            id: "SHQ0000001".into(),
+            data_centre: "00310".into(),
+            account: guichet_core::BankAccount::parse("815", "30001", "7654321").expect("account"),
+            credit_code: "450".into(),
+            debit_code: "430".into(),
+        }),
+        ..Config::default()
+    }
+}
+
 /// Runs `f` on each backend.
 pub fn on_each(f: impl Fn(&Server)) {
     for b in guichet_store::testing::backends() {
