@@ -563,3 +563,4 @@ mail-status-queued = Waiting
 mail-status-retrying = Retry planned
 mail-status-sent = Sent
 mail-status-uncertain = Uncertain (interrupted while sending)
+finance-files-text = The first file downloaded marks the batch as sent and tells the payees. Each file is the same at every download (its SHA-256 is kept).

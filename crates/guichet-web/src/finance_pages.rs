@@ -5,7 +5,7 @@
 #![allow(clippy::result_large_err)]
 
 use askama::Template;
-use axum::extract::{Multipart, Path, Query, State};
+use axum::extract::{Multipart, Path, State};
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::Response;
 use guichet_app::{AppError, BatchView, Caller, LoanLine, PayFormat, ReadyPayment};
@@ -167,26 +167,25 @@ pub(crate) async fn approve(
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
-pub(crate) struct FormatQuery {
-    format: Option<String>,
-}
-
+/// Writes a bank file (a POST with the CSRF token: the first file marks the
+/// batch sent and tells the payees, so a link must not do it).
 pub(crate) async fn file(
     State(s): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
     Path(id): Path<String>,
-    q: Result<Query<FormatQuery>, axum::extract::rejection::QueryRejection>,
+    axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     let caller = match finance(&c) {
         Ok(x) => x,
         Err(r) => return r,
     };
-    let format = q.ok().and_then(|Query(q)| q.format).unwrap_or_default();
-    let result = match PayFormat::parse(&format) {
-        Ok(f) => s.app.export_batch(&caller, &id, f).await,
+    if !csrf_ok(&c, first(&f, "_csrf")) {
+        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
+    }
+    let result = match PayFormat::parse(first(&f, "format").unwrap_or_default()) {
+        Ok(format) => s.app.export_batch(&caller, &id, format).await,
         Err(e) => Err(e),
     };
     match result {

@@ -123,7 +123,7 @@ pub fn router(app: App) -> Router {
         .route("/finances/lots", post(finance_pages::create_batch))
         .route("/finances/lots/{id}", get(finance_pages::batch))
         .route("/finances/lots/{id}/approbation", post(finance_pages::approve))
-        .route("/finances/lots/{id}/fichier", get(finance_pages::file))
+        .route("/finances/lots/{id}/fichier", post(finance_pages::file))
         .route("/finances/retours", post(finance_pages::returns))
         .route("/finances/prets", get(finance_pages::loans))
         .route("/demandes/{id}/{action}", post(pages::decide));

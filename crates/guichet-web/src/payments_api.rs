@@ -46,11 +46,11 @@ pub fn routes() -> Vec<Route> {
             post(approve),
         ),
         r(
-            "get",
+            "post",
             "/api/v1/payments/batches/{id}/file",
-            "The bank file of an approved batch (`?format=pain001` or `cpa005`).",
-            None,
-            get(file),
+            "Write the bank file of an approved batch (`format`: pain001 or cpa005); the first one marks the batch sent and tells the payees. A POST: it changes the batch.",
+            Some(schema::<FormatBody>),
+            post(file),
         ),
         r(
             "post",
@@ -167,9 +167,11 @@ pub struct NoteBody {
     pub note: String,
 }
 
-#[derive(Debug, Deserialize)]
-pub struct FormatQuery {
-    pub format: Option<String>,
+#[derive(Debug, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct FormatBody {
+    /// `pain001` (ISO 20022) or `cpa005` (Payments Canada Standard 005).
+    pub format: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -217,9 +219,9 @@ async fn file(
     State(s): State<AppState>,
     Auth(c): Auth,
     Path(id): Path<String>,
-    q: Q<FormatQuery>,
+    Body(b): Body<FormatBody>,
 ) -> ApiResult<Response> {
-    let format = PayFormat::parse(query(q)?.format.as_deref().unwrap_or(""))?;
+    let format = PayFormat::parse(&b.format)?;
     let (bytes, name, media) = s.app.export_batch(&c, &id, format).await?;
     Ok(attachment(bytes, &name, &media))
 }

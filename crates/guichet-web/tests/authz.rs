@@ -232,7 +232,12 @@ fn every_route_for_every_role() {
             ("POST", "/api/v1/payments/batches".into(), Some(json!({})), &["finance_officer"]),
             ("GET", format!("/api/v1/payments/batches/{batch}"), None, &["finance_officer"]),
             ("POST", format!("/api/v1/payments/batches/{batch}/approve"), Some(json!({})), &["finance_officer"]),
-            ("GET", format!("/api/v1/payments/batches/{batch}/file?format=cpa005"), None, &["finance_officer"]),
+            (
+                "POST",
+                format!("/api/v1/payments/batches/{batch}/file"),
+                Some(json!({"format": "cpa005"})),
+                &["finance_officer"],
+            ),
             ("POST", "/api/v1/payments/returns".into(), None, &["finance_officer"]),
             ("GET", "/api/v1/loans".into(), None, &["finance_officer"]),
             (

@@ -996,6 +996,9 @@ fn finance_officers_build_approve_and_download_a_batch() {
     b.go(&format!("form[action='{batch}/approbation'] button.primary"));
     let t = b.text();
     assert!(t.contains("Approuvé par") && t.contains("Télécharger le fichier ISO 20022"), "{t}");
+    // A link cannot write the file (it marks the batch sent): GET is refused.
+    let st = b.js("return fetch(arguments[0]).then(r => r.status);", json!([format!("{batch}/fichier")]));
+    assert_eq!(st, 405, "{st}");
     b.audit("approved batch");
     b.screenshot("batch-approved");
     let fetch = |b: &Browser, format: &str| -> String {
@@ -1003,8 +1006,9 @@ fn finance_officers_build_approve_and_download_a_batch() {
             "POST",
             "/execute/async",
             Some(json!({"script": "const done = arguments[arguments.length - 1];
-                fetch(arguments[0]).then(r => r.text()).then(done, e => done('error ' + e));",
-                "args": [format!("{batch}/fichier?format={format}")]})),
+                const body = new URLSearchParams({_csrf: document.querySelector('input[name=_csrf]').value, format: arguments[1]});
+                fetch(arguments[0], {method: 'POST', body}).then(r => r.text()).then(done, e => done('error ' + e));",
+                "args": [format!("{batch}/fichier"), format]})),
         );
         v.as_str().expect("file").to_owned()
     };

@@ -115,7 +115,11 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         assert!(ready.as_array().is_some_and(|l| l.iter().all(|x| x["dossier"] != a)), "scheduled: out of the queue");
 
         // Two people: not who built it; the file waits for the approval.
-        let (st, e) = p.fin1.bytes("GET", &format!("/api/v1/payments/batches/{id}/file?format=pain001"), None);
+        let (st, e) = p.fin1.bytes(
+            "POST",
+            &format!("/api/v1/payments/batches/{id}/file"),
+            Some(("application/json", br#"{"format": "pain001"}"#.to_vec())),
+        );
         assert_eq!(st, 409, "{}", String::from_utf8_lossy(&e));
         let (st, e) = p.fin1.post(&format!("/api/v1/payments/batches/{id}/approve"), json!({}));
         assert_eq!(st, 403, "{e}");
@@ -125,7 +129,11 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         assert_eq!(p.fin2.post(&format!("/api/v1/payments/batches/{id}/approve"), json!({})).0, 409);
 
         // The files.
-        let (st, xml) = p.fin1.bytes("GET", &format!("/api/v1/payments/batches/{id}/file?format=pain001"), None);
+        let (st, xml) = p.fin1.bytes(
+            "POST",
+            &format!("/api/v1/payments/batches/{id}/file"),
+            Some(("application/json", br#"{"format": "pain001"}"#.to_vec())),
+        );
         assert_eq!(st, 200, "{}", String::from_utf8_lossy(&xml));
         let text = String::from_utf8(xml.clone()).expect("utf-8");
         assert!(text.contains("<CtrlSum>3000.00</CtrlSum>") && text.contains("<NbOfTxs>2</NbOfTxs>"), "{text}");
@@ -139,9 +147,17 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         } else {
             assert!(!validators_required(), "GUICHET_PAIN001_XSD is not set");
         }
-        let (st, again) = p.fin1.bytes("GET", &format!("/api/v1/payments/batches/{id}/file?format=pain001"), None);
+        let (st, again) = p.fin1.bytes(
+            "POST",
+            &format!("/api/v1/payments/batches/{id}/file"),
+            Some(("application/json", br#"{"format": "pain001"}"#.to_vec())),
+        );
         assert_eq!((st, &again), (200, &xml), "the same bytes every time");
-        let (st, aft) = p.fin2.bytes("GET", &format!("/api/v1/payments/batches/{id}/file?format=cpa005"), None);
+        let (st, aft) = p.fin2.bytes(
+            "POST",
+            &format!("/api/v1/payments/batches/{id}/file"),
+            Some(("application/json", br#"{"format": "cpa005"}"#.to_vec())),
+        );
         assert_eq!(st, 200);
         assert_eq!(cpa005_totals(&aft), (300_000, 2, 0, 0));
         let (_, view) = p.fin1.get(&format!("/api/v1/payments/batches/{id}"));
@@ -247,9 +263,17 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         let pad_id = pad["id"].as_str().expect("id").to_owned();
         assert_eq!((pad["direction"].as_str(), pad["total"].as_i64()), (Some("debit"), Some(100_000)));
         assert_eq!(p.fin2.post(&format!("/api/v1/payments/batches/{pad_id}/approve"), json!({})).0, 200);
-        let (st, e) = p.fin1.bytes("GET", &format!("/api/v1/payments/batches/{pad_id}/file?format=pain001"), None);
+        let (st, e) = p.fin1.bytes(
+            "POST",
+            &format!("/api/v1/payments/batches/{pad_id}/file"),
+            Some(("application/json", br#"{"format": "pain001"}"#.to_vec())),
+        );
         assert_eq!(st, 422, "debits are not credit transfers: {}", String::from_utf8_lossy(&e));
-        let (st, aft) = p.fin1.bytes("GET", &format!("/api/v1/payments/batches/{pad_id}/file?format=cpa005"), None);
+        let (st, aft) = p.fin1.bytes(
+            "POST",
+            &format!("/api/v1/payments/batches/{pad_id}/file"),
+            Some(("application/json", br#"{"format": "cpa005"}"#.to_vec())),
+        );
         assert_eq!(st, 200);
         assert_eq!(cpa005_totals(&aft), (0, 0, 100_000, 1));
         assert_eq!(std::str::from_utf8(&aft).expect("ascii").split("\r\n").nth(1).map(|r| &r[..1]), Some("D"));
@@ -267,7 +291,11 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         assert_eq!(st, 200, "{batch2}");
         let id2 = batch2["id"].as_str().expect("id").to_owned();
         p.fin2.post(&format!("/api/v1/payments/batches/{id2}/approve"), json!({}));
-        p.fin2.bytes("GET", &format!("/api/v1/payments/batches/{id2}/file?format=cpa005"), None);
+        p.fin2.bytes(
+            "POST",
+            &format!("/api/v1/payments/batches/{id2}/file"),
+            Some(("application/json", br#"{"format": "cpa005"}"#.to_vec())),
+        );
         let (_, v2) = p.fin1.get(&format!("/api/v1/payments/batches/{id2}"));
         let rb2 = v2["payments"][0]["reference"].as_str().expect("ref").to_owned();
         assert_eq!(csv(&p.fin1, &format!("reference,status,reason\n{rb2},paid,\n")).0, 200);
