@@ -564,3 +564,7 @@ mail-status-retrying = Retry planned
 mail-status-sent = Sent
 mail-status-uncertain = Uncertain (interrupted while sending)
 finance-files-text = The first file downloaded marks the batch as sent and tells the payees. Each file is the same at every download (its SHA-256 is kept).
+finance-scope = Payments in the batch
+finance-scope-all = Every application ready
+finance-scope-chosen = Only the applications ticked below
+finance-shown = Shown:

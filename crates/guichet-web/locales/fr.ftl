@@ -564,3 +564,7 @@ mail-status-retrying = Nouvel essai prévu
 mail-status-sent = Envoyé
 mail-status-uncertain = Incertain (interrompu pendant l'envoi)
 finance-files-text = Le premier fichier téléchargé marque le lot comme transmis et avise les bénéficiaires. Chaque fichier est le même à chaque téléchargement (son empreinte SHA-256 est conservée).
+finance-scope = Paiements du lot
+finance-scope-all = Toutes les demandes prêtes
+finance-scope-chosen = Seulement les demandes cochées ci-dessous
+finance-shown = Affichées :

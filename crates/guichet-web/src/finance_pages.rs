@@ -15,13 +15,21 @@ use crate::AppState;
 use crate::i18n::Tr;
 use crate::pages::{Ctx, Nav, Pairs, csrf_ok, ctx, failure, first, html, message, see_other, to_login};
 
+/// Lines shown of each list (a batch may hold 100,000 payments; it is
+/// built from all of them or from those ticked among these).
+const SHOWN: usize = 200;
+
 #[derive(Template)]
 #[template(path = "finance.html")]
 struct FinancePage {
     t: Tr,
     nav: Nav,
+    /// The first SHOWN of each list, and how many there are in all.
     ready: Vec<ReadyPayment>,
     held: Vec<ReadyPayment>,
+    ready_count: usize,
+    ready_total: i64,
+    held_count: usize,
     batches: Vec<BatchRow>,
     error: Option<String>,
     notice: Option<String>,
@@ -67,11 +75,28 @@ async fn queue_page(s: &AppState, c: &Ctx, caller: &Caller, error: Option<String
         Ok(b) => b,
         Err(e) => return failure(c, e),
     };
-    let (ready, held) = list.into_iter().partition(|l| l.blocked.is_none());
+    let (ready, held): (Vec<_>, Vec<_>) = list.into_iter().partition(|l| l.blocked.is_none());
+    let (ready_count, held_count) = (ready.len(), held.len());
+    let ready_total = ready.iter().map(|r| r.amount).sum();
+    let ready = ready.into_iter().take(SHOWN).collect();
+    let held = held.into_iter().take(SHOWN).collect();
     let tz = jiff::tz::TimeZone::get(&s.app.time_zone()).unwrap_or(jiff::tz::TimeZone::UTC);
     let today =
         jiff::Timestamp::from_second(s.app.now()).map(|t| tz.to_datetime(t).date().to_string()).unwrap_or_default();
-    html(status, &FinancePage { t: c.t, nav: c.nav.clone(), ready, held, batches, error, notice, today })
+    let page = FinancePage {
+        t: c.t,
+        nav: c.nav.clone(),
+        ready,
+        held,
+        ready_count,
+        ready_total,
+        held_count,
+        batches,
+        error,
+        notice,
+        today,
+    };
+    html(status, &page)
 }
 
 pub(crate) async fn queue(State(s): State<AppState>, headers: HeaderMap, uri: Uri) -> Response {
@@ -109,11 +134,13 @@ pub(crate) async fn create_batch(
         return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
     }
     let chosen: Vec<String> = f.iter().filter(|(k, _)| k == "dossier").map(|(_, v)| v.clone()).collect();
-    if chosen.is_empty() {
+    let all = first(&f, "scope") == Some("all");
+    if !all && chosen.is_empty() {
         return queue_page(&s, &c, &caller, Some(c.t.t("finance-choose")), None).await;
     }
     let date = first(&f, "execution_date").filter(|d| !d.is_empty());
-    match s.app.create_batch(&caller, Some(&chosen), date).await {
+    let only = (!all).then_some(chosen.as_slice());
+    match s.app.create_batch(&caller, only, date).await {
         Ok(b) => see_other(&format!("/finances/lots/{}", b.id)),
         Err(e) => match refusal(&c, &e) {
             Some(m) => queue_page(&s, &c, &caller, Some(m), None).await,
