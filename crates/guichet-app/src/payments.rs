@@ -273,6 +273,7 @@ impl App {
                     transit: bank.transit,
                     account: bank.account,
                     remittance: format!("{} {}", row.program, row.id),
+                    notify: self.third_party_email(row).await?,
                 },
             });
             dossiers.push(NewEvents {
@@ -465,9 +466,8 @@ impl App {
 
     async fn try_notify_payments_sent(&self, batch: &BatchRow, payments: &[PaymentRow]) -> Result<()> {
         let ids: Vec<String> = payments.iter().map(|p| p.dossier.clone()).collect();
-        let rows: std::collections::HashMap<String, DossierRow> =
-            self.store.dossiers_by_ids(&ids).await?.into_iter().map(|r| (r.id.clone(), r)).collect();
-        let mut applicants: Vec<String> = rows.values().map(|r| r.applicant.clone()).collect();
+        let heads = self.store.dossier_heads(&ids).await?;
+        let mut applicants: Vec<String> = heads.values().map(|h| h.0.clone()).collect();
         applicants.sort_unstable();
         applicants.dedup();
         let contacts = self.store.user_contacts(&applicants).await?;
@@ -475,9 +475,9 @@ impl App {
         let dates = [Self::date_text(date, "fr"), Self::date_text(date, "en")];
         let mut mails = Vec::with_capacity(payments.len());
         for p in payments {
-            let Some(row) = rows.get(&p.dossier) else { continue };
-            let Some(user) = contacts.get(&row.applicant) else { continue };
-            let prog = self.program_of(row).await?;
+            let Some((applicant, program, version)) = heads.get(&p.dossier) else { continue };
+            let Some(user) = contacts.get(applicant) else { continue };
+            let prog = self.program_version(program, version, None).await?;
             let lang = if user.language == "en" { "en" } else { "fr" };
             let rl = if lang == "en" { guichet_rules::Lang::En } else { guichet_rules::Lang::Fr };
             let args = |name: &str| {
@@ -488,32 +488,39 @@ impl App {
                     ("payee", p.details.name.clone()),
                     ("date", dates[usize::from(lang == "en")].clone()),
                     ("reference", p.reference.clone()),
-                    ("link", format!("{}/demandes/{}", self.config.base_url, row.id)),
+                    ("link", format!("{}/demandes/{}", self.config.base_url, p.dossier)),
                 ]
             };
             let mut push = |role: &str, to: &str, name: &str| {
                 let (subject, body) = crate::notify::render(crate::Notice::PaymentSent, lang, &args(name));
                 mails.push(guichet_store::KeyedMail {
                     key: format!("payment-sent:{}:{role}", p.reference),
-                    dossier: Some(row.id.clone()),
+                    dossier: Some(p.dossier.clone()),
                     to: to.to_owned(),
                     subject,
                     body,
                 });
             };
             push("applicant", &user.email, &user.name);
-            let third = prog.program.payee.as_ref().filter(|x| x.kind == guichet_rules::raw::PayeeKind::ThirdParty);
-            if let Some(email) = third
-                .and_then(|x| x.email.as_ref())
-                .and_then(|q| row.dossier.answers.get(q))
-                .and_then(|v| v.as_str())
-                .filter(|e| guichet_core::Email::parse(e).is_ok())
-            {
+            if let Some(email) = &p.details.notify {
                 push("payee", email, &p.details.name);
             }
         }
         self.store.queue_mails_once(&mails, self.now()).await?;
         Ok(())
+    }
+
+    /// A third-party payee's email (the program names its question), if
+    /// the applicant gave a valid one.
+    async fn third_party_email(&self, row: &DossierRow) -> Result<Option<String>> {
+        let prog = self.program_of(row).await?;
+        let third = prog.program.payee.as_ref().filter(|x| x.kind == guichet_rules::raw::PayeeKind::ThirdParty);
+        Ok(third
+            .and_then(|x| x.email.as_ref())
+            .and_then(|q| row.dossier.answers.get(q))
+            .and_then(|v| v.as_str())
+            .filter(|e| guichet_core::Email::parse(e).is_ok())
+            .map(str::to_owned))
     }
 
     /// Reminders to borrowers 30 and 7 days before their loan is due (each
@@ -829,6 +836,7 @@ impl App {
                     transit: d.transit,
                     account: d.account,
                     remittance: format!("{} {}", row.program, row.id),
+                    notify: None,
                 },
             });
         }

@@ -20,6 +20,9 @@ pub struct PayeeDetails {
     pub transit: String,
     pub account: String,
     pub remittance: String,
+    /// A third-party payee's email, told when the payment leaves.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notify: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -481,25 +484,25 @@ impl Store {
         Ok(added)
     }
 
-    /// Dossiers by id, opened (those that exist).
-    pub async fn dossiers_by_ids(&self, ids: &[String]) -> Result<Vec<DossierRow>> {
-        let mut out = Vec::with_capacity(ids.len());
+    /// Who applied and under which program version, for many dossiers at
+    /// once (plain columns: nothing to open): id → (applicant, program,
+    /// program version).
+    pub async fn dossier_heads(
+        &self,
+        ids: &[String],
+    ) -> Result<std::collections::HashMap<String, (String, String, String)>> {
+        let mut out = std::collections::HashMap::with_capacity(ids.len());
         for chunk in ids.chunks(500) {
             let marks = crate::Marks::new(self.pg()).list(chunk.len());
-            let sql = format!(
-                "SELECT id, program, program_version, applicant, state, version, created_at, submitted_at, updated_at, \
-                 assignee, decided_by, amount, flags, snapshot FROM dossiers WHERE id IN ({marks})"
-            );
-            let rows: Vec<DossierTuple> = on!(self.db(), p => {
+            let sql = format!("SELECT id, applicant, program, program_version FROM dossiers WHERE id IN ({marks})");
+            let rows: Vec<(String, String, String, String)> = on!(self.db(), p => {
                 let mut q = sqlx::query_as(&sql);
                 for id in chunk {
                     q = q.bind(id);
                 }
                 q.fetch_all(p).await?
             });
-            for r in rows {
-                out.push(self.dossier_of_tuple(r)?);
-            }
+            out.extend(rows.into_iter().map(|(id, a, p, v)| (id, (a, p, v))));
         }
         Ok(out)
     }
