@@ -173,16 +173,7 @@ impl Store {
              ORDER BY updated_at, id LIMIT $1"
         );
         let rows: Vec<DossierTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(limit).fetch_all(p).await?);
-        self.open_rows(rows).await
-    }
-
-    /// Opens many dossier rows (decrypt and parse each snapshot) on every
-    /// core, off the async threads; in their order.
-    async fn open_rows(&self, rows: Vec<DossierTuple>) -> Result<Vec<DossierRow>> {
-        let store = self.clone();
-        tokio::task::spawn_blocking(move || par_map(rows, |r| store.dossier_of_tuple(r)))
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?
+        rows.into_iter().map(|r| self.dossier_of_tuple(r)).collect()
     }
 
     /// Creates a batch with its payments and the dossiers' events, in one
@@ -195,10 +186,7 @@ impl Store {
             let json = serde_json::to_vec(&p.details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sealed.push(c.seal(&format!("payment:{}", p.reference), &json)?);
         }
-        let store = self.clone();
-        let appends = tokio::task::spawn_blocking(move || par_map(b.dossiers, |n| store.prepare_append(n)))
-            .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))??;
+        let appends = b.dossiers.into_iter().map(|n| self.prepare_append(n)).collect::<Result<Vec<_>>>()?;
         let total: i64 = b.payments.iter().map(|p| p.amount).sum();
         let count = b.payments.len() as i64;
         let event = serde_json::json!({
@@ -550,38 +538,6 @@ impl Store {
     }
 }
 
-/// `f` over `items` on every core (in their order), for CPU work on many
-/// rows: opening or sealing 100,000 dossier snapshots. Small inputs stay on
-/// the calling thread.
-fn par_map<T: Send, U: Send>(items: Vec<T>, f: impl Fn(T) -> Result<U> + Sync) -> Result<Vec<U>> {
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if items.len() < 2_000 || cores == 1 {
-        return items.into_iter().map(f).collect();
-    }
-    let per = items.len().div_ceil(cores);
-    let mut parts: Vec<Vec<T>> = Vec::with_capacity(cores);
-    let mut items = items;
-    while items.len() > per {
-        let rest = items.split_off(per);
-        parts.push(std::mem::replace(&mut items, rest));
-    }
-    parts.push(items);
-    let f = &f;
-    let done: Vec<Result<Vec<U>>> = std::thread::scope(|sc| {
-        let handles: Vec<_> =
-            parts.into_iter().map(|part| sc.spawn(move || part.into_iter().map(f).collect())).collect();
-        handles
-            .into_iter()
-            .map(|h| h.join().unwrap_or_else(|_| Err(StoreError::Corrupt("a worker thread panicked".into()))))
-            .collect()
-    });
-    let mut out = Vec::new();
-    for part in done {
-        out.extend(part?);
-    }
-    Ok(out)
-}
-
 /// A mail to queue once under its key.
 #[derive(Debug, Clone)]
 pub struct KeyedMail {
@@ -604,19 +560,4 @@ pub struct MailLogLine {
     pub sent_at: Option<i64>,
     pub attempts: i64,
     pub last_error: Option<String>,
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn par_map_keeps_the_order_and_the_first_error() {
-        let items: Vec<u64> = (0..10_001).collect();
-        let out = par_map(items.clone(), |x| Ok(x * 2)).expect("all ok");
-        assert_eq!(out, items.iter().map(|x| x * 2).collect::<Vec<_>>());
-        let failed = par_map(items, |x| if x == 7_777 { Err(StoreError::NotFound) } else { Ok(x) });
-        assert!(matches!(failed, Err(StoreError::NotFound)));
-        assert_eq!(par_map(vec![1, 2, 3], |x| Ok(x + 1)).expect("small"), vec![2, 3, 4]);
-    }
 }
