@@ -112,7 +112,8 @@ pub fn write(batch: &Batch, org: &Originator) -> Result<Vec<u8>, BatchError> {
             r.alpha(s + 190, 15, &p.remittance); // 15: originator's sundry information
             // 16: filler (22), 17: settlement code (2): spaces.
             r.digits(s + 229, 11, "0"); // 18: invalid data element id
-            written += p.amount;
+            // The control total adds what the record now says, read back.
+            written += std::str::from_utf8(&r.0[s + 3..s + 13]).ok().and_then(|a| a.parse::<i64>().ok()).unwrap_or(-1);
         }
         push(&mut out, &r);
     }
