@@ -776,18 +776,7 @@ impl App {
                 format!("{}/enveloppes/{id}", self.config.base_url)
             };
             let lang = if after.lang == "en" { "en" } else { "fr" };
-            let until = jiff::Timestamp::from_second(after.expires_at)
-                .ok()
-                .map(|t| {
-                    Self::date_text(
-                        jiff::tz::TimeZone::get(&self.time_zone())
-                            .unwrap_or(jiff::tz::TimeZone::UTC)
-                            .to_datetime(t)
-                            .date(),
-                        lang,
-                    )
-                })
-                .unwrap_or_default();
+            let until = self.local_date(after.expires_at).map(|d| Self::date_text(d, lang)).unwrap_or_default();
             let (subject, body) = crate::notify::render(
                 notice,
                 lang,

@@ -213,12 +213,7 @@ impl App {
     fn application_date(&self, submitted_at: Option<i64>) -> Result<guichet_rules::Date> {
         match (submitted_at, &self.config.reference_date) {
             (_, Some(_)) | (None, None) => self.today(),
-            (Some(t), None) => {
-                let tz = jiff::tz::TimeZone::get(&self.time_zone()).map_err(|e| AppError::Internal(e.to_string()))?;
-                let ts = jiff::Timestamp::from_second(t).map_err(|e| AppError::Internal(e.to_string()))?;
-                guichet_rules::Date::parse(&tz.to_datetime(ts).date().to_string())
-                    .map_err(|e| AppError::Internal(e.to_string()))
-            }
+            (Some(t), None) => Ok(guichet_rules::Date::from_civil(self.local_date(t)?)),
         }
     }
 

@@ -303,7 +303,10 @@ impl App {
         dossiers: Vec<NewEvents>,
     ) -> Result<BatchRow> {
         let now = self.now();
-        self.pay_batch(&id, execution, 1, direction, &payments)?.check()?;
+        let lines = payments
+            .iter()
+            .map(|p| (p.reference.as_str(), p.dossier.as_str(), p.amount, p.currency.as_str(), &p.details));
+        self.pay_batch(&id, self.local_datetime(now)?, execution, 1, direction, lines)?.check()?;
         let direction = if direction == Direction::Debit { "debit" } else { "credit" };
         self.store
             .create_batch(NewBatch {
@@ -324,35 +327,36 @@ impl App {
             })
     }
 
-    fn pay_batch(
+    /// The batch as the file writers take it; `payments` are (reference,
+    /// dossier, cents, currency, payee).
+    fn pay_batch<'a>(
         &self,
         id: &str,
+        created: jiff::civil::DateTime,
         execution: jiff::civil::Date,
         file_number: i64,
         direction: Direction,
-        payments: &[NewPayment],
+        payments: impl Iterator<Item = (&'a str, &'a str, i64, &'a str, &'a PayeeDetails)>,
     ) -> Result<Batch> {
-        let bank = |p: &NewPayment| {
-            guichet_core::BankAccount::parse(&p.details.institution, &p.details.transit, &p.details.account).map_err(
-                |_| AppError::invalid("invalid_bank", format!("{}: the bank details are not valid", p.dossier)),
-            )
-        };
         Ok(Batch {
             id: id.into(),
-            created: self.local_datetime(self.now())?,
+            created,
             execution,
             file_number: u16::try_from(file_number).map_err(|_| AppError::Internal("file number".into()))?,
             direction,
             payments: payments
-                .iter()
-                .map(|p| {
+                .map(|(reference, dossier, amount, currency, d)| {
+                    let account =
+                        guichet_core::BankAccount::parse(&d.institution, &d.transit, &d.account).map_err(|_| {
+                            AppError::invalid("invalid_bank", format!("{dossier}: the bank details are not valid"))
+                        })?;
                     Ok(Payment {
-                        reference: p.reference.clone(),
-                        name: p.details.name.clone(),
-                        account: bank(p)?,
-                        amount: p.amount,
-                        currency: p.currency.clone(),
-                        remittance: p.details.remittance.clone(),
+                        reference: reference.into(),
+                        name: d.name.clone(),
+                        account,
+                        amount,
+                        currency: currency.into(),
+                        remittance: d.remittance.clone(),
                     })
                 })
                 .collect::<Result<Vec<_>>>()?,
@@ -419,18 +423,10 @@ impl App {
             .created_local
             .parse::<jiff::civil::DateTime>()
             .map_err(|_| AppError::Internal(format!("batch {id}: bad creation time")))?;
-        let new: Vec<NewPayment> = payments
+        let lines = payments
             .iter()
-            .map(|p| NewPayment {
-                reference: p.reference.clone(),
-                dossier: p.dossier.clone(),
-                amount: p.amount,
-                currency: p.currency.clone(),
-                details: p.details.clone(),
-            })
-            .collect();
-        let mut batch = self.pay_batch(id, execution, row.file_number, direction, &new)?;
-        batch.created = created;
+            .map(|p| (p.reference.as_str(), p.dossier.as_str(), p.amount, p.currency.as_str(), &p.details));
+        let batch = self.pay_batch(id, created, execution, row.file_number, direction, lines)?;
         let totals = batch.check()?;
         if totals.sum != row.total || totals.count as i64 != row.count {
             return Err(AppError::Internal(format!("batch {id}: its payments do not add up to its control totals")));
@@ -855,7 +851,7 @@ impl App {
     }
 
     /// The organization's local date at `t`.
-    pub(crate) fn local_date(&self, t: i64) -> Result<jiff::civil::Date> {
+    pub fn local_date(&self, t: i64) -> Result<jiff::civil::Date> {
         Ok(self.local_datetime(t)?.date())
     }
 

@@ -206,6 +206,30 @@ impl Store {
         matches!(self.inner.db, Db::Postgres(_))
     }
 
+    /// The rows of `select` (a query ending in `IN`) for every key, asked
+    /// 500 keys at a time: lookups of many ids at once.
+    pub(crate) async fn select_in<T>(&self, select: &str, keys: &[String]) -> Result<Vec<T>>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let mut out = Vec::with_capacity(keys.len());
+        for chunk in keys.chunks(500) {
+            let sql = format!("{select} ({})", Marks::new(self.pg()).list(chunk.len()));
+            let rows: Vec<T> = on!(self.db(), p => {
+                let mut q = sqlx::query_as(&sql);
+                for k in chunk {
+                    q = q.bind(k);
+                }
+                q.fetch_all(p).await?
+            });
+            out.extend(rows);
+        }
+        Ok(out)
+    }
+
     pub(crate) fn db(&self) -> &Db {
         &self.inner.db
     }

@@ -276,22 +276,9 @@ impl Store {
 
     /// Payments by reference (those that exist).
     pub async fn payments_by_reference(&self, references: &[String]) -> Result<Vec<PaymentRow>> {
-        let mut out = Vec::with_capacity(references.len());
-        for chunk in references.chunks(500) {
-            let marks = crate::Marks::new(self.pg()).list(chunk.len());
-            let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference IN ({marks})");
-            let rows: Vec<PaymentTuple> = on!(self.db(), p => {
-                let mut q = sqlx::query_as(&sql);
-                for r in chunk {
-                    q = q.bind(r);
-                }
-                q.fetch_all(p).await?
-            });
-            for r in rows {
-                out.push(self.payment_row(r)?);
-            }
-        }
-        Ok(out)
+        let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference IN");
+        let rows: Vec<PaymentTuple> = self.select_in(&select, references).await?;
+        rows.into_iter().map(|r| self.payment_row(r)).collect()
     }
 
     /// A dossier's payments, oldest first.
@@ -491,20 +478,9 @@ impl Store {
         &self,
         ids: &[String],
     ) -> Result<std::collections::HashMap<String, (String, String, String)>> {
-        let mut out = std::collections::HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let marks = crate::Marks::new(self.pg()).list(chunk.len());
-            let sql = format!("SELECT id, applicant, program, program_version FROM dossiers WHERE id IN ({marks})");
-            let rows: Vec<(String, String, String, String)> = on!(self.db(), p => {
-                let mut q = sqlx::query_as(&sql);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.fetch_all(p).await?
-            });
-            out.extend(rows.into_iter().map(|(id, a, p, v)| (id, (a, p, v))));
-        }
-        Ok(out)
+        let select = "SELECT id, applicant, program, program_version FROM dossiers WHERE id IN";
+        let rows: Vec<(String, String, String, String)> = self.select_in(select, ids).await?;
+        Ok(rows.into_iter().map(|(id, a, p, v)| (id, (a, p, v))).collect())
     }
 
     /// What was sent (or is waiting) about a dossier: (recipient, subject,

@@ -111,20 +111,9 @@ impl Store {
 
     /// Many accounts' contact details at once (for lists and notices).
     pub async fn user_contacts(&self, ids: &[String]) -> Result<std::collections::HashMap<String, Contact>> {
-        let mut out = std::collections::HashMap::with_capacity(ids.len());
-        for chunk in ids.chunks(500) {
-            let marks = crate::Marks::new(self.pg()).list(chunk.len());
-            let sql = format!("SELECT id, email, name, language FROM users WHERE id IN ({marks})");
-            let rows: Vec<(String, String, String, String)> = on!(self.db(), p => {
-                let mut q = sqlx::query_as(&sql);
-                for id in chunk {
-                    q = q.bind(id);
-                }
-                q.fetch_all(p).await?
-            });
-            out.extend(rows.into_iter().map(|(id, email, name, language)| (id, Contact { email, name, language })));
-        }
-        Ok(out)
+        let select = "SELECT id, email, name, language FROM users WHERE id IN";
+        let rows: Vec<(String, String, String, String)> = self.select_in(select, ids).await?;
+        Ok(rows.into_iter().map(|(id, email, name, language)| (id, Contact { email, name, language })).collect())
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {

@@ -46,6 +46,8 @@ macro_rules! route {
     };
 }
 
+pub(crate) use route;
+
 /// Every route of the service.
 pub fn routes() -> Vec<Route> {
     vec![
@@ -1146,9 +1148,19 @@ async fn audit_verify(State(s): State<AppState>, Auth(c): Auth) -> ApiResult<Jso
 }
 
 fn bytes(content_type: &'static str, body: Vec<u8>) -> Response {
+    file_response(body, content_type, None)
+}
+
+/// A file as a response: its type, `nosniff`, and how to show or save it
+/// (`Content-Disposition`) when given.
+pub(crate) fn file_response(body: Vec<u8>, content_type: &'static str, disposition: Option<String>) -> Response {
     let mut r = body.into_response();
-    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    if let Some(v) = disposition.and_then(|d| HeaderValue::from_str(&d).ok()) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
     r
 }
 

@@ -65,6 +65,15 @@ fn finance(c: &Ctx) -> Result<Caller, Response> {
     Ok(caller)
 }
 
+/// [`finance`] for a form: the session's CSRF token must come with it.
+fn finance_post(c: &Ctx, token: Option<&str>) -> Result<Caller, Response> {
+    let caller = finance(c)?;
+    if !csrf_ok(c, token) {
+        return Err(message(c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale"));
+    }
+    Ok(caller)
+}
+
 async fn queue_page(s: &AppState, c: &Ctx, caller: &Caller, error: Option<String>, notice: Option<String>) -> Response {
     let status = if error.is_some() { StatusCode::UNPROCESSABLE_ENTITY } else { StatusCode::OK };
     let list = match s.app.payments_ready(caller).await {
@@ -80,9 +89,7 @@ async fn queue_page(s: &AppState, c: &Ctx, caller: &Caller, error: Option<String
     let ready_total = ready.iter().map(|r| r.amount).sum();
     let ready = ready.into_iter().take(SHOWN).collect();
     let held = held.into_iter().take(SHOWN).collect();
-    let tz = jiff::tz::TimeZone::get(&s.app.time_zone()).unwrap_or(jiff::tz::TimeZone::UTC);
-    let today =
-        jiff::Timestamp::from_second(s.app.now()).map(|t| tz.to_datetime(t).date().to_string()).unwrap_or_default();
+    let today = s.app.local_date(s.app.now()).map(|d| d.to_string()).unwrap_or_default();
     let page = FinancePage {
         t: c.t,
         nav: c.nav.clone(),
@@ -126,13 +133,10 @@ pub(crate) async fn create_batch(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match finance(&c) {
+    let caller = match finance_post(&c, first(&f, "_csrf")) {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&c, first(&f, "_csrf")) {
-        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
-    }
     let chosen: Vec<String> = f.iter().filter(|(k, _)| k == "dossier").map(|(_, v)| v.clone()).collect();
     let all = first(&f, "scope") == Some("all");
     if !all && chosen.is_empty() {
@@ -178,13 +182,10 @@ pub(crate) async fn approve(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match finance(&c) {
+    let caller = match finance_post(&c, first(&f, "_csrf")) {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&c, first(&f, "_csrf")) {
-        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
-    }
     match s.app.approve_batch(&caller, &id).await {
         Ok(_) => see_other(&format!("/finances/lots/{id}")),
         Err(e) => match refusal(&c, &e) {
@@ -204,13 +205,10 @@ pub(crate) async fn file(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match finance(&c) {
+    let caller = match finance_post(&c, first(&f, "_csrf")) {
         Ok(x) => x,
         Err(r) => return r,
     };
-    if !csrf_ok(&c, first(&f, "_csrf")) {
-        return message(&c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale");
-    }
     let result = match PayFormat::parse(first(&f, "format").unwrap_or_default()) {
         Ok(format) => s.app.export_batch(&caller, &id, format).await,
         Err(e) => Err(e),

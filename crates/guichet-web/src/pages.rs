@@ -1525,7 +1525,7 @@ fn version_of(f: &Pairs) -> Option<i64> {
 }
 
 /// Checks sign-in and the CSRF token of an action form.
-fn action_guard(c: &Ctx, f: &Pairs, back: &str) -> Result<Caller, Response> {
+pub(crate) fn action_guard(c: &Ctx, f: &Pairs, back: &str) -> Result<Caller, Response> {
     let Some(caller) = c.caller.clone() else { return Err(to_login(back)) };
     if !csrf_ok(c, first(f, "_csrf")) {
         return Err(message(c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale"));

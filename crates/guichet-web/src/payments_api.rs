@@ -3,8 +3,8 @@
 //! duplicate flags, delivery log).
 
 use axum::extract::{Path, Query, State};
-use axum::http::{HeaderMap, HeaderValue, header};
-use axum::response::{IntoResponse, Response};
+use axum::http::{HeaderMap, header};
+use axum::response::Response;
 use axum::routing::{get, post};
 use guichet_app::PayFormat;
 use guichet_core::BankDetails;
@@ -12,103 +12,148 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use crate::AppState;
-use crate::api::{Route, json_of, query, read_limited, schema};
+use crate::api::{Route, json_of, query, read_limited, route, schema};
 use crate::extract::{ApiResult, Auth, Body};
 
 type Json = axum::Json<serde_json::Value>;
 
 pub fn routes() -> Vec<Route> {
-    let r = |method, path, summary, body: Option<fn(&mut schemars::SchemaGenerator) -> schemars::Schema>, handler| {
-        Route { method, path, summary, auth: true, body, response: Some(schema::<serde_json::Value>), handler }
-    };
     vec![
-        r(
+        route!(
             "get",
             "/api/v1/payments/ready",
             "Approved dossiers whose payment may go out, and those held back (why). Finance officers.",
-            None,
-            get(ready),
+            auth = true,
+            resp = serde_json::Value,
+            get(ready)
         ),
-        r("get", "/api/v1/payments/batches", "The latest payment batches.", None, get(batches)),
-        r(
+        route!(
+            "get",
+            "/api/v1/payments/batches",
+            "The latest payment batches.",
+            auth = true,
+            resp = serde_json::Value,
+            get(batches)
+        ),
+        route!(
             "post",
             "/api/v1/payments/batches",
             "Build a batch from the ready dossiers (all, or `dossiers`).",
-            Some(schema::<BatchBody>),
-            post(create_batch),
+            auth = true,
+            body = BatchBody,
+            resp = serde_json::Value,
+            post(create_batch)
         ),
-        r("get", "/api/v1/payments/batches/{id}", "A batch and its payments.", None, get(batch)),
-        r(
+        route!(
+            "get",
+            "/api/v1/payments/batches/{id}",
+            "A batch and its payments.",
+            auth = true,
+            resp = serde_json::Value,
+            get(batch)
+        ),
+        route!(
             "post",
             "/api/v1/payments/batches/{id}/approve",
             "Approve a batch (a second finance officer: never who built it).",
-            None,
-            post(approve),
+            auth = true,
+            resp = serde_json::Value,
+            post(approve)
         ),
-        r(
+        route!(
             "post",
             "/api/v1/payments/batches/{id}/file",
             "Write the bank file of an approved batch (`format`: pain001 or cpa005); the first one marks the batch sent and tells the payees. A POST: it changes the batch.",
-            Some(schema::<FormatBody>),
-            post(file),
+            auth = true,
+            body = FormatBody,
+            resp = serde_json::Value,
+            post(file)
         ),
-        r(
+        route!(
             "post",
             "/api/v1/payments/returns",
             "Apply the bank's returns (raw CSV body: reference, status, reason). All or nothing.",
-            None,
-            post(returns),
+            auth = true,
+            resp = serde_json::Value,
+            post(returns)
         ),
-        r("get", "/api/v1/loans", "Loans not fully repaid, soonest due first (`?within=DAYS`).", None, get(loans)),
-        r(
+        route!(
+            "get",
+            "/api/v1/loans",
+            "Loans not fully repaid, soonest due first (`?within=DAYS`).",
+            auth = true,
+            resp = serde_json::Value,
+            get(loans)
+        ),
+        route!(
             "post",
             "/api/v1/loans/debits",
             "A batch of pre-authorized debits for the loans due.",
-            Some(schema::<DebitBody>),
-            post(debits),
+            auth = true,
+            body = DebitBody,
+            resp = serde_json::Value,
+            post(debits)
         ),
-        r("get", "/api/v1/dossiers/{id}/payments", "A dossier's payments.", None, get(dossier_payments)),
-        r(
+        route!(
+            "get",
+            "/api/v1/dossiers/{id}/payments",
+            "A dossier's payments.",
+            auth = true,
+            resp = serde_json::Value,
+            get(dossier_payments)
+        ),
+        route!(
             "get",
             "/api/v1/dossiers/{id}/mails",
             "What was mailed about a dossier, to whom, and whether it was delivered.",
-            None,
-            get(dossier_mails),
+            auth = true,
+            resp = serde_json::Value,
+            get(dossier_mails)
         ),
-        r(
+        route!(
             "post",
             "/api/v1/dossiers/{id}/bank-details",
             "Propose new bank details for the payee (they wait for a second employee).",
-            Some(schema::<BankBody>),
-            post(propose_bank),
+            auth = true,
+            body = BankBody,
+            resp = serde_json::Value,
+            post(propose_bank)
         ),
-        r(
+        route!(
             "post",
             "/api/v1/dossiers/{id}/bank-details/confirm",
             "Confirm proposed bank details (not who proposed them).",
-            Some(schema::<VersionBody>),
-            post(confirm_bank),
+            auth = true,
+            body = VersionBody,
+            resp = serde_json::Value,
+            post(confirm_bank)
         ),
-        r(
+        route!(
             "post",
             "/api/v1/dossiers/{id}/repayments",
             "Record a loan repayment received.",
-            Some(schema::<RepaymentBody>),
-            post(repayment),
+            auth = true,
+            body = RepaymentBody,
+            resp = serde_json::Value,
+            post(repayment)
         ),
-        r(
+        route!(
             "post",
             "/api/v1/dossiers/{id}/debit-authorization",
             "The borrower authorizes pre-authorized debits from an account.",
-            Some(schema::<BankBody>),
-            post(authorize_debit),
+            auth = true,
+            body = BankBody,
+            resp = serde_json::Value,
+            post(authorize_debit)
         ),
-        r(
+        route!(
             "post",
             "/api/v1/dossiers/{id}/duplicates/clear",
             "A case worker clears the possible-duplicate flags, with a note.",
-            Some(schema::<NoteBody>),
-            post(clear_duplicates),
+            auth = true,
+            body = NoteBody,
+            resp = serde_json::Value,
+            post(clear_duplicates)
         ),
     ]
 }
@@ -201,18 +246,11 @@ async fn approve(State(s): State<AppState>, Auth(c): Auth, Path(id): Path<String
     json_of(s.app.approve_batch(&c, &id).await?)
 }
 
-/// The file as an attachment, named after the batch.
+/// A bank file as an attachment, named after the batch.
 pub(crate) fn attachment(bytes: Vec<u8>, name: &str, media: &str) -> Response {
-    let mut r = bytes.into_response();
-    let h = r.headers_mut();
     let media =
         if media == "application/xml" { "application/xml; charset=utf-8" } else { "text/plain; charset=us-ascii" };
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(media));
-    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
-        h.insert(header::CONTENT_DISPOSITION, v);
-    }
-    r
+    crate::api::file_response(bytes, media, Some(format!("attachment; filename=\"{name}\"")))
 }
 
 async fn file(

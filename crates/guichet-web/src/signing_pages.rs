@@ -431,7 +431,7 @@ pub(crate) async fn envelope_svg(
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     let Some(caller) = c.caller.as_ref() else { return to_login(&c.nav.path) };
-    let Some(n) = file.strip_suffix(".svg").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1) else {
+    let Some(n) = page_number(&file) else {
         return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text");
     };
     match s.app.envelope_page(caller, &id, n - 1).await {
@@ -459,32 +459,16 @@ pub(crate) async fn envelope_pdf(
     };
     match s.app.envelope_file(caller, &id, which).await {
         Ok(pdf) => {
-            let mut r = pdf.into_response();
-            let h = r.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
-            h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
             let name = match which {
                 guichet_app::EnvelopeFile::Completion => "certificat-achevement",
                 guichet_app::EnvelopeFile::Original => "document-original",
                 guichet_app::EnvelopeFile::Current => "document-signe",
             };
-            if let Ok(v) =
-                HeaderValue::from_str(&format!("inline; filename=\"{name}-{}.pdf\"", id.trim_start_matches("e_")))
-            {
-                h.insert(header::CONTENT_DISPOSITION, v);
-            }
-            r
+            let disposition = format!("inline; filename=\"{name}-{}.pdf\"", id.trim_start_matches("e_"));
+            crate::api::file_response(pdf, "application/pdf", Some(disposition))
         }
         Err(e) => failure(&c, e),
     }
-}
-
-fn guard(c: &Ctx, f: &Pairs, back: &str) -> Result<guichet_app::Caller, Response> {
-    let Some(caller) = c.caller.clone() else { return Err(to_login(back)) };
-    if !csrf_ok(c, first(f, "_csrf")) {
-        return Err(message(c, StatusCode::FORBIDDEN, "page-forbidden", "error-stale"));
-    }
-    Ok(caller)
 }
 
 /// An envelope action's outcome: the envelope again, with a notice or
@@ -528,7 +512,7 @@ pub(crate) async fn envelope_sign(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match guard(&c, &f, &format!("/enveloppes/{id}")) {
+    let caller = match crate::pages::action_guard(&c, &f, &format!("/enveloppes/{id}")) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -548,7 +532,7 @@ pub(crate) async fn envelope_decline(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match guard(&c, &f, &format!("/enveloppes/{id}")) {
+    let caller = match crate::pages::action_guard(&c, &f, &format!("/enveloppes/{id}")) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -564,7 +548,7 @@ pub(crate) async fn envelope_delegate(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match guard(&c, &f, &format!("/enveloppes/{id}")) {
+    let caller = match crate::pages::action_guard(&c, &f, &format!("/enveloppes/{id}")) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -580,7 +564,7 @@ pub(crate) async fn envelope_void(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match guard(&c, &f, &format!("/enveloppes/{id}")) {
+    let caller = match crate::pages::action_guard(&c, &f, &format!("/enveloppes/{id}")) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -597,7 +581,7 @@ pub(crate) async fn send_agreement(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match guard(&c, &f, &format!("/demandes/{id}")) {
+    let caller = match crate::pages::action_guard(&c, &f, &format!("/demandes/{id}")) {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -722,7 +706,7 @@ pub(crate) async fn admin_revoke(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match guard(&c, &f, "/admin") {
+    let caller = match crate::pages::action_guard(&c, &f, "/admin") {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -755,7 +739,7 @@ pub(crate) async fn certificate_issue(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match guard(&c, &f, "/compte/certificat") {
+    let caller = match crate::pages::action_guard(&c, &f, "/compte/certificat") {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -831,7 +815,7 @@ pub(crate) async fn certificate_revoke(
     axum::Form(f): axum::Form<Pairs>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let caller = match guard(&c, &f, "/compte/certificat") {
+    let caller = match crate::pages::action_guard(&c, &f, "/compte/certificat") {
         Ok(x) => x,
         Err(r) => return r,
     };
@@ -923,7 +907,7 @@ pub(crate) async fn external_svg(
     Path((token, file)): Path<(String, String)>,
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
-    let Some(n) = file.strip_suffix(".svg").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1) else {
+    let Some(n) = page_number(&file) else {
         return message(&c, StatusCode::NOT_FOUND, "page-not-found", "page-not-found-text");
     };
     match s.app.external_page(&token, n - 1).await {
@@ -940,12 +924,7 @@ pub(crate) async fn external_pdf(
 ) -> Response {
     let c = ctx(&s, &headers, &uri).await;
     match s.app.external_file(&token).await {
-        Ok(pdf) => {
-            let mut r = pdf.into_response();
-            r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/pdf"));
-            r.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
-            r
-        }
+        Ok(pdf) => crate::api::file_response(pdf, "application/pdf", None),
         Err(e) => failure(&c, e),
     }
 }
@@ -1025,6 +1004,11 @@ pub(crate) async fn external_decline(
         }
         Err(e) => failure(&c, e),
     }
+}
+
+/// `3.svg` → 3 (pages count from 1).
+fn page_number(file: &str) -> Option<usize> {
+    file.strip_suffix(".svg").and_then(|n| n.parse::<usize>().ok()).filter(|n| *n >= 1)
 }
 
 fn svg_response(svg: String) -> Response {
