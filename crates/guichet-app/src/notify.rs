@@ -136,8 +136,7 @@ impl App {
         extra: Vec<(&'static str, String)>,
     ) -> Result<()> {
         let Some(user) = self.store.user(&view.applicant).await? else { return Ok(()) };
-        let row = self.row(&view.id).await?;
-        let p = self.program_of(&row).await?;
+        let p = self.program_version(&view.program, &view.program_version, None).await?;
         let lang = if user.language == "en" { "en" } else { "fr" };
         let rl = if lang == "en" { guichet_rules::Lang::En } else { guichet_rules::Lang::Fr };
         let mut args = vec![

@@ -523,13 +523,12 @@ impl App {
     /// once). Returns how many were queued.
     pub async fn repayment_reminders(&self) -> Result<usize> {
         let mut queued = 0;
-        for l in self.open_loans(Some(30)).await? {
+        for (l, _, user) in self.open_loan_rows(Some(30)).await? {
             if l.days_left < 0 {
                 continue;
             }
             let stage = if l.days_left <= 7 { 7 } else { 30 };
-            let row = self.row(&l.dossier).await?;
-            let Some(user) = self.store.user(&row.applicant).await? else { continue };
+            let Some(user) = user else { continue };
             let lang = if user.language == "en" { "en" } else { "fr" };
             let due = l.due.parse::<jiff::civil::Date>().map_err(|e| AppError::Internal(e.to_string()))?;
             let args = [
@@ -758,10 +757,18 @@ impl App {
     }
 
     async fn open_loans(&self, within: Option<i64>) -> Result<Vec<LoanLine>> {
+        Ok(self.open_loan_rows(within).await?.into_iter().map(|(l, _, _)| l).collect())
+    }
+
+    /// [`App::open_loans`] with each loan's dossier and borrower, read once.
+    async fn open_loan_rows(
+        &self,
+        within: Option<i64>,
+    ) -> Result<Vec<(LoanLine, DossierRow, Option<guichet_store::Contact>)>> {
         // Real time, not the demo's evaluation date: money is due on real days.
         let today = self.local_date(self.now())?;
         let rows = self.store.dossiers_in(&[State::Paid], 1_000_000).await?;
-        let mut out = Vec::new();
+        let mut open = Vec::new();
         for row in rows {
             let p = self.program_of(&row).await?;
             let Some(agreement) = p.program.agreement.as_ref() else { continue };
@@ -782,20 +789,31 @@ impl App {
             if within.is_some_and(|w| days_left > w) {
                 continue;
             }
-            let borrower = self.store.user(&row.applicant).await?.map(|u| u.name).unwrap_or_default();
-            out.push(LoanLine {
-                dossier: row.id.clone(),
-                program: row.program.clone(),
-                borrower,
-                lent: row.amount.unwrap_or(0),
-                repaid: row.dossier.repaid,
-                balance: row.dossier.balance(),
-                due: iso_date(due),
-                days_left,
-                debit_authorized: row.dossier.debit.is_some(),
-            });
+            open.push((row, due, days_left));
         }
-        out.sort_by(|a, b| a.due.cmp(&b.due).then(a.dossier.cmp(&b.dossier)));
+        let mut borrowers: Vec<String> = open.iter().map(|(r, _, _)| r.applicant.clone()).collect();
+        borrowers.sort_unstable();
+        borrowers.dedup();
+        let contacts = self.store.user_contacts(&borrowers).await?;
+        let mut out: Vec<_> = open
+            .into_iter()
+            .map(|(row, due, days_left)| {
+                let contact = contacts.get(&row.applicant).cloned();
+                let line = LoanLine {
+                    dossier: row.id.clone(),
+                    program: row.program.clone(),
+                    borrower: contact.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
+                    lent: row.amount.unwrap_or(0),
+                    repaid: row.dossier.repaid,
+                    balance: row.dossier.balance(),
+                    due: iso_date(due),
+                    days_left,
+                    debit_authorized: row.dossier.debit.is_some(),
+                };
+                (line, row, contact)
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.due.cmp(&b.0.due).then(a.0.dossier.cmp(&b.0.dossier)));
         Ok(out)
     }
 
@@ -806,10 +824,9 @@ impl App {
         let execution = execution_date
             .parse::<jiff::civil::Date>()
             .map_err(|_| AppError::invalid("invalid_request", format!("{execution_date:?} is not a date")))?;
-        let loans = self.open_loans(Some(within)).await?;
+        let loans = self.open_loan_rows(Some(within)).await?;
         let mut payments = Vec::new();
-        for l in loans.iter().filter(|l| l.debit_authorized) {
-            let row = self.row(&l.dossier).await?;
+        for (l, row, _) in loans.iter().filter(|(l, _, _)| l.debit_authorized) {
             // A debit already on its way is not asked for twice.
             if self
                 .store

@@ -450,17 +450,22 @@ async fn run_server(settings: &Settings, listen: &str, banner: Option<String>) -
     let job = app.clone();
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+        let mut minutes: u64 = 0;
         loop {
             tick.tick().await;
+            minutes += 1;
             match job.sweep_envelopes().await {
                 Ok((0, 0)) => {}
                 Ok((expired, reminded)) => tracing::info!(expired, reminded, "envelopes swept"),
                 Err(e) => tracing::warn!(error = %e, "envelope sweep failed"),
             }
-            match job.repayment_reminders().await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(reminders = n, "loan repayment reminders queued"),
-                Err(e) => tracing::warn!(error = %e, "repayment reminders failed"),
+            // Hourly (and at start): it reads every loan paid out.
+            if minutes % 60 == 1 {
+                match job.repayment_reminders().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(reminders = n, "loan repayment reminders queued"),
+                    Err(e) => tracing::warn!(error = %e, "repayment reminders failed"),
+                }
             }
             match job.checkpoint().await {
                 Ok(Some(c)) => tracing::info!(events = c.events, last_seq = c.last_seq, "audit checkpoint signed"),
