@@ -304,7 +304,13 @@ impl App {
     }
 
     /// Runs a command on a dossier already read and checked, and writes.
-    async fn run_on(&self, row: &DossierRow, by: &Caller, version: Option<i64>, cmd: Command) -> Result<DossierView> {
+    pub(crate) async fn run_on(
+        &self,
+        row: &DossierRow,
+        by: &Caller,
+        version: Option<i64>,
+        cmd: Command,
+    ) -> Result<DossierView> {
         let events = row.dossier.handle(cmd, &UserId(by.id().into()), self.now())?;
         self.write(row, version, events, by.id(), row.flags.clone(), vec![]).await
     }

@@ -681,16 +681,14 @@ impl App {
         by.may(Action::Decide, Some(&row.dossier))
             .or_else(|_| by.may(Action::Pay, Some(&row.dossier)))
             .or_else(|_| by.may(Action::ActAsApplicant, Some(&row.dossier)))?;
-        let events = row.dossier.handle(Command::ProposeBankChange { details }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.run_on(&row, by, version, Command::ProposeBankChange { details }).await
     }
 
     /// A second employee confirms new bank details.
     pub async fn confirm_bank_change(&self, by: &Caller, id: &str, version: Option<i64>) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::Decide, Some(&row.dossier)).or_else(|_| by.may(Action::Pay, Some(&row.dossier)))?;
-        let events = row.dossier.handle(Command::ConfirmBankChange, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.run_on(&row, by, version, Command::ConfirmBankChange).await
     }
 
     /// A case worker checked a possible duplicate and clears the flags.
@@ -719,12 +717,8 @@ impl App {
     ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::Pay, Some(&row.dossier))?;
-        if !self.is_loan(&row).await? {
-            return Err(AppError::WrongState("this program's aid is not a loan".into()));
-        }
-        let events =
-            row.dossier.handle(Command::RecordRepayment { amount, reference }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.require_loan(&row).await?;
+        self.run_on(&row, by, version, Command::RecordRepayment { amount, reference }).await
     }
 
     /// The borrower agrees to repay by pre-authorized debit.
@@ -737,16 +731,17 @@ impl App {
     ) -> Result<DossierView> {
         let row = self.row(id).await?;
         by.may(Action::ActAsApplicant, Some(&row.dossier))?;
-        if !self.is_loan(&row).await? {
-            return Err(AppError::WrongState("this program's aid is not a loan".into()));
-        }
-        let events = row.dossier.handle(Command::AuthorizeDebit { details }, &UserId(by.id().into()), self.now())?;
-        self.write(&row, version, events, by.id(), row.flags.clone(), vec![]).await
+        self.require_loan(&row).await?;
+        self.run_on(&row, by, version, Command::AuthorizeDebit { details }).await
     }
 
-    async fn is_loan(&self, row: &DossierRow) -> Result<bool> {
+    async fn require_loan(&self, row: &DossierRow) -> Result<()> {
         let p = self.program_of(row).await?;
-        Ok(p.program.agreement.as_ref().is_some_and(|a| a.kind == guichet_rules::raw::AgreementKind::Loan))
+        if p.program.agreement.as_ref().is_some_and(|a| a.kind == guichet_rules::raw::AgreementKind::Loan) {
+            Ok(())
+        } else {
+            Err(AppError::WrongState("this program's aid is not a loan".into()))
+        }
     }
 
     /// Loans paid out and not fully repaid, soonest due first. `within`:
