@@ -1,8 +1,9 @@
 //! A payment batch of N approved grants (100,000 by default), in the
 //! service's use cases on SQLite: the ready queue read and the batch built
-//! (one event per dossier, one row per payment, one transaction), approved
-//! by a second officer, and both bank files written (each export also
-//! queues the "payment sent" notices). Then M queued emails (10,000 by
+//! (one event per dossier, one row per payment, both bank files written and
+//! sealed, one transaction), approved by a second officer, both files
+//! handed out, then the "payment sent" notices queued (after the response,
+//! as the service does). Then M queued emails (10,000 by
 //! default) delivered to a loopback SMTP server (Python's, discarding).
 //!
 //! cargo bench -p guichet-app --bench payments [-- N [M]]
@@ -118,6 +119,7 @@ fn main() {
         let ready = app.payments_ready(&f1).await.expect("ready");
         let t1 = Instant::now();
         assert_eq!(ready.iter().filter(|r| r.blocked.is_none()).count(), n);
+        drop(ready);
         let batch = app.create_batch(&f1, None, Some("2099-01-15")).await.expect("batch");
         let t2 = Instant::now();
         assert_eq!(batch.count as usize, n);
@@ -127,13 +129,17 @@ fn main() {
         let t4 = Instant::now();
         let (aft, _, _) = app.export_batch(&f1, &batch.id, PayFormat::Cpa005).await.expect("005");
         let t5 = Instant::now();
+        assert_eq!(app.notify_exported_batches().await.expect("notices"), 1);
+        let t6 = Instant::now();
         let s = |a: Instant, b: Instant| (b - a).as_secs_f64();
-        println!("payments ready queue ({n} dossiers)   {:>8.3} s", s(t0, t1));
-        println!("batch built ({n} payments, events)    {:>8.3} s", s(t1, t2));
-        println!("approved                               {:>8.3} s", s(t2, t3));
-        println!("pain.001 written (+{n} notices queued) {:>8.3} s  ({} MB)", s(t3, t4), xml.len() / 1_000_000);
-        println!("Standard 005 written                   {:>8.3} s  ({} MB)", s(t4, t5), aft.len() / 1_000_000);
-        println!("TOTAL queue + batch + both files       {:>8.3} s", s(t0, t5));
+        println!("payments ready queue, as listed ({n})   {:>8.3} s", s(t0, t1));
+        println!("batch built: queue read, {n} events and payments, both files written and sealed");
+        println!("                                       {:>8.3} s", s(t1, t2));
+        println!("approved (second officer)              {:>8.3} s", s(t2, t3));
+        println!("pain.001 handed out                    {:>8.3} s  ({} MB)", s(t3, t4), xml.len() / 1_000_000);
+        println!("Standard 005 handed out                {:>8.3} s  ({} MB)", s(t4, t5), aft.len() / 1_000_000);
+        println!("TOTAL batch built + approved + both files {:>5.3} s", s(t1, t5));
+        println!("then {n} 'payment sent' notices queued  {:>8.3} s  (after the response)", s(t5, t6));
         let b = guichet_pay::Batch {
             id: batch.id.clone(),
             created: jiff::civil::date(2099, 1, 1).at(0, 0, 0, 0),
@@ -153,10 +159,10 @@ fn main() {
                 .collect(),
         };
         let org = app.config.originator.clone().expect("originator");
-        let t6 = Instant::now();
+        let t7 = Instant::now();
         let x = guichet_pay::pain001::write(&b, &org).expect("xml");
         let a = guichet_pay::cpa005::write(&b, &org).expect("005");
-        println!("guichet-pay alone: both files          {:>8.3} s  ({} + {} bytes)", t6.elapsed().as_secs_f64(), x.len(), a.len());
+        println!("guichet-pay alone: both files          {:>8.3} s  ({} + {} bytes)", t7.elapsed().as_secs_f64(), x.len(), a.len());
 
         // Mail: M queued messages to a loopback SMTP server (a fresh
         // database: the notices above are not part of it).

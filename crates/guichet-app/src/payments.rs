@@ -6,7 +6,9 @@
 
 use guichet_core::{Action, BankDetails, Command, Dossier, State, UserId};
 use guichet_pay::{Batch, Direction, Originator, Payment};
-use guichet_store::{BatchRow, DossierRow, NewBatch, NewEvents, NewPayment, PayeeDetails, PaymentRow, Settlement};
+use guichet_store::{
+    BatchFile, BatchRow, DossierRow, NewBatch, NewEvents, NewPayment, PayeeDetails, PaymentRow, Settlement,
+};
 use serde::Serialize;
 use sha2::Digest;
 
@@ -32,6 +34,20 @@ impl PayFormat {
         match self {
             PayFormat::Pain001 => "pain001",
             PayFormat::Cpa005 => "cpa005",
+        }
+    }
+
+    fn file_name(self, batch: &str) -> String {
+        match self {
+            PayFormat::Pain001 => format!("{batch}.pain001.xml"),
+            PayFormat::Cpa005 => format!("{batch}.cpa005.txt"),
+        }
+    }
+
+    fn media_type(self) -> &'static str {
+        match self {
+            PayFormat::Pain001 => "application/xml",
+            PayFormat::Cpa005 => "text/plain",
         }
     }
 }
@@ -306,7 +322,20 @@ impl App {
         let lines = payments
             .iter()
             .map(|p| (p.reference.as_str(), p.dossier.as_str(), p.amount, p.currency.as_str(), &p.details));
-        self.pay_batch(&id, self.local_datetime(now)?, execution, 1, direction, lines)?.check()?;
+        // The files are written now, once: the approval is of these bytes.
+        // The file creation number is the store's to give; the files carry
+        // the next one, and the store refuses the batch if it took another.
+        let file_number = self.store.next_file_number().await?;
+        let batch = self.pay_batch(&id, self.local_datetime(now)?, execution, file_number, direction, lines)?;
+        batch.check()?;
+        let org = self.originator()?;
+        // pain.001 carries credit transfers only; Standard 005 both.
+        let mut files = vec![BatchFile { format: "cpa005".into(), bytes: guichet_pay::cpa005::write(&batch, org)? }];
+        if direction == Direction::Credit {
+            let xml = guichet_pay::pain001::write(&batch, org)?.into_bytes();
+            files.push(BatchFile { format: "pain001".into(), bytes: xml });
+        }
+        drop(batch);
         let direction = if direction == Direction::Debit { "debit" } else { "credit" };
         self.store
             .create_batch(NewBatch {
@@ -317,11 +346,16 @@ impl App {
                 execution_date: iso_date(execution),
                 created_by: by.id().into(),
                 at: now,
+                file_number,
                 payments,
                 dossiers,
+                files,
             })
             .await
             .map_err(|e| match e {
+                guichet_store::StoreError::Conflict { current: -3 } => AppError::WrongState(
+                    "another batch took this file creation number meanwhile: build the batch again".into(),
+                ),
                 guichet_store::StoreError::Conflict { .. } => AppError::Conflict { current: -1 },
                 e => e.into(),
             })
@@ -404,8 +438,11 @@ impl App {
         Ok(BatchView { batch, payments, created_by_name, approved_by_name })
     }
 
-    /// The bank file of an approved batch: (bytes, file name, media type).
-    /// Written the same every time; its SHA-256 is recorded on the first.
+    /// The bank file of an approved batch: (bytes, file name, media type):
+    /// the file written when the batch was built, whose SHA-256 the second
+    /// officer approved. Each hand-out is an event of the batch. The
+    /// "payment sent" notices are not queued here: see
+    /// [`App::notify_exported_batches`].
     pub async fn export_batch(&self, by: &Caller, id: &str, format: PayFormat) -> Result<(Vec<u8>, String, String)> {
         by.may(Action::Pay, None)?;
         let org = self.originator()?;
@@ -413,6 +450,33 @@ impl App {
         if row.state == "created" {
             return Err(AppError::WrongState("this batch waits for a second finance officer's approval".into()));
         }
+        let (bytes, name, media) = match self.store.payment_file(id, format.name()).await? {
+            Some(bytes) => (bytes, format.file_name(id), format.media_type()),
+            // A batch built before its files were kept: written from its
+            // payments (the same bytes as long as the settings are).
+            None => self.write_batch_file(&row, format, org).await?,
+        };
+        let sha = guichet_store::hex(&sha2::Sha256::digest(&bytes));
+        let first =
+            self.store.record_export(id, format.name(), &sha, by.id(), self.now()).await.map_err(|e| match e {
+                guichet_store::StoreError::Conflict { .. } => AppError::WrongState(
+                    "this batch's file was already written with other contents; the settings changed since".into(),
+                ),
+                e => e.into(),
+            })?;
+        if first && row.direction == "credit" {
+            tracing::info!(batch = %id, "payment file handed out; payment notices follow");
+        }
+        Ok((bytes, name, media.into()))
+    }
+
+    async fn write_batch_file(
+        &self,
+        row: &BatchRow,
+        format: PayFormat,
+        org: &Originator,
+    ) -> Result<(Vec<u8>, String, &'static str)> {
+        let id = &row.id;
         let payments = self.store.batch_payments(id).await?;
         let direction = if row.direction == "debit" { Direction::Debit } else { Direction::Credit };
         let execution = row
@@ -431,36 +495,33 @@ impl App {
         if totals.sum != row.total || totals.count as i64 != row.count {
             return Err(AppError::Internal(format!("batch {id}: its payments do not add up to its control totals")));
         }
-        let (bytes, name, media) = match format {
-            PayFormat::Pain001 => {
-                (guichet_pay::pain001::write(&batch, org)?.into_bytes(), format!("{id}.pain001.xml"), "application/xml")
-            }
-            PayFormat::Cpa005 => (guichet_pay::cpa005::write(&batch, org)?, format!("{id}.cpa005.txt"), "text/plain"),
+        let bytes = match format {
+            PayFormat::Pain001 => guichet_pay::pain001::write(&batch, org)?.into_bytes(),
+            PayFormat::Cpa005 => guichet_pay::cpa005::write(&batch, org)?,
         };
-        let sha = guichet_store::hex(&sha2::Sha256::digest(&bytes));
-        let first =
-            self.store.record_export(id, format.name(), &sha, by.id(), self.now()).await.map_err(|e| match e {
-                guichet_store::StoreError::Conflict { .. } => AppError::WrongState(
-                    "this batch's file was already written with other contents; the settings changed since".into(),
-                ),
-                e => e.into(),
-            })?;
-        if first && direction == Direction::Credit {
-            self.notify_payments_sent(&row, &payments).await;
+        Ok((bytes, format.file_name(id), format.media_type()))
+    }
+
+    /// Queues the "payment sent" notices of every credit batch whose file
+    /// went out and whose notices are not queued yet; returns how many
+    /// batches. Run after an export (off the officer's request: a batch
+    /// may hold 100,000 payments) and by the service's minute sweep, so
+    /// a crash in between loses none (idempotency keys: none twice).
+    pub async fn notify_exported_batches(&self) -> Result<usize> {
+        let ids = self.store.batches_to_notify().await?;
+        for id in &ids {
+            let row = self.store.batch(id).await?.ok_or(AppError::NotFound)?;
+            let payments = self.store.batch_payments(id).await?;
+            self.notify_payments_sent(&row, &payments).await?;
+            self.store.mark_batch_notified(id, self.now()).await?;
         }
-        Ok((bytes, name, media.into()))
+        Ok(ids.len())
     }
 
     /// Tells each applicant (and a third-party payee with an email) that
     /// the payment left; once per payment, however many exports. Read and
     /// queued in bulk: a batch may hold 100,000 payments.
-    async fn notify_payments_sent(&self, batch: &BatchRow, payments: &[PaymentRow]) {
-        if let Err(e) = self.try_notify_payments_sent(batch, payments).await {
-            tracing::warn!(batch = %batch.id, error = %e, "payment notices not queued");
-        }
-    }
-
-    async fn try_notify_payments_sent(&self, batch: &BatchRow, payments: &[PaymentRow]) -> Result<()> {
+    async fn notify_payments_sent(&self, batch: &BatchRow, payments: &[PaymentRow]) -> Result<()> {
         let ids: Vec<String> = payments.iter().map(|p| p.dossier.clone()).collect();
         let heads = self.store.dossier_heads(&ids).await?;
         let mut applicants: Vec<String> = heads.values().map(|h| h.0.clone()).collect();

@@ -32,7 +32,9 @@ pub use audit::{AuditReport, Checkpoint, CheckpointKey, LogLine};
 pub use blobs::BlobMeta;
 pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
-pub use payments::{BatchRow, KeyedMail, MailLogLine, NewBatch, NewPayment, PayeeDetails, PaymentRow, Settlement};
+pub use payments::{
+    BatchFile, BatchRow, KeyedMail, MailLogLine, NewBatch, NewPayment, PayeeDetails, PaymentRow, Settlement,
+};
 pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite, SigningLink};
 pub use users::{ApiToken, Contact, NewUser, OutgoingMail, Session, UserRow};
 

@@ -5,6 +5,7 @@
 //! in the same transaction.
 
 use serde::{Deserialize, Serialize};
+use sha2::Digest;
 
 use crate::audit::append_event;
 use crate::dossiers::{DossierTuple, state_name};
@@ -45,9 +46,31 @@ pub struct NewBatch {
     pub execution_date: String,
     pub created_by: String,
     pub at: i64,
+    /// The file creation number the files carry: [`Store::next_file_number`]
+    /// when they were written (`Conflict { current: -3 }` if another batch
+    /// took it since).
+    pub file_number: i64,
     pub payments: Vec<NewPayment>,
     /// The dossiers' events (payment scheduled), written with the batch.
     pub dossiers: Vec<NewEvents>,
+    /// The bank files, written once now: the second officer approves
+    /// these bytes (their SHA-256 is on the batch) and they are kept sealed.
+    pub files: Vec<BatchFile>,
+}
+
+/// A bank file of a batch: `pain001` or `cpa005`, and its bytes.
+#[derive(Debug, Clone)]
+pub struct BatchFile {
+    pub format: String,
+    pub bytes: Vec<u8>,
+}
+
+fn file_column(format: &str) -> Result<&'static str> {
+    match format {
+        "pain001" => Ok("pain001_sha256"),
+        "cpa005" => Ok("cpa005_sha256"),
+        _ => Err(StoreError::Corrupt(format!("unknown payment file format {format:?}"))),
+    }
 }
 
 /// A batch as stored.
@@ -189,9 +212,21 @@ impl Store {
         let appends = b.dossiers.into_iter().map(|n| self.prepare_append(n)).collect::<Result<Vec<_>>>()?;
         let total: i64 = b.payments.iter().map(|p| p.amount).sum();
         let count = b.payments.len() as i64;
+        let mut files = Vec::with_capacity(b.files.len());
+        let (mut pain001, mut cpa005) = (None, None);
+        for f in &b.files {
+            let sha = crate::hex(&sha2::Sha256::digest(&f.bytes));
+            match file_column(&f.format)? {
+                "pain001_sha256" => pain001 = Some(sha.clone()),
+                _ => cpa005 = Some(sha.clone()),
+            }
+            let sealed = c.seal(&format!("payment-file:{}:{}", b.id, f.format), &f.bytes)?;
+            files.push((f.format.as_str(), sha, f.bytes.len() as i64, sealed));
+        }
         let event = serde_json::json!({
             "type": "batch_created", "direction": b.direction, "count": count, "total": total,
             "currency": b.currency, "execution_date": b.execution_date,
+            "pain001_sha256": pain001, "cpa005_sha256": cpa005,
             "payments": b.payments.iter().map(|p| &p.reference).collect::<Vec<_>>(),
         });
         let aggregate = format!("batch:{}", b.id);
@@ -203,9 +238,13 @@ impl Store {
                 .fetch_one(&mut *tx)
                 .await?;
             let file_number = last.unwrap_or(0) % 9999 + 1;
+            if file_number != b.file_number {
+                return Err(StoreError::Conflict { current: -3 });
+            }
             sqlx::query(
                 "INSERT INTO payment_batches (id, direction, state, currency, count, total, file_number, created_local, \
-                 execution_date, created_by, created_at) VALUES ($1, $2, 'created', $3, $4, $5, $6, $7, $8, $9, $10)",
+                 execution_date, created_by, created_at, pain001_sha256, cpa005_sha256) \
+                 VALUES ($1, $2, 'created', $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
             )
             .bind(&b.id)
             .bind(&b.direction)
@@ -217,8 +256,20 @@ impl Store {
             .bind(&b.execution_date)
             .bind(&b.created_by)
             .bind(b.at)
+            .bind(&pain001)
+            .bind(&cpa005)
             .execute(&mut *tx)
             .await?;
+            for (format, sha, size, sealed) in &files {
+                sqlx::query("INSERT INTO payment_files (batch, format, sha256, size, body) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(&b.id)
+                    .bind(*format)
+                    .bind(sha)
+                    .bind(*size)
+                    .bind(sealed)
+                    .execute(&mut *tx)
+                    .await?;
+            }
             // Many rows per statement.
             for (chunk_no, chunk) in b.payments.chunks(500).enumerate() {
                 let mut sql = String::from(
@@ -252,6 +303,14 @@ impl Store {
             tx.commit().await?;
         });
         self.batch(&b.id).await?.ok_or(StoreError::NotFound)
+    }
+
+    /// The file creation number the next batch gets (1 to 9999, then 1
+    /// again).
+    pub async fn next_file_number(&self) -> Result<i64> {
+        let last: Option<i64> =
+            on!(self.db(), p => sqlx::query_scalar("SELECT MAX(file_number) FROM payment_batches").fetch_one(p).await?);
+        Ok(last.unwrap_or(0) % 9999 + 1)
     }
 
     pub async fn batch(&self, id: &str) -> Result<Option<BatchRow>> {
@@ -293,39 +352,56 @@ impl Store {
     /// rule holds in the database too.
     pub async fn approve_batch(&self, id: &str, by: &str, at: i64) -> Result<()> {
         let aggregate = format!("batch:{id}");
-        let event = serde_json::json!({"type": "batch_approved", "by": by});
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
-            let done = sqlx::query(
+            let done: Option<(Option<String>, Option<String>)> = sqlx::query_as(
                 "UPDATE payment_batches SET state = 'approved', approved_by = $2, approved_at = $3 \
-                 WHERE id = $1 AND state = 'created' AND created_by <> $2",
+                 WHERE id = $1 AND state = 'created' AND created_by <> $2 RETURNING pain001_sha256, cpa005_sha256",
             )
             .bind(id)
             .bind(by)
             .bind(at)
-            .execute(&mut *tx)
+            .fetch_optional(&mut *tx)
             .await?;
-            if done.rows_affected() == 0 {
-                return Err(StoreError::Conflict { current: -1 });
-            }
+            let Some((pain001, cpa005)) = done else { return Err(StoreError::Conflict { current: -1 }) };
+            // What was approved: these two files, byte for byte.
+            let event = serde_json::json!({
+                "type": "batch_approved", "by": by, "pain001_sha256": pain001, "cpa005_sha256": cpa005,
+            });
             append_event!(&mut *tx, self, &aggregate, Some(by), at, &event);
             tx.commit().await?;
         });
         Ok(())
     }
 
-    /// Records that a file of an approved batch was written, with its
-    /// SHA-256. A second export of the same format must give the same
-    /// bytes (`Conflict` otherwise): a batch has one file per format.
-    /// Returns whether this was the batch's first file (it went to the
-    /// bank now).
+    /// A bank file kept with its batch (None for a batch built before
+    /// files were kept), opened and checked against the SHA-256 the
+    /// batch was approved with.
+    pub async fn payment_file(&self, batch: &str, format: &str) -> Result<Option<Vec<u8>>> {
+        let column = file_column(format)?;
+        let sql = format!(
+            "SELECT f.body, b.{column} FROM payment_files f JOIN payment_batches b ON b.id = f.batch \
+             WHERE f.batch = $1 AND f.format = $2"
+        );
+        let row: Option<(Vec<u8>, Option<String>)> =
+            on!(self.db(), p => sqlx::query_as(&sql).bind(batch).bind(format).fetch_optional(p).await?);
+        let Some((sealed, approved)) = row else { return Ok(None) };
+        let bytes = self.inner.cipher.open(&format!("payment-file:{batch}:{format}"), &sealed)?;
+        let sha = crate::hex(&sha2::Sha256::digest(&bytes));
+        if approved.as_deref() != Some(sha.as_str()) {
+            return Err(StoreError::Corrupt(format!("batch {batch}: its {format} file is not the one approved")));
+        }
+        Ok(Some(bytes))
+    }
+
+    /// Records that a file of an approved batch was handed out, with its
+    /// SHA-256 (an event each time: who took the bank file, when). The
+    /// file must be the one the batch holds (`Conflict` otherwise): a
+    /// batch has one file per format. Returns whether this was the
+    /// batch's first file (it went to the bank now).
     pub async fn record_export(&self, id: &str, format: &str, sha256: &str, by: &str, at: i64) -> Result<bool> {
-        let column = match format {
-            "pain001" => "pain001_sha256",
-            "cpa005" => "cpa005_sha256",
-            _ => return Err(StoreError::Corrupt(format!("unknown payment file format {format:?}"))),
-        };
+        let column = file_column(format)?;
         let aggregate = format!("batch:{id}");
         let event = serde_json::json!({"type": "batch_exported", "format": format, "sha256": sha256});
         let first;
@@ -340,21 +416,40 @@ impl Store {
             if state == "created" {
                 return Err(StoreError::Conflict { current: -1 });
             }
-            match existing {
-                Some(e) if e == sha256 => {}
-                Some(_) => return Err(StoreError::Conflict { current: -2 }),
-                None => {
-                    let sql = format!(
-                        "UPDATE payment_batches SET {column} = $2, state = 'exported', \
-                         exported_at = COALESCE(exported_at, $3) WHERE id = $1"
-                    );
-                    sqlx::query(&sql).bind(id).bind(sha256).bind(at).execute(&mut *tx).await?;
-                    append_event!(&mut *tx, self, &aggregate, Some(by), at, &event);
-                }
+            if existing.as_deref().is_some_and(|e| e != sha256) {
+                return Err(StoreError::Conflict { current: -2 });
             }
+            let sql = format!(
+                "UPDATE payment_batches SET {column} = $2, state = 'exported', \
+                 exported_at = COALESCE(exported_at, $3) WHERE id = $1"
+            );
+            sqlx::query(&sql).bind(id).bind(sha256).bind(at).execute(&mut *tx).await?;
+            append_event!(&mut *tx, self, &aggregate, Some(by), at, &event);
             tx.commit().await?;
         });
         Ok(first)
+    }
+
+    /// Credit batches whose file went out and whose "payment sent"
+    /// notices are not queued yet, oldest first.
+    pub async fn batches_to_notify(&self) -> Result<Vec<String>> {
+        Ok(on!(self.db(), p => sqlx::query_scalar(
+            "SELECT id FROM payment_batches WHERE direction = 'credit' AND exported_at IS NOT NULL \
+             AND notified_at IS NULL ORDER BY exported_at, id",
+        )
+        .fetch_all(p)
+        .await?))
+    }
+
+    /// Marks a batch's notices queued.
+    pub async fn mark_batch_notified(&self, id: &str, at: i64) -> Result<()> {
+        on!(self.db(), p => sqlx::query("UPDATE payment_batches SET notified_at = $2 WHERE id = $1 AND notified_at IS NULL")
+            .bind(id)
+            .bind(at)
+            .execute(p)
+            .await
+            .map(|_| ())?);
+        Ok(())
     }
 
     /// Applies the bank's returns: payments' new states, the dossiers'

@@ -214,7 +214,10 @@ pub(crate) async fn file(
         Err(e) => Err(e),
     };
     match result {
-        Ok((bytes, name, media)) => crate::payments_api::attachment(bytes, &name, &media),
+        Ok((bytes, name, media)) => {
+            crate::payments_api::notify_in_background(&s);
+            crate::payments_api::attachment(bytes, &name, &media)
+        }
         Err(e) => match refusal(&c, &e) {
             Some(m) => batch_page(&s, &c, &caller, &id, Some(m)).await,
             None => failure(&c, e),

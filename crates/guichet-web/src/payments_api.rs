@@ -261,7 +261,21 @@ async fn file(
 ) -> ApiResult<Response> {
     let format = PayFormat::parse(&b.format)?;
     let (bytes, name, media) = s.app.export_batch(&c, &id, format).await?;
+    notify_in_background(&s);
     Ok(attachment(bytes, &name, &media))
+}
+
+/// Queues the "payment sent" notices of the batches whose file just went
+/// out, after the response (the service's minute sweep catches a crash).
+pub(crate) fn notify_in_background(s: &AppState) {
+    let app = s.app.clone();
+    tokio::spawn(async move {
+        match app.notify_exported_batches().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(batches = n, "payment notices queued"),
+            Err(e) => tracing::warn!(error = %e, "payment notices not queued yet; the sweep retries"),
+        }
+    });
 }
 
 async fn returns(

@@ -83,8 +83,10 @@ fn every_route_for_every_role() {
                 execution_date: "2020-06-03".into(),
                 created_by: "u_someone_else".into(),
                 at: 1,
+                file_number: 1,
                 payments: vec![],
                 dossiers: vec![],
+                files: vec![],
             }))
             .expect("batch")
             .id;

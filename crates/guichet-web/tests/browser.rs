@@ -1066,6 +1066,7 @@ fn finance_officers_build_approve_and_download_a_batch() {
     b.sign_in(&base, "france@example.org", "/finances/prets");
     assert!(b.text().contains("Prêts à rembourser") && b.text().contains("1er août 2021"), "{}", b.text());
     b.audit("loans");
+    assert!(!s.wait_mail("marie@example.org", "Paiement envoyé").is_empty(), "payment notice queued");
     b.sign_in(&base, "marie@example.org", "/courriels");
     assert!(b.text().contains("Paiement envoyé") && b.text().contains("Demande reçue"), "{}", b.text());
     b.audit("demo mailbox");

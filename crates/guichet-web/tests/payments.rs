@@ -110,6 +110,9 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         let id = batch["id"].as_str().expect("batch").to_owned();
         assert_eq!((batch["count"].as_i64(), batch["total"].as_i64()), (Some(2), Some(300_000)), "{batch}");
         assert_eq!(batch["state"], "created");
+        // The files are written with the batch: the approver sees their digests.
+        let built_sha = |format: &str| batch[format!("{format}_sha256")].as_str().unwrap_or_default().to_owned();
+        assert_eq!((built_sha("pain001").len(), built_sha("cpa005").len()), (64, 64), "{batch}");
         assert_eq!(state(&citizen_a, &a), "payment_scheduled");
         let (_, ready) = p.fin1.get("/api/v1/payments/ready");
         assert!(ready.as_array().is_some_and(|l| l.iter().all(|x| x["dossier"] != a)), "scheduled: out of the queue");
@@ -135,6 +138,8 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
             Some(("application/json", br#"{"format": "pain001"}"#.to_vec())),
         );
         assert_eq!(st, 200, "{}", String::from_utf8_lossy(&xml));
+        let sha256 = |b: &[u8]| guichet_store::hex(aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, b).as_ref());
+        assert_eq!(sha256(&xml), built_sha("pain001"), "the file handed out is the one approved");
         let text = String::from_utf8(xml.clone()).expect("utf-8");
         assert!(text.contains("<CtrlSum>3000.00</CtrlSum>") && text.contains("<NbOfTxs>2</NbOfTxs>"), "{text}");
         assert!(text.contains("<Nm>Gestion immobilière Tremblay inc.</Nm>"));
@@ -160,6 +165,7 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         );
         assert_eq!(st, 200);
         assert_eq!(cpa005_totals(&aft), (300_000, 2, 0, 0));
+        assert_eq!(sha256(&aft), built_sha("cpa005"), "the file handed out is the one approved");
         let (_, view) = p.fin1.get(&format!("/api/v1/payments/batches/{id}"));
         assert_eq!(view["batch"]["state"], "exported");
         assert_eq!(view["batch"]["pain001_sha256"].as_str().map(str::len), Some(64));
@@ -180,8 +186,11 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
 
         // Told: the borrower (in French) and the landlord, once each however
         // many exports.
-        let mail = s.last_mail("alice@example.org");
+        // (queued just after the file is handed out, not before the answer)
+        let mail = s.wait_mail("alice@example.org", &ra);
         assert!(mail.contains("Un paiement de 1\u{a0}500,00 $") && mail.contains(&ra), "{mail}");
+        // The service's sweep, run again meanwhile, queues nothing twice.
+        s.rt.block_on(s.app.notify_exported_batches()).expect("sweep");
         let (_, log) = citizen_a.get(&format!("/api/v1/dossiers/{a}/mails"));
         let sent: Vec<&str> = log.as_array().expect("log").iter().filter_map(|m| m["subject"].as_str()).collect();
         assert_eq!(sent.iter().filter(|s| s.starts_with("Paiement envoyé")).count(), 2, "{log}");

@@ -174,6 +174,10 @@ fn batch(cmd: &BatchCmd) -> Result<()> {
             std::fs::write(&tmp, &bytes).with_context(|| format!("writing {}", tmp.display()))?;
             std::fs::rename(&tmp, out).with_context(|| format!("writing {}", out.display()))?;
             println!("{}: {} bytes", out.display(), bytes.len());
+            let n = app.notify_exported_batches().await.map_err(|e| anyhow!("{e}"))?;
+            if n > 0 {
+                println!("payment notices queued for {n} batch(es)");
+            }
             Ok(())
         }),
         BatchCmd::List { who } => with_app(who, async |app, by| {

@@ -459,6 +459,12 @@ async fn run_server(settings: &Settings, listen: &str, banner: Option<String>) -
                 Ok((expired, reminded)) => tracing::info!(expired, reminded, "envelopes swept"),
                 Err(e) => tracing::warn!(error = %e, "envelope sweep failed"),
             }
+            // A batch whose file went out just before a crash.
+            match job.notify_exported_batches().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(batches = n, "payment notices queued"),
+                Err(e) => tracing::warn!(error = %e, "payment notices failed"),
+            }
             // Hourly (and at start): it reads every loan paid out.
             if minutes % 60 == 1 {
                 match job.repayment_reminders().await {

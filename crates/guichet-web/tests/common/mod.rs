@@ -89,6 +89,24 @@ impl Server {
         let mails = self.rt.block_on(self.app.mails_to(to)).expect("mails");
         mails.first().map(|m| m.1.clone()).unwrap_or_default()
     }
+
+    /// The latest mail to `to` whose subject or body holds `needle`,
+    /// waiting up to ten seconds for it (some notices are queued after the
+    /// response that causes them); empty if none came.
+    #[allow(dead_code)]
+    pub fn wait_mail(&self, to: &str, needle: &str) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let mails = self.rt.block_on(self.app.mails_to(to)).expect("mails");
+            if let Some(m) = mails.iter().find(|m| m.0.contains(needle) || m.1.contains(needle)) {
+                return format!("{}\n{}", m.0, m.1);
+            }
+            if std::time::Instant::now() > deadline {
+                return String::new();
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 pub struct Client {

@@ -1,0 +1,15 @@
+-- The bank files of a batch, written once when the batch is built (the
+-- second officer approves those exact bytes, by their SHA-256) and kept
+-- sealed: what went to the bank stays readable, byte for byte.
+CREATE TABLE payment_files (
+  batch TEXT NOT NULL REFERENCES payment_batches(id),
+  format TEXT NOT NULL,
+  sha256 TEXT NOT NULL,
+  size BIGINT NOT NULL,
+  body BYTEA NOT NULL,
+  PRIMARY KEY (batch, format)
+);
+-- When the "payment sent" notices of an exported batch were queued: a
+-- sweep queues the ones still missing (idempotency keys make it safe).
+ALTER TABLE payment_batches ADD COLUMN notified_at BIGINT;
+UPDATE payment_batches SET notified_at = exported_at WHERE exported_at IS NOT NULL;
