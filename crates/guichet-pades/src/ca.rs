@@ -101,11 +101,28 @@ fn leaf_params(now: OffsetDateTime, days: i64) -> Result<CertificateParams, Erro
 /// Creates a root CA (20 years) and an issuing CA (10 years) signed by it,
 /// with ECDSA P-384 keys.
 pub fn init(organization: &str, country: &str, now: OffsetDateTime) -> Result<CaFiles, Error> {
+    init_with(organization, country, now, None)
+}
+
+/// [`init`], the issuing CA's certificate naming where the root's CRL is
+/// published (cRLDistributionPoints), for validators that check online.
+pub fn init_with(
+    organization: &str,
+    country: &str,
+    now: OffsetDateTime,
+    root_crl_url: Option<&str>,
+) -> Result<CaFiles, Error> {
     let root_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(ca_err)?;
     let root_params = ca_params(organization, country, "Root CA", now, 20, 1);
     let root = root_params.self_signed(&root_key).map_err(ca_err)?;
     let issuing_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(ca_err)?;
-    let issuing_params = ca_params(organization, country, "Issuing CA", now, 10, 0);
+    let mut issuing_params = ca_params(organization, country, "Issuing CA", now, 10, 0);
+    if let Some(url) = root_crl_url {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Error::Ca(format!("{url:?} is not an http(s) URL")));
+        }
+        issuing_params.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![url.to_owned()] }];
+    }
     let root_issuer = Issuer::new(root_params, &root_key);
     let issuing = issuing_params.signed_by(&issuing_key, &root_issuer).map_err(ca_err)?;
     Ok(CaFiles {
@@ -121,6 +138,10 @@ pub fn init(organization: &str, country: &str, now: OffsetDateTime) -> Result<Ca
 pub struct IssuingCa {
     params: CertificateParams,
     key: KeyPair,
+    /// Where relying parties ask about the certificates it issues: an OCSP
+    /// responder (authorityInfoAccess) and a CRL (cRLDistributionPoints).
+    ocsp_url: Option<String>,
+    crl_url: Option<String>,
 }
 
 impl std::fmt::Debug for IssuingCa {
@@ -133,14 +154,27 @@ impl IssuingCa {
     pub fn load(organization: &str, country: &str, issuing_key_pem: &str) -> Result<IssuingCa, Error> {
         let key = KeyPair::from_pem(issuing_key_pem).map_err(ca_err)?;
         let params = ca_params(organization, country, "Issuing CA", OffsetDateTime::UNIX_EPOCH, 10, 0);
-        Ok(IssuingCa { params, key })
+        Ok(IssuingCa { params, key, ocsp_url: None, crl_url: None })
     }
 
     /// The root CA, to publish the CRL that covers the issuing CA.
     pub fn load_root(organization: &str, country: &str, root_key_pem: &str) -> Result<IssuingCa, Error> {
         let key = KeyPair::from_pem(root_key_pem).map_err(ca_err)?;
         let params = ca_params(organization, country, "Root CA", OffsetDateTime::UNIX_EPOCH, 20, 1);
-        Ok(IssuingCa { params, key })
+        Ok(IssuingCa { params, key, ocsp_url: None, crl_url: None })
+    }
+
+    /// Names, in the certificates issued from now on, the OCSP responder
+    /// and the CRL (http URLs) a validator can ask online.
+    pub fn with_revocation_urls(mut self, ocsp_url: Option<&str>, crl_url: Option<&str>) -> Result<IssuingCa, Error> {
+        for u in ocsp_url.iter().chain(crl_url.iter()) {
+            if !(u.starts_with("http://") || u.starts_with("https://")) {
+                return Err(Error::Ca(format!("{u:?} is not an http(s) URL")));
+            }
+        }
+        self.ocsp_url = ocsp_url.map(str::to_owned);
+        self.crl_url = crl_url.map(str::to_owned);
+        Ok(self)
     }
 
     /// Issues an employee's signing certificate (P-256 key, `days` long).
@@ -192,6 +226,19 @@ impl IssuingCa {
             serial_bytes
         };
         p.serial_number = Some(SerialNumber::from_slice(&serial_bytes));
+        if let Some(url) = &self.crl_url {
+            p.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![url.clone()] }];
+        }
+        if let Some(url) = &self.ocsp_url {
+            use der::Encode;
+            let uri = der::asn1::Ia5String::new(url).map_err(|e| Error::Ca(format!("OCSP URL: {e}")))?;
+            let aia = vec![x509_cert::ext::pkix::AccessDescription {
+                access_method: const_oid::db::rfc5280::ID_AD_OCSP,
+                access_location: x509_cert::ext::pkix::name::GeneralName::UniformResourceIdentifier(uri),
+            }];
+            p.custom_extensions
+                .push(rcgen::CustomExtension::from_oid_content(&[1, 3, 6, 1, 5, 5, 7, 1, 1], aia.to_der()?));
+        }
         let issuer = Issuer::from_params(&self.params, &self.key);
         let cert = p.signed_by(key, &issuer).map_err(ca_err)?;
         Ok(Issued { cert_pem: cert.pem(), cert_der: cert.der().to_vec(), key_pem, serial: serial_bytes })

@@ -29,7 +29,8 @@ pub use pkcs11::Pkcs11Key;
 pub use sign::{SignOptions, sign_pdf, timestamp_pdf};
 pub use tsp::{TimestampAuthority, TimestampClient};
 pub use verify::{
-    Indication, Modification, SignatureReport, ValidationReport, VerifyOptions, verify_pdf, verify_pdf_with,
+    Indication, Modification, RevocationFetcher, SignatureReport, ValidationReport, VerifyOptions, revocation_urls,
+    verify_pdf, verify_pdf_with,
 };
 
 /// Everything that can go wrong, with a message a person can act on.

@@ -150,6 +150,24 @@ pub fn respond(
     })
 }
 
+/// An OCSP request about `cert` (issued by `issuer`), as a validator
+/// sends it to the responder the certificate names.
+pub(crate) fn request(cert: &Certificate, issuer: &Certificate) -> Result<Vec<u8>, Error> {
+    let req = OcspRequest {
+        tbs_request: x509_ocsp::TbsRequest {
+            version: Version::V1,
+            requestor_name: None,
+            request_list: vec![x509_ocsp::Request {
+                req_cert: cert_id(issuer, &cert.tbs_certificate.serial_number)?,
+                single_request_extensions: None,
+            }],
+            request_extensions: None,
+        },
+        optional_signature: None,
+    };
+    Ok(req.to_der()?)
+}
+
 /// What a stored OCSP response says about `cert` (issued by `issuer`):
 /// `None` if it does not cover it or cannot be trusted (not signed by the
 /// issuer).

@@ -83,13 +83,113 @@ pub fn verify_pdf(pdf_bytes: &[u8], trust: &[Vec<u8>], now: time::OffsetDateTime
     verify_pdf_with(pdf_bytes, trust, now, &VerifyOptions::default())
 }
 
-/// How strict validation is.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct VerifyOptions {
-    /// Without revocation data stored in the file for every certificate of
-    /// the signer's path, the result is INDETERMINATE (TRY_LATER) instead of
-    /// a detail: what an auditor wants of a document kept for years.
+/// How strict validation is, and whether it may go online.
+#[derive(Clone, Copy, Default)]
+pub struct VerifyOptions<'a> {
+    /// Without revocation data for every certificate of the signer's path
+    /// (stored in the file, or fetched online when allowed), the result is
+    /// INDETERMINATE (TRY_LATER) instead of a detail: what an auditor wants
+    /// of a document kept for years.
     pub require_revocation: bool,
+    /// When the file holds no revocation data for a certificate, ask the
+    /// OCSP responder (authorityInfoAccess) or fetch the CRL
+    /// (cRLDistributionPoints) the certificate names. What is fetched
+    /// counts for the verdict, not for the level (B-LT needs it stored).
+    pub online: Option<&'a dyn RevocationFetcher>,
+}
+
+impl std::fmt::Debug for VerifyOptions<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("VerifyOptions")
+            .field("require_revocation", &self.require_revocation)
+            .field("online", &self.online.is_some())
+            .finish()
+    }
+}
+
+/// The network, brought by the caller (validation itself does no IO):
+/// fetch a CRL by its URL, send an OCSP request to a responder. Errors
+/// are messages for the report.
+pub trait RevocationFetcher: Send + Sync {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String>;
+    fn ask_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, String>;
+}
+
+/// The http(s) URLs a certificate names for revocation: its OCSP
+/// responders (authorityInfoAccess) and its CRLs (cRLDistributionPoints).
+pub fn revocation_urls(cert: &Certificate) -> (Vec<String>, Vec<String>) {
+    use x509_cert::ext::pkix::name::{DistributionPointName, GeneralName};
+    let uri = |g: &GeneralName| match g {
+        GeneralName::UniformResourceIdentifier(u) => {
+            let u = u.as_str();
+            (u.starts_with("http://") || u.starts_with("https://")).then(|| u.to_owned())
+        }
+        _ => None,
+    };
+    let (mut ocsp, mut crl) = (Vec::new(), Vec::new());
+    for e in cert.tbs_certificate.extensions.iter().flatten() {
+        if e.extn_id == const_oid::db::rfc5280::ID_PE_AUTHORITY_INFO_ACCESS {
+            if let Ok(aia) = x509_cert::ext::pkix::AuthorityInfoAccessSyntax::from_der(e.extn_value.as_bytes()) {
+                ocsp.extend(
+                    aia.0
+                        .iter()
+                        .filter(|a| a.access_method == const_oid::db::rfc5280::ID_AD_OCSP)
+                        .filter_map(|a| uri(&a.access_location)),
+                );
+            }
+        } else if e.extn_id == const_oid::db::rfc5280::ID_CE_CRL_DISTRIBUTION_POINTS
+            && let Ok(dps) = x509_cert::ext::pkix::CrlDistributionPoints::from_der(e.extn_value.as_bytes())
+        {
+            for dp in &dps.0 {
+                if let Some(DistributionPointName::FullName(names)) = &dp.distribution_point {
+                    crl.extend(names.iter().filter_map(uri));
+                }
+            }
+        }
+    }
+    (ocsp, crl)
+}
+
+/// Revocation data for each certificate of `path` (but the anchor), asked
+/// online: the OCSP responder first, else the CRL (at most two URLs of
+/// each per certificate). Returns (CRLs, OCSP responses, report lines).
+fn fetch_online(f: &dyn RevocationFetcher, path: &[Certificate]) -> (Vec<Vec<u8>>, Vec<Vec<u8>>, Vec<String>) {
+    let (mut crls, mut ocsps, mut notes) = (Vec::new(), Vec::new(), Vec::new());
+    for pair in path.windows(2) {
+        let (cert, issuer) = (&pair[0], &pair[1]);
+        let (ocsp_urls, crl_urls) = revocation_urls(cert);
+        let mut got = false;
+        if let Ok(req) = crate::ocsp::request(cert, issuer) {
+            for url in ocsp_urls.iter().take(2) {
+                match f.ask_ocsp(url, &req) {
+                    Ok(r) if crate::ocsp::status_in(&r, cert, issuer).is_some() => {
+                        notes.push(format!("· OCSP response fetched from {url}"));
+                        ocsps.push(r);
+                        got = true;
+                        break;
+                    }
+                    Ok(_) => notes.push(format!("? {url}: the OCSP answer does not cover the certificate")),
+                    Err(e) => notes.push(format!("? {url}: {e}")),
+                }
+            }
+        }
+        if !got {
+            for url in crl_urls.iter().take(2) {
+                match f.fetch_crl(url) {
+                    Ok(c) => {
+                        notes.push(format!("· CRL fetched from {url}"));
+                        crls.push(c);
+                        break;
+                    }
+                    Err(e) => notes.push(format!("? {url}: {e}")),
+                }
+            }
+        }
+        if ocsp_urls.is_empty() && crl_urls.is_empty() {
+            notes.push(format!("? {} names no OCSP responder or CRL", cert.tbs_certificate.subject));
+        }
+    }
+    (crls, ocsps, notes)
 }
 
 /// `verify_pdf` with options.
@@ -97,7 +197,7 @@ pub fn verify_pdf_with(
     pdf_bytes: &[u8],
     trust: &[Vec<u8>],
     now: time::OffsetDateTime,
-    options: &VerifyOptions,
+    options: &VerifyOptions<'_>,
 ) -> Result<ValidationReport, Error> {
     let doc = pdf::load(pdf_bytes)?;
     let ends = pdf::revision_ends(pdf_bytes);
@@ -158,7 +258,7 @@ struct Ctx<'a> {
     ocsps: Vec<Vec<u8>>,
     /// Ends of the revisions covered by a valid document timestamp.
     doc_timestamps: Vec<usize>,
-    options: VerifyOptions,
+    options: VerifyOptions<'a>,
 }
 
 /// The contents of the DSS streams under `key` (`Certs`, `CRLs`, `OCSPs`).
@@ -514,7 +614,20 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
         Ok(path) => {
             details.push(format!("✓ certificate path to a trust anchor: {}", names(&path)));
             // 4b. Revocation, from the validation data stored in the file.
-            match revocation(&path, &ctx.crls, &ctx.ocsps, proven) {
+            let mut coverage = revocation(&path, &ctx.crls, &ctx.ocsps, proven);
+            let mut fetched = false;
+            if let (Ok(Coverage::Missing(_)), Some(f)) = (&coverage, ctx.options.online) {
+                let (crls, ocsps, notes) = fetch_online(f, &path);
+                details.extend(notes);
+                let crls: Vec<Vec<u8>> = ctx.crls.iter().cloned().chain(crls).collect();
+                let ocsps: Vec<Vec<u8>> = ctx.ocsps.iter().cloned().chain(ocsps).collect();
+                coverage = revocation(&path, &crls, &ocsps, proven);
+                fetched = true;
+            }
+            match coverage {
+                Ok(Coverage::Complete) if fetched => {
+                    details.push("✓ not revoked, by revocation data fetched online (not stored in the file)".into());
+                }
                 Ok(Coverage::Complete) => {
                     details.push("✓ not revoked, by the CRLs and OCSP responses stored in the file".into());
                     if report.level == Some("B-T") {

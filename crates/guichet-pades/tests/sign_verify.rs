@@ -249,7 +249,7 @@ fn requiring_revocation_data_makes_a_b_t_signature_indeterminate() {
     let tsa = tsa(&pki);
     let alice = employee(&pki, "Alice Tremblay", 1500);
     let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
-    let strict = guichet_pades::VerifyOptions { require_revocation: true };
+    let strict = guichet_pades::VerifyOptions { require_revocation: true, online: None };
     let r = guichet_pades::verify_pdf_with(&signed, std::slice::from_ref(&pki.root_der), now(), &strict).expect("ok");
     assert_eq!(r.signatures[0].indication, Indication::Indeterminate);
     assert_eq!(r.signatures[0].sub_indication, Some("TRY_LATER"));
@@ -329,4 +329,125 @@ fn page_zero_is_the_last_page() {
     let first = *doc.get_pages().get(&1).expect("page 1");
     assert!(doc.get_dictionary(first).map(|d| !d.has(b"Annots")).unwrap_or(false), "not on page 1");
     assert!(verify_now(&pki, &signed).all_passed());
+}
+
+/// The network as a validator sees it: the test CA's real OCSP responder
+/// and CRLs, at the URLs its certificates name; anything else unreachable.
+struct Network<'a> {
+    pki: &'a Pki,
+    /// When the employee's certificate was revoked, if it was.
+    revoked: Option<time::OffsetDateTime>,
+    ocsp_up: bool,
+    crl_up: bool,
+}
+
+impl guichet_pades::RevocationFetcher for Network<'_> {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        let now = now();
+        match url {
+            "http://pki.test/issuing.crl" if self.crl_up => {
+                let revoked: Vec<_> = match self.revoked {
+                    Some(t) => vec![(serial_of_employee(self.pki), t, guichet_pades::ca::Reason::KeyCompromise)],
+                    None => vec![],
+                };
+                self.pki.issuing.crl(&revoked, 1, now, 7).map_err(|e| e.to_string())
+            }
+            "http://pki.test/root.crl" => {
+                let root =
+                    guichet_pades::ca::IssuingCa::load_root("Société du Plan Nord", "CA", &self.pki.files.root_key)
+                        .map_err(|e| e.to_string())?;
+                root.crl(&[], 1, now, 30).map_err(|e| e.to_string())
+            }
+            _ => Err("connection refused".into()),
+        }
+    }
+
+    fn ask_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        if url != "http://pki.test/ocsp" || !self.ocsp_up {
+            return Err("connection refused".into());
+        }
+        let key = guichet_pades::SoftwareKey::from_pkcs8(self.pki.files.issuing_key.as_bytes(), false)
+            .map_err(|e| e.to_string())?;
+        let revoked = self.revoked;
+        let status = move |_: &[u8]| match revoked {
+            Some(t) => guichet_pades::ocsp::Status::Revoked(t),
+            None => guichet_pades::ocsp::Status::Good,
+        };
+        Ok(guichet_pades::ocsp::respond(request, &self.pki.issuing_der, &key, &self.pki.issuing_der, &status, now()))
+    }
+}
+
+/// The one employee of the online PKI has serial 1700.
+fn serial_of_employee(_pki: &Pki) -> Vec<u8> {
+    vec![0x06, 0xa4]
+}
+
+#[test]
+fn revocation_is_checked_online_at_the_urls_the_certificates_name_when_asked() {
+    let t = time::OffsetDateTime::now_utc();
+    let files =
+        guichet_pades::ca::init_with("Société du Plan Nord", "CA", t, Some("http://pki.test/root.crl")).expect("CA");
+    let issuing = guichet_pades::ca::IssuingCa::load("Société du Plan Nord", "CA", &files.issuing_key)
+        .expect("issuing")
+        .with_revocation_urls(Some("http://pki.test/ocsp"), Some("http://pki.test/issuing.crl"))
+        .expect("urls");
+    let pki = Pki {
+        root_der: guichet_pades::ca::pem_to_der(&files.root_cert).expect("root"),
+        issuing_der: guichet_pades::ca::pem_to_der(&files.issuing_cert).expect("issuing"),
+        files,
+        issuing,
+    };
+    let alice = employee(&pki, "Alice Tremblay", 1700);
+    assert_eq!(serial(&alice.cert_der), serial_of_employee(&pki));
+    {
+        use der::Decode;
+        let c = x509_cert::Certificate::from_der(&alice.cert_der).expect("cert");
+        let (ocsp, crl) = guichet_pades::revocation_urls(&c);
+        assert_eq!(
+            (ocsp, crl),
+            (vec!["http://pki.test/ocsp".to_owned()], vec!["http://pki.test/issuing.crl".to_owned()])
+        );
+    }
+    let signed = sign(&pki, &alice, &simple_pdf(1), "online");
+    let trust = std::slice::from_ref(&pki.root_der);
+    let check = |net: Option<&Network>| {
+        let o = guichet_pades::VerifyOptions {
+            require_revocation: true,
+            online: net.map(|n| n as &dyn guichet_pades::RevocationFetcher),
+        };
+        guichet_pades::verify_pdf_with(&signed, trust, now(), &o).expect("report").signatures.remove(0)
+    };
+    let net = |revoked, ocsp_up, crl_up| Network { pki: &pki, revoked, ocsp_up, crl_up };
+
+    // Offline, nothing stored: indeterminate when revocation is required.
+    let r = check(None);
+    assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some("TRY_LATER")), "{:#?}", r.details);
+
+    // Online: the employee by OCSP, the issuing CA by the root's CRL.
+    let r = check(Some(&net(None, true, true)));
+    assert_eq!(r.indication, Indication::TotalPassed, "{:#?}", r.details);
+    let text = r.details.join("\n");
+    assert!(text.contains("OCSP response fetched from http://pki.test/ocsp"), "{text}");
+    assert!(text.contains("CRL fetched from http://pki.test/root.crl"), "{text}");
+    assert!(text.contains("fetched online (not stored in the file)"), "{text}");
+    assert_eq!(r.level, Some("B-B"), "fetched data does not make a level");
+
+    // The responder down: the CRL the certificate names instead.
+    let r = check(Some(&net(None, false, true)));
+    assert_eq!(r.indication, Indication::TotalPassed, "{:#?}", r.details);
+    let text = r.details.join("\n");
+    assert!(text.contains("? http://pki.test/ocsp: connection refused"), "{text}");
+    assert!(text.contains("CRL fetched from http://pki.test/issuing.crl"), "{text}");
+
+    // Revoked an hour before: by OCSP, and by the CRL when OCSP is down.
+    let before = Some(now() - time::Duration::hours(1));
+    for (ocsp_up, crl_up) in [(true, true), (false, true)] {
+        let r = check(Some(&net(before, ocsp_up, crl_up)));
+        assert_eq!((r.indication, r.sub_indication), (Indication::TotalFailed, Some("REVOKED")), "{:#?}", r.details);
+    }
+
+    // Nothing answers: still indeterminate, and the report says why.
+    let r = check(Some(&net(None, false, false)));
+    assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some("TRY_LATER")), "{:#?}", r.details);
+    assert!(r.details.join("\n").contains("? http://pki.test/issuing.crl: connection refused"), "{:#?}", r.details);
 }

@@ -34,6 +34,18 @@ pub enum CaCmd {
         organization: String,
         #[arg(long, default_value = "CA")]
         country: String,
+        /// The OCSP responder's URL, named in every certificate issued
+        /// (authorityInfoAccess) for `guichet verify --online`.
+        #[arg(long)]
+        ocsp_url: Option<String>,
+        /// Where the issuing CA's CRL (`guichet ca crl`) is published, named
+        /// in every certificate issued (cRLDistributionPoints).
+        #[arg(long)]
+        crl_url: Option<String>,
+        /// Where the root's CRL (`guichet ca crl --root`) is published, named
+        /// in the issuing CA's certificate.
+        #[arg(long)]
+        root_crl_url: Option<String>,
     },
     /// Issue an employee's signing certificate and key.
     Issue {
@@ -128,6 +140,11 @@ struct CaState {
     crl_number: u64,
     /// (serial hex, unix time, reason)
     revoked: Vec<(String, i64, String)>,
+    /// Named in the certificates issued, for validators that check online.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ocsp_url: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    crl_url: Option<String>,
 }
 
 #[derive(Clone, Copy, ValueEnum, PartialEq, Eq)]
@@ -325,10 +342,52 @@ pub struct VerifyArgs {
     trust: Vec<PathBuf>,
     #[arg(long)]
     json: bool,
-    /// Require revocation data in the file for every certificate of the
-    /// path (B-LT): without it the result is INDETERMINATE.
+    /// Require revocation data for every certificate of the path (stored
+    /// in the file, B-LT, or fetched with --online): without it the result
+    /// is INDETERMINATE.
     #[arg(long)]
     require_revocation: bool,
+    /// For certificates the file holds no revocation data about, ask the
+    /// OCSP responder or fetch the CRL the certificate names (http, 10 s).
+    #[arg(long)]
+    online: bool,
+}
+
+/// `--online`: OCSP over HTTP POST (RFC 6960 appendix A), CRLs over GET.
+struct HttpRevocation {
+    agent: ureq::Agent,
+}
+
+impl HttpRevocation {
+    fn new() -> HttpRevocation {
+        let agent = ureq::Agent::config_builder()
+            .timeout_global(Some(std::time::Duration::from_secs(10)))
+            .http_status_as_error(true)
+            .build()
+            .into();
+        HttpRevocation { agent }
+    }
+
+    fn body(resp: &mut ureq::http::Response<ureq::Body>) -> Result<Vec<u8>, String> {
+        resp.body_mut().with_config().limit(16 << 20).read_to_vec().map_err(|e| e.to_string())
+    }
+}
+
+impl guichet_pades::RevocationFetcher for HttpRevocation {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        let mut resp = self.agent.get(url).call().map_err(|e| e.to_string())?;
+        Self::body(&mut resp)
+    }
+
+    fn ask_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        let mut resp = self
+            .agent
+            .post(url)
+            .header("Content-Type", "application/ocsp-request")
+            .send(request)
+            .map_err(|e| e.to_string())?;
+        Self::body(&mut resp)
+    }
 }
 
 fn read(p: &Path) -> Result<Vec<u8>> {
@@ -372,7 +431,8 @@ fn load_state(dir: &Path) -> Result<CaState> {
 /// The CA's state and its issuing CA, from DIR.
 fn issuing_ca(dir: &Path) -> Result<(CaState, IssuingCa)> {
     let st = load_state(dir)?;
-    let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?;
+    let issuing = IssuingCa::load(&st.organization, &st.country, &read_text(&dir.join("issuing.key"))?)?
+        .with_revocation_urls(st.ocsp_url.as_deref(), st.crl_url.as_deref())?;
     Ok((st, issuing))
 }
 
@@ -407,19 +467,32 @@ fn reason_of(r: RevocationReason) -> (ca::Reason, &'static str) {
 pub fn ca(cmd: CaCmd) -> Result<bool> {
     let now = time::OffsetDateTime::now_utc();
     match cmd {
-        CaCmd::Init { dir, organization, country } => {
+        CaCmd::Init { dir, organization, country, ocsp_url, crl_url, root_crl_url } => {
+            for u in ocsp_url.iter().chain(crl_url.iter()) {
+                if !(u.starts_with("http://") || u.starts_with("https://")) {
+                    bail!("{u:?} is not an http(s) URL");
+                }
+            }
             if state_path(&dir).exists() {
                 bail!("{} already holds a CA; refusing to overwrite it", dir.display());
             }
             std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-            let files = ca::init(&organization, &country, now)?;
+            let files = ca::init_with(&organization, &country, now, root_crl_url.as_deref())?;
             write_atomic(&dir.join("root.pem"), files.root_cert.as_bytes(), false)?;
             write_atomic(&dir.join("root.key"), files.root_key.as_bytes(), true)?;
             write_atomic(&dir.join("issuing.pem"), files.issuing_cert.as_bytes(), false)?;
             write_atomic(&dir.join("issuing.key"), files.issuing_key.as_bytes(), true)?;
             save_state(
                 &dir,
-                &CaState { organization, country, next_serial: 1000, crl_number: 1, revoked: Vec::new() },
+                &CaState {
+                    organization,
+                    country,
+                    next_serial: 1000,
+                    crl_number: 1,
+                    revoked: Vec::new(),
+                    ocsp_url,
+                    crl_url,
+                },
             )?;
             println!("CA created in {}: root.pem (the trust anchor to publish), issuing.pem", dir.display());
             println!("Keep root.key offline; issuing.key signs employees' certificates.");
@@ -655,7 +728,11 @@ pub fn verify(a: &VerifyArgs) -> Result<bool> {
     for t in &a.trust {
         trust.extend(ca::pem_all(&read_text(t)?).with_context(|| format!("{}", t.display()))?);
     }
-    let options = guichet_pades::VerifyOptions { require_revocation: a.require_revocation };
+    let http = HttpRevocation::new();
+    let options = guichet_pades::VerifyOptions {
+        require_revocation: a.require_revocation,
+        online: a.online.then_some(&http as &dyn guichet_pades::RevocationFetcher),
+    };
     let report = guichet_pades::verify_pdf_with(&pdf, &trust, time::OffsetDateTime::now_utc(), &options)
         .with_context(|| format!("{}", a.file.display()))?;
     if a.json {

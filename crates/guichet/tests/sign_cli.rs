@@ -384,3 +384,76 @@ fn renew_and_pkcs12() {
     assert!(text(&o).contains("wrong password"), "{}", text(&o));
     assert!(!d.join("x.pdf").exists());
 }
+
+/// Serves the files of `dir` over HTTP on a loopback port (the CA's
+/// publication point); returns the base URL.
+fn publish(dir: &Path) -> String {
+    let server = tiny_http::Server::http("127.0.0.1:0").expect("listen");
+    let port = server.server_addr().to_ip().map(|a| a.port()).expect("port");
+    let dir = dir.to_owned();
+    std::thread::spawn(move || {
+        for req in server.incoming_requests() {
+            let name = req.url().trim_start_matches('/').to_owned();
+            let _ = match std::fs::read(dir.join(&name)) {
+                Ok(bytes) if !name.contains('/') && !name.contains("..") => {
+                    req.respond(tiny_http::Response::from_data(bytes))
+                }
+                _ => req.respond(tiny_http::Response::empty(404)),
+            };
+        }
+    });
+    format!("http://127.0.0.1:{port}")
+}
+
+#[test]
+fn verify_online_fetches_the_crls_the_certificates_name() {
+    let d = workdir("online");
+    std::fs::write(d.join("in.pdf"), pdf()).expect("pdf");
+    let base = publish(&d);
+    let (crl, root_crl) = (format!("{base}/issuing.crl"), format!("{base}/root.crl"));
+    let o = guichet(
+        &d,
+        &["ca", "init", "--dir", "ca", "--organization", "Org", "--crl-url", &crl, "--root-crl-url", &root_crl],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let bad = guichet(&d, &["ca", "init", "--dir", "ca2", "--organization", "Org", "--crl-url", "file:///etc/passwd"]);
+    assert_eq!(bad.status.code(), Some(2), "{}", text(&bad));
+    assert!(
+        guichet(&d, &["ca", "issue", "--dir", "ca", "--name", "A", "--email", "a@x.org", "--out", "a"])
+            .status
+            .success()
+    );
+    assert!(sign_as(&d, "a", "in.pdf", "out.pdf", &[]).status.success());
+    assert!(guichet(&d, &["ca", "crl", "--dir", "ca", "--out", "issuing.crl"]).status.success());
+    assert!(guichet(&d, &["ca", "crl", "--dir", "ca", "--root", "--out", "root.crl"]).status.success());
+    let verify = |extra: &[&str]| {
+        let args = [&["verify", "out.pdf", "--trust", "ca/root.pem", "--require-revocation", "--json"], extra].concat();
+        let o = guichet(&d, &args);
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", text(&o)));
+        (o.status.code(), v["signatures"][0].clone())
+    };
+
+    // Nothing stored in the file: indeterminate offline.
+    let (code, s) = verify(&[]);
+    assert_eq!((code, s["indication"].as_str()), (Some(1), Some("INDETERMINATE")), "{s}");
+    // Online: both CRLs fetched over HTTP from where the certificates say.
+    let (code, s) = verify(&["--online"]);
+    assert_eq!((code, s["indication"].as_str()), (Some(0), Some("TOTAL-PASSED")), "{s}");
+    let details = s["details"].to_string();
+    assert!(details.contains(&format!("CRL fetched from {crl}")), "{details}");
+    assert!(details.contains(&format!("CRL fetched from {root_crl}")), "{details}");
+    // Revoked and republished: the online check sees it.
+    assert!(
+        guichet(&d, &["ca", "revoke", "--dir", "ca", "--serial", "03e8", "--reason", "key-compromise"])
+            .status
+            .success()
+    );
+    assert!(guichet(&d, &["ca", "crl", "--dir", "ca", "--out", "issuing.crl"]).status.success());
+    let (code, s) = verify(&["--online"]);
+    assert_eq!((code, s["sub_indication"].as_str()), (Some(1), Some("REVOKED")), "{s}");
+    // The publication point gone: indeterminate, and why.
+    std::fs::remove_file(d.join("issuing.crl")).expect("rm");
+    let (code, s) = verify(&["--online"]);
+    assert_eq!((code, s["indication"].as_str()), (Some(1), Some("INDETERMINATE")), "{s}");
+    assert!(s["details"].to_string().contains("404"), "{s}");
+}
