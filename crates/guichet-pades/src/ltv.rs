@@ -23,6 +23,12 @@ fn sha1_hex(data: &[u8]) -> String {
 /// `/VRI` entry for every signature of the file. Items already stored are
 /// not stored twice.
 pub fn add_dss(pdf_bytes: &[u8], data: &ValidationData) -> Result<Vec<u8>, Error> {
+    let update = add_dss_update(pdf_bytes, data)?;
+    Ok(crate::sign::appended(pdf_bytes, &update))
+}
+
+/// [`add_dss`], returning only the new revision.
+pub fn add_dss_update(pdf_bytes: &[u8], data: &ValidationData) -> Result<Vec<u8>, Error> {
     let doc = pdf::load(pdf_bytes)?;
     let mut w =
         Appender::new(pdf_bytes, &doc, data.certs.iter().chain(&data.crls).chain(&data.ocsps).map(Vec::len).sum())?;

@@ -7,6 +7,34 @@ use std::io::Write;
 
 /// Parses a PDF (or a prefix of one: an earlier revision).
 pub(crate) fn load(bytes: &[u8]) -> Result<Document, Error> {
+    load_with(bytes, lopdf::LoadOptions::default())
+}
+
+/// Parses a PDF's structure for an incremental update: every object, but
+/// the streams without their contents (page contents, images, fonts…),
+/// which the update never rewrites. Object and cross-reference streams
+/// are kept (the loader needs them). A 200 MB file of scanned pages then
+/// takes a few megabytes, not hundreds.
+pub(crate) fn load_structure(bytes: &[u8]) -> Result<Document, Error> {
+    // lopdf keeps the object changed in place, except for the objects of
+    // object streams, for which it keeps the one returned: both are the
+    // same (a stream's dictionary without content clones cheaply).
+    fn drop_contents(id: ObjectId, o: &mut Object) -> Option<(ObjectId, Object)> {
+        if let Object::Stream(s) = o
+            && !s.dict.has_type(b"ObjStm")
+            && !s.dict.has_type(b"XRef")
+        {
+            s.content = Vec::new();
+            // Not to be read again from the file as a stream whose length
+            // came later.
+            s.start_position = None;
+        }
+        Some((id, o.clone()))
+    }
+    load_with(bytes, lopdf::LoadOptions::with_filter(drop_contents))
+}
+
+fn load_with(bytes: &[u8], options: lopdf::LoadOptions) -> Result<Document, Error> {
     if !bytes.starts_with(b"%PDF-") {
         let head = bytes.iter().take(64).position(|b| *b == b'%');
         if head.is_none() || !bytes.windows(5).take(1024).any(|w| w == b"%PDF-") {
@@ -18,7 +46,7 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document, Error> {
     if memchr::memmem::find(tail, b"%%EOF").is_none() {
         return Err(Error::Pdf("no %%EOF at the end: the file is truncated".into()));
     }
-    let doc = Document::load_mem(bytes).map_err(|e| {
+    let doc = Document::load_mem_with_options(bytes, options).map_err(|e| {
         let text = e.to_string();
         if text.to_lowercase().contains("decrypt") || text.to_lowercase().contains("password") {
             Error::Encrypted

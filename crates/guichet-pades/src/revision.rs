@@ -10,6 +10,7 @@ use std::io::Write;
 
 pub(crate) struct Appender<'d> {
     pub doc: &'d Document,
+    /// The new revision only: it goes after the file's `base` bytes.
     pub out: Vec<u8>,
     pub root: ObjectId,
     offsets: Vec<(ObjectId, usize)>,
@@ -17,6 +18,8 @@ pub(crate) struct Appender<'d> {
     startxref: usize,
     xref_stream: bool,
     original_len: usize,
+    /// The file's last bytes (for a file identifier when it has none).
+    tail: Vec<u8>,
 }
 
 impl<'d> Appender<'d> {
@@ -27,9 +30,8 @@ impl<'d> Appender<'d> {
             _ => return Err(Error::Pdf("the trailer has no /Root catalog".into())),
         };
         let size = doc.trailer.get(b"Size").ok().and_then(|s| s.as_i64().ok()).unwrap_or(0).max(0) as u32;
-        let mut out = Vec::with_capacity(pdf_bytes.len() + extra + 4096);
-        out.extend_from_slice(pdf_bytes);
-        if !out.ends_with(b"\n") {
+        let mut out = Vec::with_capacity(extra + 4096);
+        if !pdf_bytes.ends_with(b"\n") {
             out.push(b'\n');
         }
         Ok(Appender {
@@ -41,7 +43,18 @@ impl<'d> Appender<'d> {
             startxref,
             xref_stream: pdf::last_xref_is_stream(pdf_bytes, startxref),
             original_len: pdf_bytes.len(),
+            tail: pdf_bytes[pdf_bytes.len().saturating_sub(4096)..].to_vec(),
         })
+    }
+
+    /// The offset in the whole file of what is written next.
+    pub fn pos(&self) -> usize {
+        self.original_len + self.out.len()
+    }
+
+    /// The length of the file this revision is appended to.
+    pub fn base_len(&self) -> usize {
+        self.original_len
     }
 
     pub fn alloc(&mut self) -> ObjectId {
@@ -50,7 +63,7 @@ impl<'d> Appender<'d> {
     }
 
     pub fn begin(&mut self, id: ObjectId) {
-        self.offsets.push((id, self.out.len()));
+        self.offsets.push((id, self.pos()));
         let _ = writeln!(self.out, "{} {} obj", id.0, id.1);
     }
 
@@ -64,7 +77,8 @@ impl<'d> Appender<'d> {
         self.end();
     }
 
-    /// Writes the cross-reference section and trailer; returns the file.
+    /// Writes the cross-reference section and trailer; returns the new
+    /// revision (the bytes to append to the file).
     pub fn finish(mut self) -> Result<Vec<u8>, Error> {
         let mut trailer = Dictionary::new();
         trailer.set("Root", Object::Reference(self.root));
@@ -76,9 +90,8 @@ impl<'d> Appender<'d> {
             _ => {
                 // A file identifier from the file's length and its tail (where
                 // its cross-reference and trailer are): unique enough, and cheap.
-                let prev = &self.out[..self.original_len];
-                let tail = &prev[prev.len().saturating_sub(4096)..];
-                let h = Digest::Sha256.hash(&[&prev.len().to_be_bytes()[..], tail].concat())[..16].to_vec();
+                let h =
+                    Digest::Sha256.hash(&[&self.original_len.to_be_bytes()[..], &self.tail].concat())[..16].to_vec();
                 vec![
                     Object::String(h.clone(), lopdf::StringFormat::Hexadecimal),
                     Object::String(h, lopdf::StringFormat::Hexadecimal),
@@ -90,7 +103,7 @@ impl<'d> Appender<'d> {
         let xref_at;
         if self.xref_stream {
             let xs_id = self.alloc();
-            self.offsets.push((xs_id, self.out.len()));
+            self.offsets.push((xs_id, self.pos()));
             self.offsets.sort();
             let mut data = Vec::new();
             let mut index = Vec::new();
@@ -106,13 +119,13 @@ impl<'d> Appender<'d> {
             trailer.set("Size", Object::Integer(i64::from(self.next)));
             trailer.set("Index", Object::Array(index));
             trailer.set("W", Object::Array(vec![1.into(), 4.into(), 2.into()]));
-            xref_at = self.out.len();
+            xref_at = self.pos();
             let _ = writeln!(self.out, "{} {} obj", xs_id.0, xs_id.1);
             write_object(&mut self.out, &Object::Stream(lopdf::Stream::new(trailer, data)));
             self.out.extend_from_slice(b"\nendobj\n");
         } else {
             self.offsets.sort();
-            xref_at = self.out.len();
+            xref_at = self.pos();
             self.out.extend_from_slice(b"xref\n");
             let o = &self.offsets;
             let mut i = 0;

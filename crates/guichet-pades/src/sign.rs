@@ -77,6 +77,24 @@ fn pdf_date(t: time::OffsetDateTime) -> String {
 /// Signs `pdf` with a PAdES signature (B-B, or B-T with a timestamp
 /// authority) and returns the signed file.
 pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Error> {
+    let update = sign_pdf_update(pdf_bytes, opts)?;
+    Ok(appended(pdf_bytes, &update))
+}
+
+/// The file followed by a revision written for it.
+pub(crate) fn appended(pdf_bytes: &[u8], update: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(pdf_bytes.len() + update.len());
+    out.extend_from_slice(pdf_bytes);
+    out.extend_from_slice(update);
+    out
+}
+
+/// [`sign_pdf`] for large files: returns only the new revision, to write
+/// after the file's bytes (which it reads once, for the hash, and never
+/// copies: give it a memory map and the file stays on disk). The document's
+/// streams are not kept while its structure is read, so memory stays a
+/// small fraction of a large file.
+pub fn sign_pdf_update(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Error> {
     // Size the /Contents placeholder from this signer's certificates and the
     // longest signature its key can produce.
     let digest = opts.signer.algorithm().digest();
@@ -174,6 +192,12 @@ pub(crate) fn check_certificate(cert_der: &[u8], at: Option<time::OffsetDateTime
 /// Adds a document timestamp (PAdES B-LTA: `/Type /DocTimeStamp`,
 /// `/SubFilter /ETSI.RFC3161`) over the whole file as it is.
 pub fn timestamp_pdf(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampClient) -> Result<Vec<u8>, Error> {
+    let update = timestamp_pdf_update(pdf_bytes, tsa)?;
+    Ok(appended(pdf_bytes, &update))
+}
+
+/// [`timestamp_pdf`], returning only the new revision.
+pub fn timestamp_pdf_update(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampClient) -> Result<Vec<u8>, Error> {
     let reserved = crate::tsp::timestamp(tsa, &[0; 32])?.len() + 64;
     let kind = Kind {
         type_: "DocTimeStamp",
@@ -211,7 +235,7 @@ fn append_signature(
     digest: Digest,
     contents: &ContentsFn<'_>,
 ) -> Result<Vec<u8>, Error> {
-    let doc = pdf::load(pdf_bytes)?;
+    let doc = pdf::load_structure(pdf_bytes)?;
     let mut w = Appender::new(pdf_bytes, &doc, reserved * 2)?;
     let root = w.root;
     let catalog = doc.get_dictionary(root).map_err(|e| Error::Pdf(format!("unreadable catalog: {e}")))?.clone();
@@ -312,7 +336,8 @@ fn append_signature(
         w.object(root, &Object::Dictionary(cat));
     }
 
-    // The signature dictionary, with placeholders whose positions we keep.
+    // The signature dictionary, with placeholders whose positions we keep
+    // (in the new revision; the file's offsets add the base's length).
     w.begin(sig_id);
     let _ = write!(w.out, "<</Type/{}/Filter/Adobe.PPKLite/SubFilter/{}/ByteRange ", kind.type_, kind.sub_filter);
     let byte_range_at = w.out.len();
@@ -330,11 +355,14 @@ fn append_signature(
     }
     w.out.extend_from_slice(b">>");
     w.end();
+    let base = w.base_len();
     let mut out = w.finish()?;
 
-    // Fill in the byte range, hash it, and put the signature in /Contents.
-    let total = out.len();
-    let ranges = [0, contents_start, contents_end, total - contents_end];
+    // Fill in the byte range, hash it (the file as it was, streamed, then
+    // the new revision around /Contents), and put the signature in.
+    let total = base + out.len();
+    let (cs, ce) = (base + contents_start, base + contents_end);
+    let ranges = [0, cs, ce, total - ce];
     let text = format!("[{} {} {} {}]", ranges[0], ranges[1], ranges[2], ranges[3]);
     let slot = &mut out[byte_range_at..byte_range_at + 36];
     if text.len() > slot.len() {
@@ -343,6 +371,9 @@ fn append_signature(
     slot.fill(b' ');
     slot[..text.len()].copy_from_slice(text.as_bytes());
     let mut h = digest.hasher();
+    for chunk in pdf_bytes.chunks(1 << 20) {
+        h.update(chunk);
+    }
     h.update(&out[..contents_start]);
     h.update(&out[contents_end..]);
     let value = contents(&h.finish())?;

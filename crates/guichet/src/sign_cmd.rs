@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand, ValueEnum};
 use guichet_pades::ca::{self, Employee, IssuingCa};
 use guichet_pades::{SignOptions, SoftwareKey};
-use std::io::Write;
+use std::io::{Seek, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -398,6 +398,72 @@ fn read_text(p: &Path) -> Result<String> {
     std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))
 }
 
+/// A signed file in the making: a temporary file next to the output,
+/// holding the input and the revisions appended so far; removed unless
+/// committed (renamed into place). Each step reads it through a memory
+/// map, so a 200 MB document is never copied into memory.
+struct Staged {
+    tmp: PathBuf,
+    out: PathBuf,
+    file: Option<std::fs::File>,
+}
+
+impl Staged {
+    fn copy_of(input: &Path, output: &Path) -> Result<Staged> {
+        let mut src = std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
+        let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .with_context(|| format!("cannot write {}", tmp.display()))?;
+        let staged = Staged { tmp, out: output.to_owned(), file: Some(file) };
+        let f = staged.file()?;
+        std::io::copy(&mut src, &mut &*f).with_context(|| format!("cannot copy {}", input.display()))?;
+        Ok(staged)
+    }
+
+    fn file(&self) -> Result<&std::fs::File> {
+        self.file.as_ref().context("the output file is closed")
+    }
+
+    /// Computes a revision from the file as it stands and appends it.
+    fn append(&mut self, revision: impl FnOnce(&[u8]) -> Result<Vec<u8>, guichet_pades::Error>) -> Result<()> {
+        let tmp = self.tmp.clone();
+        let f = self.file()?;
+        // SAFETY: the mapped file is our own temporary file (created with
+        // create_new, named after our process), mapped read-only and
+        // unmapped before we write to it again; nothing else writes it.
+        #[allow(unsafe_code)]
+        let map = unsafe { memmap2::Mmap::map(f) }.with_context(|| format!("cannot read {}", tmp.display()))?;
+        let update = revision(&map)?;
+        drop(map);
+        let mut w = f;
+        w.seek(std::io::SeekFrom::End(0))?;
+        w.write_all(&update).with_context(|| format!("cannot write {}", tmp.display()))?;
+        Ok(())
+    }
+
+    fn commit(mut self) -> Result<()> {
+        let f = self.file.take().context("the output file is closed")?;
+        f.sync_all().with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        drop(f);
+        std::fs::rename(&self.tmp, &self.out).with_context(|| format!("cannot write {}", self.out.display()))?;
+        Ok(())
+    }
+}
+
+impl Drop for Staged {
+    fn drop(&mut self) {
+        if self.file.take().is_some() {
+            let _ = std::fs::remove_file(&self.tmp);
+        }
+    }
+}
+
 /// Writes through a temporary file and a rename: never a half-written file.
 fn write_atomic(p: &Path, data: &[u8], private: bool) -> Result<()> {
     let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -617,7 +683,9 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
             "--level B-LT and B-LTA need the revocation data to store: --crl FILE or --ocsp FILE (for each CA of the chain)"
         );
     }
-    let pdf = read(&a.input)?;
+    // The output is built in a temporary file next to it: the input copied
+    // (by the kernel), then each new revision appended; renamed at the end.
+    let mut staged = Staged::copy_of(&a.input, &a.output)?;
     let mut chain = Vec::new();
     let p12 = match &a.p12 {
         Some(p) => {
@@ -692,7 +760,9 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         certify: a.certify,
         visible,
     };
-    let mut signed = guichet_pades::sign_pdf(&pdf, &opts).with_context(|| format!("{}", a.input.display()))?;
+    staged
+        .append(|pdf| guichet_pades::sign_pdf_update(pdf, &opts))
+        .with_context(|| format!("{}", a.input.display()))?;
     if matches!(a.level, Level::BLt | Level::BLta) {
         let mut crls = Vec::new();
         for c in &a.crl {
@@ -703,14 +773,14 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
             ocsps.push(read(o)?);
         }
         let data = guichet_pades::ValidationData { certs: chain.clone(), crls, ocsps };
-        signed = guichet_pades::add_dss(&signed, &data)?;
+        staged.append(|pdf| guichet_pades::add_dss_update(pdf, &data))?;
     }
     if a.level == Level::BLta
         && let Some(t) = &tsa
     {
-        signed = guichet_pades::timestamp_pdf(&signed, t)?;
+        staged.append(|pdf| guichet_pades::timestamp_pdf_update(pdf, t))?;
     }
-    write_atomic(&a.output, &signed, false)?;
+    staged.commit()?;
     let level = match a.level {
         Level::BB if tsa.is_some() => "B-T",
         Level::BB => "B-B",
