@@ -219,6 +219,7 @@ pub fn verify_pdf_with(
         ocsps: dss_items(&doc, b"OCSPs"),
         doc_timestamps: Vec::new(),
         options: *options,
+        doc_mdp: sigs.iter().find_map(|(_, d)| docmdp(d)),
     };
     let is_doc_ts =
         |d: &lopdf::Dictionary| d.get(b"SubFilter").ok().and_then(|s| s.as_name().ok()) == Some(b"ETSI.RFC3161");
@@ -259,6 +260,9 @@ struct Ctx<'a> {
     /// Ends of the revisions covered by a valid document timestamp.
     doc_timestamps: Vec<usize>,
     options: VerifyOptions<'a>,
+    /// The document's certification signature's DocMDP permissions, if
+    /// it has one (1 no change, 2 form filling, 3 also annotations).
+    doc_mdp: Option<i64>,
 }
 
 /// The contents of the DSS streams under `key` (`Certs`, `CRLs`, `OCSPs`).
@@ -397,16 +401,21 @@ fn check_doc_timestamp(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> Signa
         }
     }
     if end != bytes.len() {
-        report.modification =
-            match trailing_garbage(bytes, &ctx.ends).and_then(|()| changes_after(ctx.doc, &bytes[..end])) {
-                Ok(()) => Modification::Allowed,
-                Err(what) => {
-                    report.details.push(format!("✗ changed after the timestamp: {what}"));
-                    report.indication = Indication::TotalFailed;
-                    report.sub_indication = Some("MODIFIED_AFTER_SIGNING");
-                    Modification::NotAllowed
-                }
-            };
+        report.modification = match trailing_garbage(bytes, &ctx.ends)
+            .and_then(|()| changes_after(ctx.doc, &bytes[..end]))
+            .and_then(|c| c.permitted(ctx.doc_mdp))
+        {
+            Ok(what) => {
+                report.details.push(format!("✓ changes after the timestamp: allowed ({what})"));
+                Modification::Allowed
+            }
+            Err(what) => {
+                report.details.push(format!("✗ changed after the timestamp: {what}"));
+                report.indication = Indication::TotalFailed;
+                report.sub_indication = Some("MODIFIED_AFTER_SIGNING");
+                Modification::NotAllowed
+            }
+        };
     }
     report
 }
@@ -661,8 +670,14 @@ fn check_one(ctx: &Ctx, d: &lopdf::Dictionary, field: String) -> SignatureReport
     report.modification = if end == bytes.len() {
         Modification::None
     } else {
-        match trailing_garbage(bytes, &ctx.ends).and_then(|()| changes_after(doc, &bytes[..end])) {
-            Ok(()) => Modification::Allowed,
+        match trailing_garbage(bytes, &ctx.ends)
+            .and_then(|()| changes_after(doc, &bytes[..end]))
+            .and_then(|c| c.permitted(ctx.doc_mdp))
+        {
+            Ok(what) => {
+                details.push(format!("· later revisions: {what}"));
+                Modification::Allowed
+            }
             Err(what) => {
                 details.push(format!("✗ changed after signing: {what}"));
                 Modification::NotAllowed
@@ -836,11 +851,57 @@ fn is_ca(c: &Certificate) -> bool {
         .is_some_and(|b| b.ca)
 }
 
+/// What later revisions did besides adding signatures, validation data
+/// and timestamps.
+#[derive(Debug, Default, Clone, Copy)]
+struct Changes {
+    /// Values of existing form fields (/V, /AS and their appearance).
+    form_filling: bool,
+    /// Annotations (not form fields) added to pages.
+    annotations: bool,
+}
+
+impl Changes {
+    /// Whether the document's DocMDP permissions allow these changes (no
+    /// certification: form filling, not annotations, which can paint over
+    /// signed content). Returns what they were, for the report.
+    fn permitted(self, doc_mdp: Option<i64>) -> Result<&'static str, String> {
+        let p = doc_mdp.unwrap_or(2);
+        if self.annotations && p < 3 {
+            return Err(
+                "an annotation was added to a page (only a certification signature with DocMDP P=3 allows it)".into()
+            );
+        }
+        if self.form_filling && p < 2 {
+            return Err("a form field was filled in (the certification signature's DocMDP P=1 forbids it)".into());
+        }
+        Ok(match (self.form_filling, self.annotations) {
+            (false, false) => "signatures, validation data or timestamps only",
+            (true, false) => "form filling (and signatures, validation data or timestamps)",
+            (false, true) => "annotations (and signatures, validation data or timestamps)",
+            (true, true) => "form filling and annotations (and signatures, validation data or timestamps)",
+        })
+    }
+}
+
+/// A form field other than a signature: a dictionary with /FT, or a widget
+/// whose parent has one.
+fn is_value_field(doc: &Document, d: &lopdf::Dictionary) -> bool {
+    let ft = |d: &lopdf::Dictionary| d.get(b"FT").ok().and_then(|f| f.as_name().ok()).map(<[u8]>::to_vec);
+    let own = ft(d).or_else(|| match d.get(b"Parent") {
+        Ok(Object::Reference(p)) => doc.get_dictionary(*p).ok().and_then(ft),
+        _ => None,
+    });
+    matches!(own.as_deref(), Some(b"Tx" | b"Ch" | b"Btn"))
+}
+
 /// Compares the signed revision with the final document: every object of
 /// the signed revision must be unchanged, except the catalog (new AcroForm
-/// or DSS), the AcroForm (more fields), and pages (more signature
-/// widgets); new objects may only serve signatures.
-fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
+/// or DSS), the AcroForm (more fields), pages (more signature widgets, or
+/// annotations: noted), and form fields' values and appearances (noted:
+/// form filling); fields and annotations may only be added, never removed.
+fn changes_after(full: &Document, signed: &[u8]) -> Result<Changes, String> {
+    let mut changes = Changes::default();
     let old = pdf::load(signed).map_err(|e| format!("the signed revision cannot be read: {e}"))?;
     let canon = |o: &Object| {
         let mut v = Vec::new();
@@ -866,12 +927,15 @@ fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
             return Err(format!("object {} {} was changed", id.0, id.1));
         };
         // Keys that may change, per kind of object.
+        let field = is_value_field(&old, od);
         let allowed: &[&[u8]] = if Some(*id) == root {
             &[b"AcroForm", b"DSS", b"Extensions", b"Perms"]
         } else if Some(*id) == acro {
             &[b"Fields", b"SigFlags", b"DR", b"DA", b"NeedAppearances"]
         } else if od.get(b"Type").ok().and_then(|t| t.as_name().ok()) == Some(b"Page") {
             &[b"Annots"]
+        } else if field {
+            &[b"V", b"AS", b"AP"]
         } else {
             &[]
         };
@@ -886,6 +950,9 @@ fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
             if !same && !allowed.contains(&k.as_slice()) {
                 return Err(format!("/{} of object {} {} was changed", String::from_utf8_lossy(k), id.0, id.1));
             }
+            if !same && field {
+                changes.form_filling = true;
+            }
         }
         // Fields and annotations may only grow, and only by signatures.
         for list in [b"Fields".as_slice(), b"Annots".as_slice()] {
@@ -898,20 +965,26 @@ fn changes_after(full: &Document, signed: &[u8]) -> Result<(), String> {
                 return Err(format!("an entry of /{} was removed", String::from_utf8_lossy(list)));
             }
             for added in after.iter().filter(|x| !before.contains(x)) {
-                let is_sig = match added {
-                    Object::Reference(r) => full
-                        .get_dictionary(*r)
-                        .ok()
-                        .is_some_and(|d| d.get(b"FT").ok().and_then(|f| f.as_name().ok()) == Some(b"Sig")),
-                    _ => false,
+                let d = match added {
+                    Object::Reference(r) => full.get_dictionary(*r).ok(),
+                    _ => None,
                 };
-                if !is_sig {
+                let is_sig = d.is_some_and(|d| d.get(b"FT").ok().and_then(|f| f.as_name().ok()) == Some(b"Sig"));
+                // A markup annotation (not a widget: no new form field).
+                let is_annotation = list == b"Annots"
+                    && d.is_some_and(|d| {
+                        d.get(b"Subtype").ok().and_then(|f| f.as_name().ok()).is_some_and(|s| s != b"Widget")
+                            && !d.has(b"FT")
+                    });
+                if is_annotation {
+                    changes.annotations = true;
+                } else if !is_sig {
                     return Err(format!("a non-signature entry was added to /{}", String::from_utf8_lossy(list)));
                 }
             }
         }
     }
-    Ok(())
+    Ok(changes)
 }
 
 /// Bytes after the last `%%EOF` are not a revision: a reader may still use

@@ -17,35 +17,6 @@ fn signed_one() -> (Pki, Vec<u8>) {
     (pki, signed)
 }
 
-fn startxref(b: &[u8]) -> usize {
-    let t = String::from_utf8_lossy(&b[b.len() - 40..]).to_string();
-    t.split("startxref")
-        .nth(1)
-        .and_then(|s| s.split_whitespace().next())
-        .and_then(|n| n.parse().ok())
-        .expect("startxref")
-}
-
-/// Appends a revision that (re)defines objects, with a proper xref.
-fn append_revision(base: &[u8], objects: &[(u32, String)]) -> Vec<u8> {
-    let prev = startxref(base);
-    let mut out = base.to_vec();
-    let mut entries = Vec::new();
-    for (id, body) in objects {
-        entries.push((*id, out.len()));
-        out.extend_from_slice(format!("{id} 0 obj\n{body}\nendobj\n").as_bytes());
-    }
-    let x = out.len();
-    out.extend_from_slice(b"xref\n");
-    for (id, off) in entries {
-        out.extend_from_slice(format!("{id} 1\n{off:010} 00000 n\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size 30 /Root 1 0 R /Prev {prev} >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
-    );
-    out
-}
-
 fn assert_fails(pki: &Pki, pdf: &[u8], what: &str) {
     match verify_pdf(pdf, std::slice::from_ref(&pki.root_der), now()) {
         Err(_) => {}

@@ -493,3 +493,52 @@ fn visible_signature_with_embedded_font_and_image() {
         assert!(ok && out.contains("judged VALID"), "{out}");
     }
 }
+
+/// Form filling after a certification (P=2), and an annotation (P=2):
+/// pyHanko's modification policy agrees with guichet's on each. (P=3 is
+/// outside pyHanko's policy: it warns that its StandardDiffPolicy "was not
+/// designed to support DocMDP level 3" and refuses any annotation; guichet
+/// allows added annotations there, tested in sign_verify.rs.)
+#[test]
+fn form_filling_and_annotations_judged_like_pyhanko() {
+    let Some(py) = pyhanko() else {
+        assert!(!required(), "pyHanko is required");
+        return;
+    };
+    let pki = pki();
+    let dir = tmpdir("formfill");
+    let root = dir.join("root.pem");
+    std::fs::write(&root, &pki.files.root_cert).expect("write");
+    let a = employee(&pki, "Alice Tremblay", 7300);
+    let annotate = |signed: &[u8]| {
+        let doc = lopdf::Document::load_mem(signed).expect("pdf");
+        let page = doc.get_pages().get(&1).copied().expect("page");
+        let annots =
+            doc.get_dictionary(page).expect("page").get(b"Annots").expect("annots").as_array().expect("a").clone();
+        let list: Vec<String> =
+            annots.iter().filter_map(|o| o.as_reference().ok()).map(|(n, g)| format!("{n} {g} R")).collect();
+        append_revision(
+            signed,
+            &[
+                (
+                    4,
+                    format!(
+                        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R /Annots [{} 29 0 R] >>",
+                        list.join(" ")
+                    ),
+                ),
+                (29, "<< /Type /Annot /Subtype /Text /Rect [500 700 520 720] /Contents (Vu) >>".into()),
+            ],
+        )
+    };
+    let p2 = certify(&pki, &a, &form_pdf(), 2).expect("certify");
+    for (name, file, ok) in [("filled-p2", fill(&p2), true), ("annotated-p2", annotate(&p2), false)] {
+        let r = verify_now(&pki, &file);
+        assert_eq!(r.all_passed(), ok, "{name}: {r:#?}");
+        let path = dir.join(format!("{name}.pdf"));
+        std::fs::write(&path, &file).expect("write");
+        let (_, out) = pyhanko_validate(&py, &root, &path);
+        let compatible = out.contains("they appear to be compatible with the current document modification policy");
+        assert_eq!(compatible, ok, "{name}: pyHanko says\n{out}");
+    }
+}

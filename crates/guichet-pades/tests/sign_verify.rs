@@ -451,3 +451,74 @@ fn revocation_is_checked_online_at_the_urls_the_certificates_name_when_asked() {
     assert_eq!((r.indication, r.sub_indication), (Indication::Indeterminate, Some("TRY_LATER")), "{:#?}", r.details);
     assert!(r.details.join("\n").contains("? http://pki.test/issuing.crl: connection refused"), "{:#?}", r.details);
 }
+
+#[test]
+fn form_filling_and_annotations_after_signing_follow_the_docmdp_permissions() {
+    let pki = pki();
+    let alice = employee(&pki, "Alice Tremblay", 1900);
+    let first = |r: &guichet_pades::ValidationReport| r.signatures[0].clone();
+
+    // Certified with P=2: filling the field in is allowed, and said.
+    let p2 = certify(&pki, &alice, &form_pdf(), 2).expect("certify");
+    let s = first(&verify_now(&pki, &fill(&p2)));
+    assert_eq!((s.indication, s.modification), (Indication::TotalPassed, Modification::Allowed), "{:#?}", s.details);
+    assert!(s.details.iter().any(|d| d.contains("form filling")), "{:#?}", s.details);
+    // …but not moving the field (its /Rect is not its value).
+    let moved = append_revision(
+        &p2,
+        &[(
+            6,
+            "<< /Type /Annot /Subtype /Widget /FT /Tx /T (montant) /V (1 000 $) /Rect [50 50 450 720] /P 4 0 R /F 4 >>"
+                .into(),
+        )],
+    );
+    let s = first(&verify_now(&pki, &moved));
+    assert_eq!((s.indication, s.modification), (Indication::TotalFailed, Modification::NotAllowed), "{:#?}", s.details);
+
+    // An annotation added to the page: P=2 forbids it, P=3 allows it.
+    let annotate = |signed: &[u8], annots: &str| {
+        append_revision(
+            signed,
+            &[
+                (
+                    4,
+                    format!(
+                        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R /Annots [{annots} 29 0 R] >>"
+                    ),
+                ),
+                (29, "<< /Type /Annot /Subtype /Text /Rect [500 700 520 720] /Contents (Vu) >>".into()),
+            ],
+        )
+    };
+    // The page's annotations after certification: the field and the
+    // certification signature's widget.
+    let widgets = |signed: &[u8]| {
+        let doc = lopdf::Document::load_mem(signed).expect("pdf");
+        let page = doc.get_pages().get(&1).copied().expect("page");
+        let annots =
+            doc.get_dictionary(page).expect("page").get(b"Annots").expect("annots").as_array().expect("array").clone();
+        annots
+            .iter()
+            .filter_map(|o| o.as_reference().ok())
+            .map(|(n, g)| format!("{n} {g} R"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
+    let s = first(&verify_now(&pki, &annotate(&p2, &widgets(&p2))));
+    assert_eq!(s.indication, Indication::TotalFailed, "{:#?}", s.details);
+    assert!(s.details.iter().any(|d| d.contains("DocMDP P=3")), "{:#?}", s.details);
+    let p3 = certify(&pki, &alice, &form_pdf(), 3).expect("certify");
+    let s = first(&verify_now(&pki, &annotate(&p3, &widgets(&p3))));
+    assert_eq!((s.indication, s.modification), (Indication::TotalPassed, Modification::Allowed), "{:#?}", s.details);
+    assert!(s.details.iter().any(|d| d.contains("annotations")), "{:#?}", s.details);
+
+    // Certified with P=1: not even form filling.
+    let p1 = certify(&pki, &alice, &form_pdf(), 1).expect("certify");
+    let s = first(&verify_now(&pki, &fill(&p1)));
+    assert_eq!(s.indication, Indication::TotalFailed, "{:#?}", s.details);
+
+    // An approval signature (no certification): form filling allowed.
+    let approved = sign(&pki, &alice, &form_pdf(), "approval");
+    let s = first(&verify_now(&pki, &fill(&approved)));
+    assert_eq!((s.indication, s.modification), (Indication::TotalPassed, Modification::Allowed), "{:#?}", s.details);
+}

@@ -232,3 +232,76 @@ pub fn ocsps(pki: &Pki, cert_der: &[u8], revoked_at: Option<time::OffsetDateTime
         .expect("ocsp");
     vec![a, b]
 }
+
+/// The offset the last `startxref` gives.
+pub fn startxref(b: &[u8]) -> usize {
+    let t = String::from_utf8_lossy(&b[b.len() - 40..]).to_string();
+    t.split("startxref")
+        .nth(1)
+        .and_then(|s| s.split_whitespace().next())
+        .and_then(|n| n.parse().ok())
+        .expect("startxref")
+}
+
+/// Appends a revision that (re)defines objects, with a proper xref.
+pub fn append_revision(base: &[u8], objects: &[(u32, String)]) -> Vec<u8> {
+    let prev = startxref(base);
+    let mut out = base.to_vec();
+    let mut entries = Vec::new();
+    for (id, body) in objects {
+        entries.push((*id, out.len()));
+        out.extend_from_slice(format!("{id} 0 obj\n{body}\nendobj\n").as_bytes());
+    }
+    let x = out.len();
+    out.extend_from_slice(b"xref\n");
+    for (id, off) in entries {
+        out.extend_from_slice(format!("{id} 1\n{off:010} 00000 n\r\n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size 30 /Root 1 0 R /Prev {prev} >>\nstartxref\n{x}\n%%EOF\n").as_bytes(),
+    );
+    out
+}
+
+/// A one-page PDF with a text field ("montant", object 6, a widget on
+/// the page) holding "1 000 $".
+pub fn form_pdf() -> Vec<u8> {
+    let objs = [
+        "<< /Type /Catalog /Pages 2 0 R /AcroForm << /Fields [6 0 R] /DA (/Helv 0 Tf 0 g) >> >>".to_owned(),
+        "<< /Type /Pages /Kids [4 0 R] /Count 1 >>".into(),
+        "<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>".into(),
+        "<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents 5 0 R /Annots [6 0 R] >>".into(),
+        {
+            let text = "BT /F1 18 Tf 72 700 Td (Montant du pret :) Tj ET";
+            format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len())
+        },
+        "<< /Type /Annot /Subtype /Widget /FT /Tx /T (montant) /V (1 000 $) /Rect [250 690 450 720] /P 4 0 R /F 4 >>".into(),
+    ];
+    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
+    let mut offsets = Vec::new();
+    for (i, o) in objs.iter().enumerate() {
+        offsets.push(out.len());
+        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
+    }
+    let xref = out.len();
+    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes());
+    for off in offsets {
+        out.extend_from_slice(format!("{off:010} 00000 n\r\n").as_bytes());
+    }
+    out.extend_from_slice(
+        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes(),
+    );
+    out
+}
+
+/// The field filled in with "2 000 $" and a new appearance, in a revision.
+pub fn fill(signed: &[u8]) -> Vec<u8> {
+    let ap = "BT /Helv 12 Tf 2 8 Td (2 000 $) Tj ET";
+    append_revision(
+        signed,
+        &[
+            (6, "<< /Type /Annot /Subtype /Widget /FT /Tx /T (montant) /V (2 000 $) /Rect [250 690 450 720] /P 4 0 R /F 4 /AP << /N 28 0 R >> >>".into()),
+            (28, format!("<< /Type /XObject /Subtype /Form /BBox [0 0 200 30] /Length {} >>\nstream\n{ap}\nendstream", ap.len())),
+        ],
+    )
+}
