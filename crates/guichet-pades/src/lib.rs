@@ -25,8 +25,12 @@ pub use appearance::Visible;
 pub use cades::SignedAttributesInfo;
 pub use keys::{Algorithm, Digest, Pkcs12Identity, Signer, SoftwareKey, import_pkcs12, verify_signature};
 pub use ltv::{ValidationData, add_dss, add_dss_update};
+pub use pdf::structure_image;
 pub use pkcs11::Pkcs11Key;
-pub use sign::{SignOptions, sign_pdf, sign_pdf_update, timestamp_pdf, timestamp_pdf_update};
+pub use sign::{
+    SignOptions, sign_pdf, sign_pdf_update, sign_pdf_update_from, timestamp_pdf, timestamp_pdf_update,
+    timestamp_pdf_update_from,
+};
 pub use tsp::{TimestampAuthority, TimestampClient};
 pub use verify::{
     Indication, Modification, RevocationFetcher, SignatureReport, ValidationReport, VerifyOptions, revocation_urls,

@@ -29,7 +29,8 @@ pub fn add_dss(pdf_bytes: &[u8], data: &ValidationData) -> Result<Vec<u8>, Error
 
 /// [`add_dss`], returning only the new revision.
 pub fn add_dss_update(pdf_bytes: &[u8], data: &ValidationData) -> Result<Vec<u8>, Error> {
-    let doc = pdf::load(pdf_bytes)?;
+    // The structure, with the small streams' contents (the DSS's items).
+    let doc = pdf::load_structure(pdf_bytes)?;
     let mut w =
         Appender::new(pdf_bytes, &doc, data.certs.iter().chain(&data.crls).chain(&data.ocsps).map(Vec::len).sum())?;
     let root = w.root;

@@ -10,11 +10,15 @@ pub(crate) fn load(bytes: &[u8]) -> Result<Document, Error> {
     load_with(bytes, lopdf::LoadOptions::default())
 }
 
+/// Streams shorter than this keep their contents in a structure (the
+/// DSS's certificates, CRLs and OCSP responses are read from it).
+const SMALL_STREAM: usize = 64 * 1024;
+
 /// Parses a PDF's structure for an incremental update: every object, but
-/// the streams without their contents (page contents, images, fonts…),
-/// which the update never rewrites. Object and cross-reference streams
-/// are kept (the loader needs them). A 200 MB file of scanned pages then
-/// takes a few megabytes, not hundreds.
+/// the large streams without their contents (page contents, images,
+/// fonts…), which the update never rewrites. Object and cross-reference
+/// streams are kept (the loader needs them). A 200 MB file of scanned
+/// pages then takes a few megabytes, not hundreds.
 pub(crate) fn load_structure(bytes: &[u8]) -> Result<Document, Error> {
     // lopdf keeps the object changed in place, except for the objects of
     // object streams, for which it keeps the one returned: both are the
@@ -23,6 +27,7 @@ pub(crate) fn load_structure(bytes: &[u8]) -> Result<Document, Error> {
         if let Object::Stream(s) = o
             && !s.dict.has_type(b"ObjStm")
             && !s.dict.has_type(b"XRef")
+            && s.content.len() >= SMALL_STREAM
         {
             s.content = Vec::new();
             // Not to be read again from the file as a stream whose length
@@ -60,6 +65,118 @@ fn load_with(bytes: &[u8], options: lopdf::LoadOptions) -> Result<Document, Erro
         return Err(Error::Encrypted);
     }
     Ok(doc)
+}
+
+/// Reads a PDF of `len` bytes and returns its *structure image*: the same
+/// length and offsets, every byte copied except the contents of large
+/// streams with a direct `/Length` (not object or cross-reference
+/// streams), left zero. The buffer is allocated zeroed and those parts are
+/// never written, so the system does not back them with memory: a 200 MB
+/// file of scanned pages takes a few megabytes. `extra` bytes of capacity
+/// are left for revisions to be appended (zeroed, untouched). A stream
+/// whose length cannot be read from its dictionary is copied whole: never
+/// a wrong skip (the parser reads lengths the same way).
+pub fn structure_image(r: &mut dyn std::io::Read, len: usize, extra: usize) -> Result<Vec<u8>, Error> {
+    let changed = || Error::Pdf("the file changed while it was read".into());
+    let mut out = vec![0u8; len + extra];
+    // `pos`: bytes of the file placed so far; `text_from`: where the text
+    // since the last skipped stream starts (to read a dictionary back).
+    let (mut pos, mut text_from, mut skip) = (0usize, 0usize, 0usize);
+    let put = |out: &mut Vec<u8>, pos: &mut usize, bytes: &[u8]| -> Result<(), Error> {
+        let end = pos.checked_add(bytes.len()).filter(|e| *e <= len).ok_or_else(changed)?;
+        out[*pos..end].copy_from_slice(bytes);
+        *pos = end;
+        Ok(())
+    };
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut pending: Vec<u8> = Vec::new();
+    loop {
+        let n = r.read(&mut chunk).map_err(|e| Error::Pdf(format!("reading the file: {e}")))?;
+        let eof = n == 0;
+        let mut data = &chunk[..n];
+        if skip > 0 {
+            let k = skip.min(data.len());
+            pos = pos.checked_add(k).filter(|e| *e <= len).ok_or_else(changed)?;
+            skip -= k;
+            data = &data[k..];
+            if skip == 0 {
+                text_from = pos;
+            }
+        }
+        pending.extend_from_slice(data);
+        let mut at = 0usize;
+        while skip == 0 {
+            let p = &pending[at..];
+            let Some(k) = memchr::memmem::find(p, b"stream") else {
+                // Keep the last bytes: the keyword may straddle two reads.
+                let keep = if eof { 0 } else { p.len().min(7) };
+                put(&mut out, &mut pos, &p[..p.len() - keep])?;
+                at += p.len() - keep;
+                break;
+            };
+            let head = k + 6;
+            let eol = match (p.get(head), p.get(head + 1)) {
+                (Some(b'\n'), _) => Some(head + 1),
+                (Some(b'\r'), Some(b'\n')) => Some(head + 2),
+                (None, _) | (Some(b'\r'), None) if !eof => {
+                    // Decide with the next read.
+                    put(&mut out, &mut pos, &p[..k])?;
+                    at += k;
+                    break;
+                }
+                _ => None,
+            };
+            let Some(e) = eol else {
+                put(&mut out, &mut pos, &p[..head])?;
+                at += head;
+                continue;
+            };
+            put(&mut out, &mut pos, &p[..e])?;
+            at += e;
+            let window = &out[text_from.max(pos.saturating_sub(65_536))..pos];
+            if let Some(n) = skippable_length(window) {
+                let here = n.min(pending.len() - at);
+                pos = pos.checked_add(here).filter(|e| *e <= len).ok_or_else(changed)?;
+                at += here;
+                skip = n - here;
+                if skip == 0 {
+                    text_from = pos;
+                }
+            }
+        }
+        pending.drain(..at);
+        if eof {
+            break;
+        }
+    }
+    if pos != len || skip > 0 || !pending.is_empty() {
+        return Err(changed());
+    }
+    out.truncate(len);
+    Ok(out)
+}
+
+/// The direct `/Length` of a large ordinary stream whose dictionary ends
+/// `text` (`… << … >> stream`), or None (copy it).
+fn skippable_length(text: &[u8]) -> Option<usize> {
+    let t = text.trim_ascii_end().strip_suffix(b"stream")?.trim_ascii_end();
+    let t = t.strip_suffix(b">>")?;
+    let obj = memchr::memmem::rfind(t, b" obj")?;
+    let dict = &t[obj..];
+    if memchr::memmem::find(dict, b"/ObjStm").is_some() || memchr::memmem::find(dict, b"/XRef").is_some() {
+        return None;
+    }
+    let at = memchr::memmem::rfind(dict, b"/Length")?;
+    let rest = &dict[at + 7..];
+    let rest = rest.trim_ascii_start();
+    let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
+    let n: usize = std::str::from_utf8(&rest[..digits]).ok()?.parse().ok()?;
+    // "/Length 12 0 R" is indirect: not read here.
+    let after = rest[digits..].trim_ascii_start();
+    if after.first().is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    (n >= SMALL_STREAM).then_some(n)
 }
 
 /// The offset given by the last `startxref`.
@@ -227,4 +344,62 @@ pub(crate) fn stream_array(doc: &Document, dict: &Dictionary, key: &[u8]) -> Vec
             Some((s.decompressed_content().unwrap_or_else(|_| s.content.clone()), id))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn stream(dict: &str, len: usize, fill: u8) -> Vec<u8> {
+        let mut v = format!("{dict}\nstream\n").into_bytes();
+        v.extend(std::iter::repeat_n(fill, len));
+        v.extend_from_slice(b"\nendstream\nendobj\n");
+        v
+    }
+
+    /// A reader that hands out `n` bytes at a time.
+    struct Trickle<'a>(&'a [u8], usize);
+
+    impl std::io::Read for Trickle<'_> {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            let k = self.1.min(buf.len()).min(self.0.len());
+            buf[..k].copy_from_slice(&self.0[..k]);
+            self.0 = &self.0[k..];
+            Ok(k)
+        }
+    }
+
+    #[test]
+    fn structure_images_leave_out_large_ordinary_streams_only() {
+        let big = 70_000;
+        let mut file = b"%PDF-1.7\n".to_vec();
+        let parts = [
+            ("1 0 obj <</Length 70000>>", big, b'a', true),
+            ("2 0 obj <</Type/ObjStm/N 1/First 4/Length 70000>>", big, b'b', false),
+            ("3 0 obj <</Length 9 0 R>>", big, b'c', false),
+            ("4 0 obj <</Length 10>>", 10, b'd', false),
+            ("5 0 obj\r\n<< /Filter /DCTDecode /Length  70000 >>", big, b'e', true),
+        ];
+        let mut ranges = Vec::new();
+        for (dict, len, fill, skipped) in parts {
+            let s = stream(dict, len, fill);
+            let start = file.len() + dict.len() + "\nstream\n".len();
+            ranges.push((start..start + len, skipped));
+            file.extend_from_slice(&s);
+        }
+        file.extend_from_slice(b"trailer <<>>\nstartxref\n0\n%%EOF\n");
+        for step in [1 << 20, 7, 1] {
+            let image = structure_image(&mut Trickle(&file, step), file.len(), 0).expect("image");
+            assert_eq!(image.len(), file.len());
+            for (range, skipped) in &ranges {
+                let zeros = image[range.clone()].iter().all(|b| *b == 0);
+                assert_eq!(zeros, *skipped, "reads of {step}: {range:?}");
+            }
+            let outside = (0..file.len()).filter(|i| !ranges.iter().any(|(r, s)| *s && r.contains(i)));
+            assert!(outside.into_iter().all(|i| image[i] == file[i]), "reads of {step}");
+        }
+        // A file that is not the length announced: an error, not a guess.
+        assert!(structure_image(&mut Trickle(&file, 1 << 20), file.len() + 1, 0).is_err());
+        assert!(structure_image(&mut Trickle(&file, 1 << 20), file.len() - 1, 0).is_err());
+    }
 }

@@ -81,6 +81,22 @@ pub fn sign_pdf(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Err
     Ok(appended(pdf_bytes, &update))
 }
 
+/// Feeds exactly `len` bytes of `r` (the file) to `h`, 1 MB at a time.
+fn hash_exactly(h: &mut crate::keys::Hasher, r: &mut dyn std::io::Read, len: usize) -> Result<(), Error> {
+    let mut buf = vec![0u8; 1 << 20];
+    let mut left = len;
+    while left > 0 {
+        let want = left.min(buf.len());
+        let n = r.read(&mut buf[..want]).map_err(|e| Error::Pdf(format!("reading the file: {e}")))?;
+        if n == 0 {
+            return Err(Error::Pdf("the file is shorter than its structure: it changed while being signed".into()));
+        }
+        h.update(&buf[..n]);
+        left -= n;
+    }
+    Ok(())
+}
+
 /// The file followed by a revision written for it.
 pub(crate) fn appended(pdf_bytes: &[u8], update: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(pdf_bytes.len() + update.len());
@@ -95,6 +111,26 @@ pub(crate) fn appended(pdf_bytes: &[u8], update: &[u8]) -> Vec<u8> {
 /// streams are not kept while its structure is read, so memory stays a
 /// small fraction of a large file.
 pub fn sign_pdf_update(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u8>, Error> {
+    sign_update(pdf_bytes, None, opts)
+}
+
+/// [`sign_pdf_update`] for a file too large to map: `structure` is the
+/// file as [`crate::structure_image`] makes it (every byte but large
+/// streams' contents), `original` reads the file itself, from its start,
+/// for the hash.
+pub fn sign_pdf_update_from(
+    structure: &[u8],
+    original: &mut dyn std::io::Read,
+    opts: &SignOptions<'_>,
+) -> Result<Vec<u8>, Error> {
+    sign_update(structure, Some(original), opts)
+}
+
+fn sign_update(
+    pdf_bytes: &[u8],
+    original: Option<&mut dyn std::io::Read>,
+    opts: &SignOptions<'_>,
+) -> Result<Vec<u8>, Error> {
     // Size the /Contents placeholder from this signer's certificates and the
     // longest signature its key can produce.
     let digest = opts.signer.algorithm().digest();
@@ -141,7 +177,7 @@ pub fn sign_pdf_update(pdf_bytes: &[u8], opts: &SignOptions<'_>) -> Result<Vec<u
         certify: opts.certify.is_some(),
         visible: opts.visible.as_ref(),
     };
-    append_signature(pdf_bytes, &kind, reserved, &extra, digest, &|document_digest| {
+    append_signature(pdf_bytes, original, &kind, reserved, &extra, digest, &|document_digest| {
         let signed = prepared.sign(document_digest, const_oid::db::rfc5911::ID_DATA)?;
         // B-T: a timestamp over the signature value; no silent fallback.
         let token = match opts.timestamp {
@@ -198,6 +234,24 @@ pub fn timestamp_pdf(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampClient) ->
 
 /// [`timestamp_pdf`], returning only the new revision.
 pub fn timestamp_pdf_update(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampClient) -> Result<Vec<u8>, Error> {
+    timestamp_update(pdf_bytes, None, tsa)
+}
+
+/// [`timestamp_pdf_update`] from a structure image and the file's reader
+/// (see [`sign_pdf_update_from`]).
+pub fn timestamp_pdf_update_from(
+    structure: &[u8],
+    original: &mut dyn std::io::Read,
+    tsa: &dyn crate::tsp::TimestampClient,
+) -> Result<Vec<u8>, Error> {
+    timestamp_update(structure, Some(original), tsa)
+}
+
+fn timestamp_update(
+    pdf_bytes: &[u8],
+    original: Option<&mut dyn std::io::Read>,
+    tsa: &dyn crate::tsp::TimestampClient,
+) -> Result<Vec<u8>, Error> {
     let reserved = crate::tsp::timestamp(tsa, &[0; 32])?.len() + 64;
     let kind = Kind {
         type_: "DocTimeStamp",
@@ -206,7 +260,7 @@ pub fn timestamp_pdf_update(pdf_bytes: &[u8], tsa: &dyn crate::tsp::TimestampCli
         certify: false,
         visible: None,
     };
-    append_signature(pdf_bytes, &kind, reserved, &Dictionary::new(), Digest::Sha256, &|document_digest| {
+    append_signature(pdf_bytes, original, &kind, reserved, &Dictionary::new(), Digest::Sha256, &|document_digest| {
         crate::tsp::timestamp(tsa, document_digest)
     })
 }
@@ -229,6 +283,7 @@ struct Kind<'a> {
 /// range.
 fn append_signature(
     pdf_bytes: &[u8],
+    original: Option<&mut dyn std::io::Read>,
     kind: &Kind<'_>,
     reserved: usize,
     extra: &Dictionary,
@@ -371,8 +426,13 @@ fn append_signature(
     slot.fill(b' ');
     slot[..text.len()].copy_from_slice(text.as_bytes());
     let mut h = digest.hasher();
-    for chunk in pdf_bytes.chunks(1 << 20) {
-        h.update(chunk);
+    match original {
+        None => {
+            for chunk in pdf_bytes.chunks(1 << 20) {
+                h.update(chunk);
+            }
+        }
+        Some(r) => hash_exactly(&mut h, r, pdf_bytes.len())?,
     }
     h.update(&out[..contents_start]);
     h.update(&out[contents_end..]);

@@ -61,6 +61,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// The counters see every thread: the tests of this file run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Bytes allocated at the peak of `f`, above what was allocated before it.
 fn peak_during<T>(f: impl FnOnce() -> T) -> (T, usize) {
     let before = CURRENT.load(Ordering::SeqCst);
@@ -126,6 +129,7 @@ fn scanned_pdf(pages: usize) -> Vec<u8> {
 
 #[test]
 fn a_200_mb_pdf_signs_in_a_small_fraction_of_its_size() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let pdf = scanned_pdf(100);
     assert!(pdf.len() > 200_000_000, "{} bytes", pdf.len());
     let pki = pki();
@@ -157,4 +161,26 @@ fn a_200_mb_pdf_signs_in_a_small_fraction_of_its_size() {
     signed[100_000_000] ^= 1;
     let report = verify_now(&pki, &signed);
     assert_eq!(report.signatures[0].indication, guichet_pades::Indication::TotalFailed);
+}
+
+#[test]
+fn a_structure_image_and_the_file_sign_the_same_as_the_file_alone() {
+    let _one = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    let pdf = scanned_pdf(3);
+    let image = guichet_pades::structure_image(&mut std::io::Cursor::new(&pdf), pdf.len(), 0).expect("image");
+    assert_eq!(image.len(), pdf.len());
+    // The images' samples were left out.
+    assert!(image.iter().filter(|b| **b == 0).count() > 3 * 2_000_000, "the large streams are left out");
+    let pki = pki();
+    let alice = employee(&pki, "Alice Tremblay", 1801);
+    let chain = vec![pki.issuing_der.clone()];
+    let opts = guichet_pades::SignOptions::new(&alice.key, &alice.cert_der, &chain);
+    let update = guichet_pades::sign_pdf_update_from(&image, &mut std::io::Cursor::new(&pdf), &opts).expect("signs");
+    let mut signed = pdf.clone();
+    signed.extend_from_slice(&update);
+    let r = verify_now(&pki, &signed);
+    assert_eq!(r.signatures[0].indication, guichet_pades::Indication::TotalPassed, "{:#?}", r.signatures[0].details);
+    // A file shorter than its structure (changed meanwhile): refused.
+    let short = &pdf[..pdf.len() - 10];
+    assert!(guichet_pades::sign_pdf_update_from(&image, &mut std::io::Cursor::new(short), &opts).is_err());
 }

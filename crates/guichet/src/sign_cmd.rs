@@ -400,17 +400,23 @@ fn read_text(p: &Path) -> Result<String> {
 
 /// A signed file in the making: a temporary file next to the output,
 /// holding the input and the revisions appended so far; removed unless
-/// committed (renamed into place). Each step reads it through a memory
-/// map, so a 200 MB document is never copied into memory.
+/// committed (renamed into place). Each step sees the file's structure
+/// image (large streams' contents left out, and never in memory) and
+/// reads the file itself for the hash, so a 200 MB document is never held
+/// in memory.
 struct Staged {
     tmp: PathBuf,
     out: PathBuf,
     file: Option<std::fs::File>,
+    structure: Vec<u8>,
 }
 
 impl Staged {
     fn copy_of(input: &Path, output: &Path) -> Result<Staged> {
-        let mut src = std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
+        let open = || std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()));
+        let mut src = open()?;
+        let len = src.metadata().with_context(|| format!("cannot read {}", input.display()))?.len();
+        let len = usize::try_from(len).context("the file is too large")?;
         let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
         let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
         let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
@@ -420,9 +426,12 @@ impl Staged {
             .create_new(true)
             .open(&tmp)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
-        let staged = Staged { tmp, out: output.to_owned(), file: Some(file) };
+        let mut staged = Staged { tmp, out: output.to_owned(), file: Some(file), structure: Vec::new() };
         let f = staged.file()?;
         std::io::copy(&mut src, &mut &*f).with_context(|| format!("cannot copy {}", input.display()))?;
+        // Room for the revisions (signature, DSS, timestamp) to come.
+        staged.structure = guichet_pades::structure_image(&mut open()?, len, 4 << 20)
+            .with_context(|| format!("{}", input.display()))?;
         Ok(staged)
     }
 
@@ -430,20 +439,19 @@ impl Staged {
         self.file.as_ref().context("the output file is closed")
     }
 
-    /// Computes a revision from the file as it stands and appends it.
-    fn append(&mut self, revision: impl FnOnce(&[u8]) -> Result<Vec<u8>, guichet_pades::Error>) -> Result<()> {
-        let tmp = self.tmp.clone();
-        let f = self.file()?;
-        // SAFETY: the mapped file is our own temporary file (created with
-        // create_new, named after our process), mapped read-only and
-        // unmapped before we write to it again; nothing else writes it.
-        #[allow(unsafe_code)]
-        let map = unsafe { memmap2::Mmap::map(f) }.with_context(|| format!("cannot read {}", tmp.display()))?;
-        let update = revision(&map)?;
-        drop(map);
-        let mut w = f;
+    /// Computes a revision from the file as it stands (its structure, and
+    /// a reader of its bytes from the start) and appends it.
+    fn append(
+        &mut self,
+        revision: impl FnOnce(&[u8], &mut dyn std::io::Read) -> Result<Vec<u8>, guichet_pades::Error>,
+    ) -> Result<()> {
+        let mut reader =
+            std::fs::File::open(&self.tmp).with_context(|| format!("cannot read {}", self.tmp.display()))?;
+        let update = revision(&self.structure, &mut reader)?;
+        let mut w = self.file()?;
         w.seek(std::io::SeekFrom::End(0))?;
-        w.write_all(&update).with_context(|| format!("cannot write {}", tmp.display()))?;
+        w.write_all(&update).with_context(|| format!("cannot write {}", self.tmp.display()))?;
+        self.structure.extend_from_slice(&update);
         Ok(())
     }
 
@@ -761,7 +769,7 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         visible,
     };
     staged
-        .append(|pdf| guichet_pades::sign_pdf_update(pdf, &opts))
+        .append(|pdf, file| guichet_pades::sign_pdf_update_from(pdf, file, &opts))
         .with_context(|| format!("{}", a.input.display()))?;
     if matches!(a.level, Level::BLt | Level::BLta) {
         let mut crls = Vec::new();
@@ -773,12 +781,12 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
             ocsps.push(read(o)?);
         }
         let data = guichet_pades::ValidationData { certs: chain.clone(), crls, ocsps };
-        staged.append(|pdf| guichet_pades::add_dss_update(pdf, &data))?;
+        staged.append(|pdf, _| guichet_pades::add_dss_update(pdf, &data))?;
     }
     if a.level == Level::BLta
         && let Some(t) = &tsa
     {
-        staged.append(|pdf| guichet_pades::timestamp_pdf_update(pdf, t))?;
+        staged.append(|pdf, file| guichet_pades::timestamp_pdf_update_from(pdf, file, t))?;
     }
     staged.commit()?;
     let level = match a.level {

@@ -457,3 +457,44 @@ fn verify_online_fetches_the_crls_the_certificates_name() {
     assert_eq!((code, s["indication"].as_str()), (Some(1), Some("INDETERMINATE")), "{s}");
     assert!(s["details"].to_string().contains("404"), "{s}");
 }
+
+/// `guichet sign` on a 209 MB PDF of scanned pages: its peak resident
+/// memory (the kernel's count, read by Python's resource module) stays a
+/// fraction of the file, and the signature validates.
+#[test]
+fn a_200_mb_pdf_signs_in_a_fraction_of_its_size() {
+    let d = workdir("large");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../bench/pades/scanned_pdf.py");
+    let made = Command::new("python3").arg(&script).arg(d.join("big.pdf")).arg("100").output().expect("python3");
+    assert!(made.status.success(), "{}", text(&made));
+    let size = std::fs::metadata(d.join("big.pdf")).expect("big.pdf").len();
+    assert!(size > 200_000_000, "{size}");
+    assert!(guichet(&d, &["ca", "init", "--dir", "ca", "--organization", "Org"]).status.success());
+    assert!(
+        guichet(&d, &["ca", "issue", "--dir", "ca", "--name", "A", "--email", "a@x.org", "--out", "a"])
+            .status
+            .success()
+    );
+    let probe = "import resource, subprocess, sys\n\
+r = subprocess.run(sys.argv[1:], capture_output=True)\n\
+print(r.returncode, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)\n\
+sys.stderr.write(r.stdout.decode() + r.stderr.decode())\n";
+    let out = Command::new("python3")
+        .args(["-c", probe, env!("CARGO_BIN_EXE_guichet"), "sign", "big.pdf", "signed.pdf"])
+        .args(["--key", "a.key", "--cert", "a.pem", "--chain", "a-chain.pem"])
+        .current_dir(&d)
+        .output()
+        .expect("python3");
+    let line = String::from_utf8_lossy(&out.stdout).to_string();
+    let mut words = line.split_whitespace();
+    let (code, kb): (i32, u64) = (
+        words.next().and_then(|w| w.parse().ok()).expect("exit code"),
+        words.next().and_then(|w| w.parse().ok()).expect("max RSS"),
+    );
+    assert_eq!(code, 0, "{}", text(&out));
+    eprintln!("guichet sign of {size} bytes: peak RSS {} MB", kb / 1024);
+    assert!(kb * 1024 < size / 4, "peak RSS {kb} KB for a {size}-byte file");
+    let o = guichet(&d, &["verify", "signed.pdf", "--trust", "ca/root.pem"]);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    let _ = std::fs::remove_dir_all(&d);
+}
