@@ -29,21 +29,7 @@ pub fn text_pdf(pages: usize, content: impl Fn(usize) -> String) -> Vec<u8> {
         let text = content(i);
         objs.push(format!("<< /Length {} >>\nstream\n{text}\nendstream", text.len()));
     }
-    let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
-    let mut offsets = Vec::new();
-    for (i, o) in objs.iter().enumerate() {
-        offsets.push(out.len());
-        out.extend_from_slice(format!("{} 0 obj\n{o}\nendobj\n", i + 1).as_bytes());
-    }
-    let xref = out.len();
-    out.extend_from_slice(format!("xref\n0 {}\n0000000000 65535 f\r\n", objs.len() + 1).as_bytes());
-    for off in offsets {
-        out.extend_from_slice(format!("{off:010} 00000 n\r\n").as_bytes());
-    }
-    out.extend_from_slice(
-        format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes(),
-    );
-    out
+    pdf_of(&objs)
 }
 
 pub struct Pki {
@@ -277,6 +263,24 @@ pub fn form_pdf() -> Vec<u8> {
         },
         "<< /Type /Annot /Subtype /Widget /FT /Tx /T (montant) /V (1 000 $) /Rect [250 690 450 720] /P 4 0 R /F 4 >>".into(),
     ];
+    pdf_of(&objs)
+}
+
+/// The field filled in with "2 000 $" and a new appearance, in a revision.
+pub fn fill(signed: &[u8]) -> Vec<u8> {
+    let ap = "BT /Helv 12 Tf 2 8 Td (2 000 $) Tj ET";
+    append_revision(
+        signed,
+        &[
+            (6, "<< /Type /Annot /Subtype /Widget /FT /Tx /T (montant) /V (2 000 $) /Rect [250 690 450 720] /P 4 0 R /F 4 /AP << /N 28 0 R >> >>".into()),
+            (28, format!("<< /Type /XObject /Subtype /Form /BBox [0 0 200 30] /Length {} >>\nstream\n{ap}\nendstream", ap.len())),
+        ],
+    )
+}
+
+/// A PDF of `objs` (numbered from 1; the first is the catalog) with a
+/// classic cross-reference table.
+pub fn pdf_of(objs: &[String]) -> Vec<u8> {
     let mut out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n".to_vec();
     let mut offsets = Vec::new();
     for (i, o) in objs.iter().enumerate() {
@@ -292,16 +296,4 @@ pub fn form_pdf() -> Vec<u8> {
         format!("trailer\n<< /Size {} /Root 1 0 R >>\nstartxref\n{xref}\n%%EOF\n", objs.len() + 1).as_bytes(),
     );
     out
-}
-
-/// The field filled in with "2 000 $" and a new appearance, in a revision.
-pub fn fill(signed: &[u8]) -> Vec<u8> {
-    let ap = "BT /Helv 12 Tf 2 8 Td (2 000 $) Tj ET";
-    append_revision(
-        signed,
-        &[
-            (6, "<< /Type /Annot /Subtype /Widget /FT /Tx /T (montant) /V (2 000 $) /Rect [250 690 450 720] /P 4 0 R /F 4 /AP << /N 28 0 R >> >>".into()),
-            (28, format!("<< /Type /XObject /Subtype /Form /BBox [0 0 200 30] /Length {} >>\nstream\n{ap}\nendstream", ap.len())),
-        ],
-    )
 }
