@@ -112,6 +112,16 @@ fn bank_from_answer(v: &serde_json::Value) -> Option<BankDetails> {
     Some(BankDetails { institution: f("institution")?, transit: f("transit")?, account: f("account")? })
 }
 
+/// Standard 005's file creation number (1 to 9999, then 1 again) of the
+/// batch with sequence number `seq` (1, 2, …: unique forever in the store,
+/// so numbering goes on past 9999).
+fn file_creation_number(seq: i64) -> Result<u16> {
+    if seq < 1 {
+        return Err(AppError::Internal(format!("batch sequence number {seq}")));
+    }
+    u16::try_from((seq - 1) % 9999 + 1).map_err(|_| AppError::Internal("file number".into()))
+}
+
 fn iso_date(d: jiff::civil::Date) -> String {
     d.to_string()
 }
@@ -376,7 +386,7 @@ impl App {
             id: id.into(),
             created,
             execution,
-            file_number: u16::try_from(file_number).map_err(|_| AppError::Internal("file number".into()))?,
+            file_number: file_creation_number(file_number)?,
             direction,
             payments: payments
                 .map(|(reference, dossier, amount, currency, d)| {
@@ -938,5 +948,18 @@ impl App {
 impl From<guichet_pay::BatchError> for AppError {
     fn from(e: guichet_pay::BatchError) -> AppError {
         AppError::invalid("invalid_batch", e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::file_creation_number;
+
+    #[test]
+    fn file_creation_numbers_go_round_after_9999() {
+        let n = |seq| file_creation_number(seq).expect("number");
+        assert_eq!((n(1), n(2), n(9998), n(9999)), (1, 2, 9998, 9999));
+        assert_eq!((n(10_000), n(10_001), n(19_998), n(19_999)), (1, 2, 9999, 1));
+        assert!(file_creation_number(0).is_err());
     }
 }

@@ -46,9 +46,9 @@ pub struct NewBatch {
     pub execution_date: String,
     pub created_by: String,
     pub at: i64,
-    /// The file creation number the files carry: [`Store::next_file_number`]
-    /// when they were written (`Conflict { current: -3 }` if another batch
-    /// took it since).
+    /// The batch's sequence number, from which the files' creation number
+    /// comes: [`Store::next_file_number`] when they were written
+    /// (`Conflict { current: -3 }` if another batch took it since).
     pub file_number: i64,
     pub payments: Vec<NewPayment>,
     /// The dossiers' events (payment scheduled), written with the batch.
@@ -237,7 +237,7 @@ impl Store {
             let last: Option<i64> = sqlx::query_scalar("SELECT MAX(file_number) FROM payment_batches")
                 .fetch_one(&mut *tx)
                 .await?;
-            let file_number = last.unwrap_or(0) % 9999 + 1;
+            let file_number = last.unwrap_or(0) + 1;
             if file_number != b.file_number {
                 return Err(StoreError::Conflict { current: -3 });
             }
@@ -305,12 +305,12 @@ impl Store {
         self.batch(&b.id).await?.ok_or(StoreError::NotFound)
     }
 
-    /// The file creation number the next batch gets (1 to 9999, then 1
-    /// again).
+    /// The sequence number the next batch gets (1, 2, …, never reused; the
+    /// files carry it modulo 9999: see the payment use cases).
     pub async fn next_file_number(&self) -> Result<i64> {
         let last: Option<i64> =
             on!(self.db(), p => sqlx::query_scalar("SELECT MAX(file_number) FROM payment_batches").fetch_one(p).await?);
-        Ok(last.unwrap_or(0) % 9999 + 1)
+        Ok(last.unwrap_or(0) + 1)
     }
 
     pub async fn batch(&self, id: &str) -> Result<Option<BatchRow>> {
