@@ -206,7 +206,7 @@ Sink(('127.0.0.1', int(sys.argv[1])), None)\nasyncore.loop()\n";
         from: "guichet <no-reply@example.org>".into(),
     })
     .expect("mailer");
-    // The notices the exports queued go first (oldest first): count all.
+    // Everything queued (this database holds only the M messages).
     let t = Instant::now();
     let mut sent = 0;
     loop {

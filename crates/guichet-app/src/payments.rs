@@ -37,6 +37,14 @@ impl PayFormat {
         }
     }
 
+    /// The file of `batch` in this format.
+    fn write(self, batch: &Batch, org: &Originator) -> Result<Vec<u8>> {
+        Ok(match self {
+            PayFormat::Pain001 => guichet_pay::pain001::write(batch, org)?.into_bytes(),
+            PayFormat::Cpa005 => guichet_pay::cpa005::write(batch, org)?,
+        })
+    }
+
     fn file_name(self, batch: &str) -> String {
         match self {
             PayFormat::Pain001 => format!("{batch}.pain001.xml"),
@@ -340,11 +348,14 @@ impl App {
         batch.check()?;
         let org = self.originator()?;
         // pain.001 carries credit transfers only; Standard 005 both.
-        let mut files = vec![BatchFile { format: "cpa005".into(), bytes: guichet_pay::cpa005::write(&batch, org)? }];
-        if direction == Direction::Credit {
-            let xml = guichet_pay::pain001::write(&batch, org)?.into_bytes();
-            files.push(BatchFile { format: "pain001".into(), bytes: xml });
-        }
+        let formats: &[PayFormat] = match direction {
+            Direction::Credit => &[PayFormat::Pain001, PayFormat::Cpa005],
+            Direction::Debit => &[PayFormat::Cpa005],
+        };
+        let files = formats
+            .iter()
+            .map(|f| Ok(BatchFile { format: f.name().into(), bytes: f.write(&batch, org)? }))
+            .collect::<Result<Vec<_>>>()?;
         drop(batch);
         let direction = if direction == Direction::Debit { "debit" } else { "credit" };
         self.store
@@ -505,11 +516,7 @@ impl App {
         if totals.sum != row.total || totals.count as i64 != row.count {
             return Err(AppError::Internal(format!("batch {id}: its payments do not add up to its control totals")));
         }
-        let bytes = match format {
-            PayFormat::Pain001 => guichet_pay::pain001::write(&batch, org)?.into_bytes(),
-            PayFormat::Cpa005 => guichet_pay::cpa005::write(&batch, org)?,
-        };
-        Ok((bytes, format.file_name(id), format.media_type()))
+        Ok((format.write(&batch, org)?, format.file_name(id), format.media_type()))
     }
 
     /// Queues the "payment sent" notices of every credit batch whose file

@@ -65,6 +65,9 @@ pub struct BatchFile {
     pub bytes: Vec<u8>,
 }
 
+/// The next batch's sequence number (1, 2, …; never reused).
+const NEXT_FILE_NUMBER: &str = "SELECT CAST(COALESCE(MAX(file_number), 0) + 1 AS BIGINT) FROM payment_batches";
+
 fn file_column(format: &str) -> Result<&'static str> {
     match format {
         "pain001" => Ok("pain001_sha256"),
@@ -213,16 +216,13 @@ impl Store {
         let total: i64 = b.payments.iter().map(|p| p.amount).sum();
         let count = b.payments.len() as i64;
         let mut files = Vec::with_capacity(b.files.len());
-        let (mut pain001, mut cpa005) = (None, None);
         for f in &b.files {
-            let sha = crate::hex(&sha2::Sha256::digest(&f.bytes));
-            match file_column(&f.format)? {
-                "pain001_sha256" => pain001 = Some(sha.clone()),
-                _ => cpa005 = Some(sha.clone()),
-            }
+            file_column(&f.format)?;
             let sealed = c.seal(&format!("payment-file:{}:{}", b.id, f.format), &f.bytes)?;
-            files.push((f.format.as_str(), sha, f.bytes.len() as i64, sealed));
+            files.push((f.format.as_str(), crate::hex(&sha2::Sha256::digest(&f.bytes)), sealed));
         }
+        let sha_of = |format: &str| files.iter().find(|f| f.0 == format).map(|f| f.1.clone());
+        let (pain001, cpa005) = (sha_of("pain001"), sha_of("cpa005"));
         let event = serde_json::json!({
             "type": "batch_created", "direction": b.direction, "count": count, "total": total,
             "currency": b.currency, "execution_date": b.execution_date,
@@ -234,10 +234,7 @@ impl Store {
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
-            let last: Option<i64> = sqlx::query_scalar("SELECT MAX(file_number) FROM payment_batches")
-                .fetch_one(&mut *tx)
-                .await?;
-            let file_number = last.unwrap_or(0) + 1;
+            let file_number: i64 = sqlx::query_scalar(NEXT_FILE_NUMBER).fetch_one(&mut *tx).await?;
             if file_number != b.file_number {
                 return Err(StoreError::Conflict { current: -3 });
             }
@@ -260,12 +257,11 @@ impl Store {
             .bind(&cpa005)
             .execute(&mut *tx)
             .await?;
-            for (format, sha, size, sealed) in &files {
-                sqlx::query("INSERT INTO payment_files (batch, format, sha256, size, body) VALUES ($1, $2, $3, $4, $5)")
+            // Their digests are the batch's (pain001_sha256, cpa005_sha256).
+            for (format, _, sealed) in &files {
+                sqlx::query("INSERT INTO payment_files (batch, format, body) VALUES ($1, $2, $3)")
                     .bind(&b.id)
                     .bind(*format)
-                    .bind(sha)
-                    .bind(*size)
                     .bind(sealed)
                     .execute(&mut *tx)
                     .await?;
@@ -308,9 +304,7 @@ impl Store {
     /// The sequence number the next batch gets (1, 2, …, never reused; the
     /// files carry it modulo 9999: see the payment use cases).
     pub async fn next_file_number(&self) -> Result<i64> {
-        let last: Option<i64> =
-            on!(self.db(), p => sqlx::query_scalar("SELECT MAX(file_number) FROM payment_batches").fetch_one(p).await?);
-        Ok(last.unwrap_or(0) + 1)
+        Ok(on!(self.db(), p => sqlx::query_scalar(NEXT_FILE_NUMBER).fetch_one(p).await?))
     }
 
     pub async fn batch(&self, id: &str) -> Result<Option<BatchRow>> {

@@ -1,11 +1,10 @@
 -- The bank files of a batch, written once when the batch is built (the
--- second officer approves those exact bytes, by their SHA-256) and kept
--- sealed: what went to the bank stays readable, byte for byte.
+-- second officer approves those exact bytes, by the SHA-256 the batch row
+-- holds) and kept sealed: what went to the bank stays readable, byte for
+-- byte.
 CREATE TABLE payment_files (
   batch TEXT NOT NULL REFERENCES payment_batches(id),
   format TEXT NOT NULL,
-  sha256 TEXT NOT NULL,
-  size BIGINT NOT NULL,
   body BYTEA NOT NULL,
   PRIMARY KEY (batch, format)
 );
