@@ -413,8 +413,7 @@ struct Staged {
 
 impl Staged {
     fn copy_of(input: &Path, output: &Path) -> Result<Staged> {
-        let open = || std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()));
-        let mut src = open()?;
+        let mut src = std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
         let len = src.metadata().with_context(|| format!("cannot read {}", input.display()))?.len();
         let len = usize::try_from(len).context("the file is too large")?;
         let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
@@ -427,11 +426,12 @@ impl Staged {
             .open(&tmp)
             .with_context(|| format!("cannot write {}", tmp.display()))?;
         let mut staged = Staged { tmp, out: output.to_owned(), file: Some(file), structure: Vec::new() };
-        let f = staged.file()?;
-        std::io::copy(&mut src, &mut &*f).with_context(|| format!("cannot copy {}", input.display()))?;
-        // Room for the revisions (signature, DSS, timestamp) to come.
-        staged.structure = guichet_pades::structure_image(&mut open()?, len, 4 << 20)
-            .with_context(|| format!("{}", input.display()))?;
+        // One read of the input: copied to the temporary file as the
+        // structure image is made (with room for the revisions to come).
+        let mut tee = Tee { from: &mut src, to: staged.file()? };
+        let structure =
+            guichet_pades::structure_image(&mut tee, len, 4 << 20).with_context(|| format!("{}", input.display()))?;
+        staged.structure = structure;
         Ok(staged)
     }
 
@@ -461,6 +461,21 @@ impl Staged {
         drop(f);
         std::fs::rename(&self.tmp, &self.out).with_context(|| format!("cannot write {}", self.out.display()))?;
         Ok(())
+    }
+}
+
+/// A reader that writes what it reads to `to`.
+struct Tee<'a> {
+    from: &'a mut std::fs::File,
+    to: &'a std::fs::File,
+}
+
+impl std::io::Read for Tee<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.from.read(buf)?;
+        let mut to = self.to;
+        to.write_all(&buf[..n])?;
+        Ok(n)
     }
 }
 
