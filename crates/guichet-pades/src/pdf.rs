@@ -79,77 +79,67 @@ fn load_with(bytes: &[u8], options: lopdf::LoadOptions) -> Result<Document, Erro
 pub fn structure_image(r: &mut dyn std::io::Read, len: usize, extra: usize) -> Result<Vec<u8>, Error> {
     let changed = || Error::Pdf("the file changed while it was read".into());
     let mut out = vec![0u8; len + extra];
-    // `pos`: bytes of the file placed so far; `text_from`: where the text
-    // since the last skipped stream starts (to read a dictionary back).
+    // `pos`: bytes of the file placed so far (copied, or skipped and left
+    // zero); `text_from`: where the text since the last skipped stream
+    // starts (to read a dictionary back); `skip`: stream bytes still to skip.
     let (mut pos, mut text_from, mut skip) = (0usize, 0usize, 0usize);
-    let put = |out: &mut Vec<u8>, pos: &mut usize, bytes: &[u8]| -> Result<(), Error> {
-        let end = pos.checked_add(bytes.len()).filter(|e| *e <= len).ok_or_else(changed)?;
-        out[*pos..end].copy_from_slice(bytes);
-        *pos = end;
-        Ok(())
+    let advance = |pos: &mut usize, by: usize| -> Result<usize, Error> {
+        *pos = pos.checked_add(by).filter(|e| *e <= len).ok_or_else(changed)?;
+        Ok(*pos)
     };
-    let mut chunk = vec![0u8; 1 << 20];
-    let mut pending: Vec<u8> = Vec::new();
-    loop {
+    // Bytes read and not placed yet.
+    let (mut chunk, mut buf) = (vec![0u8; 1 << 20], Vec::new());
+    let mut eof = false;
+    while !eof {
         let n = r.read(&mut chunk).map_err(|e| Error::Pdf(format!("reading the file: {e}")))?;
-        let eof = n == 0;
-        let mut data = &chunk[..n];
-        if skip > 0 {
-            let k = skip.min(data.len());
-            pos = pos.checked_add(k).filter(|e| *e <= len).ok_or_else(changed)?;
-            skip -= k;
-            data = &data[k..];
-            if skip == 0 {
+        buf.extend_from_slice(&chunk[..n]);
+        eof = n == 0;
+        let mut at = 0usize;
+        loop {
+            if skip > 0 {
+                let k = skip.min(buf.len() - at);
+                advance(&mut pos, k)?;
+                (at, skip) = (at + k, skip - k);
+                if skip > 0 {
+                    break;
+                }
                 text_from = pos;
             }
-        }
-        pending.extend_from_slice(data);
-        let mut at = 0usize;
-        while skip == 0 {
-            let p = &pending[at..];
+            let p = &buf[at..];
             let Some(k) = memchr::memmem::find(p, b"stream") else {
                 // Keep the last bytes: the keyword may straddle two reads.
-                let keep = if eof { 0 } else { p.len().min(7) };
-                put(&mut out, &mut pos, &p[..p.len() - keep])?;
-                at += p.len() - keep;
+                let take = p.len() - if eof { 0 } else { p.len().min(7) };
+                let from = pos;
+                out[from..advance(&mut pos, take)?].copy_from_slice(&p[..take]);
+                at += take;
                 break;
             };
             let head = k + 6;
             let eol = match (p.get(head), p.get(head + 1)) {
                 (Some(b'\n'), _) => Some(head + 1),
                 (Some(b'\r'), Some(b'\n')) => Some(head + 2),
+                // Decide with the next read.
                 (None, _) | (Some(b'\r'), None) if !eof => {
-                    // Decide with the next read.
-                    put(&mut out, &mut pos, &p[..k])?;
+                    let from = pos;
+                    out[from..advance(&mut pos, k)?].copy_from_slice(&p[..k]);
                     at += k;
                     break;
                 }
                 _ => None,
             };
-            let Some(e) = eol else {
-                put(&mut out, &mut pos, &p[..head])?;
-                at += head;
-                continue;
-            };
-            put(&mut out, &mut pos, &p[..e])?;
-            at += e;
-            let window = &out[text_from.max(pos.saturating_sub(65_536))..pos];
-            if let Some(n) = skippable_length(window) {
-                let here = n.min(pending.len() - at);
-                pos = pos.checked_add(here).filter(|e| *e <= len).ok_or_else(changed)?;
-                at += here;
-                skip = n - here;
-                if skip == 0 {
-                    text_from = pos;
-                }
+            let take = eol.unwrap_or(head);
+            let from = pos;
+            out[from..advance(&mut pos, take)?].copy_from_slice(&p[..take]);
+            at += take;
+            if eol.is_some()
+                && let Some(n) = skippable_length(&out[text_from.max(pos.saturating_sub(65_536))..pos])
+            {
+                skip = n;
             }
         }
-        pending.drain(..at);
-        if eof {
-            break;
-        }
+        buf.drain(..at);
     }
-    if pos != len || skip > 0 || !pending.is_empty() {
+    if pos != len || skip > 0 || !buf.is_empty() {
         return Err(changed());
     }
     out.truncate(len);
