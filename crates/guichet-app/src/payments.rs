@@ -208,7 +208,7 @@ impl App {
     async fn payment_queue(&self) -> Result<Vec<(DossierRow, ReadyPayment, Option<BankDetails>)>> {
         let rows = self
             .store
-            .dossiers_in(&[State::Approved, State::AgreementSigned, State::PaymentReturned], 1_000_000)
+            .dossiers_in(&[State::Approved, State::AgreementSigned, State::PaymentReturned], usize::MAX)
             .await?;
         let mut applicants: Vec<String> = rows.iter().map(|r| r.applicant.clone()).collect();
         applicants.sort_unstable();
@@ -840,7 +840,7 @@ impl App {
     ) -> Result<Vec<(LoanLine, DossierRow, Option<guichet_store::Contact>)>> {
         // Real time, not the demo's evaluation date: money is due on real days.
         let today = self.local_date(self.now())?;
-        let rows = self.store.dossiers_in(&[State::Paid], 1_000_000).await?;
+        let rows = self.store.dossiers_in(&[State::Paid], usize::MAX).await?;
         let mut open = Vec::new();
         for row in rows {
             let p = self.program_of(&row).await?;

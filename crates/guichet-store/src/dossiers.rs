@@ -114,9 +114,11 @@ fn event_kind(v: &serde_json::Value) -> String {
     v.get("type").and_then(|t| t.as_str()).unwrap_or("unknown").to_owned()
 }
 
-/// A dossier row as `SELECT id, program, program_version, applicant, state,
-/// version, created_at, submitted_at, updated_at, assignee, decided_by,
-/// amount, flags, snapshot` reads it.
+/// What [`DossierTuple`] reads.
+pub(crate) const DOSSIER_COLUMNS: &str = "id, program, program_version, applicant, state, version, created_at, \
+     submitted_at, updated_at, assignee, decided_by, amount, flags, snapshot, snapshot_version";
+
+/// A dossier row as `SELECT {DOSSIER_COLUMNS}` reads it.
 pub(crate) type DossierTuple = (
     String,
     String,
@@ -132,6 +134,7 @@ pub(crate) type DossierTuple = (
     Option<i64>,
     String,
     Vec<u8>,
+    Option<i64>,
 );
 
 type SummaryTuple =
@@ -149,6 +152,12 @@ impl Store {
     /// Seals and chains-to-be a dossier write (the writer, or a caller's
     /// own transaction, applies it).
     pub(crate) fn prepare_append(&self, n: NewEvents) -> Result<Append> {
+        self.prepare_append_with(n, true)
+    }
+
+    /// As [`Store::prepare_append`]; without `snapshot` the stored snapshot
+    /// is left behind (bulk writes: a payment batch, the bank's returns).
+    pub(crate) fn prepare_append_with(&self, n: NewEvents, snapshot: bool) -> Result<Append> {
         let c = &self.inner.cipher;
         let mut events = Vec::with_capacity(n.events.len());
         for (i, e) in n.events.iter().enumerate() {
@@ -158,8 +167,13 @@ impl Store {
             let body = c.seal(&format!("dossier:{}#{idx}", n.dossier), &json)?;
             events.push(PreparedEvent { kind: event_kind(&v), actor: n.actor.clone(), at: n.at, json, body });
         }
-        let snapshot_json = serde_json::to_vec(&n.after).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        let snapshot = c.seal(&format!("dossier:{}", n.dossier), &snapshot_json)?;
+        // A new dossier always gets its snapshot.
+        let snapshot = if snapshot || n.expected_version == 0 {
+            let json = serde_json::to_vec(&n.after).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Some(c.seal(&format!("dossier:{}", n.dossier), &json)?)
+        } else {
+            None
+        };
         let decision = n.after.decision.as_ref();
         let create = match (&n.program_version, n.expected_version) {
             (Some(v), 0) => Some((n.after.program.clone(), v.clone(), n.after.applicant.0.clone())),
@@ -188,18 +202,66 @@ impl Store {
 
     /// A dossier with its state opened.
     pub async fn dossier(&self, id: &str) -> Result<Option<DossierRow>> {
-        let row: Option<DossierTuple> = on!(self.db(), p => sqlx::query_as(
-            "SELECT id, program, program_version, applicant, state, version, created_at, submitted_at, updated_at, \
-             assignee, decided_by, amount, flags, snapshot FROM dossiers WHERE id = $1",
-        )
-        .bind(id)
-        .fetch_optional(p)
-        .await?);
-        row.map(|r| self.dossier_of_tuple(r)).transpose()
+        let sql = format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE id = $1");
+        let row: Option<DossierTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
+        Ok(self.open_dossiers(row.into_iter().collect()).await?.pop())
     }
 
-    /// A dossier row as read (its snapshot sealed), opened.
-    pub(crate) fn dossier_of_tuple(&self, r: DossierTuple) -> Result<DossierRow> {
+    /// Dossier rows as read, opened: each snapshot, then, for a snapshot
+    /// left behind by a bulk write, the events after it.
+    pub(crate) async fn open_dossiers(&self, rows: Vec<DossierTuple>) -> Result<Vec<DossierRow>> {
+        let mut out = Vec::with_capacity(rows.len());
+        let mut behind: Vec<(usize, i64)> = Vec::new();
+        for r in rows {
+            if let Some(v) = r.14.filter(|v| *v < r.5) {
+                behind.push((out.len(), v));
+            }
+            out.push(self.dossier_of_tuple(r)?);
+        }
+        self.catch_up(&mut out, &behind).await?;
+        Ok(out)
+    }
+
+    /// Brings the dossiers at `behind` (index in `rows`, version of their
+    /// snapshot) up to date: the events after their snapshot, read a few
+    /// hundred dossiers at a time, replayed on it.
+    pub(crate) async fn catch_up(&self, rows: &mut [DossierRow], behind: &[(usize, i64)]) -> Result<()> {
+        for chunk in behind.chunks(200) {
+            let aggregates: Vec<String> = chunk.iter().map(|(i, _)| format!("dossier:{}", rows[*i].id)).collect();
+            let select = "SELECT aggregate, idx, body FROM events WHERE aggregate IN";
+            let found: Vec<(String, i64, Vec<u8>)> = self.select_in(select, &aggregates).await?;
+            let mut later: std::collections::HashMap<String, Vec<(i64, Vec<u8>)>> = Default::default();
+            for (aggregate, idx, body) in found {
+                later.entry(aggregate).or_default().push((idx, body));
+            }
+            for ((i, from), aggregate) in chunk.iter().zip(&aggregates) {
+                let mut events = later.remove(aggregate).unwrap_or_default();
+                events.retain(|(idx, _)| idx >= from);
+                events.sort_by_key(|(idx, _)| *idx);
+                let row = &mut rows[*i];
+                if events.len() as i64 != row.version - from {
+                    return Err(StoreError::Corrupt(format!("{aggregate}: events missing after its snapshot")));
+                }
+                let events = events
+                    .iter()
+                    .map(|(idx, body)| {
+                        let plain = self.inner.cipher.open(&format!("{aggregate}#{idx}"), body)?;
+                        serde_json::from_slice::<Event>(&plain)
+                            .map_err(|e| StoreError::Corrupt(format!("{aggregate}#{idx}: {e}")))
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                row.dossier = row
+                    .dossier
+                    .after(&events)
+                    .map_err(|e| StoreError::Corrupt(format!("{aggregate}: the events after its snapshot: {e}")))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A dossier row as read (its snapshot sealed), with the snapshot
+    /// opened (as it was at `snapshot_version`, when that is set).
+    fn dossier_of_tuple(&self, r: DossierTuple) -> Result<DossierRow> {
         let plain = self.inner.cipher.open(&format!("dossier:{}", r.0), &r.13)?;
         let dossier: Dossier =
             serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {}: {e}", r.0)))?;

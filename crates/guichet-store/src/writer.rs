@@ -41,7 +41,10 @@ pub(crate) struct Append {
     /// `Some(x)`: set the assignee to x (None clears it).
     pub assignee: Option<Option<String>>,
     pub flags: String,
-    pub snapshot: Vec<u8>,
+    /// The dossier after the events, sealed; `None` for a bulk write that
+    /// leaves the stored snapshot behind (`snapshot_version` says where it
+    /// stopped; reading replays the events after it).
+    pub snapshot: Option<Vec<u8>>,
     pub keys: Vec<(String, Vec<u8>)>,
     pub program: String,
 }
@@ -126,6 +129,9 @@ macro_rules! apply_append {
                 links.push(link.to_vec());
             }
             if let Some((program, program_version, applicant)) = &a.create {
+                let Some(snapshot) = &a.snapshot else {
+                    return Err($crate::StoreError::Corrupt(format!("dossier {}: created without its state", a.dossier)));
+                };
                 let inserted = sqlx::query(
                     "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, \
                      created_at, submitted_at, updated_at, decided_by, amount, flags, snapshot, assignee, decided_at) \
@@ -143,7 +149,7 @@ macro_rules! apply_append {
                 .bind(&a.decided_by)
                 .bind(a.amount)
                 .bind(&a.flags)
-                .bind(&a.snapshot)
+                .bind(snapshot)
                 .bind(a.assignee.clone().flatten())
                 .bind(a.decided_at)
                 .execute(&mut *conn)
@@ -152,25 +158,37 @@ macro_rules! apply_append {
                     return Err($crate::StoreError::Conflict { current: -1 });
                 }
             } else {
-                sqlx::query(
+                // A new snapshot is current (snapshot_version NULL). Without
+                // one, the stored snapshot stays where it was: $9 is then
+                // the version before these events, kept unless it was
+                // already behind.
+                let sql = if a.snapshot.is_some() {
                     "UPDATE dossiers SET last_link = $2, state = $3, submitted_at = $4, updated_at = $5, \
-                     decided_by = $6, amount = $7, flags = $8, snapshot = $9, \
-                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END, decided_at = $12 WHERE id = $1",
-                )
-                .bind(&a.dossier)
-                .bind(link.to_vec())
-                .bind(&a.state)
-                .bind(a.submitted_at)
-                .bind(a.updated_at)
-                .bind(&a.decided_by)
-                .bind(a.amount)
-                .bind(&a.flags)
-                .bind(&a.snapshot)
-                .bind(a.assignee.is_some() as i64)
-                .bind(a.assignee.clone().flatten())
-                .bind(a.decided_at)
-                .execute(&mut *conn)
-                .await?;
+                     decided_by = $6, amount = $7, flags = $8, snapshot = $9, snapshot_version = NULL, \
+                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END, decided_at = $12 WHERE id = $1"
+                } else {
+                    "UPDATE dossiers SET last_link = $2, state = $3, submitted_at = $4, updated_at = $5, \
+                     decided_by = $6, amount = $7, flags = $8, snapshot_version = COALESCE(snapshot_version, $9), \
+                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END, decided_at = $12 WHERE id = $1"
+                };
+                let q = sqlx::query(sql)
+                    .bind(&a.dossier)
+                    .bind(link.to_vec())
+                    .bind(&a.state)
+                    .bind(a.submitted_at)
+                    .bind(a.updated_at)
+                    .bind(&a.decided_by)
+                    .bind(a.amount)
+                    .bind(&a.flags);
+                let q = match &a.snapshot {
+                    Some(snapshot) => q.bind(snapshot),
+                    None => q.bind(a.expected),
+                };
+                q.bind(a.assignee.is_some() as i64)
+                    .bind(a.assignee.clone().flatten())
+                    .bind(a.decided_at)
+                    .execute(&mut *conn)
+                    .await?;
             }
             // All the events in one statement.
             let aggregate = format!("dossier:{}", a.dossier);
@@ -223,7 +241,14 @@ macro_rules! apply_appends {
         async {
             for chunk in appends.chunks(300) {
                 let distinct: std::collections::HashSet<&str> = chunk.iter().map(|a| a.dossier.as_str()).collect();
-                if distinct.len() != chunk.len() || chunk.iter().any(|a| a.create.is_some() || !a.keys.is_empty()) {
+                // With or without new snapshots, all alike (a bulk write
+                // leaves every snapshot behind: see `Append::snapshot`).
+                let snapshots = chunk.iter().all(|a| a.snapshot.is_some());
+                let mixed = !snapshots && chunk.iter().any(|a| a.snapshot.is_some());
+                if distinct.len() != chunk.len()
+                    || mixed
+                    || chunk.iter().any(|a| a.create.is_some() || !a.keys.is_empty())
+                {
                     for a in chunk {
                         $crate::writer::apply_append!(&mut *conn, a)?;
                     }
@@ -246,9 +271,10 @@ macro_rules! apply_appends {
                     if *version != a.expected {
                         return Err($crate::StoreError::Conflict { current: *version });
                     }
-                    let mut link: [u8; 32] = prev.as_slice().try_into().map_err(|_| {
-                        $crate::StoreError::Corrupt(format!("dossier {}: bad last link", a.dossier))
-                    })?;
+                    let mut link: [u8; 32] = prev
+                        .as_slice()
+                        .try_into()
+                        .map_err(|_| $crate::StoreError::Corrupt(format!("dossier {}: bad last link", a.dossier)))?;
                     let mut l = Vec::with_capacity(a.events.len());
                     for e in &a.events {
                         link = guichet_core::link_json(&link, &e.json);
@@ -263,7 +289,8 @@ macro_rules! apply_appends {
                     .flat_map(|(a, l)| l.iter().enumerate().map(move |(i, link)| (a, i, link)))
                     .collect();
                 for part in rows.chunks(400) {
-                    let mut sql = String::from("INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES ");
+                    let mut sql =
+                        String::from("INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES ");
                     let mut m = $crate::Marks::new(pg);
                     for i in 0..part.len() {
                         if i > 0 {
@@ -286,32 +313,53 @@ macro_rules! apply_appends {
                     q.execute(&mut *conn).await?;
                 }
                 // Every projection row, with its version check.
-                let types: [&str; 13] = if pg {
-                    ["::text", "::bigint", "::bigint", "::bytea", "::text", "::bigint", "::bigint", "::text", "::bigint", "::text", "::bytea", "::text", "::bigint"]
-                } else {
-                    [""; 13]
-                };
-                let mut sql = String::from(
-                    "WITH v(id, expected, version, last_link, state, submitted_at, updated_at, decided_by, amount, flags, \
-                     snapshot, assignee, decided_at) AS (VALUES ",
-                );
+                let mut columns: Vec<(&str, &str)> = vec![
+                    ("id", "::text"),
+                    ("expected", "::bigint"),
+                    ("version", "::bigint"),
+                    ("last_link", "::bytea"),
+                    ("state", "::text"),
+                    ("submitted_at", "::bigint"),
+                    ("updated_at", "::bigint"),
+                    ("decided_by", "::text"),
+                    ("amount", "::bigint"),
+                    ("flags", "::text"),
+                    ("assignee", "::text"),
+                    ("decided_at", "::bigint"),
+                ];
+                if snapshots {
+                    columns.push(("snapshot", "::bytea"));
+                }
+                let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
+                let mut sql = format!("WITH v({}) AS (VALUES ", names.join(", "));
                 let mut m = $crate::Marks::new(pg);
                 for i in 0..chunk.len() {
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    let cols: Vec<String> = types.iter().map(|t| format!("{}{t}", m.next())).collect();
+                    let cols: Vec<String> =
+                        columns.iter().map(|(_, t)| format!("{}{}", m.next(), if pg { *t } else { "" })).collect();
                     sql.push_str(&format!("({})", cols.join(", ")));
                 }
                 sql.push_str(
                     ") UPDATE dossiers SET version = v.version, last_link = v.last_link, state = v.state, \
                      submitted_at = v.submitted_at, updated_at = v.updated_at, decided_by = v.decided_by, \
-                     amount = v.amount, flags = v.flags, snapshot = v.snapshot, assignee = v.assignee, \
-                     decided_at = v.decided_at FROM v WHERE dossiers.id = v.id AND dossiers.version = v.expected",
+                     amount = v.amount, flags = v.flags, assignee = v.assignee, decided_at = v.decided_at, ",
                 );
+                // A new snapshot is current; else the stored one stays
+                // where it was (the version before, unless already behind).
+                sql.push_str(if snapshots {
+                    "snapshot = v.snapshot, snapshot_version = NULL"
+                } else {
+                    "snapshot_version = COALESCE(dossiers.snapshot_version, v.expected)"
+                });
+                sql.push_str(" FROM v WHERE dossiers.id = v.id AND dossiers.version = v.expected");
                 let mut q = sqlx::query(&sql);
                 for (a, l) in chunk.iter().zip(&links) {
-                    let last = l.last().cloned().unwrap_or_else(|| current.get(&a.dossier).map(|c| c.1.clone()).unwrap_or_default());
+                    let last = l
+                        .last()
+                        .cloned()
+                        .unwrap_or_else(|| current.get(&a.dossier).map(|c| c.1.clone()).unwrap_or_default());
                     q = q
                         .bind(&a.dossier)
                         .bind(a.expected)
@@ -323,9 +371,11 @@ macro_rules! apply_appends {
                         .bind(&a.decided_by)
                         .bind(a.amount)
                         .bind(&a.flags)
-                        .bind(&a.snapshot)
                         .bind(a.assignee.clone().flatten())
                         .bind(a.decided_at);
+                    if let Some(snapshot) = &a.snapshot {
+                        q = q.bind(snapshot);
+                    }
                 }
                 let done = q.execute(&mut *conn).await?.rows_affected();
                 if done != chunk.len() as u64 {

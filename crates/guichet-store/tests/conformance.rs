@@ -493,3 +493,136 @@ fn blobs_on_an_s3_compatible_store() {
         assert!(matches!(Store::open(unknown).await, Err(StoreError::Config(_))));
     });
 }
+
+/// Bulk writes (a payment batch, the bank's returns) append their events
+/// without re-sealing each dossier's snapshot; every read replays the
+/// events after it, the audit still finds row, snapshot and events equal,
+/// and the next ordinary write brings the snapshot up to date.
+#[test]
+fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
+    on_each(|store, _| async move {
+        let decision = |amount: i64| guichet_core::Decision {
+            outcome: guichet_core::Outcome::Approved,
+            amount: Some(amount),
+            computed_amount: Some(amount),
+            reasons: vec![],
+            justification: String::new(),
+            program_version: "v1".into(),
+            evaluation: serde_json::json!({}),
+            by: UserId("u_agent".into()),
+            at: 3,
+        };
+        let mut ids = Vec::new();
+        for (i, who) in ["u_alice", "u_bob"].iter().enumerate() {
+            let (id, _) = new_dossier(&store, who, serde_json::json!({"home": "1 rue A"}), 1).await;
+            run(&store, &id, who, Command::Submit, 2).await.expect("submit");
+            let cmd = Command::Decide { decision: decision(100_000 + i as i64), agreement_required: false };
+            run(&store, &id, "u_agent", cmd, 3).await.expect("decide");
+            ids.push(id);
+        }
+        // The batch: one payment and one event per dossier, one transaction.
+        let mut payments = Vec::new();
+        let mut dossiers = Vec::new();
+        for (i, id) in ids.iter().enumerate() {
+            let row = store.dossier(id).await.expect("read").expect("exists");
+            let reference = format!("PAY-{i}");
+            let cmd = Command::SchedulePayment { batch: "B1".into(), reference: reference.clone() };
+            let events = row.dossier.handle(cmd, &UserId("u_finance".into()), 4).expect("schedule");
+            let after = row.dossier.after(&events).expect("after");
+            payments.push(guichet_store::NewPayment {
+                reference,
+                dossier: id.clone(),
+                amount: row.amount.expect("amount"),
+                currency: "CAD".into(),
+                details: guichet_store::PayeeDetails {
+                    name: "Alice".into(),
+                    institution: "006".into(),
+                    transit: "10000".into(),
+                    account: "1234567".into(),
+                    remittance: id.clone(),
+                    notify: None,
+                },
+            });
+            dossiers.push(NewEvents {
+                dossier: id.clone(),
+                expected_version: row.version,
+                program_version: None,
+                events,
+                actor: Some("u_finance".into()),
+                after,
+                flags: vec![],
+                keys: vec![],
+                at: 4,
+            });
+        }
+        let file_number = store.next_file_number().await.expect("number");
+        store
+            .create_batch(guichet_store::NewBatch {
+                id: "B1".into(),
+                direction: "credit".into(),
+                currency: "CAD".into(),
+                created_local: "2020-07-15T10:00:00".into(),
+                execution_date: "2020-07-16".into(),
+                created_by: "u_finance".into(),
+                at: 4,
+                file_number,
+                payments,
+                dossiers,
+                files: vec![],
+            })
+            .await
+            .expect("batch");
+        // The bank's return: the first paid (a second bulk write).
+        let row = store.dossier(&ids[0]).await.expect("read").expect("exists");
+        let events = row
+            .dossier
+            .handle(Command::MarkPaid { reference: "PAY-0".into() }, &UserId("u_finance".into()), 5)
+            .expect("paid");
+        let after = row.dossier.after(&events).expect("after");
+        let settled = NewEvents {
+            dossier: ids[0].clone(),
+            expected_version: row.version,
+            program_version: None,
+            events,
+            actor: Some("u_finance".into()),
+            after,
+            flags: vec![],
+            keys: vec![],
+            at: 5,
+        };
+        let settlement = guichet_store::Settlement { reference: "PAY-0".into(), state: "paid".into(), reason: None };
+        store.settle_payments(&[settlement], vec![settled], "u_finance", 5).await.expect("settle");
+
+        // Read one at a time and in bulk: the events after the snapshot count.
+        let paid = store.dossier(&ids[0]).await.expect("read").expect("exists");
+        assert_eq!(paid.state, State::Paid);
+        assert_eq!(paid.dossier.state, State::Paid);
+        assert_eq!(paid.dossier.payment_reference.as_deref(), Some("PAY-0"));
+        assert_eq!(paid.version, 6);
+        let scheduled = store.dossier(&ids[1]).await.expect("read").expect("exists");
+        assert_eq!(scheduled.dossier.state, State::PaymentScheduled);
+        assert_eq!(scheduled.dossier.payment_reference.as_deref(), Some("PAY-1"));
+        let listed = store.dossiers_in(&[State::Paid, State::PaymentScheduled], 10).await.expect("list");
+        assert_eq!(listed.len(), 2);
+        for r in &listed {
+            let one = store.dossier(&r.id).await.expect("read").expect("exists");
+            assert_eq!(r.dossier, one.dossier);
+            assert_eq!(
+                (&r.program, &r.applicant, r.state, r.amount, r.submitted_at, &r.decided_by),
+                (&one.program, &one.applicant, one.state, one.amount, one.submitted_at, &one.decided_by)
+            );
+        }
+        let report = store.verify_audit(None).await.expect("verify");
+        assert_eq!(report.first_broken, None);
+        assert_eq!(report.dossiers, 2);
+
+        // An ordinary write on top of a snapshot left behind.
+        let v =
+            run(&store, &ids[1], "u_finance", Command::MarkPaid { reference: "PAY-1".into() }, 6).await.expect("paid");
+        assert_eq!(v, 6);
+        let row = store.dossier(&ids[1]).await.expect("read").expect("exists");
+        assert_eq!(row.dossier.state, State::Paid);
+        let report = store.verify_audit(None).await.expect("verify");
+        assert_eq!(report.first_broken, None);
+    });
+}
