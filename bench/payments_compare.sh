@@ -3,7 +3,9 @@
 # and written as both bank files in the service's use cases (guichet), the
 # files alone (guichet-pay), the same number of transfers written as
 # pain.001.001.03 by python-sepaxml, and M emails delivered to a loopback
-# SMTP server by guichet and by Python's smtplib on one connection.
+# SMTP server by guichet and by Python's smtplib on one connection, and
+# SQLite's own floor for the batch's reads and writes (driven from C by
+# Python's sqlite3 on the same schema, nothing sealed or checked).
 #
 #   bash bench/payments_compare.sh [N] [M]      # defaults 100000 10000
 set -euo pipefail
@@ -19,6 +21,9 @@ fi
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo || true
 echo "== guichet (release, SQLite)"
 cargo bench -q -p guichet-app --bench payments -- "$N" "$M"
+echo "== SQLite's floor for the same batch (Python's sqlite3, guichet's schema)"
+python3 bench/payments/sqlite_floor.py "$N"
+python3 bench/payments/sqlite_floor.py "$N" --snapshots-apart
 echo "== python-sepaxml (same N transfers)"
 "$VENV/bin/python" bench/payments/sepaxml_pain001.py "$N"
 echo "== Python smtplib, one connection, same kind of sink"

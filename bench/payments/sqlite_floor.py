@@ -1,0 +1,85 @@
+"""SQLite's own floor for a payment batch of N, driven from C (Python's
+sqlite3 module) on guichet's schema (the migrations, WAL,
+synchronous=FULL): the ready dossiers read (the 7 columns guichet reads,
+snapshots of about 1.1 KB), then, in one transaction, N payment rows, N
+dossier events and N dossier rows updated (state, version, last link), and
+the commit. The values are made before the clock starts; nothing is
+sealed, serialized or checked. What guichet adds above this is its own
+work and sqlx's.
+
+    python3 bench/payments/sqlite_floor.py [N] [--snapshots-apart]
+
+--snapshots-apart keeps the snapshots in a table of their own (what the
+dossier UPDATE then rewrites is a small row).
+"""
+
+import os
+import sqlite3
+import sys
+import tempfile
+import time
+
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+N = int(args[0]) if args else 100_000
+APART = "--snapshots-apart" in sys.argv
+ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
+MIGRATIONS = os.path.join(ROOT, "crates", "guichet-store", "migrations", "sqlite")
+
+with tempfile.TemporaryDirectory() as d:
+    c = sqlite3.connect(os.path.join(d, "floor.db"), isolation_level=None)
+    c.execute("PRAGMA journal_mode=WAL")
+    c.execute("PRAGMA synchronous=FULL")
+    c.execute("PRAGMA cache_size=-8192")
+    for name in sorted(os.listdir(MIGRATIONS)):
+        c.executescript(open(os.path.join(MIGRATIONS, name)).read())
+    if APART:
+        c.execute("CREATE TABLE snapshots (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+    ids = [f"d_{i:032x}" for i in range(N)]
+    c.execute("BEGIN")
+    c.executemany(
+        "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, created_at, "
+        "submitted_at, updated_at, flags, snapshot) VALUES (?, 'p', 'v1', ?, 'approved', 5, ?, 1, 3, 4, '[]', ?)",
+        ((i, "u" + i, os.urandom(32), b"" if APART else os.urandom(1100)) for i in ids),
+    )
+    if APART:
+        c.executemany("INSERT INTO snapshots VALUES (?, ?)", ((i, os.urandom(1100)) for i in ids))
+    c.execute("COMMIT")
+    c.execute("INSERT INTO payment_batches (id, direction, state, currency, count, total, file_number, created_local, "
+              "execution_date, created_by, created_at) VALUES ('B1', 'credit', 'created', 'CAD', 0, 0, 1, '', '', 'u', 9)")
+    payments = [(f"P{os.urandom(9).hex().upper()}", n, i, os.urandom(250)) for n, i in enumerate(ids)]
+    events = [(f"dossier:{i}", os.urandom(200), os.urandom(32)) for i in ids]
+    updates = [(os.urandom(32), i) for i in ids]
+
+    t0 = time.perf_counter()
+    if APART:
+        sql = "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version " \
+              "FROM dossiers d JOIN snapshots s ON s.id = d.id WHERE d.state IN ('approved', 'agreement_signed', 'payment_returned')"
+    else:
+        sql = "SELECT id, program_version, version, updated_at, flags, snapshot, snapshot_version FROM dossiers " \
+              "WHERE state IN ('approved', 'agreement_signed', 'payment_returned')"
+    rows = c.execute(sql).fetchall()
+    t1 = time.perf_counter()
+    c.execute("BEGIN")
+    c.executemany(
+        "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at) "
+        "VALUES (?, 'B1', ?, ?, 100000, 'CAD', 'scheduled', ?, 9)",
+        payments,
+    )
+    t2 = time.perf_counter()
+    c.executemany(
+        "INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES (?, 5, 'payment_scheduled', 'u_f', 9, ?, ?)",
+        events,
+    )
+    t3 = time.perf_counter()
+    c.executemany(
+        "UPDATE dossiers SET version = 6, last_link = ?, state = 'payment_scheduled', updated_at = 9, "
+        "snapshot_version = COALESCE(snapshot_version, 5) WHERE id = ? AND version = 5",
+        updates,
+    )
+    t4 = time.perf_counter()
+    c.execute("COMMIT")
+    t5 = time.perf_counter()
+    assert len(rows) == N
+    print(f"SQLite floor ({'snapshots apart' if APART else 'snapshots in the dossier rows'}), {N} payments:")
+    print(f"  queue read {t1 - t0:.3f} s; payments {t2 - t1:.3f} s, events {t3 - t2:.3f} s, "
+          f"dossier rows {t4 - t3:.3f} s, commit {t5 - t4:.3f} s; total {t5 - t0:.3f} s")
