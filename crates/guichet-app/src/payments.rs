@@ -99,6 +99,9 @@ pub struct ReturnsReport {
     pub paid: usize,
     pub returned: usize,
     pub repayments: usize,
+    /// Payments the bank has accepted but not settled yet (a pain.002's
+    /// interim statuses): nothing applied for them.
+    pub pending: usize,
 }
 
 /// A batch and its payments.
@@ -636,7 +639,7 @@ impl App {
     /// the whole file, with every such line named.
     pub async fn import_returns(&self, by: &Caller, data: &[u8]) -> Result<ReturnsReport> {
         by.may(Action::Pay, None)?;
-        let (lines, mut errors) = guichet_pay::returns::parse(data);
+        let guichet_pay::returns::Parsed { lines, mut errors, pending } = guichet_pay::returns::parse(data);
         let refs: Vec<String> = lines.iter().map(|l| l.reference.clone()).collect();
         let payments = self.store.payments_by_reference(&refs).await?;
         let now = self.now();
@@ -644,7 +647,7 @@ impl App {
         let mut settlements = Vec::new();
         let mut dossiers: Vec<NewEvents> = Vec::new();
         let mut touched: std::collections::HashMap<String, (i64, Dossier, Vec<String>)> = Default::default();
-        let mut report = ReturnsReport { paid: 0, returned: 0, repayments: 0 };
+        let mut report = ReturnsReport { paid: 0, returned: 0, repayments: 0, pending };
         for l in &lines {
             let Some(p) = payments.iter().find(|p| p.reference == l.reference) else {
                 errors.push(guichet_pay::returns::LineError {
@@ -740,6 +743,11 @@ impl App {
             });
         }
         if settlements.is_empty() {
+            // A status report that only says "accepted, pending" is news,
+            // not an error: nothing to apply yet.
+            if pending > 0 {
+                return Ok(report);
+            }
             return Err(AppError::invalid("invalid_returns", "the file has no payment lines"));
         }
         self.store.settle_payments(&settlements, dossiers, by.id(), now).await?;

@@ -1,12 +1,25 @@
 //! The bank's answer to a payment file: which payments were paid, which
 //! came back (closed account, wrong transit…) and why.
 //!
-//! Banks send this in many shapes; guichet reads a CSV with a header line
-//! and the columns `reference`, `status` (`paid`, `returned` or `rejected`;
-//! French `payé`, `retourné`, `rejeté` too) and `reason` (required unless
-//! paid), in any order, other columns ignored. Every line is read: the
-//! good ones and a precise complaint for each bad one, so an operator can
-//! fix the file; nothing is silently skipped.
+//! Banks send this in many shapes; guichet reads two:
+//!
+//! - a CSV with a header line and the columns `reference`, `status`
+//!   (`paid`, `returned` or `rejected`; French `payé`, `retourné`, `rejeté`
+//!   too) and `reason` (required unless paid), in any order, other columns
+//!   ignored;
+//! - an ISO 20022 payment status report, **pain.002.001.03**, the answer
+//!   to a pain.001: each `TxInfAndSts` names the payment by its
+//!   `OrgnlEndToEndId` (guichet's reference) and gives its `TxSts`:
+//!   `ACSC` (settled) is paid, `RJCT` rejected with its reason code
+//!   (`StsRsnInf/Rsn/Cd`, and `AddtlInf` when given). Interim statuses
+//!   (`ACCP`, `ACSP`, `ACTC`, `ACWC`, `PDNG`, `RCVD`) change nothing and
+//!   are counted apart. A whole file or payment group rejected without
+//!   transaction details is an error: which payments it names is not
+//!   said, so none is marked.
+//!
+//! Every line is read: the good ones and a precise complaint for each bad
+//! one (with its line), so an operator can fix the file; nothing is
+//! silently skipped.
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -34,17 +47,154 @@ pub struct LineError {
     pub message: String,
 }
 
-/// Reads a whole returns file.
-pub fn parse(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>) {
+/// A returns file as read.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Parsed {
+    pub lines: Vec<ReturnLine>,
+    pub errors: Vec<LineError>,
+    /// Payments the bank gave an interim status (accepted, pending):
+    /// nothing to apply yet.
+    pub pending: usize,
+}
+
+/// Reads a whole returns file: a pain.002 when it is XML, else a CSV.
+pub fn parse(data: &[u8]) -> Parsed {
+    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let (lines, errors, pending) =
+        if data.trim_ascii_start().starts_with(b"<") { parse_pain002(data) } else { parse_csv(data) };
+    Parsed { lines, errors, pending }
+}
+
+/// Reads a pain.002.001.03 status report; also returns how many payments
+/// it gave an interim status (nothing to apply yet).
+pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
     let mut lines = Vec::new();
     let mut errors = Vec::new();
-    let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+    let mut interim = 0;
+    let text = match std::str::from_utf8(data) {
+        Ok(t) => t,
+        Err(e) => {
+            errors.push(LineError { line: 1, message: format!("the status report is not UTF-8: {e}") });
+            return (lines, errors, interim);
+        }
+    };
+    let doc = match roxmltree::Document::parse(text) {
+        Ok(d) => d,
+        Err(e) => {
+            let pos = e.pos();
+            errors.push(LineError {
+                line: u64::from(pos.row),
+                message: format!("unreadable XML at column {}: {e}", pos.col),
+            });
+            return (lines, errors, interim);
+        }
+    };
+    let line_of = |n: roxmltree::Node| u64::from(doc.text_pos_at(n.range().start).row);
+    let root = doc.root_element();
+    let Some(report) = child(root, "CstmrPmtStsRpt").filter(|_| root.has_tag_name("Document")) else {
+        errors.push(LineError {
+            line: line_of(root),
+            message: "not a payment status report (pain.002: Document/CstmrPmtStsRpt)".into(),
+        });
+        return (lines, errors, interim);
+    };
+    // Why a status came: reason code, then the bank's words.
+    let reason_of = |n: roxmltree::Node| {
+        let info = n.children().filter(|c| c.has_tag_name("StsRsnInf")).collect::<Vec<_>>();
+        let mut parts = Vec::new();
+        for i in info {
+            let code = text_of(child(i, "Rsn").and_then(|r| child(r, "Cd").or_else(|| child(r, "Prtry"))));
+            let words: Vec<String> =
+                i.children().filter(|c| c.has_tag_name("AddtlInf")).map(|c| text_of(Some(c))).collect();
+            let part = [code, words.join(" ")].into_iter().filter(|p| !p.is_empty()).collect::<Vec<_>>().join(" ");
+            if !part.is_empty() {
+                parts.push(part);
+            }
+        }
+        parts.join("; ")
+    };
+    let transactions: Vec<_> = report.descendants().filter(|n| n.has_tag_name("TxInfAndSts")).collect();
+    if transactions.is_empty() {
+        // Rejected whole, or only accepted so far.
+        for (tag, status) in [("OrgnlGrpInfAndSts", "GrpSts"), ("OrgnlPmtInfAndSts", "PmtInfSts")] {
+            for n in report.children().filter(|c| c.has_tag_name(tag)) {
+                let st = text_of(child(n, status));
+                if st == "RJCT" {
+                    let reason = reason_of(n);
+                    errors.push(LineError {
+                        line: line_of(n),
+                        message: format!(
+                            "the bank rejected the whole {} ({reason}) without naming its payments: \
+                             nothing is marked; resend the file or ask the bank for details",
+                            if tag == "OrgnlGrpInfAndSts" { "file" } else { "payment group" }
+                        ),
+                    });
+                }
+            }
+        }
+        return (lines, errors, interim);
+    }
+    let mut seen = std::collections::HashMap::new();
+    for tx in transactions {
+        let line = line_of(tx);
+        let reference = text_of(child(tx, "OrgnlEndToEndId"));
+        let status = text_of(child(tx, "TxSts"));
+        if reference.is_empty() {
+            errors.push(LineError { line, message: "no OrgnlEndToEndId (the payment reference)".into() });
+            continue;
+        }
+        let status = match status.as_str() {
+            "ACSC" => Status::Paid,
+            "RJCT" => Status::Rejected,
+            "ACCP" | "ACSP" | "ACTC" | "ACWC" | "PDNG" | "RCVD" => {
+                interim += 1;
+                continue;
+            }
+            "" => {
+                errors.push(LineError { line, message: format!("{reference}: no TxSts (its status)") });
+                continue;
+            }
+            other => {
+                errors.push(LineError {
+                    line,
+                    message: format!("{reference}: unknown status {other:?} (ACSC, RJCT or an interim one)"),
+                });
+                continue;
+            }
+        };
+        let reason = reason_of(tx);
+        if status == Status::Rejected && reason.is_empty() {
+            errors.push(LineError { line, message: format!("{reference}: a rejected payment needs its reason") });
+            continue;
+        }
+        if let Some(first) = seen.insert(reference.clone(), line) {
+            errors.push(LineError { line, message: format!("{reference} is already on line {first}") });
+            continue;
+        }
+        lines.push(ReturnLine { line, reference, status, reason });
+    }
+    (lines, errors, interim)
+}
+
+/// The first child element named `name`.
+fn child<'a, 'i>(n: roxmltree::Node<'a, 'i>, name: &str) -> Option<roxmltree::Node<'a, 'i>> {
+    n.children().find(|c| c.has_tag_name(name))
+}
+
+/// An element's text, trimmed ("" when absent).
+fn text_of(n: Option<roxmltree::Node>) -> String {
+    n.and_then(|n| n.text()).map(str::trim).unwrap_or("").to_owned()
+}
+
+fn parse_csv(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
+    let mut lines = Vec::new();
+    let mut errors = Vec::new();
     let mut r = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(data);
     let headers = match r.headers() {
         Ok(h) => h.iter().map(|h| h.to_lowercase()).collect::<Vec<_>>(),
         Err(e) => {
             errors.push(LineError { line: 1, message: format!("unreadable header: {e}") });
-            return (lines, errors);
+            return (lines, errors, 0);
         }
     };
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
@@ -53,7 +203,7 @@ pub fn parse(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>) {
             line: 1,
             message: "the header must name the columns reference, status and reason".into(),
         });
-        return (lines, errors);
+        return (lines, errors, 0);
     };
     let c_reason = col(&["reason", "raison", "motif"]);
     let mut seen = std::collections::HashMap::new();
@@ -99,7 +249,7 @@ pub fn parse(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>) {
         }
         lines.push(ReturnLine { line, reference, status, reason });
     }
-    (lines, errors)
+    (lines, errors, 0)
 }
 
 #[cfg(test)]
@@ -117,7 +267,8 @@ mod tests {
                  P000001,paid,,1500.00\n\
                  \n\
                  P000005,retourné,912 transit invalide\n";
-        let (ok, bad) = parse(f.as_bytes());
+        let Parsed { lines: ok, errors: bad, pending } = parse(f.as_bytes());
+        assert_eq!(pending, 0);
         assert_eq!(ok.len(), 3);
         assert_eq!(
             ok[1],
@@ -134,7 +285,101 @@ mod tests {
         assert!(bad[0].message.contains("lost"));
         assert!(bad[1].message.contains("reason"));
         assert!(bad[3].message.contains("line 2"));
-        let (_, no_header) = parse(b"a,b\n1,2\n");
-        assert_eq!(no_header.len(), 1);
+        assert_eq!(parse(b"a,b\n1,2\n").errors.len(), 1);
+    }
+
+    /// A status report as a bank sends it, one transaction per element.
+    fn report(transactions: &str, group_status: &str) -> String {
+        format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n\
+             <Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.03\">\n\
+             <CstmrPmtStsRpt>\n\
+             <GrpHdr><MsgId>STS-1</MsgId><CreDtTm>2020-07-16T09:00:00</CreDtTm></GrpHdr>\n\
+             <OrgnlGrpInfAndSts><OrgnlMsgId>LOT-1</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.03</OrgnlMsgNmId>\
+             {group_status}</OrgnlGrpInfAndSts>\n\
+             <OrgnlPmtInfAndSts><OrgnlPmtInfId>LOT-1</OrgnlPmtInfId>\n{transactions}</OrgnlPmtInfAndSts>\n\
+             </CstmrPmtStsRpt>\n\
+             </Document>\n"
+        )
+    }
+
+    fn tx(reference: &str, status: &str, reason: &str) -> String {
+        let e2e = if reference.is_empty() {
+            String::new()
+        } else {
+            format!("<OrgnlEndToEndId>{reference}</OrgnlEndToEndId>")
+        };
+        format!("<TxInfAndSts>{e2e}<TxSts>{status}</TxSts>{reason}</TxInfAndSts>\n")
+    }
+
+    #[test]
+    fn a_pain002_status_report_marks_settled_and_rejected_payments() {
+        let closed = "<StsRsnInf><Rsn><Cd>AC04</Cd></Rsn><AddtlInf>Compte fermé</AddtlInf></StsRsnInf>";
+        let body = [
+            tx("P000001", "ACSC", ""),
+            tx("P000002", "RJCT", closed),
+            tx("P000003", "ACSP", ""),
+            tx("P000004", "XXXX", ""),
+            tx("P000005", "RJCT", ""),
+            tx("", "ACSC", ""),
+            tx("P000001", "ACSC", ""),
+            tx("P000006", "RJCT", "<StsRsnInf><Rsn><Prtry>905</Prtry></Rsn></StsRsnInf>"),
+        ]
+        .concat();
+        let xml = report(&body, "<GrpSts>PART</GrpSts>");
+        // `parse` tells XML from CSV by itself (a byte-order mark first too).
+        let Parsed { lines: ok, errors: bad, pending } = parse(format!("\u{feff}{xml}").as_bytes());
+        assert_eq!(pending, 1);
+        assert_eq!(ok.len(), 3, "{ok:?}");
+        assert_eq!(
+            ok[0],
+            ReturnLine { line: 7, reference: "P000001".into(), status: Status::Paid, reason: String::new() }
+        );
+        assert_eq!(
+            ok[1],
+            ReturnLine {
+                line: 8,
+                reference: "P000002".into(),
+                status: Status::Rejected,
+                reason: "AC04 Compte fermé".into()
+            }
+        );
+        assert_eq!((ok[2].reference.as_str(), ok[2].reason.as_str()), ("P000006", "905"));
+        let lines: Vec<u64> = bad.iter().map(|e| e.line).collect();
+        assert_eq!(lines, vec![10, 11, 12, 13], "{bad:?}");
+        assert!(bad[0].message.contains("XXXX"));
+        assert!(bad[1].message.contains("reason"));
+        assert!(bad[2].message.contains("OrgnlEndToEndId"));
+        assert!(bad[3].message.contains("line 7"));
+    }
+
+    #[test]
+    fn a_pain002_rejecting_the_whole_file_marks_nothing_and_says_why() {
+        let xml = report(
+            "",
+            "<GrpSts>RJCT</GrpSts><StsRsnInf><Rsn><Cd>FF01</Cd></Rsn><AddtlInf>Invalid file format</AddtlInf></StsRsnInf>",
+        );
+        let Parsed { lines: ok, errors: bad, .. } = parse(xml.as_bytes());
+        assert!(ok.is_empty());
+        assert_eq!(bad.len(), 1, "{bad:?}");
+        assert_eq!(bad[0].line, 5);
+        assert!(bad[0].message.contains("whole file") && bad[0].message.contains("FF01 Invalid file format"));
+        // Accepted whole, nothing settled yet: nothing to do, nothing wrong.
+        let (ok, bad, _) = parse_pain002(report("", "<GrpSts>ACCP</GrpSts>").as_bytes());
+        assert!(ok.is_empty() && bad.is_empty());
+    }
+
+    #[test]
+    fn unreadable_or_foreign_xml_is_refused_with_its_line() {
+        let Parsed { lines: ok, errors: bad, .. } =
+            parse(b"<?xml version=\"1.0\"?>\n<Document>\n<CstmrPmtStsRpt>\n</Document>\n");
+        assert!(ok.is_empty());
+        assert_eq!(bad.len(), 1);
+        assert_eq!(bad[0].line, 4, "{bad:?}");
+        let bad = parse(b"<Document><CstmrCdtTrfInitn/></Document>").errors;
+        assert!(bad[0].message.contains("pain.002"), "{bad:?}");
+        // No DTD (no entity expansion from a hostile file).
+        let bad = parse(b"<!DOCTYPE d [<!ENTITY a \"aaaa\">]><Document>&a;</Document>").errors;
+        assert_eq!(bad.len(), 1, "{bad:?}");
     }
 }

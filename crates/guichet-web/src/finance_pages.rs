@@ -252,6 +252,7 @@ pub(crate) async fn returns(State(s): State<AppState>, headers: HeaderMap, uri: 
             args.set("paid", r.paid);
             args.set("returned", r.returned);
             args.set("repayments", r.repayments);
+            args.set("pending", r.pending);
             let notice = c.t.t2("finance-returns-done", &args);
             queue_page(&s, &c, &caller, None, Some(notice)).await
         }

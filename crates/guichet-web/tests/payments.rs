@@ -210,9 +210,41 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         assert_eq!(lines, vec![3, 4], "{e}");
         assert_eq!(state(&citizen_a, &a), "payment_scheduled", "nothing applied");
         assert_eq!(p.worker.bytes("POST", "/api/v1/payments/returns", Some(("text/csv", b"x".to_vec()))).0, 403);
-        let (st, r) = csv(&p.fin1, &format!("reference,status,reason\n{ra},paid,\n{rb},returned,905 compte fermé\n"));
+        // The bank's ISO 20022 status report (pain.002) for the pain.001:
+        // first "accepted, not settled" (news, nothing applied), then one
+        // settled and one rejected with its reason code.
+        let report = |txs: &[(&str, &str, &str)]| {
+            let body: String = txs
+                .iter()
+                .map(|(r, st, why)| {
+                    format!("<TxInfAndSts><OrgnlEndToEndId>{r}</OrgnlEndToEndId><TxSts>{st}</TxSts>{why}</TxInfAndSts>")
+                })
+                .collect();
+            format!(
+                "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Document xmlns=\"urn:iso:std:iso:20022:tech:xsd:pain.002.001.03\">\
+                 <CstmrPmtStsRpt><GrpHdr><MsgId>STS-1</MsgId><CreDtTm>2020-07-16T09:00:00</CreDtTm></GrpHdr>\
+                 <OrgnlGrpInfAndSts><OrgnlMsgId>{id}</OrgnlMsgId><OrgnlMsgNmId>pain.001.001.03</OrgnlMsgNmId></OrgnlGrpInfAndSts>\
+                 <OrgnlPmtInfAndSts><OrgnlPmtInfId>{id}</OrgnlPmtInfId>{body}</OrgnlPmtInfAndSts></CstmrPmtStsRpt></Document>\n"
+            )
+            .into_bytes()
+        };
+        let pain002 = |body: Vec<u8>| {
+            let (st, b) = p.fin1.bytes("POST", "/api/v1/payments/returns", Some(("application/xml", body)));
+            (st, serde_json::from_slice::<Value>(&b).unwrap_or(Value::Null))
+        };
+        let (st, r) = pain002(report(&[(&ra, "ACSP", ""), (&rb, "ACSP", "")]));
+        assert_eq!((st, r["pending"].as_i64(), r["paid"].as_i64()), (200, Some(2), Some(0)), "{r}");
+        assert_eq!(state(&citizen_a, &a), "payment_scheduled", "nothing applied");
+        let closed = "<StsRsnInf><Rsn><Cd>AC04</Cd></Rsn><AddtlInf>905 compte fermé</AddtlInf></StsRsnInf>";
+        let (st, r) = pain002(report(&[(&ra, "ACSC", ""), (&rb, "RJCT", closed)]));
         assert_eq!(st, 200, "{r}");
-        assert_eq!((r["paid"].as_i64(), r["returned"].as_i64()), (Some(1), Some(1)));
+        assert_eq!((r["paid"].as_i64(), r["returned"].as_i64(), r["pending"].as_i64()), (Some(1), Some(1), Some(0)));
+        let (_, view) = p.fin1.get(&format!("/api/v1/payments/batches/{id}"));
+        let rejected = view["payments"].as_array().and_then(|l| l.iter().find(|x| x["reference"] == rb.as_str()));
+        assert_eq!(
+            rejected.map(|x| (&x["state"], &x["reason"])),
+            Some((&json!("rejected"), &json!("AC04 905 compte fermé")))
+        );
         assert_eq!(state(&citizen_a, &a), "paid");
         assert_eq!(state(&p.worker, &b), "payment_returned");
         let (st, e) = csv(&p.fin1, &format!("reference,status,reason\n{ra},paid,\n"));

@@ -32,7 +32,7 @@ pub enum PaymentsCmd {
     /// Payment batches: create, approve (a second officer), export.
     #[command(subcommand)]
     Batch(BatchCmd),
-    /// Apply the bank's returns (CSV: reference, status, reason).
+    /// Apply the bank's returns (a pain.002 status report, or a CSV: reference, status, reason).
     ImportReturns {
         #[command(flatten)]
         who: Who,
@@ -141,7 +141,10 @@ pub fn payments(cmd: &PaymentsCmd) -> ExitCode {
         PaymentsCmd::ImportReturns { who, file } => with_app(who, async |app, by| {
             let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let r = app.import_returns(by, &data).await.map_err(|e| anyhow!("{}: {e}", file.display()))?;
-            println!("{} paid, {} returned, {} repayments recorded", r.paid, r.returned, r.repayments);
+            println!(
+                "{} paid, {} returned, {} repayments recorded; {} still pending at the bank",
+                r.paid, r.returned, r.repayments, r.pending
+            );
             Ok(())
         }),
     })
