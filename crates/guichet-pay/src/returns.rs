@@ -113,32 +113,56 @@ pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
         }
         parts.join("; ")
     };
-    let transactions: Vec<_> = report.descendants().filter(|n| n.has_tag_name("TxInfAndSts")).collect();
-    if transactions.is_empty() {
-        // Rejected whole, or only accepted so far.
-        for (tag, status) in [("OrgnlGrpInfAndSts", "GrpSts"), ("OrgnlPmtInfAndSts", "PmtInfSts")] {
-            for n in report.children().filter(|c| c.has_tag_name(tag)) {
-                let st = text_of(child(n, status));
-                if st == "RJCT" {
-                    let reason = reason_of(n);
-                    errors.push(LineError {
-                        line: line_of(n),
-                        message: format!(
-                            "the bank rejected the whole {} ({reason}) without naming its payments: \
-                             nothing is marked; resend the file or ask the bank for details",
-                            if tag == "OrgnlGrpInfAndSts" { "file" } else { "payment group" }
-                        ),
-                    });
-                }
-            }
+    const INTERIM: [&str; 6] = ["ACCP", "ACSP", "ACTC", "ACWC", "PDNG", "RCVD"];
+    // A status given for a whole file or payment group without its
+    // payments named: interim is news (pending), anything else cannot be
+    // applied to payments nobody named.
+    let whole = |n: roxmltree::Node, status: &str, what: &str, errors: &mut Vec<LineError>, interim: &mut usize| {
+        let st = text_of(child(n, status));
+        if st.is_empty() {
+            return;
         }
-        return (lines, errors, interim);
+        if INTERIM.contains(&st.as_str()) {
+            let count = text_of(child(n, "OrgnlNbOfTxs")).parse::<usize>().unwrap_or(1);
+            *interim += count.max(1);
+            return;
+        }
+        let reason = reason_of(n);
+        let said = if reason.is_empty() { st.clone() } else { format!("{st} {reason}") };
+        errors.push(LineError {
+            line: line_of(n),
+            message: format!(
+                "the bank gave the whole {what} the status {said} without naming its payments: nothing is \
+                 marked; ask the bank for a report per payment"
+            ),
+        });
+    };
+    let groups: Vec<_> = report.children().filter(|c| c.has_tag_name("OrgnlPmtInfAndSts")).collect();
+    let transactions: Vec<_> = report.descendants().filter(|n| n.has_tag_name("TxInfAndSts")).collect();
+    if transactions.is_empty() && groups.iter().all(|g| text_of(child(*g, "PmtInfSts")).is_empty()) {
+        for n in report.children().filter(|c| c.has_tag_name("OrgnlGrpInfAndSts")) {
+            whole(n, "GrpSts", "file", &mut errors, &mut interim);
+        }
     }
+    // Each payment group that names none of its payments, whatever the
+    // others do.
+    for g in &groups {
+        if !g.children().any(|c| c.has_tag_name("TxInfAndSts")) {
+            whole(*g, "PmtInfSts", "payment group", &mut errors, &mut interim);
+        }
+    }
+    // A transaction without its own status takes its group's, then the file's.
+    let inherited = |tx: roxmltree::Node| {
+        let group = tx.parent().filter(|p| p.has_tag_name("OrgnlPmtInfAndSts")).map(|p| text_of(child(p, "PmtInfSts")));
+        let file = child(report, "OrgnlGrpInfAndSts").map(|g| text_of(child(g, "GrpSts")));
+        [group, file].into_iter().flatten().find(|s| !s.is_empty()).unwrap_or_default()
+    };
     let mut seen = std::collections::HashMap::new();
     for tx in transactions {
         let line = line_of(tx);
         let reference = text_of(child(tx, "OrgnlEndToEndId"));
-        let status = text_of(child(tx, "TxSts"));
+        let own = text_of(child(tx, "TxSts"));
+        let status = if own.is_empty() { inherited(tx) } else { own };
         if reference.is_empty() {
             errors.push(LineError { line, message: "no OrgnlEndToEndId (the payment reference)".into() });
             continue;
@@ -146,7 +170,7 @@ pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
         let status = match status.as_str() {
             "ACSC" => Status::Paid,
             "RJCT" => Status::Rejected,
-            "ACCP" | "ACSP" | "ACTC" | "ACWC" | "PDNG" | "RCVD" => {
+            st if INTERIM.contains(&st) => {
                 interim += 1;
                 continue;
             }
@@ -162,7 +186,11 @@ pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
                 continue;
             }
         };
-        let reason = reason_of(tx);
+        let mut reason = reason_of(tx);
+        if reason.is_empty() {
+            // A status inherited from the group comes with the group's reason.
+            reason = tx.parent().map(reason_of).unwrap_or_default();
+        }
         if status == Status::Rejected && reason.is_empty() {
             errors.push(LineError { line, message: format!("{reference}: a rejected payment needs its reason") });
             continue;
@@ -363,10 +391,30 @@ mod tests {
         assert!(ok.is_empty());
         assert_eq!(bad.len(), 1, "{bad:?}");
         assert_eq!(bad[0].line, 5);
-        assert!(bad[0].message.contains("whole file") && bad[0].message.contains("FF01 Invalid file format"));
-        // Accepted whole, nothing settled yet: nothing to do, nothing wrong.
-        let (ok, bad, _) = parse_pain002(report("", "<GrpSts>ACCP</GrpSts>").as_bytes());
-        assert!(ok.is_empty() && bad.is_empty());
+        assert!(bad[0].message.contains("whole file") && bad[0].message.contains("RJCT FF01 Invalid file format"));
+        // Accepted whole, nothing settled yet: pending, nothing wrong.
+        let accepted = report("", "<OrgnlNbOfTxs>3</OrgnlNbOfTxs><GrpSts>ACTC</GrpSts>");
+        assert_eq!(parse(accepted.as_bytes()), Parsed { lines: vec![], errors: vec![], pending: 3 });
+        // Settled whole without the payments named: which ones is not said.
+        let settled = parse(report("", "<GrpSts>ACSC</GrpSts>").as_bytes());
+        assert!(settled.lines.is_empty() && settled.errors.len() == 1, "{settled:?}");
+        // One group rejected whole beside another that names its payments:
+        // the rejected group is not skipped.
+        let xml = report(&tx("P000001", "ACSC", ""), "").replace(
+            "</CstmrPmtStsRpt>",
+            "<OrgnlPmtInfAndSts><OrgnlPmtInfId>LOT-2</OrgnlPmtInfId><PmtInfSts>RJCT</PmtInfSts>\
+             <StsRsnInf><Rsn><Cd>AM04</Cd></Rsn></StsRsnInf></OrgnlPmtInfAndSts>\n</CstmrPmtStsRpt>",
+        );
+        let both = parse(xml.as_bytes());
+        assert_eq!(both.lines.len(), 1);
+        assert_eq!(both.errors.len(), 1, "{both:?}");
+        assert!(both.errors[0].message.contains("payment group") && both.errors[0].message.contains("AM04"));
+        // A transaction without its own status takes its group's (and its reason).
+        let xml = report("<TxInfAndSts><OrgnlEndToEndId>P000009</OrgnlEndToEndId></TxInfAndSts>\n", "")
+            .replace("<OrgnlPmtInfId>LOT-1</OrgnlPmtInfId>", "<OrgnlPmtInfId>LOT-1</OrgnlPmtInfId><PmtInfSts>RJCT</PmtInfSts><StsRsnInf><Rsn><Cd>AC01</Cd></Rsn></StsRsnInf>");
+        let inherited = parse(xml.as_bytes());
+        assert_eq!(inherited.errors, vec![]);
+        assert_eq!((inherited.lines[0].status, inherited.lines[0].reason.as_str()), (Status::Rejected, "AC01"));
     }
 
     #[test]

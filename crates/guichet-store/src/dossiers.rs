@@ -236,7 +236,10 @@ impl Store {
             }
             for ((i, from), aggregate) in chunk.iter().zip(&aggregates) {
                 let mut events = later.remove(aggregate).unwrap_or_default();
-                events.retain(|(idx, _)| idx >= from);
+                // Only up to the version read: a write that landed between
+                // the row's read and this one is not part of that row.
+                let to = rows[*i].version;
+                events.retain(|(idx, _)| (*from..to).contains(idx));
                 events.sort_by_key(|(idx, _)| *idx);
                 let row = &mut rows[*i];
                 if events.len() as i64 != row.version - from {

@@ -503,7 +503,10 @@ finance-returns-file = Returns file (CSV or ISO 20022 pain.002)
 finance-returns-hint = A CSV with the columns reference, status (paid, returned or rejected) and reason, or the bank's pain.002 status report. If any line is invalid, nothing is applied and every faulty line is named.
 finance-returns-import = Import the returns
 finance-returns-empty = Choose the returns file.
-finance-returns-done = Returns applied: { $paid } paid, { $returned } returned, { $repayments } repayments; { $pending } still pending at the bank.
+finance-returns-done = Returns applied: { $paid } paid, { $returned } returned, { $repayments } repayments.{ $pending ->
+        [0] {""}
+       *[other] {" "}{ $pending } still pending at the bank.
+    }
 finance-refused = Refused: { $why }
 finance-too-large = The file is over the limit of { $limit } bytes.
 finance-choose = Tick at least one application.

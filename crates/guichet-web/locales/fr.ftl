@@ -503,7 +503,10 @@ finance-returns-file = Fichier des retours (CSV ou ISO 20022 pain.002)
 finance-returns-hint = Un CSV aux colonnes reference, status (paid, returned ou rejected) et reason, ou le rapport d'état pain.002 de la banque. Si une ligne est invalide, rien n'est appliqué et chaque ligne fautive est nommée.
 finance-returns-import = Importer les retours
 finance-returns-empty = Choisissez le fichier des retours.
-finance-returns-done = Retours appliqués : { $paid } payés, { $returned } retournés, { $repayments } remboursements ; { $pending } encore en attente à la banque.
+finance-returns-done = Retours appliqués : { $paid } payés, { $returned } retournés, { $repayments } remboursements.{ $pending ->
+        [0] {""}
+       *[other] {" "}{ $pending } encore en attente à la banque.
+    }
 finance-refused = Refusé : { $why }
 finance-too-large = Le fichier dépasse la limite de { $limit } octets.
 finance-choose = Cochez au moins une demande.

@@ -141,10 +141,9 @@ pub fn payments(cmd: &PaymentsCmd) -> ExitCode {
         PaymentsCmd::ImportReturns { who, file } => with_app(who, async |app, by| {
             let data = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
             let r = app.import_returns(by, &data).await.map_err(|e| anyhow!("{}: {e}", file.display()))?;
-            println!(
-                "{} paid, {} returned, {} repayments recorded; {} still pending at the bank",
-                r.paid, r.returned, r.repayments, r.pending
-            );
+            let pending =
+                if r.pending > 0 { format!("; {} still pending at the bank", r.pending) } else { String::new() };
+            println!("{} paid, {} returned, {} repayments recorded{pending}", r.paid, r.returned, r.repayments);
             Ok(())
         }),
     })
