@@ -191,17 +191,27 @@ pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
             // A status inherited from the group comes with the group's reason.
             reason = tx.parent().map(reason_of).unwrap_or_default();
         }
-        if status == Status::Rejected && reason.is_empty() {
-            errors.push(LineError { line, message: format!("{reference}: a rejected payment needs its reason") });
-            continue;
-        }
-        if let Some(first) = seen.insert(reference.clone(), line) {
-            errors.push(LineError { line, message: format!("{reference} is already on line {first}") });
-            continue;
-        }
-        lines.push(ReturnLine { line, reference, status, reason });
+        accept(ReturnLine { line, reference, status, reason }, &mut seen, &mut lines, &mut errors);
     }
     (lines, errors, interim)
+}
+
+/// Keeps a line, unless a payment that did not go through has no reason,
+/// or its reference was on an earlier line (`seen`: reference → line).
+fn accept(
+    l: ReturnLine,
+    seen: &mut std::collections::HashMap<String, u64>,
+    lines: &mut Vec<ReturnLine>,
+    errors: &mut Vec<LineError>,
+) {
+    if l.status != Status::Paid && l.reason.is_empty() {
+        let what = if l.status == Status::Rejected { "rejected" } else { "returned" };
+        errors.push(LineError { line: l.line, message: format!("{}: a {what} payment needs its reason", l.reference) });
+    } else if let Some(first) = seen.insert(l.reference.clone(), l.line) {
+        errors.push(LineError { line: l.line, message: format!("{} is already on line {first}", l.reference) });
+    } else {
+        lines.push(l);
+    }
 }
 
 /// The first child element named `name`.
@@ -267,15 +277,7 @@ fn parse_csv(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
             errors.push(LineError { line, message: "no payment reference".into() });
             continue;
         }
-        if status != Status::Paid && reason.is_empty() {
-            errors.push(LineError { line, message: format!("{reference}: a returned payment needs its reason") });
-            continue;
-        }
-        if let Some(first) = seen.insert(reference.clone(), line) {
-            errors.push(LineError { line, message: format!("{reference} is already on line {first}") });
-            continue;
-        }
-        lines.push(ReturnLine { line, reference, status, reason });
+        accept(ReturnLine { line, reference, status, reason }, &mut seen, &mut lines, &mut errors);
     }
     (lines, errors, 0)
 }

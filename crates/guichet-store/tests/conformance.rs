@@ -494,6 +494,21 @@ fn blobs_on_an_s3_compatible_store() {
     });
 }
 
+/// A finance officer's write of `events` to a dossier at `version`.
+fn by_finance(dossier: &str, version: i64, events: Vec<Event>, after: Dossier, at: i64) -> NewEvents {
+    NewEvents {
+        dossier: dossier.into(),
+        expected_version: version,
+        program_version: None,
+        events,
+        actor: Some("u_finance".into()),
+        after,
+        flags: vec![],
+        keys: vec![],
+        at,
+    }
+}
+
 /// Bulk writes (a payment batch, the bank's returns) append their events
 /// without re-sealing each dossier's snapshot; every read replays the
 /// events after it, the audit still finds row, snapshot and events equal,
@@ -543,17 +558,7 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
                     notify: None,
                 },
             });
-            dossiers.push(NewEvents {
-                dossier: id.clone(),
-                expected_version: row.version,
-                program_version: None,
-                events,
-                actor: Some("u_finance".into()),
-                after,
-                flags: vec![],
-                keys: vec![],
-                at: 4,
-            });
+            dossiers.push(by_finance(id, row.version, events, after, 4));
         }
         let file_number = store.next_file_number().await.expect("number");
         store
@@ -579,17 +584,7 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
             .handle(Command::MarkPaid { reference: "PAY-0".into() }, &UserId("u_finance".into()), 5)
             .expect("paid");
         let after = row.dossier.after(&events).expect("after");
-        let settled = NewEvents {
-            dossier: ids[0].clone(),
-            expected_version: row.version,
-            program_version: None,
-            events,
-            actor: Some("u_finance".into()),
-            after,
-            flags: vec![],
-            keys: vec![],
-            at: 5,
-        };
+        let settled = by_finance(&ids[0], row.version, events, after, 5);
         let settlement = guichet_store::Settlement { reference: "PAY-0".into(), state: "paid".into(), reason: None };
         store.settle_payments(&[settlement], vec![settled], "u_finance", 5).await.expect("settle");
 
