@@ -639,9 +639,21 @@ impl App {
     /// the whole file, with every such line named.
     pub async fn import_returns(&self, by: &Caller, data: &[u8]) -> Result<ReturnsReport> {
         by.may(Action::Pay, None)?;
-        let guichet_pay::returns::Parsed { lines, mut errors, pending } = guichet_pay::returns::parse(data);
-        let refs: Vec<String> = lines.iter().map(|l| l.reference.clone()).collect();
+        let guichet_pay::returns::Parsed { lines, mut errors, pending, pending_references } =
+            guichet_pay::returns::parse(data);
+        let refs: Vec<String> =
+            lines.iter().map(|l| l.reference.clone()).chain(pending_references.iter().map(|p| p.1.clone())).collect();
         let payments = self.store.payments_by_reference(&refs).await?;
+        // Pending at the bank: only payments that went to it and are not
+        // settled yet.
+        for (line, reference) in &pending_references {
+            let message = match payments.iter().find(|p| &p.reference == reference) {
+                None => format!("{reference}: no such payment"),
+                Some(p) if p.state != "scheduled" => format!("{reference}: the payment is already {}", p.state),
+                Some(_) => continue,
+            };
+            errors.push(guichet_pay::returns::LineError { line: *line, message });
+        }
         let now = self.now();
         let actor = UserId(by.id().into());
         let mut settlements = Vec::new();

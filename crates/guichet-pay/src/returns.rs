@@ -55,27 +55,32 @@ pub struct Parsed {
     /// Payments the bank gave an interim status (accepted, pending):
     /// nothing to apply yet.
     pub pending: usize,
+    /// Those of them named one by one: (line, reference), to check they
+    /// are payments that went to the bank.
+    pub pending_references: Vec<(u64, String)>,
 }
 
 /// Reads a whole returns file: a pain.002 when it is XML, else a CSV.
 pub fn parse(data: &[u8]) -> Parsed {
     let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
-    let (lines, errors, pending) =
-        if data.trim_ascii_start().starts_with(b"<") { parse_pain002(data) } else { parse_csv(data) };
-    Parsed { lines, errors, pending }
+    if data.trim_ascii_start().starts_with(b"<") {
+        return parse_pain002(data);
+    }
+    let (lines, errors) = parse_csv(data);
+    Parsed { lines, errors, ..Parsed::default() }
 }
 
-/// Reads a pain.002.001.03 status report; also returns how many payments
-/// it gave an interim status (nothing to apply yet).
-pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
+/// Reads a pain.002.001.03 status report.
+pub fn parse_pain002(data: &[u8]) -> Parsed {
     let mut lines = Vec::new();
     let mut errors = Vec::new();
     let mut interim = 0;
+    let mut pending_references = Vec::new();
     let text = match std::str::from_utf8(data) {
         Ok(t) => t,
         Err(e) => {
             errors.push(LineError { line: 1, message: format!("the status report is not UTF-8: {e}") });
-            return (lines, errors, interim);
+            return Parsed { lines, errors, pending: interim, pending_references };
         }
     };
     let doc = match roxmltree::Document::parse(text) {
@@ -86,7 +91,7 @@ pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
                 line: u64::from(pos.row),
                 message: format!("unreadable XML at column {}: {e}", pos.col),
             });
-            return (lines, errors, interim);
+            return Parsed { lines, errors, pending: interim, pending_references };
         }
     };
     let line_of = |n: roxmltree::Node| u64::from(doc.text_pos_at(n.range().start).row);
@@ -96,7 +101,7 @@ pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
             line: line_of(root),
             message: "not a payment status report (pain.002: Document/CstmrPmtStsRpt)".into(),
         });
-        return (lines, errors, interim);
+        return Parsed { lines, errors, pending: interim, pending_references };
     };
     // Why a status came: reason code, then the bank's words.
     let reason_of = |n: roxmltree::Node| {
@@ -172,6 +177,11 @@ pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
             "RJCT" => Status::Rejected,
             st if INTERIM.contains(&st) => {
                 interim += 1;
+                if let Some(first) = seen.insert(reference.clone(), line) {
+                    errors.push(LineError { line, message: format!("{reference} is already on line {first}") });
+                } else {
+                    pending_references.push((line, reference));
+                }
                 continue;
             }
             "" => {
@@ -193,7 +203,7 @@ pub fn parse_pain002(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
         }
         accept(ReturnLine { line, reference, status, reason }, &mut seen, &mut lines, &mut errors);
     }
-    (lines, errors, interim)
+    Parsed { lines, errors, pending: interim, pending_references }
 }
 
 /// Keeps a line, unless a payment that did not go through has no reason,
@@ -224,7 +234,7 @@ fn text_of(n: Option<roxmltree::Node>) -> String {
     n.and_then(|n| n.text()).map(str::trim).unwrap_or("").to_owned()
 }
 
-fn parse_csv(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
+fn parse_csv(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>) {
     let mut lines = Vec::new();
     let mut errors = Vec::new();
     let mut r = csv::ReaderBuilder::new().flexible(true).trim(csv::Trim::All).from_reader(data);
@@ -232,7 +242,7 @@ fn parse_csv(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
         Ok(h) => h.iter().map(|h| h.to_lowercase()).collect::<Vec<_>>(),
         Err(e) => {
             errors.push(LineError { line: 1, message: format!("unreadable header: {e}") });
-            return (lines, errors, 0);
+            return (lines, errors);
         }
     };
     let col = |names: &[&str]| headers.iter().position(|h| names.contains(&h.as_str()));
@@ -241,7 +251,7 @@ fn parse_csv(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
             line: 1,
             message: "the header must name the columns reference, status and reason".into(),
         });
-        return (lines, errors, 0);
+        return (lines, errors);
     };
     let c_reason = col(&["reason", "raison", "motif"]);
     let mut seen = std::collections::HashMap::new();
@@ -279,7 +289,7 @@ fn parse_csv(data: &[u8]) -> (Vec<ReturnLine>, Vec<LineError>, usize) {
         }
         accept(ReturnLine { line, reference, status, reason }, &mut seen, &mut lines, &mut errors);
     }
-    (lines, errors, 0)
+    (lines, errors)
 }
 
 #[cfg(test)]
@@ -297,7 +307,7 @@ mod tests {
                  P000001,paid,,1500.00\n\
                  \n\
                  P000005,retourné,912 transit invalide\n";
-        let Parsed { lines: ok, errors: bad, pending } = parse(f.as_bytes());
+        let Parsed { lines: ok, errors: bad, pending, .. } = parse(f.as_bytes());
         assert_eq!(pending, 0);
         assert_eq!(ok.len(), 3);
         assert_eq!(
@@ -358,8 +368,9 @@ mod tests {
         .concat();
         let xml = report(&body, "<GrpSts>PART</GrpSts>");
         // `parse` tells XML from CSV by itself (a byte-order mark first too).
-        let Parsed { lines: ok, errors: bad, pending } = parse(format!("\u{feff}{xml}").as_bytes());
+        let Parsed { lines: ok, errors: bad, pending, pending_references } = parse(format!("\u{feff}{xml}").as_bytes());
         assert_eq!(pending, 1);
+        assert_eq!(pending_references, vec![(9, "P000003".to_owned())]);
         assert_eq!(ok.len(), 3, "{ok:?}");
         assert_eq!(
             ok[0],
@@ -396,7 +407,7 @@ mod tests {
         assert!(bad[0].message.contains("whole file") && bad[0].message.contains("RJCT FF01 Invalid file format"));
         // Accepted whole, nothing settled yet: pending, nothing wrong.
         let accepted = report("", "<OrgnlNbOfTxs>3</OrgnlNbOfTxs><GrpSts>ACTC</GrpSts>");
-        assert_eq!(parse(accepted.as_bytes()), Parsed { lines: vec![], errors: vec![], pending: 3 });
+        assert_eq!(parse(accepted.as_bytes()), Parsed { pending: 3, ..Parsed::default() });
         // Settled whole without the payments named: which ones is not said.
         let settled = parse(report("", "<GrpSts>ACSC</GrpSts>").as_bytes());
         assert!(settled.lines.is_empty() && settled.errors.len() == 1, "{settled:?}");

@@ -235,6 +235,8 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         let (st, r) = pain002(report(&[(&ra, "ACSP", ""), (&rb, "ACSP", "")]));
         assert_eq!((st, r["pending"].as_i64(), r["paid"].as_i64()), (200, Some(2), Some(0)), "{r}");
         assert_eq!(state(&citizen_a, &a), "payment_scheduled", "nothing applied");
+        let (st, e) = pain002(report(&[(&ra, "ACSP", ""), ("P000000000000000000", "PDNG", "")]));
+        assert_eq!((st, e["error"]["code"].as_str()), (422, Some("invalid_returns")), "pending, unknown: {e}");
         let closed = "<StsRsnInf><Rsn><Cd>AC04</Cd></Rsn><AddtlInf>905 compte fermé</AddtlInf></StsRsnInf>";
         let (st, r) = pain002(report(&[(&ra, "ACSC", ""), (&rb, "RJCT", closed)]));
         assert_eq!(st, 200, "{r}");
