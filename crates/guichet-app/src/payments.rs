@@ -209,10 +209,7 @@ impl App {
     }
 
     async fn payment_queue(&self) -> Result<Vec<(DossierRow, ReadyPayment, Option<BankDetails>)>> {
-        let rows = self
-            .store
-            .dossiers_in(&[State::Approved, State::AgreementSigned, State::PaymentReturned], usize::MAX)
-            .await?;
+        let rows = self.store.dossiers_in(&[State::Approved, State::AgreementSigned, State::PaymentReturned]).await?;
         let mut applicants: Vec<String> = rows.iter().map(|r| r.applicant.clone()).collect();
         applicants.sort_unstable();
         applicants.dedup();
@@ -474,13 +471,16 @@ impl App {
         if row.state == "created" {
             return Err(AppError::WrongState("this batch waits for a second finance officer's approval".into()));
         }
-        let (bytes, name, media) = match self.store.payment_file(id, format.name()).await? {
-            Some(bytes) => (bytes, format.file_name(id), format.media_type()),
+        let (bytes, sha, name, media) = match self.store.payment_file(id, format.name()).await? {
+            Some((bytes, sha)) => (bytes, sha, format.file_name(id), format.media_type()),
             // A batch built before its files were kept: written from its
             // payments (the same bytes as long as the settings are).
-            None => self.write_batch_file(&row, format, org).await?,
+            None => {
+                let (bytes, name, media) = self.write_batch_file(&row, format, org).await?;
+                let sha = guichet_store::hex(&sha2::Sha256::digest(&bytes));
+                (bytes, sha, name, media)
+            }
         };
-        let sha = guichet_store::hex(&sha2::Sha256::digest(&bytes));
         let first =
             self.store.record_export(id, format.name(), &sha, by.id(), self.now()).await.map_err(|e| match e {
                 guichet_store::StoreError::Conflict { .. } => AppError::WrongState(
@@ -643,11 +643,14 @@ impl App {
             guichet_pay::returns::parse(data);
         let refs: Vec<String> =
             lines.iter().map(|l| l.reference.clone()).chain(pending_references.iter().map(|p| p.1.clone())).collect();
-        let payments = self.store.payments_by_reference(&refs).await?;
+        let payments: std::collections::HashMap<String, PaymentRow> =
+            self.store.payments_by_reference(&refs).await?.into_iter().map(|p| (p.reference.clone(), p)).collect();
+        // Each batch read once, however many of its payments the file names.
+        let mut batches: std::collections::HashMap<String, BatchRow> = Default::default();
         // Pending at the bank: only payments that went to it and are not
         // settled yet.
         for (line, reference) in &pending_references {
-            let message = match payments.iter().find(|p| &p.reference == reference) {
+            let message = match payments.get(reference) {
                 None => format!("{reference}: no such payment"),
                 Some(p) if p.state != "scheduled" => format!("{reference}: the payment is already {}", p.state),
                 Some(_) => continue,
@@ -661,7 +664,7 @@ impl App {
         let mut touched: std::collections::HashMap<String, (i64, Dossier, Vec<String>)> = Default::default();
         let mut report = ReturnsReport { paid: 0, returned: 0, repayments: 0, pending };
         for l in &lines {
-            let Some(p) = payments.iter().find(|p| p.reference == l.reference) else {
+            let Some(p) = payments.get(&l.reference) else {
                 errors.push(guichet_pay::returns::LineError {
                     line: l.line,
                     message: format!("{}: no such payment", l.reference),
@@ -675,7 +678,12 @@ impl App {
                 });
                 continue;
             }
-            let batch = self.store.batch(&p.batch).await?.ok_or(AppError::NotFound)?;
+            let batch = match batches.entry(p.batch.clone()) {
+                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(self.store.batch(&p.batch).await?.ok_or(AppError::NotFound)?)
+                }
+            };
             if batch.state != "exported" {
                 errors.push(guichet_pay::returns::LineError {
                     line: l.line,
@@ -860,7 +868,7 @@ impl App {
     ) -> Result<Vec<(LoanLine, DossierRow, Option<guichet_store::Contact>)>> {
         // Real time, not the demo's evaluation date: money is due on real days.
         let today = self.local_date(self.now())?;
-        let rows = self.store.dossiers_in(&[State::Paid], usize::MAX).await?;
+        let rows = self.store.dossiers_in(&[State::Paid]).await?;
         let mut open = Vec::new();
         for row in rows {
             let p = self.program_of(&row).await?;

@@ -442,5 +442,6 @@ mod tests {
         // No DTD (no entity expansion from a hostile file).
         let bad = parse(b"<!DOCTYPE d [<!ENTITY a \"aaaa\">]><Document>&a;</Document>").errors;
         assert_eq!(bad.len(), 1, "{bad:?}");
+        assert!(bad[0].message.contains("unreadable XML"), "{bad:?}");
     }
 }

@@ -247,12 +247,8 @@ impl Store {
                 }
                 let events = events
                     .iter()
-                    .map(|(idx, body)| {
-                        let plain = self.inner.cipher.open(&format!("{aggregate}#{idx}"), body)?;
-                        serde_json::from_slice::<Event>(&plain)
-                            .map_err(|e| StoreError::Corrupt(format!("{aggregate}#{idx}: {e}")))
-                    })
-                    .collect::<Result<Vec<_>>>()?;
+                    .map(|(idx, body)| self.open_event(aggregate, *idx, body))
+                    .collect::<Result<Vec<Event>>>()?;
                 row.dossier = row
                     .dossier
                     .after(&events)
@@ -262,12 +258,22 @@ impl Store {
         Ok(())
     }
 
-    /// A dossier row as read (its snapshot sealed), with the snapshot
-    /// opened (as it was at `snapshot_version`, when that is set).
+    /// An event of `aggregate` as stored (sealed JSON), opened.
+    fn open_event<T: serde::de::DeserializeOwned>(&self, aggregate: &str, idx: i64, body: &[u8]) -> Result<T> {
+        let plain = self.inner.cipher.open(&format!("{aggregate}#{idx}"), body)?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("{aggregate}#{idx}: {e}")))
+    }
+
+    /// A dossier's sealed snapshot, opened (as it was at its row's
+    /// `snapshot_version`, when that is set).
+    pub(crate) fn open_snapshot(&self, id: &str, sealed: &[u8]) -> Result<Dossier> {
+        let plain = self.inner.cipher.open(&format!("dossier:{id}"), sealed)?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {id}: {e}")))
+    }
+
+    /// A dossier row as read (its snapshot sealed), with the snapshot opened.
     fn dossier_of_tuple(&self, r: DossierTuple) -> Result<DossierRow> {
-        let plain = self.inner.cipher.open(&format!("dossier:{}", r.0), &r.13)?;
-        let dossier: Dossier =
-            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {}: {e}", r.0)))?;
+        let dossier = self.open_snapshot(&r.0, &r.13)?;
         Ok(DossierRow {
             state: parse_state(&r.4)?,
             flags: serde_json::from_str(&r.12).map_err(|e| StoreError::Corrupt(e.to_string()))?,
@@ -297,8 +303,7 @@ impl Store {
         .await?);
         rows.into_iter()
             .map(|(seq, idx, kind, actor, at, body, link)| {
-                let plain = self.inner.cipher.open(&format!("{aggregate}#{idx}"), &body)?;
-                let event = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let event = self.open_event(aggregate, idx, &body)?;
                 Ok(StoredEvent { seq, index: idx, kind, actor, at, event, link: crate::hex(&link) })
             })
             .collect()

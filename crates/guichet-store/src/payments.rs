@@ -189,7 +189,7 @@ impl Store {
     /// change first. A lean read for the many: the columns the snapshot
     /// does not hold, and the snapshot (program, applicant, state, dates,
     /// assignee and decision come from it).
-    pub async fn dossiers_in(&self, states: &[State], limit: usize) -> Result<Vec<DossierRow>> {
+    pub async fn dossiers_in(&self, states: &[State]) -> Result<Vec<DossierRow>> {
         let names: Vec<String> = states.iter().map(|s| state_name(*s)).collect();
         let list = names.iter().map(|n| format!("'{}'", n.replace('\'', ""))).collect::<Vec<_>>().join(", ");
         if list.is_empty() {
@@ -205,9 +205,7 @@ impl Store {
         let mut out = Vec::with_capacity(rows.len());
         let mut behind = Vec::new();
         for (id, program_version, version, updated_at, flags, snapshot, snapshot_version) in rows {
-            let plain = self.inner.cipher.open(&format!("dossier:{id}"), &snapshot)?;
-            let dossier: guichet_core::Dossier =
-                serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("dossier {id}: {e}")))?;
+            let dossier = self.open_snapshot(&id, &snapshot)?;
             if let Some(v) = snapshot_version.filter(|v| *v < version) {
                 behind.push((out.len(), v));
             }
@@ -241,7 +239,6 @@ impl Store {
             r.amount = d.decision.as_ref().and_then(|x| x.amount);
         }
         out.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
-        out.truncate(limit);
         Ok(out)
     }
 
@@ -414,8 +411,8 @@ impl Store {
 
     /// A bank file kept with its batch (None for a batch built before
     /// files were kept), opened and checked against the SHA-256 the
-    /// batch was approved with.
-    pub async fn payment_file(&self, batch: &str, format: &str) -> Result<Option<Vec<u8>>> {
+    /// batch was approved with: (bytes, that SHA-256 in hex).
+    pub async fn payment_file(&self, batch: &str, format: &str) -> Result<Option<(Vec<u8>, String)>> {
         let column = file_column(format)?;
         let sql = format!(
             "SELECT f.body, b.{column} FROM payment_files f JOIN payment_batches b ON b.id = f.batch \
@@ -429,7 +426,7 @@ impl Store {
         if approved.as_deref() != Some(sha.as_str()) {
             return Err(StoreError::Corrupt(format!("batch {batch}: its {format} file is not the one approved")));
         }
-        Ok(Some(bytes))
+        Ok(Some((bytes, sha)))
     }
 
     /// Records that a file of an approved batch was handed out, with its

@@ -232,7 +232,9 @@ pub(crate) use apply_append;
 /// batch touches 100,000): the previous links read at once, every event in
 /// multi-row inserts, every projection row in one `UPDATE … FROM` per
 /// chunk with its version check. Any version mismatch fails the whole
-/// call (`Conflict`). Creations and duplicate keys go one by one.
+/// call (`Conflict`). No snapshot is sealed: each row keeps the version
+/// its snapshot was taken at. Creations, duplicate keys and writes that
+/// bring a snapshot go one by one.
 macro_rules! apply_appends {
     ($conn:expr, $appends:expr, $pg:expr) => {{
         let appends: &[$crate::writer::Append] = $appends;
@@ -241,13 +243,10 @@ macro_rules! apply_appends {
         async {
             for chunk in appends.chunks(300) {
                 let distinct: std::collections::HashSet<&str> = chunk.iter().map(|a| a.dossier.as_str()).collect();
-                // With or without new snapshots, all alike (a bulk write
-                // leaves every snapshot behind: see `Append::snapshot`).
-                let snapshots = chunk.iter().all(|a| a.snapshot.is_some());
-                let mixed = !snapshots && chunk.iter().any(|a| a.snapshot.is_some());
+                // The bulk path leaves every snapshot behind (see
+                // `Append::snapshot`); anything else goes one by one.
                 if distinct.len() != chunk.len()
-                    || mixed
-                    || chunk.iter().any(|a| a.create.is_some() || !a.keys.is_empty())
+                    || chunk.iter().any(|a| a.create.is_some() || !a.keys.is_empty() || a.snapshot.is_some())
                 {
                     for a in chunk {
                         $crate::writer::apply_append!(&mut *conn, a)?;
@@ -312,48 +311,33 @@ macro_rules! apply_appends {
                     }
                     q.execute(&mut *conn).await?;
                 }
-                // Every projection row, with its version check.
-                let mut columns: Vec<(&str, &str)> = vec![
-                    ("id", "::text"),
-                    ("expected", "::bigint"),
-                    ("version", "::bigint"),
-                    ("last_link", "::bytea"),
-                    ("state", "::text"),
-                    ("submitted_at", "::bigint"),
-                    ("updated_at", "::bigint"),
-                    ("decided_by", "::text"),
-                    ("amount", "::bigint"),
-                    ("flags", "::text"),
-                    ("assignee", "::text"),
-                    ("decided_at", "::bigint"),
-                ];
-                if snapshots {
-                    columns.push(("snapshot", "::bytea"));
-                }
-                let names: Vec<&str> = columns.iter().map(|c| c.0).collect();
-                let mut sql = format!("WITH v({}) AS (VALUES ", names.join(", "));
+                // Every projection row, with its version check; the stored
+                // snapshot stays where it was (the version before, unless
+                // already behind).
+                let types: [&str; 12] = if pg {
+                    ["::text", "::bigint", "::bigint", "::bytea", "::text", "::bigint", "::bigint", "::text", "::bigint", "::text", "::text", "::bigint"]
+                } else {
+                    [""; 12]
+                };
+                let mut sql = String::from(
+                    "WITH v(id, expected, version, last_link, state, submitted_at, updated_at, decided_by, amount, flags, \
+                     assignee, decided_at) AS (VALUES ",
+                );
                 let mut m = $crate::Marks::new(pg);
                 for i in 0..chunk.len() {
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    let cols: Vec<String> =
-                        columns.iter().map(|(_, t)| format!("{}{}", m.next(), if pg { *t } else { "" })).collect();
+                    let cols: Vec<String> = types.iter().map(|t| format!("{}{t}", m.next())).collect();
                     sql.push_str(&format!("({})", cols.join(", ")));
                 }
                 sql.push_str(
                     ") UPDATE dossiers SET version = v.version, last_link = v.last_link, state = v.state, \
                      submitted_at = v.submitted_at, updated_at = v.updated_at, decided_by = v.decided_by, \
-                     amount = v.amount, flags = v.flags, assignee = v.assignee, decided_at = v.decided_at, ",
+                     amount = v.amount, flags = v.flags, assignee = v.assignee, decided_at = v.decided_at, \
+                     snapshot_version = COALESCE(dossiers.snapshot_version, v.expected) \
+                     FROM v WHERE dossiers.id = v.id AND dossiers.version = v.expected",
                 );
-                // A new snapshot is current; else the stored one stays
-                // where it was (the version before, unless already behind).
-                sql.push_str(if snapshots {
-                    "snapshot = v.snapshot, snapshot_version = NULL"
-                } else {
-                    "snapshot_version = COALESCE(dossiers.snapshot_version, v.expected)"
-                });
-                sql.push_str(" FROM v WHERE dossiers.id = v.id AND dossiers.version = v.expected");
                 let mut q = sqlx::query(&sql);
                 for (a, l) in chunk.iter().zip(&links) {
                     let last = l
@@ -373,9 +357,6 @@ macro_rules! apply_appends {
                         .bind(&a.flags)
                         .bind(a.assignee.clone().flatten())
                         .bind(a.decided_at);
-                    if let Some(snapshot) = &a.snapshot {
-                        q = q.bind(snapshot);
-                    }
                 }
                 let done = q.execute(&mut *conn).await?.rows_affected();
                 if done != chunk.len() as u64 {

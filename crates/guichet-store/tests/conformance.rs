@@ -597,7 +597,7 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
         let scheduled = store.dossier(&ids[1]).await.expect("read").expect("exists");
         assert_eq!(scheduled.dossier.state, State::PaymentScheduled);
         assert_eq!(scheduled.dossier.payment_reference.as_deref(), Some("PAY-1"));
-        let listed = store.dossiers_in(&[State::Paid, State::PaymentScheduled], 10).await.expect("list");
+        let listed = store.dossiers_in(&[State::Paid, State::PaymentScheduled]).await.expect("list");
         assert_eq!(listed.len(), 2);
         for r in &listed {
             let one = store.dossier(&r.id).await.expect("read").expect("exists");
