@@ -2,7 +2,7 @@
 # One run, one machine: signing a 209 MB PDF of scanned pages (PAdES B-B,
 # ECDSA P-256, same key and certificate) with `guichet sign` and with
 # pyHanko's CLI; wall time and peak resident memory (GNU time's maximum
-# RSS, which counts the pages of a memory-mapped file that were read).
+# RSS).
 #
 #   bash bench/large_pdf_compare.sh [PAGES]      # 100 pages: 209 MB
 set -euo pipefail

@@ -118,9 +118,7 @@ pub fn init_with(
     let issuing_key = KeyPair::generate_for(&rcgen::PKCS_ECDSA_P384_SHA384).map_err(ca_err)?;
     let mut issuing_params = ca_params(organization, country, "Issuing CA", now, 10, 0);
     if let Some(url) = root_crl_url {
-        if !(url.starts_with("http://") || url.starts_with("https://")) {
-            return Err(Error::Ca(format!("{url:?} is not an http(s) URL")));
-        }
+        check_url(url)?;
         issuing_params.crl_distribution_points = vec![rcgen::CrlDistributionPoint { uris: vec![url.to_owned()] }];
     }
     let root_issuer = Issuer::new(root_params, &root_key);
@@ -168,9 +166,7 @@ impl IssuingCa {
     /// and the CRL (http URLs) a validator can ask online.
     pub fn with_revocation_urls(mut self, ocsp_url: Option<&str>, crl_url: Option<&str>) -> Result<IssuingCa, Error> {
         for u in ocsp_url.iter().chain(crl_url.iter()) {
-            if !(u.starts_with("http://") || u.starts_with("https://")) {
-                return Err(Error::Ca(format!("{u:?} is not an http(s) URL")));
-            }
+            check_url(u)?;
         }
         self.ocsp_url = ocsp_url.map(str::to_owned);
         self.crl_url = crl_url.map(str::to_owned);
@@ -460,6 +456,17 @@ pub fn pem_all(pem: &str) -> Result<Vec<Vec<u8>>, Error> {
         rest = &rest[start + end + 1..];
     }
     Ok(out)
+}
+
+/// Whether `u` is an http(s) URL: the only kind a CA names for revocation
+/// and a validator asks online.
+pub fn is_http_url(u: &str) -> bool {
+    u.starts_with("http://") || u.starts_with("https://")
+}
+
+/// A revocation URL for a CA to name: http(s), else an error saying so.
+pub fn check_url(u: &str) -> Result<(), Error> {
+    if is_http_url(u) { Ok(()) } else { Err(Error::Ca(format!("{u:?} is not an http(s) URL"))) }
 }
 
 #[cfg(test)]

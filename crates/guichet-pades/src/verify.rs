@@ -115,6 +115,34 @@ pub trait RevocationFetcher: Send + Sync {
     fn ask_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, String>;
 }
 
+/// What was fetched, by URL (and OCSP request).
+type Fetched<K> = std::sync::Mutex<std::collections::HashMap<K, Result<Vec<u8>, String>>>;
+
+/// A fetcher that asks each URL (and OCSP request) once per validation.
+struct Memo<'a> {
+    inner: &'a dyn RevocationFetcher,
+    crls: Fetched<String>,
+    ocsps: Fetched<(String, Vec<u8>)>,
+}
+
+impl<'a> Memo<'a> {
+    fn new(inner: &'a dyn RevocationFetcher) -> Memo<'a> {
+        Memo { inner, crls: Default::default(), ocsps: Default::default() }
+    }
+}
+
+impl RevocationFetcher for Memo<'_> {
+    fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        let mut seen = self.crls.lock().map_err(|_| "revocation cache poisoned".to_owned())?;
+        seen.entry(url.to_owned()).or_insert_with(|| self.inner.fetch_crl(url)).clone()
+    }
+
+    fn ask_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        let mut seen = self.ocsps.lock().map_err(|_| "revocation cache poisoned".to_owned())?;
+        seen.entry((url.to_owned(), request.to_vec())).or_insert_with(|| self.inner.ask_ocsp(url, request)).clone()
+    }
+}
+
 /// The http(s) URLs a certificate names for revocation: its OCSP
 /// responders (authorityInfoAccess) and its CRLs (cRLDistributionPoints).
 pub fn revocation_urls(cert: &Certificate) -> (Vec<String>, Vec<String>) {
@@ -122,7 +150,7 @@ pub fn revocation_urls(cert: &Certificate) -> (Vec<String>, Vec<String>) {
     let uri = |g: &GeneralName| match g {
         GeneralName::UniformResourceIdentifier(u) => {
             let u = u.as_str();
-            (u.starts_with("http://") || u.starts_with("https://")).then(|| u.to_owned())
+            crate::ca::is_http_url(u).then(|| u.to_owned())
         }
         _ => None,
     };
@@ -209,6 +237,9 @@ pub fn verify_pdf_with(
         .collect();
     // In file order.
     sigs.sort_by_key(|(_, d)| byte_range(d).and_then(|r| r.get(1).copied()).unwrap_or(0));
+    // Signatures from one chain ask the same URLs: each is asked once.
+    let memo = options.online.map(Memo::new);
+    let options = VerifyOptions { online: memo.as_ref().map(|m| m as &dyn RevocationFetcher), ..*options };
     let mut ctx = Ctx {
         bytes: pdf_bytes,
         doc: &doc,
@@ -218,7 +249,7 @@ pub fn verify_pdf_with(
         crls: dss_items(&doc, b"CRLs"),
         ocsps: dss_items(&doc, b"OCSPs"),
         doc_timestamps: Vec::new(),
-        options: *options,
+        options,
         doc_mdp: sigs.iter().find_map(|(_, d)| docmdp(d)),
     };
     let is_doc_ts =

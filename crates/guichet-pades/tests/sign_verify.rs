@@ -339,15 +339,18 @@ struct Network<'a> {
     revoked: Option<time::OffsetDateTime>,
     ocsp_up: bool,
     crl_up: bool,
+    /// How many requests went out.
+    asked: std::sync::atomic::AtomicUsize,
 }
 
 impl guichet_pades::RevocationFetcher for Network<'_> {
     fn fetch_crl(&self, url: &str) -> Result<Vec<u8>, String> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let now = now();
         match url {
             "http://pki.test/issuing.crl" if self.crl_up => {
                 let revoked: Vec<_> = match self.revoked {
-                    Some(t) => vec![(serial_of_employee(self.pki), t, guichet_pades::ca::Reason::KeyCompromise)],
+                    Some(t) => vec![(serial_of_employee(), t, guichet_pades::ca::Reason::KeyCompromise)],
                     None => vec![],
                 };
                 self.pki.issuing.crl(&revoked, 1, now, 7).map_err(|e| e.to_string())
@@ -363,6 +366,7 @@ impl guichet_pades::RevocationFetcher for Network<'_> {
     }
 
     fn ask_ocsp(&self, url: &str, request: &[u8]) -> Result<Vec<u8>, String> {
+        self.asked.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         if url != "http://pki.test/ocsp" || !self.ocsp_up {
             return Err("connection refused".into());
         }
@@ -378,7 +382,7 @@ impl guichet_pades::RevocationFetcher for Network<'_> {
 }
 
 /// The one employee of the online PKI has serial 1700.
-fn serial_of_employee(_pki: &Pki) -> Vec<u8> {
+fn serial_of_employee() -> Vec<u8> {
     vec![0x06, 0xa4]
 }
 
@@ -398,7 +402,7 @@ fn revocation_is_checked_online_at_the_urls_the_certificates_name_when_asked() {
         issuing,
     };
     let alice = employee(&pki, "Alice Tremblay", 1700);
-    assert_eq!(serial(&alice.cert_der), serial_of_employee(&pki));
+    assert_eq!(serial(&alice.cert_der), serial_of_employee());
     {
         use der::Decode;
         let c = x509_cert::Certificate::from_der(&alice.cert_der).expect("cert");
@@ -417,7 +421,7 @@ fn revocation_is_checked_online_at_the_urls_the_certificates_name_when_asked() {
         };
         guichet_pades::verify_pdf_with(&signed, trust, now(), &o).expect("report").signatures.remove(0)
     };
-    let net = |revoked, ocsp_up, crl_up| Network { pki: &pki, revoked, ocsp_up, crl_up };
+    let net = |revoked, ocsp_up, crl_up| Network { pki: &pki, revoked, ocsp_up, crl_up, asked: Default::default() };
 
     // Offline, nothing stored: indeterminate when revocation is required.
     let r = check(None);
@@ -431,6 +435,14 @@ fn revocation_is_checked_online_at_the_urls_the_certificates_name_when_asked() {
     assert!(text.contains("CRL fetched from http://pki.test/root.crl"), "{text}");
     assert!(text.contains("fetched online (not stored in the file)"), "{text}");
     assert_eq!(r.level, Some("B-B"), "fetched data does not make a level");
+    // A second signature from the same chain: nothing asked twice.
+    let twice = sign(&pki, &alice, &signed, "online again");
+    let n = net(None, true, true);
+    let o = guichet_pades::VerifyOptions { require_revocation: true, online: Some(&n) };
+    let report = guichet_pades::verify_pdf_with(&twice, trust, now(), &o).expect("report");
+    assert_eq!(report.signatures.len(), 2);
+    assert!(report.signatures.iter().all(|s| s.indication == Indication::TotalPassed), "{report:#?}");
+    assert_eq!(n.asked.load(std::sync::atomic::Ordering::Relaxed), 2, "one OCSP request and one CRL, once");
 
     // The responder down: the CRL the certificate names instead.
     let r = check(Some(&net(None, false, true)));

@@ -416,9 +416,7 @@ impl Staged {
         let mut src = std::fs::File::open(input).with_context(|| format!("cannot read {}", input.display()))?;
         let len = src.metadata().with_context(|| format!("cannot read {}", input.display()))?.len();
         let len = usize::try_from(len).context("the file is too large")?;
-        let dir = output.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        let name = output.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+        let tmp = tmp_for(output);
         let file = std::fs::OpenOptions::new()
             .read(true)
             .write(true)
@@ -487,11 +485,16 @@ impl Drop for Staged {
     }
 }
 
-/// Writes through a temporary file and a rename: never a half-written file.
-fn write_atomic(p: &Path, data: &[u8], private: bool) -> Result<()> {
+/// The temporary file next to `p` that becomes `p` by a rename.
+fn tmp_for(p: &Path) -> std::path::PathBuf {
     let dir = p.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    dir.join(format!(".{name}.{}.tmp", std::process::id()))
+}
+
+/// Writes through a temporary file and a rename: never a half-written file.
+fn write_atomic(p: &Path, data: &[u8], private: bool) -> Result<()> {
+    let tmp = tmp_for(p);
     {
         let mut opts = std::fs::OpenOptions::new();
         opts.write(true).create_new(true);
@@ -557,10 +560,8 @@ pub fn ca(cmd: CaCmd) -> Result<bool> {
     let now = time::OffsetDateTime::now_utc();
     match cmd {
         CaCmd::Init { dir, organization, country, ocsp_url, crl_url, root_crl_url } => {
-            for u in ocsp_url.iter().chain(crl_url.iter()) {
-                if !(u.starts_with("http://") || u.starts_with("https://")) {
-                    bail!("{u:?} is not an http(s) URL");
-                }
+            for u in ocsp_url.iter().chain(crl_url.iter()).chain(root_crl_url.iter()) {
+                ca::check_url(u)?;
             }
             if state_path(&dir).exists() {
                 bail!("{} already holds a CA; refusing to overwrite it", dir.display());
@@ -706,9 +707,6 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
             "--level B-LT and B-LTA need the revocation data to store: --crl FILE or --ocsp FILE (for each CA of the chain)"
         );
     }
-    // The output is built in a temporary file next to it: the input copied
-    // (by the kernel), then each new revision appended; renamed at the end.
-    let mut staged = Staged::copy_of(&a.input, &a.output)?;
     let mut chain = Vec::new();
     let p12 = match &a.p12 {
         Some(p) => {
@@ -771,6 +769,11 @@ pub fn sign(a: &SignArgs) -> Result<bool> {
         }
         guichet_pades::Visible { page, rect, lines, image: image.as_deref() }
     });
+    // The output is built in a temporary file next to it: the input copied
+    // while its structure is read (once the key and certificates loaded,
+    // so a wrong password costs no copy), then each new revision appended;
+    // renamed at the end.
+    let mut staged = Staged::copy_of(&a.input, &a.output)?;
     let opts = SignOptions {
         signer: key.as_ref(),
         certificate: &cert,
