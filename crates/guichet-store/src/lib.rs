@@ -185,9 +185,16 @@ impl Store {
         }
     }
 
-    /// Applies the migrations not yet applied; returns their numbers.
+    /// Applies the migrations not yet applied; returns their numbers. Then
+    /// seals what earlier versions kept in clear (addresses and names,
+    /// before migration 9): a step SQL cannot do, as it needs the data key.
     pub async fn migrate(&self) -> Result<Vec<i64>> {
-        migrate::run(&self.inner.db).await
+        let applied = migrate::run(&self.inner.db).await?;
+        let sealed = self.seal_clear_rows().await?;
+        if sealed > 0 {
+            tracing::info!(rows = sealed, "sealed addresses and names stored in clear by an earlier version");
+        }
+        Ok(applied)
     }
 
     /// Whether the database answers (for `/readyz`).
@@ -262,6 +269,14 @@ impl Marks {
     pub(crate) fn list(&mut self, count: usize) -> String {
         (0..count).map(|_| self.next()).collect::<Vec<_>>().join(", ")
     }
+}
+
+/// Bytes from hexadecimal (either case); None if it is not.
+pub(crate) fn unhex(s: &str) -> Option<Vec<u8>> {
+    if s.len() % 2 != 0 {
+        return None;
+    }
+    (0..s.len()).step_by(2).map(|i| s.get(i..i + 2).and_then(|h| u8::from_str_radix(h, 16).ok())).collect()
 }
 
 /// Lowercase hexadecimal.

@@ -13,6 +13,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (6, "payments", include_str!("../migrations/sqlite/0006_payments.sql")),
     (7, "payment_files", include_str!("../migrations/sqlite/0007_payment_files.sql")),
     (8, "snapshot_version", include_str!("../migrations/sqlite/0008_snapshot_version.sql")),
+    (9, "sealed_contacts", include_str!("../migrations/sqlite/0009_sealed_contacts.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -23,6 +24,7 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (6, "payments", include_str!("../migrations/postgres/0006_payments.sql")),
     (7, "payment_files", include_str!("../migrations/postgres/0007_payment_files.sql")),
     (8, "snapshot_version", include_str!("../migrations/postgres/0008_snapshot_version.sql")),
+    (9, "sealed_contacts", include_str!("../migrations/postgres/0009_sealed_contacts.sql")),
 ];
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)";

@@ -543,13 +543,12 @@ impl Store {
         body: &str,
         at: i64,
     ) -> Result<bool> {
-        let sealed = self.inner.cipher.seal(&format!("mail:{to}"), body.as_bytes())?;
+        let (recipient, sealed) = self.seal_mail(to, subject, body)?;
         let done = on!(self.db(), p => sqlx::query(
-            "INSERT INTO outbox (recipient, subject, body, created_at, idempotency_key, dossier) \
-             VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (idempotency_key) DO NOTHING",
+            "INSERT INTO outbox (recipient, subject, body, created_at, idempotency_key, dossier, sealed_head) \
+             VALUES ($1, '', $2, $3, $4, $5, 1) ON CONFLICT (idempotency_key) DO NOTHING",
         )
-        .bind(to)
-        .bind(subject)
+        .bind(recipient)
         .bind(sealed)
         .bind(at)
         .bind(key)
@@ -565,7 +564,7 @@ impl Store {
     pub async fn queue_mails_once(&self, mails: &[KeyedMail], at: i64) -> Result<u64> {
         let mut sealed = Vec::with_capacity(mails.len());
         for m in mails {
-            sealed.push(self.inner.cipher.seal(&format!("mail:{}", m.to), m.body.as_bytes())?);
+            sealed.push(self.seal_mail(&m.to, &m.subject, &m.body)?);
         }
         let mut added = 0;
         let pg = self.pg();
@@ -573,22 +572,22 @@ impl Store {
             let mut tx = p.begin().await?;
             for (chunk_no, chunk) in mails.chunks(400).enumerate() {
                 let mut sql = String::from(
-                    "INSERT INTO outbox (recipient, subject, body, created_at, idempotency_key, dossier) VALUES ",
+                    "INSERT INTO outbox (recipient, subject, body, created_at, idempotency_key, dossier, sealed_head) VALUES ",
                 );
                 let mut marks = crate::Marks::new(pg);
                 for i in 0..chunk.len() {
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    sql.push_str(&format!("({})", marks.list(6)));
+                    sql.push_str(&format!("({}, '', {}, 1)", marks.list(1), marks.list(4)));
                 }
                 sql.push_str(" ON CONFLICT (idempotency_key) DO NOTHING");
                 let mut q = sqlx::query(&sql);
                 for (i, m) in chunk.iter().enumerate() {
+                    let (recipient, body) = &sealed[chunk_no * 400 + i];
                     q = q
-                        .bind(&m.to)
-                        .bind(&m.subject)
-                        .bind(&sealed[chunk_no * 400 + i])
+                        .bind(recipient)
+                        .bind(body)
                         .bind(at)
                         .bind(&m.key)
                         .bind(&m.dossier);
@@ -615,31 +614,33 @@ impl Store {
     /// What was sent (or is waiting) about a dossier: (recipient, subject,
     /// queued at, sent at, attempts, last error), oldest first.
     pub async fn dossier_mails(&self, dossier: &str) -> Result<Vec<MailLogLine>> {
-        type Row = (String, String, i64, Option<i64>, i64, Option<String>, Option<i64>);
+        type Row = (String, Vec<u8>, i64, Option<i64>, i64, Option<String>, Option<i64>, i64);
         let rows: Vec<Row> = on!(self.db(), p => sqlx::query_as(
-            "SELECT recipient, subject, created_at, sent_at, attempts, last_error, claimed_at FROM outbox \
+            "SELECT recipient, body, created_at, sent_at, attempts, last_error, claimed_at, id FROM outbox \
              WHERE dossier = $1 ORDER BY id",
         )
         .bind(dossier)
         .fetch_all(p)
         .await?);
-        Ok(rows
-            .into_iter()
-            .map(|r| MailLogLine {
-                status: match (r.3, r.6) {
-                    (Some(_), _) => "sent",
-                    (None, Some(_)) => "uncertain",
-                    (None, None) if r.4 > 0 => "retrying",
-                    (None, None) => "queued",
-                },
-                to: r.0,
-                subject: r.1,
-                queued_at: r.2,
-                sent_at: r.3,
-                attempts: r.4,
-                last_error: r.5,
+        rows.into_iter()
+            .map(|r| {
+                let m = self.open_mail(&r.0, &r.1)?;
+                Ok(MailLogLine {
+                    status: match (r.3, r.6) {
+                        (Some(_), _) => "sent",
+                        (None, Some(_)) => "uncertain",
+                        (None, None) if r.4 > 0 => "retrying",
+                        (None, None) => "queued",
+                    },
+                    to: m.to,
+                    subject: m.subject,
+                    queued_at: r.2,
+                    sent_at: r.3,
+                    attempts: r.4,
+                    last_error: r.5.as_deref().map(|e| self.open_error(r.7, e)).transpose()?,
+                })
             })
-            .collect())
+            .collect()
     }
 }
 

@@ -515,9 +515,8 @@ impl Store {
             prepared.push((w, snapshot, events));
         }
         let mut sealed_mails = Vec::with_capacity(mails.len());
-        for (to, subject, body) in mails {
-            let b = c.seal(&format!("mail:{to}"), body.as_bytes())?;
-            sealed_mails.push((to, subject, b));
+        for (to, subject, body) in &mails {
+            sealed_mails.push(self.seal_mail(to, subject, body)?);
         }
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
@@ -545,10 +544,11 @@ impl Store {
                 }
                 insert_recipients!(&mut *tx, &w.id, &w.after, &w.after.turn());
             }
-            for (to, subject, body) in &sealed_mails {
-                sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at) VALUES ($1, $2, $3, $4)")
-                    .bind(to)
-                    .bind(subject)
+            for (recipient, body) in &sealed_mails {
+                sqlx::query(
+                    "INSERT INTO outbox (recipient, subject, body, created_at, sealed_head) VALUES ($1, '', $2, $3, 1)",
+                )
+                    .bind(recipient)
                     .bind(body)
                     .bind(at)
                     .execute(&mut *tx)

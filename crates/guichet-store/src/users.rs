@@ -48,45 +48,118 @@ pub struct ApiToken {
     pub expires_at: i64,
 }
 
-type UserTuple = (String, String, String, String, String, String, i64, i64, Option<Vec<u8>>, i64);
-const USER_COLUMNS: &str = "id, email, name, password_hash, roles, language, verified, active, totp_secret, created_at";
+type UserTuple = (String, Option<Vec<u8>>, String, String, String, i64, i64, Option<Vec<u8>>, i64);
+const USER_COLUMNS: &str = "id, contact, password_hash, roles, language, verified, active, totp_secret, created_at";
+
+/// An address as stored and looked up: trimmed, lowercased.
+fn normal_email(email: &str) -> String {
+    email.trim().to_lowercase()
+}
+
+/// What `users.contact` seals.
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SealedContact {
+    email: String,
+    name: String,
+}
+
+/// What `outbox.body` seals (`sealed_head` 1).
+#[derive(serde::Serialize, serde::Deserialize)]
+pub(crate) struct SealedMail {
+    pub to: String,
+    pub subject: String,
+    pub body: String,
+}
 
 impl Store {
+    /// The keyed digest an address is found by (`users.email`,
+    /// `outbox.recipient`): hex, never the address.
+    pub(crate) fn email_key(&self, email: &str) -> String {
+        crate::hex(&self.inner.cipher.blind("email", &normal_email(email)))
+    }
+
+    fn seal_contact(&self, id: &str, email: &str, name: &str) -> Result<Vec<u8>> {
+        let json = serde_json::to_vec(&SealedContact { email: email.into(), name: name.into() })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.inner.cipher.seal(&format!("user:{id}:contact"), &json)
+    }
+
+    /// An account's address and name.
+    fn open_contact(&self, id: &str, sealed: Option<&[u8]>) -> Result<(String, String)> {
+        let sealed = sealed.ok_or_else(|| {
+            StoreError::Corrupt(format!("user:{id}: contact not sealed (the store was not migrated)"))
+        })?;
+        let plain = self.inner.cipher.open(&format!("user:{id}:contact"), sealed)?;
+        let c: SealedContact = serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        Ok((c.email, c.name))
+    }
+
+    /// A mail as the outbox keeps it: the recipient's digest, and the
+    /// address, subject and body sealed together, bound to that digest.
+    pub(crate) fn seal_mail(&self, to: &str, subject: &str, body: &str) -> Result<(String, Vec<u8>)> {
+        let key = self.email_key(to);
+        let json = serde_json::to_vec(&SealedMail { to: to.into(), subject: subject.into(), body: body.into() })
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let sealed = self.inner.cipher.seal(&format!("mail:{key}"), &json)?;
+        Ok((key, sealed))
+    }
+
+    pub(crate) fn open_mail(&self, key: &str, sealed: &[u8]) -> Result<SealedMail> {
+        let plain = self.inner.cipher.open(&format!("mail:{key}"), sealed)?;
+        serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("mail:{key}: {e}")))
+    }
+
+    /// A delivery error as stored: sealed (an SMTP server's answer often
+    /// repeats the address), as hex in its text column.
+    fn seal_error(&self, id: i64, error: &str) -> Result<String> {
+        Ok(crate::hex(&self.inner.cipher.seal(&format!("mail-error:{id}"), error.as_bytes())?))
+    }
+
+    pub(crate) fn open_error(&self, id: i64, stored: &str) -> Result<String> {
+        let sealed = crate::unhex(stored).ok_or_else(|| StoreError::Corrupt(format!("mail-error:{id}: not sealed")))?;
+        let plain = self.inner.cipher.open(&format!("mail-error:{id}"), &sealed)?;
+        Ok(String::from_utf8_lossy(&plain).into_owned())
+    }
+
     fn user_row(&self, r: UserTuple) -> Result<UserRow> {
-        let totp = match r.8 {
+        let totp = match r.7 {
             Some(sealed) => Some(self.inner.cipher.open(&format!("user:{}:totp", r.0), &sealed)?),
             None => None,
         };
+        let (email, name) = self.open_contact(&r.0, r.1.as_deref())?;
         Ok(UserRow {
-            roles: r.4.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
+            roles: r.3.split(',').filter(|s| !s.is_empty()).map(str::to_owned).collect(),
             id: r.0,
-            email: r.1,
-            name: r.2,
-            password_hash: r.3,
-            language: r.5,
-            verified: r.6 != 0,
-            active: r.7 != 0,
+            email,
+            name,
+            password_hash: r.2,
+            language: r.4,
+            verified: r.5 != 0,
+            active: r.6 != 0,
             totp_secret: totp,
-            created_at: r.9,
+            created_at: r.8,
         })
     }
 
-    /// Creates an account (the email is stored lowercased; taken → error).
+    /// Creates an account (the email is stored lowercased and sealed, found
+    /// by its keyed digest; taken → error).
     pub async fn create_user(&self, u: NewUser, actor: Option<&str>, at: i64) -> Result<UserRow> {
         let id = crate::new_id("u_")?;
-        let email = u.email.trim().to_lowercase();
+        let email = normal_email(&u.email);
+        let key = self.email_key(&email);
+        let contact = self.seal_contact(&id, &email, &u.name)?;
         let roles = u.roles.join(",");
         let event = serde_json::json!({"type": "user_created", "email": email, "name": u.name, "roles": u.roles});
         let res: Result<()> = on!(self.db(), p => {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
             sqlx::query(
-                "INSERT INTO users (id, email, name, password_hash, roles, language, verified, active, created_at) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8)",
+                "INSERT INTO users (id, email, name, contact, password_hash, roles, language, verified, active, created_at) \
+                 VALUES ($1, $2, '', $3, $4, $5, $6, $7, 1, $8)",
             )
             .bind(&id)
-            .bind(&email)
-            .bind(&u.name)
+            .bind(&key)
+            .bind(&contact)
             .bind(&u.password_hash)
             .bind(&roles)
             .bind(&u.language)
@@ -111,15 +184,20 @@ impl Store {
 
     /// Many accounts' contact details at once (for lists and notices).
     pub async fn user_contacts(&self, ids: &[String]) -> Result<std::collections::HashMap<String, Contact>> {
-        let select = "SELECT id, email, name, language FROM users WHERE id IN";
-        let rows: Vec<(String, String, String, String)> = self.select_in(select, ids).await?;
-        Ok(rows.into_iter().map(|(id, email, name, language)| (id, Contact { email, name, language })).collect())
+        let select = "SELECT id, contact, language FROM users WHERE id IN";
+        let rows: Vec<(String, Option<Vec<u8>>, String)> = self.select_in(select, ids).await?;
+        rows.into_iter()
+            .map(|(id, contact, language)| {
+                let (email, name) = self.open_contact(&id, contact.as_deref())?;
+                Ok((id, Contact { email, name, language }))
+            })
+            .collect()
     }
 
     pub async fn user_by_email(&self, email: &str) -> Result<Option<UserRow>> {
         let sql = format!("SELECT {USER_COLUMNS} FROM users WHERE email = $1");
-        let email = email.trim().to_lowercase();
-        let r: Option<UserTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(email).fetch_optional(p).await?);
+        let key = self.email_key(email);
+        let r: Option<UserTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(key).fetch_optional(p).await?);
         r.map(|r| self.user_row(r)).transpose()
     }
 
@@ -228,14 +306,14 @@ impl Store {
              WHERE s.token_hash = $1 AND s.expires_at > $2 AND u.active = 1",
             USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ")
         );
-        type Row = (String, i64, String, String, String, String, String, String, i64, i64, Option<Vec<u8>>, i64);
+        type Row = (String, i64, String, Option<Vec<u8>>, String, String, String, i64, i64, Option<Vec<u8>>, i64);
         let r: Option<Row> = on!(self.db(), p => sqlx::query_as(&sql)
             .bind(crate::token_hash(token))
             .bind(now)
             .fetch_optional(p)
             .await?);
         let Some(r) = r else { return Ok(None) };
-        let user = self.user_row((r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10, r.11))?;
+        let user = self.user_row((r.2, r.3, r.4, r.5, r.6, r.7, r.8, r.9, r.10))?;
         Ok(Some((Session { user_id: user.id.clone(), csrf: r.0, expires_at: r.1 }, user)))
     }
 
@@ -457,10 +535,11 @@ impl Store {
 
     /// Queues an email (sealed: it may hold a token or personal data).
     pub async fn queue_mail(&self, to: &str, subject: &str, body: &str, at: i64) -> Result<()> {
-        let sealed = self.inner.cipher.seal(&format!("mail:{to}"), body.as_bytes())?;
-        on!(self.db(), p => sqlx::query("INSERT INTO outbox (recipient, subject, body, created_at) VALUES ($1, $2, $3, $4)")
-            .bind(to)
-            .bind(subject)
+        let (key, sealed) = self.seal_mail(to, subject, body)?;
+        on!(self.db(), p => sqlx::query(
+            "INSERT INTO outbox (recipient, subject, body, created_at, sealed_head) VALUES ($1, '', $2, $3, 1)",
+        )
+            .bind(key)
             .bind(sealed)
             .bind(at)
             .execute(p)
@@ -469,12 +548,11 @@ impl Store {
         Ok(())
     }
 
-    /// The latest mails to `to` (newest first): (subject, body, at).
     /// Mails due for delivery: not sent, fewer than `max_attempts` failed
     /// tries, and their next try due at `now`; oldest first.
     pub async fn mails_due(&self, now: i64, max_attempts: i64, limit: i64) -> Result<Vec<OutgoingMail>> {
-        let rows: Vec<(i64, String, String, Vec<u8>, i64)> = on!(self.db(), p => sqlx::query_as(
-            "SELECT id, recipient, subject, body, attempts FROM outbox \
+        let rows: Vec<(i64, String, Vec<u8>, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT id, recipient, body, attempts FROM outbox \
              WHERE sent_at IS NULL AND claimed_at IS NULL AND attempts < $1 AND next_at <= $2 ORDER BY id LIMIT $3",
         )
         .bind(max_attempts)
@@ -483,9 +561,9 @@ impl Store {
         .fetch_all(p)
         .await?);
         rows.into_iter()
-            .map(|(id, to, subject, b, attempts)| {
-                let body = self.inner.cipher.open(&format!("mail:{to}"), &b)?;
-                Ok(OutgoingMail { id, to, subject, body: String::from_utf8_lossy(&body).into_owned(), attempts })
+            .map(|(id, key, b, attempts)| {
+                let m = self.open_mail(&key, &b)?;
+                Ok(OutgoingMail { id, to: m.to, subject: m.subject, body: m.body, attempts })
             })
             .collect()
     }
@@ -505,6 +583,34 @@ impl Store {
         Ok(done == 1)
     }
 
+    /// Marks the mail the SMTP server just accepted (if any) as sent and
+    /// claims the next, in one transaction: one commit per mail instead of
+    /// two, and still at most one mail claimed and not marked at a time.
+    /// False if another sender has the next one.
+    pub async fn mail_sent_then_claim(&self, sent: Option<i64>, next: i64, at: i64) -> Result<bool> {
+        let done = on!(self.db(), p => {
+            let mut tx = p.begin().await?;
+            if let Some(id) = sent {
+                sqlx::query("UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
+                    .bind(id)
+                    .bind(at)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let done = sqlx::query(
+                "UPDATE outbox SET claimed_at = $2 WHERE id = $1 AND claimed_at IS NULL AND sent_at IS NULL",
+            )
+            .bind(next)
+            .bind(at)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+            tx.commit().await?;
+            done
+        });
+        Ok(done == 1)
+    }
+
     /// A mail the SMTP server accepted.
     pub async fn mail_sent(&self, id: i64, at: i64) -> Result<()> {
         on!(self.db(), p => {
@@ -519,6 +625,7 @@ impl Store {
 
     /// A failed try: why, and when to try again.
     pub async fn mail_failed(&self, id: i64, error: &str, next_at: i64) -> Result<()> {
+        let error = self.seal_error(id, error)?;
         on!(self.db(), p => {
             sqlx::query("UPDATE outbox SET attempts = attempts + 1, last_error = $2, next_at = $3, claimed_at = NULL WHERE id = $1")
                 .bind(id)
@@ -530,20 +637,93 @@ impl Store {
         Ok(())
     }
 
+    /// The latest mails to `to` (newest first): (subject, body, at).
     pub async fn mails_to(&self, to: &str, limit: i64) -> Result<Vec<(String, String, i64)>> {
-        let rows: Vec<(String, Vec<u8>, i64)> = on!(self.db(), p => sqlx::query_as(
-            "SELECT subject, body, created_at FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT $2",
+        let key = self.email_key(to);
+        let rows: Vec<(Vec<u8>, i64)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT body, created_at FROM outbox WHERE recipient = $1 ORDER BY id DESC LIMIT $2",
         )
-        .bind(to)
+        .bind(&key)
         .bind(limit)
         .fetch_all(p)
         .await?);
         rows.into_iter()
-            .map(|(s, b, at)| {
-                let body = self.inner.cipher.open(&format!("mail:{to}"), &b)?;
-                Ok((s, String::from_utf8_lossy(&body).into_owned(), at))
+            .map(|(b, at)| {
+                let m = self.open_mail(&key, &b)?;
+                Ok((m.subject, m.body, at))
             })
             .collect()
+    }
+
+    /// Seals what was stored in clear before migration 9: accounts'
+    /// addresses and names, and the outbox's recipients and subjects. Runs
+    /// after the migrations, 500 rows per transaction; a row already sealed
+    /// (by another node meanwhile) is left alone. Returns how many rows.
+    pub(crate) async fn seal_clear_rows(&self) -> Result<u64> {
+        let mut done = 0;
+        loop {
+            let rows: Vec<(String, String, String)> = on!(self.db(), p => sqlx::query_as(
+                "SELECT id, email, name FROM users WHERE contact IS NULL ORDER BY id LIMIT 500",
+            )
+            .fetch_all(p)
+            .await?);
+            if rows.is_empty() {
+                break;
+            }
+            let mut sealed = Vec::with_capacity(rows.len());
+            for (id, email, name) in &rows {
+                sealed.push((id, self.email_key(email), self.seal_contact(id, &normal_email(email), name)?));
+            }
+            on!(self.db(), p => {
+                let mut tx = p.begin().await?;
+                for (id, key, contact) in &sealed {
+                    let r = sqlx::query("UPDATE users SET email = $2, name = '', contact = $3 WHERE id = $1 AND contact IS NULL")
+                        .bind(id)
+                        .bind(key)
+                        .bind(contact)
+                        .execute(&mut *tx)
+                        .await?;
+                    done += r.rows_affected();
+                }
+                tx.commit().await?;
+            });
+        }
+        loop {
+            type Clear = (i64, String, String, Vec<u8>, Option<String>);
+            let rows: Vec<Clear> = on!(self.db(), p => sqlx::query_as(
+                "SELECT id, recipient, subject, body, last_error FROM outbox WHERE sealed_head = 0 ORDER BY id LIMIT 500",
+            )
+            .fetch_all(p)
+            .await?);
+            if rows.is_empty() {
+                break;
+            }
+            let mut sealed = Vec::with_capacity(rows.len());
+            for (id, to, subject, b, error) in &rows {
+                // Before migration 9 the body alone was sealed, bound to the address.
+                let body = self.inner.cipher.open(&format!("mail:{to}"), b)?;
+                let error = error.as_deref().map(|e| self.seal_error(*id, e)).transpose()?;
+                sealed.push((id, self.seal_mail(to, subject, &String::from_utf8_lossy(&body))?, error));
+            }
+            on!(self.db(), p => {
+                let mut tx = p.begin().await?;
+                for (id, (key, body), error) in &sealed {
+                    let r = sqlx::query(
+                        "UPDATE outbox SET recipient = $2, subject = '', body = $3, last_error = $4, sealed_head = 1 \
+                         WHERE id = $1 AND sealed_head = 0",
+                    )
+                    .bind(id)
+                    .bind(key)
+                    .bind(body)
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await?;
+                    done += r.rows_affected();
+                }
+                tx.commit().await?;
+            });
+        }
+        Ok(done)
     }
 }
 
@@ -563,4 +743,160 @@ pub struct OutgoingMail {
     pub subject: String,
     pub body: String,
     pub attempts: i64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::KeyedMail;
+    use crate::testing::{backends, fresh_store};
+
+    /// Every value a user or outbox row holds, as the database has it.
+    async fn raw_rows(store: &Store) -> Vec<u8> {
+        let mut out = Vec::new();
+        on!(store.db(), p => {
+            let users: Vec<(String, String, String, Option<Vec<u8>>)> =
+                sqlx::query_as("SELECT id, email, name, contact FROM users").fetch_all(p).await.expect("users");
+            for (id, email, name, contact) in users {
+                out.extend([id, email, name].concat().into_bytes());
+                out.extend(contact.unwrap_or_default());
+            }
+            let mails: Vec<(String, String, Vec<u8>, Option<String>)> =
+                sqlx::query_as("SELECT recipient, subject, body, last_error FROM outbox")
+                    .fetch_all(p)
+                    .await
+                    .expect("outbox");
+            for (to, subject, body, error) in mails {
+                out.extend([to, subject, error.unwrap_or_default()].concat().into_bytes());
+                out.extend(body);
+            }
+        });
+        out
+    }
+
+    fn holds(raw: &[u8], clear: &str) -> bool {
+        raw.windows(clear.len()).any(|w| w.eq_ignore_ascii_case(clear.as_bytes()))
+    }
+
+    /// Addresses, names and mail subjects are sealed at rest, found by a
+    /// keyed digest; rows an earlier version wrote in clear are sealed by
+    /// `migrate` and read back the same.
+    #[test]
+    fn addresses_names_and_mails_are_sealed_at_rest_and_earlier_rows_on_migrate() {
+        for b in backends() {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let (store, _) = fresh_store(b).await.expect("store");
+                // An account and a mail as version 8 wrote them.
+                let old_body = store.inner.cipher.seal("mail:Odile.Ancienne@example.org", b"Bonjour").expect("seal");
+                on!(store.db(), p => {
+                    sqlx::query(
+                        "INSERT INTO users (id, email, name, password_hash, roles, language, verified, active, created_at) \
+                         VALUES ('u_old', 'odile.ancienne@example.org', 'Odile Ancienne', 'h', 'citizen', 'fr', 1, 1, 1)",
+                    )
+                    .execute(p)
+                    .await
+                    .expect("old user");
+                    sqlx::query(
+                        "INSERT INTO outbox (recipient, subject, body, created_at, attempts, last_error, dossier) \
+                         VALUES ($1, $2, $3, 2, 1, '550 <odile.ancienne@example.org>: no such user', 'd_0')",
+                    )
+                        .bind("Odile.Ancienne@example.org")
+                        .bind("Votre dossier, Odile")
+                        .bind(old_body)
+                        .execute(p)
+                        .await
+                        .expect("old mail");
+                });
+                assert!(holds(&raw_rows(&store).await, "ancienne"), "the old rows are in clear");
+                assert_eq!(store.migrate().await.expect("migrate"), Vec::<i64>::new());
+                assert_eq!(store.seal_clear_rows().await.expect("again"), 0, "sealed once");
+
+                let new = NewUser {
+                    email: "Alice.Tremblay@Example.org".into(),
+                    name: "Alice Tremblay".into(),
+                    password_hash: "h".into(),
+                    roles: vec!["citizen".into()],
+                    language: "en".into(),
+                    verified: true,
+                };
+                let alice = store.create_user(new, None, 3).await.expect("alice");
+                store.queue_mail("alice.tremblay@example.org", "Bienvenue", "Bonjour", 4).await.expect("mail");
+                store
+                    .queue_mail_once("k1", Some("d_1"), "bob.gagnon@example.org", "Décision", "Bonjour", 5)
+                    .await
+                    .expect("mail once");
+                let many = [KeyedMail {
+                    key: "k2".into(),
+                    dossier: Some("d_1".into()),
+                    to: "carole.roy@example.org".into(),
+                    subject: "Paiement envoyé".into(),
+                    body: "Bonjour".into(),
+                }];
+                assert_eq!(store.queue_mails_once(&many, 6).await.expect("mails"), 1);
+                let bob = store.mails_due(10, 8, 100).await.expect("due")[2].id;
+                store.mail_failed(bob, "550 5.1.1 <bob.gagnon@example.org>: unknown", 99).await.expect("failed");
+
+                let raw = raw_rows(&store).await;
+                for clear in ["odile", "ancienne", "tremblay", "gagnon", "carole", "bienvenue", "cision", "paiement"] {
+                    assert!(!holds(&raw, clear), "{clear:?} is stored in clear ({b})");
+                }
+
+                // Everything reads back, found by address whatever its case.
+                let old = store.user_by_email(" ODILE.Ancienne@example.org").await.expect("get").expect("found");
+                assert_eq!(
+                    (old.id.as_str(), old.email.as_str(), old.name.as_str(), old.roles.as_slice()),
+                    ("u_old", "odile.ancienne@example.org", "Odile Ancienne", &["citizen".to_string()][..])
+                );
+                assert_eq!(store.user(&alice.id).await.expect("get").expect("found").name, "Alice Tremblay");
+                let contacts = store.user_contacts(&[old.id.clone(), alice.id.clone()]).await.expect("contacts");
+                assert_eq!(
+                    contacts.get(&alice.id),
+                    Some(&Contact {
+                        email: "alice.tremblay@example.org".into(),
+                        name: "Alice Tremblay".into(),
+                        language: "en".into()
+                    })
+                );
+                assert_eq!(contacts.get("u_old").map(|c| c.name.as_str()), Some("Odile Ancienne"));
+                let again = NewUser {
+                    email: "odile.ancienne@EXAMPLE.org".into(),
+                    name: "x".into(),
+                    password_hash: "h".into(),
+                    roles: vec![],
+                    language: "fr".into(),
+                    verified: false,
+                };
+                assert!(matches!(store.create_user(again, None, 7).await, Err(StoreError::Taken(_))), "one account per address");
+                assert_eq!(
+                    store.mails_to("odile.ancienne@example.org", 10).await.expect("mails"),
+                    vec![("Votre dossier, Odile".to_string(), "Bonjour".to_string(), 2)]
+                );
+                let due = store.mails_due(10, 8, 100).await.expect("due");
+                assert_eq!(
+                    due.iter().map(|m| (m.to.as_str(), m.subject.as_str())).collect::<Vec<_>>(),
+                    [
+                        ("Odile.Ancienne@example.org", "Votre dossier, Odile"),
+                        ("alice.tremblay@example.org", "Bienvenue"),
+                        ("carole.roy@example.org", "Paiement envoyé"),
+                    ],
+                    "Bob's waits for its next try"
+                );
+                let old_log = store.dossier_mails("d_0").await.expect("log");
+                assert_eq!(
+                    old_log.iter().map(|l| (l.to.as_str(), l.last_error.as_deref())).collect::<Vec<_>>(),
+                    [("Odile.Ancienne@example.org", Some("550 <odile.ancienne@example.org>: no such user"))]
+                );
+                let log = store.dossier_mails("d_1").await.expect("log");
+                assert_eq!(
+                    log.iter().map(|l| (l.to.as_str(), l.subject.as_str(), l.last_error.as_deref())).collect::<Vec<_>>(),
+                    [
+                        ("bob.gagnon@example.org", "Décision", Some("550 5.1.1 <bob.gagnon@example.org>: unknown")),
+                        ("carole.roy@example.org", "Paiement envoyé", None)
+                    ]
+                );
+                store.close().await;
+            });
+        }
+    }
 }

@@ -1,0 +1,10 @@
+-- Addresses and names sealed at rest, like the rest of personal data.
+-- users.email now holds the keyed digest of the address (hex; UNIQUE as
+-- before: one account per address), users.name is empty, and `contact`
+-- holds the address and the name, sealed. The outbox's recipient holds
+-- the keyed digest of the address, its subject is empty, and `body`
+-- holds the address, the subject and the body, sealed (`sealed_head` 1).
+-- Rows written before this migration are sealed by the store right after
+-- it (Store::migrate): `contact` NULL and `sealed_head` 0 mark them.
+ALTER TABLE users ADD COLUMN contact BLOB;
+ALTER TABLE outbox ADD COLUMN sealed_head INTEGER NOT NULL DEFAULT 0;
