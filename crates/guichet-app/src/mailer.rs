@@ -225,47 +225,37 @@ impl App {
     async fn deliver_lane(&self, mailer: &Mailer, mails: Vec<OutgoingMail>, now: i64) -> Result<(usize, usize)> {
         let mut lane = Lane { transport: mailer.transport.clone(), conn: None };
         let (mut sent, mut failed) = (0, 0);
+        // The mail the server accepted last, marked sent with the next claim.
+        let mut accepted: Option<i64> = None;
         for m in mails {
             let message = mailer.message(&m);
             // Claimed just before it is handed over: a crash after the SMTP
             // server accepted the mail and before it is marked sent must not
             // send it twice (at most one mail per lane is ever in that state).
-            if !self.store.claim_mail(m.id, self.now()).await? {
+            if !self.store.mail_sent_then_claim(accepted.take(), m.id, self.now()).await? {
                 continue;
             }
             let result = match message {
                 Ok(msg) => lane.send(m.id, msg).await,
                 Err(e) => Err(e),
             };
-            self.after_send(m.id, m.attempts, result, now, &mut sent, &mut failed).await?;
+            match result {
+                Ok(()) => {
+                    accepted = Some(m.id);
+                    sent += 1;
+                }
+                Err(e) => {
+                    let wait = (60i64 << m.attempts.clamp(0, 9)).min(6 * 3600);
+                    tracing::warn!(mail = m.id, error = %e, "mail not delivered");
+                    self.store.mail_failed(m.id, &e, now + wait).await?;
+                    failed += 1;
+                }
+            }
+        }
+        if let Some(id) = accepted {
+            self.store.mail_sent(id, self.now()).await?;
         }
         lane.close().await;
         Ok((sent, failed))
-    }
-
-    /// Records one transaction's outcome: sent, or failed with a doubling
-    /// wait before the next try.
-    async fn after_send(
-        &self,
-        id: i64,
-        attempts: i64,
-        result: std::result::Result<(), String>,
-        now: i64,
-        sent: &mut usize,
-        failed: &mut usize,
-    ) -> Result<()> {
-        match result {
-            Ok(()) => {
-                self.store.mail_sent(id, self.now()).await?;
-                *sent += 1;
-            }
-            Err(e) => {
-                let wait = (60i64 << attempts.clamp(0, 9)).min(6 * 3600);
-                tracing::warn!(mail = id, error = %e, "mail not delivered");
-                self.store.mail_failed(id, &e, now + wait).await?;
-                *failed += 1;
-            }
-        }
-        Ok(())
     }
 }
