@@ -147,6 +147,24 @@ fn main() {
         println!("Standard 005 handed out                {:>8.3} s  ({} MB)", s(t4, t5), aft.len() / 1_000_000);
         println!("TOTAL batch built + approved + both files {:>5.3} s", s(t1, t5));
         println!("then {n} 'payment sent' notices queued  {:>8.3} s  (after the response)", s(t5, t6));
+        // The bank's answer: every payment paid but one in a hundred, returned.
+        let mut csv = String::from("reference,status,reason\n");
+        for (i, p) in app.store.batch_payments(&batch.id).await.expect("payments").iter().enumerate() {
+            if i % 100 == 0 {
+                csv.push_str(&format!("{},returned,905 account closed\n", p.reference));
+            } else {
+                csv.push_str(&format!("{},paid,\n", p.reference));
+            }
+        }
+        let t8 = Instant::now();
+        let report = app.import_returns(&f1, csv.as_bytes()).await.expect("returns");
+        println!(
+            "returns imported: {} paid, {} returned    {:>8.3} s",
+            report.paid,
+            report.returned,
+            t8.elapsed().as_secs_f64()
+        );
+        assert_eq!(report.paid + report.returned, n);
         let b = guichet_pay::Batch {
             id: batch.id.clone(),
             created: jiff::civil::date(2099, 1, 1).at(0, 0, 0, 0),

@@ -661,7 +661,18 @@ impl App {
         let actor = UserId(by.id().into());
         let mut settlements = Vec::new();
         let mut dossiers: Vec<NewEvents> = Vec::new();
-        let mut touched: std::collections::HashMap<String, (i64, Dossier, Vec<String>)> = Default::default();
+        // The dossiers the file touches, read at once: (version, state, flags).
+        let mut ids: Vec<String> =
+            lines.iter().filter_map(|l| payments.get(&l.reference)).map(|p| p.dossier.clone()).collect();
+        ids.sort_unstable();
+        ids.dedup();
+        let mut touched: std::collections::HashMap<String, (i64, Dossier, Vec<String>)> = self
+            .store
+            .dossiers(&ids)
+            .await?
+            .into_iter()
+            .map(|(id, row)| (id, (row.version, row.dossier, row.flags)))
+            .collect();
         let mut report = ReturnsReport { paid: 0, returned: 0, repayments: 0, pending };
         for l in &lines {
             let Some(p) = payments.get(&l.reference) else {
@@ -696,13 +707,9 @@ impl App {
                 guichet_pay::returns::Status::Returned => ("returned", Some(l.reason.clone())),
                 guichet_pay::returns::Status::Rejected => ("rejected", Some(l.reason.clone())),
             };
-            let entry = match touched.entry(p.dossier.clone()) {
-                std::collections::hash_map::Entry::Occupied(o) => o.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    let row = self.row(&p.dossier).await?;
-                    v.insert((row.version, row.dossier.clone(), row.flags.clone()))
-                }
-            };
+            let entry = touched
+                .get_mut(&p.dossier)
+                .ok_or_else(|| AppError::Internal(format!("{}: its dossier {} is gone", p.reference, p.dossier)))?;
             let cmd = match (batch.direction.as_str(), l.status) {
                 ("debit", guichet_pay::returns::Status::Paid) => {
                     report.repayments += 1;

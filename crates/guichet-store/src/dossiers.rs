@@ -207,6 +207,14 @@ impl Store {
         Ok(self.open_dossiers(row.into_iter().collect()).await?.pop())
     }
 
+    /// Many dossiers at once, by id (those that exist), opened and brought
+    /// up to date like [`Store::dossier`]'s.
+    pub async fn dossiers(&self, ids: &[String]) -> Result<std::collections::HashMap<String, DossierRow>> {
+        let select = format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE id IN");
+        let rows: Vec<DossierTuple> = self.select_in(&select, ids).await?;
+        Ok(self.open_dossiers(rows).await?.into_iter().map(|r| (r.id.clone(), r)).collect())
+    }
+
     /// Dossier rows as read, opened: each snapshot, then, for a snapshot
     /// left behind by a bulk write, the events after it.
     pub(crate) async fn open_dossiers(&self, rows: Vec<DossierTuple>) -> Result<Vec<DossierRow>> {
