@@ -287,9 +287,16 @@ impl App {
         let actor = UserId(by.id().into());
         let mut payments = Vec::with_capacity(chosen.len());
         let mut dossiers = Vec::with_capacity(chosen.len());
-        for (row, line, bank) in chosen {
+        // References: one random prefix per batch (44 bits), then the
+        // payment's number in the batch: unique, 19 characters as before,
+        // and increasing, so the payments' index is written in sequence.
+        if chosen.len() >= 10_000_000 {
+            return Err(AppError::invalid("invalid_request", "a batch holds fewer than 10,000,000 payments"));
+        }
+        let prefix = guichet_store::new_id("")?[..11].to_uppercase();
+        for (n, (row, line, bank)) in chosen.into_iter().enumerate() {
             let bank = bank.clone().ok_or_else(|| AppError::Internal("a ready payment without bank details".into()))?;
-            let reference = format!("P{}", &guichet_store::new_id("")?[..18].to_uppercase());
+            let reference = format!("P{prefix}{n:07}");
             let events = row.dossier.handle(
                 Command::SchedulePayment { batch: batch_id.clone(), reference: reference.clone() },
                 &actor,
@@ -643,8 +650,8 @@ impl App {
             guichet_pay::returns::parse(data);
         let refs: Vec<String> =
             lines.iter().map(|l| l.reference.clone()).chain(pending_references.iter().map(|p| p.1.clone())).collect();
-        let payments: std::collections::HashMap<String, PaymentRow> =
-            self.store.payments_by_reference(&refs).await?.into_iter().map(|p| (p.reference.clone(), p)).collect();
+        let payments: std::collections::HashMap<String, guichet_store::PaymentStatus> =
+            self.store.payment_statuses(&refs).await?.into_iter().map(|p| (p.reference.clone(), p)).collect();
         // Each batch read once, however many of its payments the file names.
         let mut batches: std::collections::HashMap<String, BatchRow> = Default::default();
         // Pending at the bank: only payments that went to it and are not

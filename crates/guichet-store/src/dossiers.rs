@@ -236,8 +236,22 @@ impl Store {
     pub(crate) async fn catch_up(&self, rows: &mut [DossierRow], behind: &[(usize, i64)]) -> Result<()> {
         for chunk in behind.chunks(200) {
             let aggregates: Vec<String> = chunk.iter().map(|(i, _)| format!("dossier:{}", rows[*i].id)).collect();
-            let select = "SELECT aggregate, idx, body FROM events WHERE aggregate IN";
-            let found: Vec<(String, i64, Vec<u8>)> = self.select_in(select, &aggregates).await?;
+            // Only the events after the oldest snapshot of the chunk, not
+            // each dossier's whole history.
+            let from = chunk.iter().map(|(_, v)| *v).min().unwrap_or(0);
+            let mut m = crate::Marks::new(self.pg());
+            let sql = format!(
+                "SELECT aggregate, idx, body FROM events WHERE idx >= {} AND aggregate IN ({})",
+                m.next(),
+                m.list(aggregates.len())
+            );
+            let found: Vec<(String, i64, Vec<u8>)> = on!(self.db(), p => {
+                let mut q = sqlx::query_as(&sql).bind(from);
+                for a in &aggregates {
+                    q = q.bind(a);
+                }
+                q.fetch_all(p).await?
+            });
             let mut later: std::collections::HashMap<String, Vec<(i64, Vec<u8>)>> = Default::default();
             for (aggregate, idx, body) in found {
                 later.entry(aggregate).or_default().push((idx, body));

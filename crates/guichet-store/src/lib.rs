@@ -33,7 +33,8 @@ pub use blobs::BlobMeta;
 pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
 pub use payments::{
-    BatchFile, BatchRow, KeyedMail, MailLogLine, NewBatch, NewPayment, PayeeDetails, PaymentRow, Settlement,
+    BatchFile, BatchRow, KeyedMail, MailLogLine, NewBatch, NewPayment, PayeeDetails, PaymentRow, PaymentStatus,
+    Settlement,
 };
 pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite, SigningLink};
 pub use users::{ApiToken, Contact, NewUser, OutgoingMail, Session, UserRow};

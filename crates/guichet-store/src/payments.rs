@@ -114,6 +114,18 @@ pub struct PaymentRow {
     pub updated_at: i64,
 }
 
+/// Where a payment stands, without its payee (nothing to open): what
+/// checking a returns file needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PaymentStatus {
+    pub reference: String,
+    pub batch: String,
+    pub dossier: String,
+    pub amount: i64,
+    /// `scheduled`, `paid`, `returned` or `rejected`.
+    pub state: String,
+}
+
 /// A payment's new state from the bank's returns.
 #[derive(Debug, Clone)]
 pub struct Settlement {
@@ -252,7 +264,11 @@ impl Store {
             let json = serde_json::to_vec(&p.details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sealed.push(c.seal(&format!("payment:{}", p.reference), &json)?);
         }
-        let appends = b.dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
+        let mut appends =
+            b.dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
+        // In key order: the events' and dossiers' index pages are then
+        // written in sequence, not at random.
+        appends.sort_by(|x, y| x.dossier.cmp(&y.dossier));
         let total: i64 = b.payments.iter().map(|p| p.amount).sum();
         let count = b.payments.len() as i64;
         let mut files = Vec::with_capacity(b.files.len());
@@ -372,6 +388,22 @@ impl Store {
         let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference IN");
         let rows: Vec<PaymentTuple> = self.select_in(&select, references).await?;
         rows.into_iter().map(|r| self.payment_row(r)).collect()
+    }
+
+    /// Where the payments named stand (those that exist), payees left sealed.
+    pub async fn payment_statuses(&self, references: &[String]) -> Result<Vec<PaymentStatus>> {
+        let select = "SELECT reference, batch, dossier, amount, state FROM payments WHERE reference IN";
+        let rows: Vec<(String, String, String, i64, String)> = self.select_in(select, references).await?;
+        Ok(rows
+            .into_iter()
+            .map(|(reference, batch, dossier, amount, state)| PaymentStatus {
+                reference,
+                batch,
+                dossier,
+                amount,
+                state,
+            })
+            .collect())
     }
 
     /// A dossier's payments, oldest first.
@@ -495,16 +527,17 @@ impl Store {
         by: &str,
         at: i64,
     ) -> Result<()> {
-        let appends = dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
+        let mut appends =
+            dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
+        // In key order (stable: a dossier's own writes keep theirs).
+        appends.sort_by(|x, y| x.dossier.cmp(&y.dossier));
         let refs: Vec<String> = settlements.iter().map(|s| s.reference.clone()).collect();
-        let rows = self.payments_by_reference(&refs).await?;
-        let mut per_batch: std::collections::BTreeMap<String, Vec<serde_json::Value>> = Default::default();
+        let found: Vec<(String, String)> =
+            self.select_in("SELECT reference, batch FROM payments WHERE reference IN", &refs).await?;
+        let batch_of: std::collections::HashMap<String, String> = found.into_iter().collect();
+        let mut per_batch: std::collections::BTreeMap<&str, Vec<serde_json::Value>> = Default::default();
         for s in settlements {
-            let batch = rows
-                .iter()
-                .find(|r| r.reference == s.reference)
-                .map(|r| r.batch.clone())
-                .ok_or(StoreError::NotFound)?;
+            let batch = batch_of.get(&s.reference).ok_or(StoreError::NotFound)?;
             per_batch.entry(batch).or_default().push(serde_json::json!({
                 "reference": s.reference, "state": s.state, "reason": s.reason,
             }));
@@ -513,14 +546,25 @@ impl Store {
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
-            for s in settlements {
-                sqlx::query("UPDATE payments SET state = $2, reason = $3, updated_at = $4 WHERE reference = $1")
-                    .bind(&s.reference)
-                    .bind(&s.state)
-                    .bind(&s.reason)
-                    .bind(at)
-                    .execute(&mut *tx)
-                    .await?;
+            // Many payments per statement (both databases read UPDATE … FROM).
+            for chunk in settlements.chunks(300) {
+                // Placeholders in the order of the text (SQLite's `?`).
+                let mut m = crate::Marks::new(pg);
+                let rows = (0..chunk.len()).map(|_| format!("({})", m.list(3))).collect::<Vec<_>>().join(", ");
+                let at_mark = m.next();
+                let sql = format!(
+                    "WITH v (reference, state, reason) AS (VALUES {rows}) \
+                     UPDATE payments SET state = v.state, reason = v.reason, updated_at = {at_mark} \
+                     FROM v WHERE payments.reference = v.reference"
+                );
+                let mut q = sqlx::query(&sql);
+                for s in chunk {
+                    q = q.bind(&s.reference).bind(&s.state).bind(&s.reason);
+                }
+                let done = q.bind(at).execute(&mut *tx).await?.rows_affected();
+                if done != chunk.len() as u64 {
+                    return Err(StoreError::NotFound);
+                }
             }
             for (batch, lines) in &per_batch {
                 let event = serde_json::json!({"type": "returns_imported", "payments": lines});
