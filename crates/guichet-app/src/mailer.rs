@@ -232,8 +232,17 @@ impl App {
             // Claimed just before it is handed over: a crash after the SMTP
             // server accepted the mail and before it is marked sent must not
             // send it twice (at most one mail per lane is ever in that state).
-            if !self.store.mail_sent_then_claim(accepted.take(), m.id, self.now()).await? {
-                continue;
+            let previous = accepted.take();
+            match self.store.mail_sent_then_claim(previous, m.id, self.now()).await {
+                Ok(true) => {}
+                Ok(false) => continue,
+                Err(e) => {
+                    // The server took the previous mail: mark it on its own.
+                    if let Some(id) = previous {
+                        self.store.mail_sent(id, self.now()).await?;
+                    }
+                    return Err(e.into());
+                }
             }
             let result = match message {
                 Ok(msg) => lane.send(m.id, msg).await,
@@ -246,7 +255,9 @@ impl App {
                 }
                 Err(e) => {
                     let wait = (60i64 << m.attempts.clamp(0, 9)).min(6 * 3600);
-                    tracing::warn!(mail = m.id, error = %e, "mail not delivered");
+                    // The server's answer often repeats the address: it is
+                    // kept sealed with the mail, not logged.
+                    tracing::warn!(mail = m.id, attempts = m.attempts + 1, "mail not delivered");
                     self.store.mail_failed(m.id, &e, now + wait).await?;
                     failed += 1;
                 }

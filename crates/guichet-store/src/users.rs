@@ -388,9 +388,16 @@ impl Store {
         Ok(r)
     }
 
+    /// What `login_failures.key` holds for `key`: its keyed digest (a key
+    /// names an address, or a signing link: never stored in clear).
+    fn throttle_key(&self, key: &str) -> String {
+        crate::hex(&self.inner.cipher.blind("throttle", key))
+    }
+
     /// Records a failed login for `key` and returns the failures within
     /// the window that contains `now`.
     pub async fn note_login_failure(&self, key: &str, now: i64, window: i64) -> Result<i64> {
+        let key = self.throttle_key(key);
         let n: i64 = on!(self.db(), p => sqlx::query_scalar(
             "INSERT INTO login_failures (key, count, window_start) VALUES ($1, 1, $2) \
              ON CONFLICT (key) DO UPDATE SET \
@@ -398,7 +405,7 @@ impl Store {
                window_start = CASE WHEN login_failures.window_start > $2 - $3 THEN login_failures.window_start ELSE $2 END \
              RETURNING count",
         )
-        .bind(key)
+        .bind(&key)
         .bind(now)
         .bind(window)
         .fetch_one(p)
@@ -408,10 +415,11 @@ impl Store {
 
     /// Failures of `key` within the window.
     pub async fn login_failures(&self, key: &str, now: i64, window: i64) -> Result<i64> {
+        let key = self.throttle_key(key);
         let n: Option<i64> = on!(self.db(), p => sqlx::query_scalar(
             "SELECT count FROM login_failures WHERE key = $1 AND window_start > $2",
         )
-        .bind(key)
+        .bind(&key)
         .bind(now - window)
         .fetch_optional(p)
         .await?);
@@ -419,7 +427,8 @@ impl Store {
     }
 
     pub async fn clear_login_failures(&self, key: &str) -> Result<()> {
-        on!(self.db(), p => sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(key).execute(p).await.map(|_| ())?);
+        let key = self.throttle_key(key);
+        on!(self.db(), p => sqlx::query("DELETE FROM login_failures WHERE key = $1").bind(&key).execute(p).await.map(|_| ())?);
         Ok(())
     }
 
@@ -655,11 +664,47 @@ impl Store {
             .collect()
     }
 
+    /// Fails unless the data key opens the oldest sealed event (when
+    /// there is one): the key the data was sealed with.
+    async fn check_data_key(&self) -> Result<()> {
+        let first: Option<(String, i64, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT aggregate, idx, body FROM events ORDER BY seq LIMIT 1",
+        )
+        .fetch_optional(p)
+        .await?);
+        if let Some((aggregate, idx, body)) = first {
+            self.inner.cipher.open(&format!("{aggregate}#{idx}"), &body).map_err(|_| {
+                StoreError::Config(
+                    "the data key does not open the stored events: it is not the key this database was sealed with"
+                        .into(),
+                )
+            })?;
+        }
+        Ok(())
+    }
+
     /// Seals what was stored in clear before migration 9: accounts'
     /// addresses and names, and the outbox's recipients and subjects. Runs
     /// after the migrations, 500 rows per transaction; a row already sealed
     /// (by another node meanwhile) is left alone. Returns how many rows.
     pub(crate) async fn seal_clear_rows(&self) -> Result<u64> {
+        let users: Option<String> = on!(self.db(), p => sqlx::query_scalar(
+            "SELECT id FROM users WHERE contact IS NULL LIMIT 1",
+        )
+        .fetch_optional(p)
+        .await?);
+        let mails: Option<i64> = on!(self.db(), p => sqlx::query_scalar(
+            "SELECT id FROM outbox WHERE sealed_head = 0 LIMIT 1",
+        )
+        .fetch_optional(p)
+        .await?);
+        if users.is_none() && mails.is_none() {
+            return Ok(0);
+        }
+        // Nothing is rewritten under a data key that is not the one the
+        // data was sealed with: it would turn the clear values into ones
+        // the right key cannot open.
+        self.check_data_key().await?;
         let mut done = 0;
         loop {
             let rows: Vec<(String, String, String)> = on!(self.db(), p => sqlx::query_as(
@@ -700,8 +745,13 @@ impl Store {
             }
             let mut sealed = Vec::with_capacity(rows.len());
             for (id, to, subject, b, error) in &rows {
-                // Before migration 9 the body alone was sealed, bound to the address.
-                let body = self.inner.cipher.open(&format!("mail:{to}"), b)?;
+                // Before migration 9 the body alone was sealed, bound to the
+                // address (which the error must not repeat).
+                let body = self.inner.cipher.open(&format!("mail:{to}"), b).map_err(|_| {
+                    StoreError::Corrupt(format!(
+                        "outbox mail {id}: cannot be decrypted (wrong data key or altered row)"
+                    ))
+                })?;
                 let error = error.as_deref().map(|e| self.seal_error(*id, e)).transpose()?;
                 sealed.push((id, self.seal_mail(to, subject, &String::from_utf8_lossy(&body))?, error));
             }
@@ -770,6 +820,8 @@ mod tests {
                 out.extend([to, subject, error.unwrap_or_default()].concat().into_bytes());
                 out.extend(body);
             }
+            let keys: Vec<String> = sqlx::query_scalar("SELECT key FROM login_failures").fetch_all(p).await.expect("keys");
+            out.extend(keys.concat().into_bytes());
         });
         out
     }
@@ -837,6 +889,8 @@ mod tests {
                 let bob = store.mails_due(10, 8, 100).await.expect("due")[2].id;
                 store.mail_failed(bob, "550 5.1.1 <bob.gagnon@example.org>: unknown", 99).await.expect("failed");
 
+                assert_eq!(store.note_login_failure("login:alice.tremblay@example.org", 7, 60).await.expect("note"), 1);
+                assert_eq!(store.login_failures("login:alice.tremblay@example.org", 8, 60).await.expect("n"), 1);
                 let raw = raw_rows(&store).await;
                 for clear in ["odile", "ancienne", "tremblay", "gagnon", "carole", "bienvenue", "cision", "paiement"] {
                     assert!(!holds(&raw, clear), "{clear:?} is stored in clear ({b})");
@@ -896,6 +950,47 @@ mod tests {
                     ]
                 );
                 store.close().await;
+            });
+        }
+    }
+
+    /// A store opened with another data key refuses to seal what is in
+    /// clear (it would be lost to the right key) and changes nothing.
+    #[test]
+    fn clear_rows_are_not_sealed_under_a_wrong_data_key() {
+        for b in backends() {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let (store, opts) = fresh_store(b).await.expect("store");
+                let new = NewUser {
+                    email: "a@example.org".into(),
+                    name: "A".into(),
+                    password_hash: "h".into(),
+                    roles: vec![],
+                    language: "fr".into(),
+                    verified: true,
+                };
+                store.create_user(new, None, 1).await.expect("user");
+                on!(store.db(), p => {
+                    sqlx::query(
+                        "INSERT INTO users (id, email, name, password_hash, roles, language, verified, active, created_at) \
+                         VALUES ('u_old', 'odile.ancienne@example.org', 'Odile Ancienne', 'h', 'citizen', 'fr', 1, 1, 1)",
+                    )
+                    .execute(p)
+                    .await
+                    .expect("old user");
+                });
+                store.close().await;
+                let wrong = crate::Options { data_key: crate::DataKey::generate().expect("key"), ..opts.clone() };
+                let other = Store::open(wrong).await.expect("open");
+                let err = other.migrate().await.expect_err("a wrong key is refused");
+                assert!(err.to_string().contains("not the key this database was sealed with"), "{err}");
+                assert!(holds(&raw_rows(&other).await, "Odile Ancienne"), "left as it was");
+                other.close().await;
+                let right = Store::open(opts).await.expect("open");
+                right.migrate().await.expect("migrate");
+                assert_eq!(right.user("u_old").await.expect("get").expect("found").name, "Odile Ancienne");
+                right.close().await;
             });
         }
     }
