@@ -621,3 +621,122 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
         assert_eq!(report.first_broken, None);
     });
 }
+
+/// Bulk writes past their statements' sizes (300 dossiers per update, 400
+/// events, 500 payments or keys per statement, catch-ups 200 at a time):
+/// 650 payments scheduled, some paid one by one (their snapshots current
+/// again), then the bank's answer for all of them in one settlement, read
+/// back in bulk with snapshots left behind at different versions.
+#[test]
+fn bulk_writes_cross_their_statement_sizes() {
+    on_each(|store, _| async move {
+        const N: usize = 650;
+        let finance = UserId("u_finance".into());
+        let mut ids = Vec::new();
+        for i in 0..N {
+            let (id, _) = new_dossier(&store, "u_a", serde_json::json!({"n": i}), 1).await;
+            run(&store, &id, "u_a", Command::Submit, 2).await.expect("submit");
+            let decision = guichet_core::Decision {
+                outcome: guichet_core::Outcome::Approved,
+                amount: Some(1_000 + i as i64),
+                computed_amount: Some(1_000 + i as i64),
+                reasons: vec![],
+                justification: String::new(),
+                program_version: "v1".into(),
+                evaluation: serde_json::json!({}),
+                by: UserId("u_agent".into()),
+                at: 3,
+            };
+            let cmd = Command::Decide { decision, agreement_required: false };
+            run(&store, &id, "u_agent", cmd, 3).await.expect("decide");
+            ids.push(id);
+        }
+        let rows = store.dossiers(&ids).await.expect("read");
+        assert_eq!(rows.len(), N);
+        let (mut payments, mut dossiers) = (Vec::new(), Vec::new());
+        for (i, id) in ids.iter().enumerate() {
+            let row = &rows[id];
+            let reference = format!("PAY-{i:04}");
+            let cmd = Command::SchedulePayment { batch: "B1".into(), reference: reference.clone() };
+            let events = row.dossier.handle(cmd, &finance, 4).expect("schedule");
+            let after = row.dossier.after(&events).expect("after");
+            payments.push(guichet_store::NewPayment {
+                reference,
+                dossier: id.clone(),
+                amount: row.amount.expect("amount"),
+                currency: "CAD".into(),
+                details: guichet_store::PayeeDetails {
+                    name: format!("Ménage {i}"),
+                    institution: "006".into(),
+                    transit: "10000".into(),
+                    account: "1234567".into(),
+                    remittance: id.clone(),
+                    notify: None,
+                },
+            });
+            dossiers.push(by_finance(id, row.version, events, after, 4));
+        }
+        let file_number = store.next_file_number().await.expect("number");
+        let batch = guichet_store::NewBatch {
+            id: "B1".into(),
+            direction: "credit".into(),
+            currency: "CAD".into(),
+            created_local: "2020-07-15T10:00:00".into(),
+            execution_date: "2020-07-16".into(),
+            created_by: "u_finance".into(),
+            at: 4,
+            file_number,
+            payments,
+            dossiers,
+            files: vec![],
+        };
+        assert_eq!(store.create_batch(batch).await.expect("batch").count, N as i64);
+        // Every third paid one by one: an ordinary write, snapshot current.
+        for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
+            let cmd = Command::MarkPaid { reference: format!("PAY-{i:04}") };
+            run(&store, id, "u_finance", cmd, 5).await.expect("paid");
+        }
+        // The bank's answer for all: those paid come back (returned), the
+        // others are paid; one settlement.
+        let rows = store.dossiers(&ids).await.expect("read");
+        let (mut settlements, mut dossiers) = (Vec::new(), Vec::new());
+        for (i, id) in ids.iter().enumerate() {
+            let row = &rows[id];
+            let reference = format!("PAY-{i:04}");
+            let (cmd, state, reason) = if i % 3 == 0 {
+                let reason = format!("905 compte fermé {i}");
+                let cmd = Command::ReturnPayment { reference: reference.clone(), reason: reason.clone() };
+                (cmd, "returned", Some(reason))
+            } else {
+                (Command::MarkPaid { reference: reference.clone() }, "paid", None)
+            };
+            let events = row.dossier.handle(cmd, &finance, 6).expect("settle");
+            let after = row.dossier.after(&events).expect("after");
+            dossiers.push(by_finance(id, row.version, events, after, 6));
+            settlements.push(guichet_store::Settlement { reference, state: state.into(), reason });
+        }
+        store.settle_payments(&settlements, dossiers, "u_finance", 6).await.expect("settle");
+
+        let rows = store.dossiers(&ids).await.expect("read");
+        for (i, id) in ids.iter().enumerate() {
+            let row = &rows[id];
+            let expected = if i % 3 == 0 { (State::PaymentReturned, 7) } else { (State::Paid, 6) };
+            assert_eq!((row.dossier.state, row.version), expected, "dossier {i}");
+            assert_eq!(store.dossier(id).await.expect("read").expect("exists").dossier, row.dossier, "dossier {i}");
+        }
+        let refs: Vec<String> = (0..N).map(|i| format!("PAY-{i:04}")).collect();
+        let statuses = store.payment_statuses(&refs).await.expect("statuses");
+        assert_eq!(statuses.len(), N);
+        let paid = store.payments_by_reference(&refs).await.expect("payments");
+        for p in &paid {
+            let i: usize = p.reference[4..].parse().expect("number");
+            let expected =
+                if i % 3 == 0 { ("returned", Some(format!("905 compte fermé {i}"))) } else { ("paid", None) };
+            assert_eq!((p.state.as_str(), p.reason.clone()), expected, "{}", p.reference);
+            assert_eq!(p.details.name, format!("Ménage {i}"));
+        }
+        let report = store.verify_audit(None).await.expect("verify");
+        assert_eq!(report.first_broken, None);
+        assert_eq!(report.dossiers, N);
+    });
+}
