@@ -385,6 +385,9 @@ impl App {
                     "another batch took this file creation number meanwhile: build the batch again".into(),
                 ),
                 guichet_store::StoreError::Conflict { .. } => AppError::Conflict { current: -1 },
+                guichet_store::StoreError::Taken(what) => {
+                    AppError::WrongState(format!("{what} of this batch is already used: build the batch again"))
+                }
                 e => e.into(),
             })
     }

@@ -348,7 +348,9 @@ impl Store {
                         .bind(&sealed[seq as usize])
                         .bind(b.at);
                 }
-                q.execute(&mut *tx).await?;
+                q.execute(&mut *tx).await.map_err(|e| {
+                    if crate::unique_violation(&e) { StoreError::Taken("a payment reference") } else { e.into() }
+                })?;
             }
             append_event!(&mut *tx, self, &aggregate, Some(b.created_by.as_str()), b.at, &event);
             apply_appends!(&mut *tx, &appends, pg)?;

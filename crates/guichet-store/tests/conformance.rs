@@ -577,6 +577,35 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
             })
             .await
             .expect("batch");
+        // A reference already used refuses the whole batch, named as such.
+        let again = guichet_store::NewBatch {
+            id: "B2".into(),
+            direction: "credit".into(),
+            currency: "CAD".into(),
+            created_local: "2020-07-15T11:00:00".into(),
+            execution_date: "2020-07-16".into(),
+            created_by: "u_finance".into(),
+            at: 4,
+            file_number: store.next_file_number().await.expect("number"),
+            payments: vec![guichet_store::NewPayment {
+                reference: "PAY-1".into(),
+                dossier: ids[1].clone(),
+                amount: 1,
+                currency: "CAD".into(),
+                details: guichet_store::PayeeDetails {
+                    name: "Bob".into(),
+                    institution: "006".into(),
+                    transit: "10000".into(),
+                    account: "1234567".into(),
+                    remittance: String::new(),
+                    notify: None,
+                },
+            }],
+            dossiers: vec![],
+            files: vec![],
+        };
+        assert!(matches!(store.create_batch(again).await, Err(StoreError::Taken(_))));
+        assert!(store.batch("B2").await.expect("read").is_none(), "nothing kept");
         // The bank's return: the first paid (a second bulk write).
         let row = store.dossier(&ids[0]).await.expect("read").expect("exists");
         let events = row
