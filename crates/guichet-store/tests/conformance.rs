@@ -509,6 +509,47 @@ fn by_finance(dossier: &str, version: i64, events: Vec<Event>, after: Dossier, a
     }
 }
 
+/// A credit payment of `cents` to `name` for `dossier`.
+fn payment(reference: &str, dossier: &str, cents: i64, name: &str) -> guichet_store::NewPayment {
+    guichet_store::NewPayment {
+        reference: reference.into(),
+        dossier: dossier.into(),
+        amount: cents,
+        currency: "CAD".into(),
+        details: guichet_store::PayeeDetails {
+            name: name.into(),
+            institution: "006".into(),
+            transit: "10000".into(),
+            account: "1234567".into(),
+            remittance: dossier.into(),
+            notify: None,
+        },
+    }
+}
+
+/// A credit batch built by u_finance at time 4, with no files.
+async fn credit_batch(
+    store: &Store,
+    id: &str,
+    payments: Vec<guichet_store::NewPayment>,
+    dossiers: Vec<NewEvents>,
+) -> Result<guichet_store::BatchRow, StoreError> {
+    let batch = guichet_store::NewBatch {
+        id: id.into(),
+        direction: "credit".into(),
+        currency: "CAD".into(),
+        created_local: "2020-07-15T10:00:00".into(),
+        execution_date: "2020-07-16".into(),
+        created_by: "u_finance".into(),
+        at: 4,
+        file_number: store.next_file_number().await?,
+        payments,
+        dossiers,
+        files: vec![],
+    };
+    store.create_batch(batch).await
+}
+
 /// Bulk writes (a payment batch, the bank's returns) append their events
 /// without re-sealing each dossier's snapshot; every read replays the
 /// events after it, the audit still finds row, snapshot and events equal,
@@ -544,67 +585,13 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
             let cmd = Command::SchedulePayment { batch: "B1".into(), reference: reference.clone() };
             let events = row.dossier.handle(cmd, &UserId("u_finance".into()), 4).expect("schedule");
             let after = row.dossier.after(&events).expect("after");
-            payments.push(guichet_store::NewPayment {
-                reference,
-                dossier: id.clone(),
-                amount: row.amount.expect("amount"),
-                currency: "CAD".into(),
-                details: guichet_store::PayeeDetails {
-                    name: "Alice".into(),
-                    institution: "006".into(),
-                    transit: "10000".into(),
-                    account: "1234567".into(),
-                    remittance: id.clone(),
-                    notify: None,
-                },
-            });
+            payments.push(payment(&reference, id, row.amount.expect("amount"), "Alice"));
             dossiers.push(by_finance(id, row.version, events, after, 4));
         }
-        let file_number = store.next_file_number().await.expect("number");
-        store
-            .create_batch(guichet_store::NewBatch {
-                id: "B1".into(),
-                direction: "credit".into(),
-                currency: "CAD".into(),
-                created_local: "2020-07-15T10:00:00".into(),
-                execution_date: "2020-07-16".into(),
-                created_by: "u_finance".into(),
-                at: 4,
-                file_number,
-                payments,
-                dossiers,
-                files: vec![],
-            })
-            .await
-            .expect("batch");
+        credit_batch(&store, "B1", payments, dossiers).await.expect("batch");
         // A reference already used refuses the whole batch, named as such.
-        let again = guichet_store::NewBatch {
-            id: "B2".into(),
-            direction: "credit".into(),
-            currency: "CAD".into(),
-            created_local: "2020-07-15T11:00:00".into(),
-            execution_date: "2020-07-16".into(),
-            created_by: "u_finance".into(),
-            at: 4,
-            file_number: store.next_file_number().await.expect("number"),
-            payments: vec![guichet_store::NewPayment {
-                reference: "PAY-1".into(),
-                dossier: ids[1].clone(),
-                amount: 1,
-                currency: "CAD".into(),
-                details: guichet_store::PayeeDetails {
-                    name: "Bob".into(),
-                    institution: "006".into(),
-                    transit: "10000".into(),
-                    account: "1234567".into(),
-                    remittance: String::new(),
-                    notify: None,
-                },
-            }],
-            dossiers: vec![],
-            files: vec![],
-        };
-        assert!(matches!(store.create_batch(again).await, Err(StoreError::Taken(_))));
+        let again = credit_batch(&store, "B2", vec![payment("PAY-1", &ids[1], 1, "Bob")], vec![]).await;
+        assert!(matches!(again, Err(StoreError::Taken(_))));
         assert!(store.batch("B2").await.expect("read").is_none(), "nothing kept");
         // The bank's return: the first paid (a second bulk write).
         let row = store.dossier(&ids[0]).await.expect("read").expect("exists");
@@ -689,37 +676,10 @@ fn bulk_writes_cross_their_statement_sizes() {
             let cmd = Command::SchedulePayment { batch: "B1".into(), reference: reference.clone() };
             let events = row.dossier.handle(cmd, &finance, 4).expect("schedule");
             let after = row.dossier.after(&events).expect("after");
-            payments.push(guichet_store::NewPayment {
-                reference,
-                dossier: id.clone(),
-                amount: row.amount.expect("amount"),
-                currency: "CAD".into(),
-                details: guichet_store::PayeeDetails {
-                    name: format!("Ménage {i}"),
-                    institution: "006".into(),
-                    transit: "10000".into(),
-                    account: "1234567".into(),
-                    remittance: id.clone(),
-                    notify: None,
-                },
-            });
+            payments.push(payment(&reference, id, row.amount.expect("amount"), &format!("Ménage {i}")));
             dossiers.push(by_finance(id, row.version, events, after, 4));
         }
-        let file_number = store.next_file_number().await.expect("number");
-        let batch = guichet_store::NewBatch {
-            id: "B1".into(),
-            direction: "credit".into(),
-            currency: "CAD".into(),
-            created_local: "2020-07-15T10:00:00".into(),
-            execution_date: "2020-07-16".into(),
-            created_by: "u_finance".into(),
-            at: 4,
-            file_number,
-            payments,
-            dossiers,
-            files: vec![],
-        };
-        assert_eq!(store.create_batch(batch).await.expect("batch").count, N as i64);
+        assert_eq!(credit_batch(&store, "B1", payments, dossiers).await.expect("batch").count, N as i64);
         // Every third paid one by one: an ordinary write, snapshot current.
         for (i, id) in ids.iter().enumerate().filter(|(i, _)| i % 3 == 0) {
             let cmd = Command::MarkPaid { reference: format!("PAY-{i:04}") };
