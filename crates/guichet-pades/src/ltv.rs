@@ -41,8 +41,10 @@ pub fn add_dss_update(pdf_bytes: &[u8], data: &ValidationData) -> Result<Vec<u8>
     };
     let refs_for = |key: &'static [u8], items: &[Vec<u8>], w: &mut Appender| -> Vec<(Vec<u8>, Object)> {
         // What is already there, by content.
-        let mut have: Vec<(Vec<u8>, Object)> =
-            pdf::stream_array(&doc, &dss, key).into_iter().map(|(c, id)| (c, Object::Reference(id))).collect();
+        let mut have: Vec<(Vec<u8>, Object)> = pdf::stream_array_in(pdf_bytes, &doc, &dss, key)
+            .into_iter()
+            .map(|(c, id)| (c, Object::Reference(id)))
+            .collect();
         for item in items {
             if have.iter().any(|(c, _)| c == item) {
                 continue;

@@ -321,6 +321,63 @@ pub(crate) fn dict<'a>(doc: &'a Document, o: &'a Object) -> Option<(Option<Objec
 /// reference), as used by the DSS: each one's content, decoded when it
 /// can be, with its object number. Entries that are not references to
 /// streams are skipped.
+/// [`stream_array`] on a document from [`load_structure`]: a large stream
+/// it left without content is read from `bytes` (the file it was loaded
+/// from), so a 100 KB CRL already in the DSS is recognised as such.
+pub(crate) fn stream_array_in(bytes: &[u8], doc: &Document, dict: &Dictionary, key: &[u8]) -> Vec<(Vec<u8>, ObjectId)> {
+    stream_array(doc, dict, key)
+        .into_iter()
+        .map(|(content, id)| {
+            if !content.is_empty() {
+                return (content, id);
+            }
+            let full = doc
+                .get_object(id)
+                .ok()
+                .and_then(|o| o.as_stream().ok())
+                .and_then(|s| dropped_content(bytes, doc, id, s));
+            (full.unwrap_or(content), id)
+        })
+        .collect()
+}
+
+/// The content of stream `id` as the file holds it at its cross-reference
+/// offset (decoded when it can be): None if the object is not found there.
+fn dropped_content(bytes: &[u8], doc: &Document, id: ObjectId, s: &lopdf::Stream) -> Option<Vec<u8>> {
+    let lopdf::xref::XrefEntry::Normal { offset, .. } = doc.reference_table.get(id.0)? else { return None };
+    let len = match s.dict.get(b"Length").ok()? {
+        Object::Integer(n) => usize::try_from(*n).ok()?,
+        Object::Reference(r) => usize::try_from(doc.get_object(*r).ok()?.as_i64().ok()?).ok()?,
+        _ => return None,
+    };
+    let from = usize::try_from(*offset).ok()?;
+    let head = bytes.get(from..)?;
+    let header = format!("{} {} obj", id.0, id.1);
+    let skip = head.iter().take_while(|b| b.is_ascii_whitespace()).count();
+    if !head[skip..].starts_with(header.as_bytes()) {
+        return None;
+    }
+    // The data starts after the `stream` keyword (after the dictionary's
+    // `>>` or white space, and followed by an end of line) and that end of
+    // line.
+    let body = &head[skip..];
+    let keyword = (0..body.len().saturating_sub(7)).find(|&i| {
+        body[i + 1..].starts_with(b"stream")
+            && (body[i] == b'>' || body[i].is_ascii_whitespace())
+            && matches!(body[i + 7], b'\r' | b'\n')
+    })?;
+    let mut start = from + skip + keyword + 7;
+    if bytes.get(start) == Some(&b'\r') {
+        start += 1;
+    }
+    if bytes.get(start) == Some(&b'\n') {
+        start += 1;
+    }
+    let raw = bytes.get(start..start.checked_add(len)?)?.to_vec();
+    let decoded = lopdf::Stream::new(s.dict.clone(), raw.clone()).decompressed_content().ok();
+    Some(decoded.unwrap_or(raw))
+}
+
 pub(crate) fn stream_array(doc: &Document, dict: &Dictionary, key: &[u8]) -> Vec<(Vec<u8>, ObjectId)> {
     let list: &[Object] = match dict.get(key) {
         Ok(Object::Array(a)) => a,

@@ -178,6 +178,31 @@ fn b_lt_and_b_lta_with_stored_crls_and_a_document_timestamp() {
     assert!(r.all_passed(), "{r:#?}");
 }
 
+/// A CRL larger than the streams an update reads into memory (64 KB) is
+/// still recognised when the DSS already holds it: not stored twice.
+#[test]
+fn a_large_crl_already_in_the_dss_is_not_stored_again() {
+    let pki = pki();
+    let tsa = tsa(&pki);
+    let alice = employee(&pki, "Alice Tremblay", 1210);
+    let signed = sign_bt(&pki, &alice, &simple_pdf(1), &tsa);
+    let earlier = now() - time::Duration::hours(1);
+    let others: Vec<(Vec<u8>, time::OffsetDateTime)> =
+        (0..4000u32).map(|i| (vec![0x55, (i >> 8) as u8, i as u8, 0x01], earlier)).collect();
+    let data = guichet_pades::ValidationData {
+        certs: vec![pki.issuing_der.clone(), pki.root_der.clone()],
+        crls: crls(&pki, &others),
+        ocsps: vec![],
+    };
+    assert!(data.crls[0].len() > 100_000, "a large CRL: {} bytes", data.crls[0].len());
+    let lt = guichet_pades::add_dss(&signed, &data).expect("DSS");
+    let again = guichet_pades::add_dss(&lt, &data).expect("DSS");
+    assert!(again.len() - lt.len() < 4000, "{} bytes added", again.len() - lt.len());
+    let r = verify_now(&pki, &again);
+    assert_eq!(r.signatures[0].level, Some("B-LT"), "{:#?}", r.signatures[0].details);
+    assert!(r.all_passed(), "{r:#?}");
+}
+
 #[test]
 fn a_certificate_revoked_before_signing_fails() {
     let pki = pki();
