@@ -72,7 +72,7 @@ pub fn routes() -> Vec<Route> {
         route!(
             "post",
             "/api/v1/payments/returns",
-            "Apply the bank's returns (raw CSV body: reference, status, reason). All or nothing.",
+            "Apply the bank's returns (raw body: an ISO 20022 pain.002.001.03 status report, or a CSV with reference, status, reason). All or nothing.",
             auth = true,
             resp = serde_json::Value,
             post(returns)
