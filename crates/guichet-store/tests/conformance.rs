@@ -213,17 +213,7 @@ fn queues_filter_sort_and_paginate() {
         assert_eq!(stats.per_day.iter().map(|x| x.1).sum::<i64>(), 20, "submitted ones, by day");
         assert_eq!((stats.decided, stats.median_seconds), (0, None));
         for id in &ids[1..3] {
-            let decision = guichet_core::Decision {
-                outcome: guichet_core::Outcome::Approved,
-                amount: Some(100),
-                computed_amount: Some(100),
-                reasons: vec![],
-                justification: String::new(),
-                program_version: "v1".into(),
-                evaluation: serde_json::json!({}),
-                by: UserId("u_w".into()),
-                at: 0,
-            };
+            let decision = approved(100, "u_w", 0);
             run(&store, id, "u_w", Command::Decide { decision, agreement_required: false }, 2000)
                 .await
                 .expect("decide");
@@ -509,6 +499,21 @@ fn by_finance(dossier: &str, version: i64, events: Vec<Event>, after: Dossier, a
     }
 }
 
+/// An approval of `cents`, by `by` at `at`.
+fn approved(cents: i64, by: &str, at: i64) -> guichet_core::Decision {
+    guichet_core::Decision {
+        outcome: guichet_core::Outcome::Approved,
+        amount: Some(cents),
+        computed_amount: Some(cents),
+        reasons: vec![],
+        justification: String::new(),
+        program_version: "v1".into(),
+        evaluation: serde_json::json!({}),
+        by: UserId(by.into()),
+        at,
+    }
+}
+
 /// A credit payment of `cents` to `name` for `dossier`.
 fn payment(reference: &str, dossier: &str, cents: i64, name: &str) -> guichet_store::NewPayment {
     guichet_store::NewPayment {
@@ -557,17 +562,7 @@ async fn credit_batch(
 #[test]
 fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
     on_each(|store, _| async move {
-        let decision = |amount: i64| guichet_core::Decision {
-            outcome: guichet_core::Outcome::Approved,
-            amount: Some(amount),
-            computed_amount: Some(amount),
-            reasons: vec![],
-            justification: String::new(),
-            program_version: "v1".into(),
-            evaluation: serde_json::json!({}),
-            by: UserId("u_agent".into()),
-            at: 3,
-        };
+        let decision = |amount: i64| approved(amount, "u_agent", 3);
         let mut ids = Vec::new();
         for (i, who) in ["u_alice", "u_bob"].iter().enumerate() {
             let (id, _) = new_dossier(&store, who, serde_json::json!({"home": "1 rue A"}), 1).await;
@@ -652,18 +647,7 @@ fn bulk_writes_cross_their_statement_sizes() {
         for i in 0..N {
             let (id, _) = new_dossier(&store, "u_a", serde_json::json!({"n": i}), 1).await;
             run(&store, &id, "u_a", Command::Submit, 2).await.expect("submit");
-            let decision = guichet_core::Decision {
-                outcome: guichet_core::Outcome::Approved,
-                amount: Some(1_000 + i as i64),
-                computed_amount: Some(1_000 + i as i64),
-                reasons: vec![],
-                justification: String::new(),
-                program_version: "v1".into(),
-                evaluation: serde_json::json!({}),
-                by: UserId("u_agent".into()),
-                at: 3,
-            };
-            let cmd = Command::Decide { decision, agreement_required: false };
+            let cmd = Command::Decide { decision: approved(1_000 + i as i64, "u_agent", 3), agreement_required: false };
             run(&store, &id, "u_agent", cmd, 3).await.expect("decide");
             ids.push(id);
         }
