@@ -264,11 +264,7 @@ impl Store {
             let json = serde_json::to_vec(&p.details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             sealed.push(c.seal(&format!("payment:{}", p.reference), &json)?);
         }
-        let mut appends =
-            b.dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
-        // In key order: the events' and dossiers' index pages are then
-        // written in sequence, not at random.
-        appends.sort_by(|x, y| x.dossier.cmp(&y.dossier));
+        let appends = b.dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
         let total: i64 = b.payments.iter().map(|p| p.amount).sum();
         let count = b.payments.len() as i64;
         let mut files = Vec::with_capacity(b.files.len());
@@ -529,14 +525,10 @@ impl Store {
         by: &str,
         at: i64,
     ) -> Result<()> {
-        let mut appends =
-            dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
-        // In key order (stable: a dossier's own writes keep theirs).
-        appends.sort_by(|x, y| x.dossier.cmp(&y.dossier));
+        let appends = dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
         let refs: Vec<String> = settlements.iter().map(|s| s.reference.clone()).collect();
-        let found: Vec<(String, String)> =
-            self.select_in("SELECT reference, batch FROM payments WHERE reference IN", &refs).await?;
-        let batch_of: std::collections::HashMap<String, String> = found.into_iter().collect();
+        let batch_of: std::collections::HashMap<String, String> =
+            self.payment_statuses(&refs).await?.into_iter().map(|p| (p.reference, p.batch)).collect();
         let mut per_batch: std::collections::BTreeMap<&str, Vec<serde_json::Value>> = Default::default();
         for s in settlements {
             let batch = batch_of.get(&s.reference).ok_or(StoreError::NotFound)?;

@@ -241,7 +241,12 @@ macro_rules! apply_appends {
         let pg: bool = $pg;
         let conn = $conn;
         async {
-            for chunk in appends.chunks(300) {
+            // In key order (stable: a dossier's own writes keep theirs): the
+            // events' and dossiers' index pages are written in sequence, not
+            // at random.
+            let mut ordered: Vec<&$crate::writer::Append> = appends.iter().collect();
+            ordered.sort_by(|x, y| x.dossier.cmp(&y.dossier));
+            for chunk in ordered.chunks(300) {
                 let distinct: std::collections::HashSet<&str> = chunk.iter().map(|a| a.dossier.as_str()).collect();
                 // The bulk path leaves every snapshot behind (see
                 // `Append::snapshot`); anything else goes one by one.
@@ -285,7 +290,7 @@ macro_rules! apply_appends {
                 let rows: Vec<(&$crate::writer::Append, usize, &Vec<u8>)> = chunk
                     .iter()
                     .zip(&links)
-                    .flat_map(|(a, l)| l.iter().enumerate().map(move |(i, link)| (a, i, link)))
+                    .flat_map(|(a, l)| l.iter().enumerate().map(move |(i, link)| (*a, i, link)))
                     .collect();
                 for part in rows.chunks(400) {
                     let mut sql =
