@@ -400,7 +400,7 @@ impl App {
 
     /// The latest emails sent to an address (demo mail sink; tests).
     pub async fn mails_to(&self, email: &str) -> Result<Vec<(String, String, i64)>> {
-        Ok(self.store.mails_to(&email.trim().to_lowercase(), 20).await?)
+        Ok(self.store.mails_to(email, 20).await?)
     }
 }
 

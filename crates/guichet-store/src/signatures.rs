@@ -545,9 +545,7 @@ impl Store {
                 insert_recipients!(&mut *tx, &w.id, &w.after, &w.after.turn());
             }
             for (recipient, body) in &sealed_mails {
-                sqlx::query(
-                    "INSERT INTO outbox (recipient, subject, body, created_at, sealed_head) VALUES ($1, '', $2, $3, 1)",
-                )
+                sqlx::query(crate::users::INSERT_MAIL)
                     .bind(recipient)
                     .bind(body)
                     .bind(at)

@@ -48,6 +48,12 @@ pub struct ApiToken {
     pub expires_at: i64,
 }
 
+/// Marks mail $1 sent at $2.
+const MARK_SENT: &str = "UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1";
+/// A mail for the outbox: recipient's digest $1, sealed head and body $2, at $3.
+pub(crate) const INSERT_MAIL: &str =
+    "INSERT INTO outbox (recipient, subject, body, created_at, sealed_head) VALUES ($1, '', $2, $3, 1)";
+
 type UserTuple = (String, Option<Vec<u8>>, String, String, String, i64, i64, Option<Vec<u8>>, i64);
 const USER_COLUMNS: &str = "id, contact, password_hash, roles, language, verified, active, totp_secret, created_at";
 
@@ -545,9 +551,7 @@ impl Store {
     /// Queues an email (sealed: it may hold a token or personal data).
     pub async fn queue_mail(&self, to: &str, subject: &str, body: &str, at: i64) -> Result<()> {
         let (key, sealed) = self.seal_mail(to, subject, body)?;
-        on!(self.db(), p => sqlx::query(
-            "INSERT INTO outbox (recipient, subject, body, created_at, sealed_head) VALUES ($1, '', $2, $3, 1)",
-        )
+        on!(self.db(), p => sqlx::query(INSERT_MAIL)
             .bind(key)
             .bind(sealed)
             .bind(at)
@@ -581,15 +585,7 @@ impl Store {
     /// another sender has it. A claimed mail never marked sent (the process
     /// died in between) is not sent again by itself: it may have gone out.
     pub async fn claim_mail(&self, id: i64, at: i64) -> Result<bool> {
-        let done = on!(self.db(), p => sqlx::query(
-            "UPDATE outbox SET claimed_at = $2 WHERE id = $1 AND claimed_at IS NULL AND sent_at IS NULL",
-        )
-        .bind(id)
-        .bind(at)
-        .execute(p)
-        .await?
-        .rows_affected());
-        Ok(done == 1)
+        self.mail_sent_then_claim(None, id, at).await
     }
 
     /// Marks the mail the SMTP server just accepted (if any) as sent and
@@ -600,7 +596,7 @@ impl Store {
         let done = on!(self.db(), p => {
             let mut tx = p.begin().await?;
             if let Some(id) = sent {
-                sqlx::query("UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
+                sqlx::query(MARK_SENT)
                     .bind(id)
                     .bind(at)
                     .execute(&mut *tx)
@@ -623,7 +619,7 @@ impl Store {
     /// A mail the SMTP server accepted.
     pub async fn mail_sent(&self, id: i64, at: i64) -> Result<()> {
         on!(self.db(), p => {
-            sqlx::query("UPDATE outbox SET sent_at = $2, last_error = NULL WHERE id = $1")
+            sqlx::query(MARK_SENT)
                 .bind(id)
                 .bind(at)
                 .execute(p)
