@@ -23,16 +23,10 @@ impl std::fmt::Debug for DataKey {
 impl DataKey {
     /// Parses 64 hex digits.
     pub fn from_hex(s: &str) -> Result<DataKey, StoreError> {
-        let s = s.trim();
-        if s.len() != 64 {
-            return Err(StoreError::Config("the data key is 64 hex digits (32 bytes)".into()));
-        }
-        let mut k = [0u8; 32];
-        for (i, out) in k.iter_mut().enumerate() {
-            *out = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
-                .map_err(|_| StoreError::Config("the data key is 64 hex digits (32 bytes)".into()))?;
-        }
-        Ok(DataKey(k))
+        crate::unhex(s.trim())
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .map(DataKey)
+            .ok_or_else(|| StoreError::Config("the data key is 64 hex digits (32 bytes)".into()))
     }
 
     /// A fresh random key.
