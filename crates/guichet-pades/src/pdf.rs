@@ -357,25 +357,17 @@ fn dropped_content(bytes: &[u8], doc: &Document, id: ObjectId, s: &lopdf::Stream
     if !head[skip..].starts_with(header.as_bytes()) {
         return None;
     }
-    // The data starts after the `stream` keyword (after the dictionary's
-    // `>>` or white space, and followed by an end of line) and that end of
-    // line.
+    // The data starts after the `stream` keyword and its end of line
+    // (LF or CR LF), as `structure_image` reads it.
     let body = &head[skip..];
-    let keyword = (0..body.len().saturating_sub(7)).find(|&i| {
-        body[i + 1..].starts_with(b"stream")
-            && (body[i] == b'>' || body[i].is_ascii_whitespace())
-            && matches!(body[i + 7], b'\r' | b'\n')
+    let start = memchr::memmem::find_iter(body, b"stream").find_map(|k| match (body.get(k + 6), body.get(k + 7)) {
+        (Some(b'\n'), _) => Some(k + 7),
+        (Some(b'\r'), Some(b'\n')) => Some(k + 8),
+        _ => None,
     })?;
-    let mut start = from + skip + keyword + 7;
-    if bytes.get(start) == Some(&b'\r') {
-        start += 1;
-    }
-    if bytes.get(start) == Some(&b'\n') {
-        start += 1;
-    }
-    let raw = bytes.get(start..start.checked_add(len)?)?.to_vec();
-    let decoded = lopdf::Stream::new(s.dict.clone(), raw.clone()).decompressed_content().ok();
-    Some(decoded.unwrap_or(raw))
+    let start = from + skip + start;
+    let stream = lopdf::Stream::new(s.dict.clone(), bytes.get(start..start.checked_add(len)?)?.to_vec());
+    Some(stream.decompressed_content().unwrap_or(stream.content))
 }
 
 pub(crate) fn stream_array(doc: &Document, dict: &Dictionary, key: &[u8]) -> Vec<(Vec<u8>, ObjectId)> {
