@@ -7,10 +7,17 @@ the commit. The values are made before the clock starts; nothing is
 sealed, serialized or checked. What guichet adds above this is its own
 work and sqlx's.
 
-    python3 bench/payments/sqlite_floor.py [N] [--snapshots-apart]
+    python3 bench/payments/sqlite_floor.py [N] [--snapshots-apart] [--files] [--batch-document]
 
 --snapshots-apart keeps the snapshots in a table of their own (what the
 dossier UPDATE then rewrites is a small row).
+--files also writes the two bank files in the transaction (43 and 24 MB at
+100,000 payments, as guichet's), which guichet does and the plain floor
+leaves out.
+--batch-document is the floor of another model, not guichet's today: the
+batch holds its payees (in its files) and each payment is a lean index row
+(no sealed details); no dossier event is written and the dossiers leave
+the queue by one set-based UPDATE from the batch's rows.
 """
 
 import os
@@ -22,6 +29,8 @@ import time
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 N = int(args[0]) if args else 100_000
 APART = "--snapshots-apart" in sys.argv
+FILES = "--files" in sys.argv
+DOCUMENT = "--batch-document" in sys.argv
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
 MIGRATIONS = os.path.join(ROOT, "crates", "guichet-store", "migrations", "sqlite")
 
@@ -50,6 +59,8 @@ with tempfile.TemporaryDirectory() as d:
     events = [(f"dossier:{i}", os.urandom(200), os.urandom(32)) for i in ids]
     updates = [(os.urandom(32), i) for i in ids]
 
+    files = [os.urandom(N * 433), os.urandom(N * 244)] if FILES else []
+
     t0 = time.perf_counter()
     if APART:
         sql = "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version " \
@@ -60,26 +71,37 @@ with tempfile.TemporaryDirectory() as d:
     rows = c.execute(sql).fetchall()
     t1 = time.perf_counter()
     c.execute("BEGIN")
+    for n, body in enumerate(files):
+        c.execute("INSERT INTO payment_files (batch, format, body) VALUES ('B1', ?, ?)", (f"f{n}", body))
+    if DOCUMENT:
+        payments = [(r, n, i, b"") for (r, n, i, _) in payments]
     c.executemany(
         "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at) "
         "VALUES (?, 'B1', ?, ?, 100000, 'CAD', 'scheduled', ?, 9)",
         payments,
     )
     t2 = time.perf_counter()
-    c.executemany(
-        "INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES (?, 5, 'payment_scheduled', 'u_f', 9, ?, ?)",
-        events,
-    )
+    if not DOCUMENT:
+        c.executemany(
+            "INSERT INTO events (aggregate, idx, kind, actor, at, body, link) VALUES (?, 5, 'payment_scheduled', 'u_f', 9, ?, ?)",
+            events,
+        )
     t3 = time.perf_counter()
-    c.executemany(
-        "UPDATE dossiers SET version = 6, last_link = ?, state = 'payment_scheduled', updated_at = 9, "
-        "snapshot_version = COALESCE(snapshot_version, 5) WHERE id = ? AND version = 5",
-        updates,
-    )
+    if DOCUMENT:
+        c.execute("UPDATE dossiers SET state = 'payment_scheduled', updated_at = 9 "
+                  "WHERE id IN (SELECT dossier FROM payments WHERE batch = 'B1')")
+    else:
+        c.executemany(
+            "UPDATE dossiers SET version = 6, last_link = ?, state = 'payment_scheduled', updated_at = 9, "
+            "snapshot_version = COALESCE(snapshot_version, 5) WHERE id = ? AND version = 5",
+            updates,
+        )
     t4 = time.perf_counter()
     c.execute("COMMIT")
     t5 = time.perf_counter()
     assert len(rows) == N
-    print(f"SQLite floor ({'snapshots apart' if APART else 'snapshots in the dossier rows'}), {N} payments:")
-    print(f"  queue read {t1 - t0:.3f} s; payments {t2 - t1:.3f} s, events {t3 - t2:.3f} s, "
+    model = "batch document" if DOCUMENT else "an event per dossier"
+    where = "snapshots apart" if APART else "snapshots in the dossier rows"
+    print(f"SQLite floor ({model}; {where}; {'with' if FILES else 'without'} the files), {N} payments:")
+    print(f"  queue read {t1 - t0:.3f} s; {'files and ' if FILES else ''}payments {t2 - t1:.3f} s, events {t3 - t2:.3f} s, "
           f"dossier rows {t4 - t3:.3f} s, commit {t5 - t4:.3f} s; total {t5 - t0:.3f} s")

@@ -14,6 +14,10 @@ use guichet_core::{Command, Decision, Dossier, Outcome, UserId};
 use guichet_store::NewEvents;
 use std::time::Instant;
 
+// The allocator the `guichet` binary runs with.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 const GRANT: &str = include_str!("../../../programs/shq-menages-en-attente-2020.toml");
 const PASSWORD: &str = "correct horse battery staple";
 

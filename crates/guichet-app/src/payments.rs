@@ -146,14 +146,10 @@ impl App {
         })
     }
 
-    /// The payee of a dossier: name (`names`: the applicants', read at
-    /// once) and bank details (the confirmed change after the decision,
-    /// else the answer the program names).
-    async fn payee_with(
-        &self,
-        row: &DossierRow,
-        names: &std::collections::HashMap<String, String>,
-    ) -> Result<(String, Option<BankDetails>)> {
+    /// The payee of a dossier: name (`applicant`: the applicant's, read
+    /// with the dossier) and bank details (the confirmed change after the
+    /// decision, else the answer the program names).
+    async fn payee_with(&self, row: &DossierRow, applicant: Option<String>) -> Result<(String, Option<BankDetails>)> {
         let p = self.program_of(row).await?;
         let payee = p.program.payee.as_ref();
         let answers = &row.dossier.answers;
@@ -165,7 +161,7 @@ impl App {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
                 .unwrap_or_default(),
-            _ => names.get(&row.applicant).cloned().unwrap_or_default(),
+            _ => applicant.unwrap_or_default(),
         };
         let bank = row.dossier.bank.clone().or_else(|| {
             payee.and_then(|x| x.bank_account.as_ref()).and_then(|q| answers.get(q)).and_then(bank_from_answer)
@@ -210,14 +206,9 @@ impl App {
 
     async fn payment_queue(&self) -> Result<Vec<(DossierRow, ReadyPayment, Option<BankDetails>)>> {
         let rows = self.store.dossiers_in(&[State::Approved, State::AgreementSigned, State::PaymentReturned]).await?;
-        let mut applicants: Vec<String> = rows.iter().map(|r| r.applicant.clone()).collect();
-        applicants.sort_unstable();
-        applicants.dedup();
-        let names: std::collections::HashMap<String, String> =
-            self.store.user_contacts(&applicants).await?.into_iter().map(|(id, c)| (id, c.name)).collect();
         let mut out = Vec::with_capacity(rows.len());
-        for row in rows {
-            let (name, bank) = self.payee_with(&row, &names).await?;
+        for (row, contact) in rows {
+            let (name, bank) = self.payee_with(&row, contact.map(|c| c.name)).await?;
             let blocked = Self::blocked(&row, &name, bank.as_ref());
             // A loan still waiting for its agreement is not in the queue at all.
             if row.state == State::Approved && row.dossier.agreement_required {
@@ -265,21 +256,34 @@ impl App {
         if execution < today {
             return Err(AppError::invalid("invalid_request", "the execution date is in the past"));
         }
-        let queue = self.payment_queue().await?;
-        let mut chosen = Vec::new();
-        if let Some(ids) = only {
+        // Taken out of the queue as they go in the batch (nothing copied).
+        let mut queue: Vec<Option<_>> = self.payment_queue().await?.into_iter().map(Some).collect();
+        let blocked = |q: &Option<(DossierRow, ReadyPayment, Option<BankDetails>)>| {
+            q.as_ref().and_then(|(_, l, _)| l.blocked.clone())
+        };
+        let chosen: Vec<usize> = if let Some(ids) = only {
+            // Looked up by id: an officer may name thousands of a queue of
+            // 100,000 (a scan per name was quadratic).
+            let by_id: std::collections::HashMap<&str, usize> =
+                queue.iter().enumerate().filter_map(|(i, q)| q.as_ref().map(|(r, _, _)| (r.id.as_str(), i))).collect();
+            let mut named = std::collections::HashSet::with_capacity(ids.len());
+            let mut chosen = Vec::with_capacity(ids.len());
             for id in ids {
-                let Some((row, line, bank)) = queue.iter().find(|(r, _, _)| &r.id == id) else {
+                if !named.insert(id.as_str()) {
+                    return Err(AppError::invalid("invalid_request", format!("{id} is named twice")));
+                }
+                let Some(i) = by_id.get(id.as_str()).copied() else {
                     return Err(AppError::invalid("not_ready", format!("{id} is not in the payment queue")));
                 };
-                if let Some(why) = &line.blocked {
+                if let Some(why) = blocked(&queue[i]) {
                     return Err(AppError::invalid("not_ready", format!("{id}: {why}")));
                 }
-                chosen.push((row, line, bank));
+                chosen.push(i);
             }
+            chosen
         } else {
-            chosen.extend(queue.iter().filter(|(_, l, _)| l.blocked.is_none()).map(|(r, l, b)| (r, l, b)));
-        }
+            (0..queue.len()).filter(|i| blocked(&queue[*i]).is_none()).collect()
+        };
         if chosen.is_empty() {
             return Err(AppError::invalid("not_ready", "no dossier is ready for payment"));
         }
@@ -294,37 +298,40 @@ impl App {
             return Err(AppError::invalid("invalid_request", "a batch holds fewer than 10,000,000 payments"));
         }
         let prefix = guichet_store::new_id("")?[..11].to_uppercase();
-        for (n, (row, line, bank)) in chosen.into_iter().enumerate() {
-            let bank = bank.clone().ok_or_else(|| AppError::Internal("a ready payment without bank details".into()))?;
+        for (n, i) in chosen.into_iter().enumerate() {
+            let (row, line, bank) =
+                queue[i].take().ok_or_else(|| AppError::Internal("a dossier taken twice for a batch".into()))?;
+            let bank = bank.ok_or_else(|| AppError::Internal("a ready payment without bank details".into()))?;
             let reference = format!("P{prefix}{n:07}");
             let events = row.dossier.handle(
                 Command::SchedulePayment { batch: batch_id.clone(), reference: reference.clone() },
                 &actor,
                 now,
             )?;
-            let after = row.dossier.after(&events)?;
+            let notify = self.third_party_email(&row).await?;
+            let remittance = format!("{} {}", row.program, row.id);
             payments.push(NewPayment {
                 reference,
                 dossier: row.id.clone(),
                 amount: line.amount,
                 currency: "CAD".into(),
                 details: PayeeDetails {
-                    name: line.payee.clone(),
+                    name: line.payee,
                     institution: bank.institution,
                     transit: bank.transit,
                     account: bank.account,
-                    remittance: format!("{} {}", row.program, row.id),
-                    notify: self.third_party_email(row).await?,
+                    remittance,
+                    notify,
                 },
             });
             dossiers.push(NewEvents {
-                dossier: row.id.clone(),
+                dossier: row.id,
                 expected_version: row.version,
                 program_version: None,
+                after: row.dossier.into_after(&events)?,
                 events,
                 actor: Some(by.id().into()),
-                after,
-                flags: row.flags.clone(),
+                flags: row.flags,
                 keys: vec![],
                 at: now,
             });
@@ -887,7 +894,7 @@ impl App {
         let today = self.local_date(self.now())?;
         let rows = self.store.dossiers_in(&[State::Paid]).await?;
         let mut open = Vec::new();
-        for row in rows {
+        for (row, contact) in rows {
             let p = self.program_of(&row).await?;
             let Some(agreement) = p.program.agreement.as_ref() else { continue };
             if agreement.kind != guichet_rules::raw::AgreementKind::Loan || row.dossier.balance() <= 0 {
@@ -907,16 +914,11 @@ impl App {
             if within.is_some_and(|w| days_left > w) {
                 continue;
             }
-            open.push((row, due, days_left));
+            open.push((row, contact, due, days_left));
         }
-        let mut borrowers: Vec<String> = open.iter().map(|(r, _, _)| r.applicant.clone()).collect();
-        borrowers.sort_unstable();
-        borrowers.dedup();
-        let contacts = self.store.user_contacts(&borrowers).await?;
         let mut out: Vec<_> = open
             .into_iter()
-            .map(|(row, due, days_left)| {
-                let contact = contacts.get(&row.applicant).cloned();
+            .map(|(row, contact, due, days_left)| {
                 let line = LoanLine {
                     dossier: row.id.clone(),
                     program: row.program.clone(),

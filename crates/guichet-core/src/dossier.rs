@@ -363,11 +363,16 @@ impl Dossier {
     /// The dossier after `events` (each checked against the state it
     /// applies to), without replaying the whole log.
     pub fn after(&self, events: &[Event]) -> Result<Dossier, CommandError> {
-        let mut d = self.clone();
+        self.clone().into_after(events)
+    }
+
+    /// [`Dossier::after`] without a copy, for a caller done with this state
+    /// (a payment batch moves 100,000 dossiers forward).
+    pub fn into_after(mut self, events: &[Event]) -> Result<Dossier, CommandError> {
         for e in events {
-            d.apply(e)?;
+            self.apply(e)?;
         }
-        Ok(d)
+        Ok(self)
     }
 
     /// Applies one event (checking it is possible in the current state).

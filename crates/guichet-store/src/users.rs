@@ -91,7 +91,7 @@ impl Store {
     }
 
     /// An account's address and name.
-    fn open_contact(&self, id: &str, sealed: Option<&[u8]>) -> Result<(String, String)> {
+    pub(crate) fn open_contact(&self, id: &str, sealed: Option<&[u8]>) -> Result<(String, String)> {
         let sealed = sealed.ok_or_else(|| {
             StoreError::Corrupt(format!("user:{id}: contact not sealed (the store was not migrated)"))
         })?;

@@ -564,7 +564,18 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
     on_each(|store, _| async move {
         let decision = |amount: i64| approved(amount, "u_agent", 3);
         let mut ids = Vec::new();
-        for (i, who) in ["u_alice", "u_bob"].iter().enumerate() {
+        // Alice has an account (her contact details come with her dossier
+        // in a bulk read); "u_bob" has none.
+        let alice = NewUser {
+            email: "alice@example.org".into(),
+            name: "Alice Tremblay".into(),
+            password_hash: "$argon2id$fake".into(),
+            roles: vec!["citizen".into()],
+            language: "en".into(),
+            verified: true,
+        };
+        let alice = store.create_user(alice, None, 1).await.expect("account").id;
+        for (i, who) in [alice.as_str(), "u_bob"].iter().enumerate() {
             let (id, _) = new_dossier(&store, who, serde_json::json!({"home": "1 rue A"}), 1).await;
             run(&store, &id, who, Command::Submit, 2).await.expect("submit");
             let cmd = Command::Decide { decision: decision(100_000 + i as i64), agreement_required: false };
@@ -610,7 +621,17 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
         assert_eq!(scheduled.dossier.payment_reference.as_deref(), Some("PAY-1"));
         let listed = store.dossiers_in(&[State::Paid, State::PaymentScheduled]).await.expect("list");
         assert_eq!(listed.len(), 2);
-        for r in &listed {
+        let expected = |applicant: &str| {
+            (applicant == alice).then(|| guichet_store::Contact {
+                email: "alice@example.org".into(),
+                name: "Alice Tremblay".into(),
+                language: "en".into(),
+            })
+        };
+        for (r, contact) in &listed {
+            // The applicant's contact details come with the row, opened
+            // (none for an applicant without an account).
+            assert_eq!(contact, &expected(&r.applicant), "{}", r.applicant);
             let one = store.dossier(&r.id).await.expect("read").expect("exists");
             assert_eq!(r.dossier, one.dossier);
             assert_eq!(

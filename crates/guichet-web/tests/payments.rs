@@ -105,6 +105,12 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         // A held-back dossier cannot be forced into a batch.
         let (st, e) = p.fin1.post("/api/v1/payments/batches", json!({"dossiers": [c]}));
         assert_eq!((st, e["error"]["code"].as_str()), (422, Some("not_ready")), "{e}");
+        // A dossier named twice is refused as such (not a conflict), and
+        // nothing is built.
+        let (st, e) = p.fin1.post("/api/v1/payments/batches", json!({"dossiers": [a, b, a]}));
+        assert_eq!((st, e["error"]["code"].as_str()), (400, Some("invalid_request")), "{e}");
+        assert!(e["error"]["message"].as_str().is_some_and(|m| m.contains("named twice")), "{e}");
+        assert_eq!(state(&citizen_a, &a), "agreement_signed");
         let (st, batch) = p.fin1.post("/api/v1/payments/batches", json!({"execution_date": "2099-01-15"}));
         assert_eq!(st, 200, "{batch}");
         let id = batch["id"].as_str().expect("batch").to_owned();
