@@ -1,7 +1,8 @@
 """SQLite's own floor for a payment batch of N, driven from C (Python's
 sqlite3 module) on guichet's schema (the migrations, WAL,
-synchronous=FULL): the ready dossiers read (the 7 columns guichet reads,
-snapshots of about 1.1 KB), then, in one transaction, N payment rows, N
+synchronous=FULL): the ready dossiers read (the columns guichet reads,
+snapshots of about 1.1 KB, each applicant's account joined for its sealed
+contact of about 120 bytes), then, in one transaction, N payment rows, N
 dossier events and N dossier rows updated (state, version, last link), and
 the commit. The values are made before the clock starts; nothing is
 sealed, serialized or checked. What guichet adds above this is its own
@@ -17,7 +18,10 @@ leaves out.
 --batch-document is the floor of another model, not guichet's today: the
 batch holds its payees (in its files) and each payment is a lean index row
 (no sealed details); no dossier event is written and the dossiers leave
-the queue by one set-based UPDATE from the batch's rows.
+the queue by one set-based UPDATE from the batch's rows (version bumped,
+state checked). Left out: the batch's one event and its one sealed list
+of payees (two rows); kept: the queue read of today's model (that model
+would read a lean projection instead, less).
 """
 
 import os
@@ -52,6 +56,11 @@ with tempfile.TemporaryDirectory() as d:
     )
     if APART:
         c.executemany("INSERT INTO snapshots VALUES (?, ?)", ((i, os.urandom(1100)) for i in ids))
+    c.executemany(
+        "INSERT INTO users (id, email, name, password_hash, roles, language, verified, active, created_at, contact) "
+        "VALUES (?, ?, '', 'h', '[]', 'fr', 1, 1, 1, ?)",
+        (("u" + i, os.urandom(32).hex(), os.urandom(120)) for i in ids),
+    )
     c.execute("COMMIT")
     c.execute("INSERT INTO payment_batches (id, direction, state, currency, count, total, file_number, created_local, "
               "execution_date, created_by, created_at) VALUES ('B1', 'credit', 'created', 'CAD', 0, 0, 1, '', '', 'u', 9)")
@@ -63,11 +72,14 @@ with tempfile.TemporaryDirectory() as d:
 
     t0 = time.perf_counter()
     if APART:
-        sql = "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version " \
-              "FROM dossiers d JOIN snapshots s ON s.id = d.id WHERE d.state IN ('approved', 'agreement_signed', 'payment_returned')"
+        sql = "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version, " \
+              "d.applicant, u.contact, u.language FROM dossiers d JOIN snapshots s ON s.id = d.id " \
+              "LEFT JOIN users u ON u.id = d.applicant " \
+              "WHERE d.state IN ('approved', 'agreement_signed', 'payment_returned')"
     else:
-        sql = "SELECT id, program_version, version, updated_at, flags, snapshot, snapshot_version FROM dossiers " \
-              "WHERE state IN ('approved', 'agreement_signed', 'payment_returned')"
+        sql = "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, d.snapshot, d.snapshot_version, " \
+              "d.applicant, u.contact, u.language FROM dossiers d LEFT JOIN users u ON u.id = d.applicant " \
+              "WHERE d.state IN ('approved', 'agreement_signed', 'payment_returned')"
     rows = c.execute(sql).fetchall()
     t1 = time.perf_counter()
     c.execute("BEGIN")
@@ -88,8 +100,10 @@ with tempfile.TemporaryDirectory() as d:
         )
     t3 = time.perf_counter()
     if DOCUMENT:
-        c.execute("UPDATE dossiers SET state = 'payment_scheduled', updated_at = 9 "
-                  "WHERE id IN (SELECT dossier FROM payments WHERE batch = 'B1')")
+        done = c.execute("UPDATE dossiers SET state = 'payment_scheduled', version = version + 1, updated_at = 9 "
+                         "WHERE id IN (SELECT dossier FROM payments WHERE batch = 'B1') "
+                         "AND state IN ('approved', 'agreement_signed', 'payment_returned')").rowcount
+        assert done == N
     else:
         c.executemany(
             "UPDATE dossiers SET version = 6, last_link = ?, state = 'payment_scheduled', updated_at = 9, "

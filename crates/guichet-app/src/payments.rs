@@ -146,10 +146,14 @@ impl App {
         })
     }
 
-    /// The payee of a dossier: name (`applicant`: the applicant's, read
-    /// with the dossier) and bank details (the confirmed change after the
-    /// decision, else the answer the program names).
-    async fn payee_with(&self, row: &DossierRow, applicant: Option<String>) -> Result<(String, Option<BankDetails>)> {
+    /// The payee of a dossier: name (`applicant_name`: the applicant's,
+    /// read with the dossier) and bank details (the confirmed change after
+    /// the decision, else the answer the program names).
+    async fn payee_with(
+        &self,
+        row: &DossierRow,
+        applicant_name: Option<String>,
+    ) -> Result<(String, Option<BankDetails>)> {
         let p = self.program_of(row).await?;
         let payee = p.program.payee.as_ref();
         let answers = &row.dossier.answers;
@@ -161,7 +165,7 @@ impl App {
                 .and_then(|v| v.as_str())
                 .map(str::to_owned)
                 .unwrap_or_default(),
-            _ => applicant.unwrap_or_default(),
+            _ => applicant_name.unwrap_or_default(),
         };
         let bank = row.dossier.bank.clone().or_else(|| {
             payee.and_then(|x| x.bank_account.as_ref()).and_then(|q| answers.get(q)).and_then(bank_from_answer)
@@ -205,7 +209,8 @@ impl App {
     }
 
     async fn payment_queue(&self) -> Result<Vec<(DossierRow, ReadyPayment, Option<BankDetails>)>> {
-        let rows = self.store.dossiers_in(&[State::Approved, State::AgreementSigned, State::PaymentReturned]).await?;
+        let states = [State::Approved, State::AgreementSigned, State::PaymentReturned];
+        let rows = self.store.dossiers_in(&states, true).await?;
         let mut out = Vec::with_capacity(rows.len());
         for (row, contact) in rows {
             let (name, bank) = self.payee_with(&row, contact.map(|c| c.name)).await?;
@@ -259,7 +264,7 @@ impl App {
         // Taken out of the queue as they go in the batch (nothing copied).
         let mut queue: Vec<Option<_>> = self.payment_queue().await?.into_iter().map(Some).collect();
         let blocked = |q: &Option<(DossierRow, ReadyPayment, Option<BankDetails>)>| {
-            q.as_ref().and_then(|(_, l, _)| l.blocked.clone())
+            q.as_ref().and_then(|(_, l, _)| l.blocked.as_deref()).map(str::to_owned)
         };
         let chosen: Vec<usize> = if let Some(ids) = only {
             // Looked up by id: an officer may name thousands of a queue of
@@ -282,7 +287,7 @@ impl App {
             }
             chosen
         } else {
-            (0..queue.len()).filter(|i| blocked(&queue[*i]).is_none()).collect()
+            (0..queue.len()).filter(|i| queue[*i].as_ref().is_some_and(|(_, l, _)| l.blocked.is_none())).collect()
         };
         if chosen.is_empty() {
             return Err(AppError::invalid("not_ready", "no dossier is ready for payment"));
@@ -892,9 +897,10 @@ impl App {
     ) -> Result<Vec<(LoanLine, DossierRow, Option<guichet_store::Contact>)>> {
         // Real time, not the demo's evaluation date: money is due on real days.
         let today = self.local_date(self.now())?;
-        let rows = self.store.dossiers_in(&[State::Paid]).await?;
+        // Contacts read for the open loans only, not every paid grant.
+        let rows = self.store.dossiers_in(&[State::Paid], false).await?;
         let mut open = Vec::new();
-        for (row, contact) in rows {
+        for (row, _) in rows {
             let p = self.program_of(&row).await?;
             let Some(agreement) = p.program.agreement.as_ref() else { continue };
             if agreement.kind != guichet_rules::raw::AgreementKind::Loan || row.dossier.balance() <= 0 {
@@ -914,11 +920,16 @@ impl App {
             if within.is_some_and(|w| days_left > w) {
                 continue;
             }
-            open.push((row, contact, due, days_left));
+            open.push((row, due, days_left));
         }
+        let mut borrowers: Vec<String> = open.iter().map(|(r, _, _)| r.applicant.clone()).collect();
+        borrowers.sort_unstable();
+        borrowers.dedup();
+        let contacts = self.store.user_contacts(&borrowers).await?;
         let mut out: Vec<_> = open
             .into_iter()
-            .map(|(row, contact, due, days_left)| {
+            .map(|(row, due, days_left)| {
+                let contact = contacts.get(&row.applicant).cloned();
                 let line = LoanLine {
                     dossier: row.id.clone(),
                     program: row.program.clone(),

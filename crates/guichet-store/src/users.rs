@@ -990,4 +990,59 @@ mod tests {
             });
         }
     }
+
+    /// The payment queue's bulk read brings each applicant's contact with
+    /// the dossier, opened; none for an applicant without an account; and
+    /// an account whose contact is not sealed is an error, not a payee
+    /// without a name.
+    #[test]
+    fn dossiers_in_brings_the_applicants_contact_or_refuses_one_not_sealed() {
+        for b in backends() {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let (store, _) = fresh_store(b).await.expect("store");
+                let new = NewUser {
+                    email: "Marie@example.org".into(),
+                    name: "Marie Gagnon".into(),
+                    password_hash: "h".into(),
+                    roles: vec![],
+                    language: "en".into(),
+                    verified: true,
+                };
+                let marie = store.create_user(new, None, 1).await.expect("user").id;
+                for (dossier, applicant) in [("d_marie", marie.as_str()), ("d_nobody", "u_nobody")] {
+                    let who = guichet_core::UserId(applicant.into());
+                    let events = guichet_core::Dossier::create("p", who, 1).expect("create");
+                    let after = guichet_core::Dossier::replay(&events).expect("replay");
+                    let write = crate::NewEvents {
+                        dossier: dossier.into(),
+                        expected_version: 0,
+                        program_version: Some("v1".into()),
+                        events,
+                        actor: Some(applicant.into()),
+                        after,
+                        flags: vec![],
+                        keys: vec![],
+                        at: 1,
+                    };
+                    store.append(write).await.expect("append");
+                }
+                let read = store.dossiers_in(&[guichet_core::State::Draft], true).await.expect("read");
+                let found: std::collections::HashMap<String, Option<Contact>> =
+                    read.into_iter().map(|(r, c)| (r.id, c)).collect();
+                let expected =
+                    Contact { email: "marie@example.org".into(), name: "Marie Gagnon".into(), language: "en".into() };
+                assert_eq!(found.get("d_marie"), Some(&Some(expected)));
+                assert_eq!(found.get("d_nobody"), Some(&None));
+                on!(store.db(), p => {
+                    sqlx::query("UPDATE users SET contact = NULL WHERE id = $1").bind(&marie).execute(p).await.expect("clear");
+                });
+                let err = store.dossiers_in(&[guichet_core::State::Draft], true).await.expect_err("not sealed");
+                assert!(err.to_string().contains("contact not sealed"), "{err}");
+                // Without contacts asked for, the account is not read.
+                assert_eq!(store.dossiers_in(&[guichet_core::State::Draft], false).await.expect("read").len(), 2);
+                store.close().await;
+            });
+        }
+    }
 }

@@ -619,7 +619,10 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
         let scheduled = store.dossier(&ids[1]).await.expect("read").expect("exists");
         assert_eq!(scheduled.dossier.state, State::PaymentScheduled);
         assert_eq!(scheduled.dossier.payment_reference.as_deref(), Some("PAY-1"));
-        let listed = store.dossiers_in(&[State::Paid, State::PaymentScheduled]).await.expect("list");
+        let listed = store.dossiers_in(&[State::Paid, State::PaymentScheduled], true).await.expect("list");
+        let bare = store.dossiers_in(&[State::Paid, State::PaymentScheduled], false).await.expect("list");
+        assert_eq!(bare.len(), 2);
+        assert!(bare.iter().all(|(_, c)| c.is_none()), "no contact asked for, none read");
         assert_eq!(listed.len(), 2);
         let expected = |applicant: &str| {
             (applicant == alice).then(|| guichet_store::Contact {

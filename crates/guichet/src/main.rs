@@ -8,10 +8,9 @@ mod sign_cmd;
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
 
-// mimalloc, not glibc's malloc: a payment batch of 100,000 spent a third
-// of its time in malloc and free, half of it consolidating glibc's arenas
-// (perf); with mimalloc it is built in 5.0 s instead of 6.3 to 7.9 s (see
-// README, "Payments").
+// mimalloc, not glibc's malloc: a payment batch of 100,000 spent about a
+// third of its time in malloc and free (perf; README, "Payments";
+// ARCHITECTURE.md on the allocator).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
