@@ -114,9 +114,11 @@ fn event_kind(v: &serde_json::Value) -> String {
     v.get("type").and_then(|t| t.as_str()).unwrap_or("unknown").to_owned()
 }
 
-/// What [`DossierTuple`] reads.
-pub(crate) const DOSSIER_COLUMNS: &str = "id, program, program_version, applicant, state, version, created_at, \
-     submitted_at, updated_at, assignee, decided_by, amount, flags, snapshot, snapshot_version";
+/// What [`DossierTuple`] reads, from [`DOSSIER_FROM`] (the row `d` and its
+/// snapshot `s`, kept apart: see migration 0010).
+pub(crate) const DOSSIER_COLUMNS: &str = "d.id, d.program, d.program_version, d.applicant, d.state, d.version, \
+     d.created_at, d.submitted_at, d.updated_at, d.assignee, d.decided_by, d.amount, d.flags, s.body, d.snapshot_version";
+pub(crate) const DOSSIER_FROM: &str = "dossiers d JOIN dossier_snapshots s ON s.id = d.id";
 
 /// A dossier row as `SELECT {DOSSIER_COLUMNS}` reads it.
 pub(crate) type DossierTuple = (
@@ -202,7 +204,7 @@ impl Store {
 
     /// A dossier with its state opened.
     pub async fn dossier(&self, id: &str) -> Result<Option<DossierRow>> {
-        let sql = format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE id = $1");
+        let sql = format!("SELECT {DOSSIER_COLUMNS} FROM {DOSSIER_FROM} WHERE d.id = $1");
         let row: Option<DossierTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(id).fetch_optional(p).await?);
         Ok(self.open_dossiers(row.into_iter().collect()).await?.pop())
     }
@@ -210,7 +212,7 @@ impl Store {
     /// Many dossiers at once, by id (those that exist), opened and brought
     /// up to date like [`Store::dossier`]'s.
     pub async fn dossiers(&self, ids: &[String]) -> Result<std::collections::HashMap<String, DossierRow>> {
-        let select = format!("SELECT {DOSSIER_COLUMNS} FROM dossiers WHERE id IN");
+        let select = format!("SELECT {DOSSIER_COLUMNS} FROM {DOSSIER_FROM} WHERE d.id IN");
         let rows: Vec<DossierTuple> = self.select_in(&select, ids).await?;
         Ok(self.open_dossiers(rows).await?.into_iter().map(|r| (r.id.clone(), r)).collect())
     }

@@ -14,6 +14,7 @@ const SQLITE: &[(i64, &str, &str)] = &[
     (7, "payment_files", include_str!("../migrations/sqlite/0007_payment_files.sql")),
     (8, "snapshot_version", include_str!("../migrations/sqlite/0008_snapshot_version.sql")),
     (9, "sealed_contacts", include_str!("../migrations/sqlite/0009_sealed_contacts.sql")),
+    (10, "snapshots_apart", include_str!("../migrations/sqlite/0010_snapshots_apart.sql")),
 ];
 const POSTGRES: &[(i64, &str, &str)] = &[
     (1, "initial", include_str!("../migrations/postgres/0001_initial.sql")),
@@ -25,15 +26,23 @@ const POSTGRES: &[(i64, &str, &str)] = &[
     (7, "payment_files", include_str!("../migrations/postgres/0007_payment_files.sql")),
     (8, "snapshot_version", include_str!("../migrations/postgres/0008_snapshot_version.sql")),
     (9, "sealed_contacts", include_str!("../migrations/postgres/0009_sealed_contacts.sql")),
+    (10, "snapshots_apart", include_str!("../migrations/postgres/0010_snapshots_apart.sql")),
 ];
 
 const TABLE: &str = "CREATE TABLE IF NOT EXISTS schema_migrations (version BIGINT PRIMARY KEY, name TEXT NOT NULL)";
 
-pub(crate) async fn run(db: &Db) -> Result<Vec<i64>> {
-    let list = match db {
+fn list(db: &Db) -> &'static [(i64, &'static str, &'static str)] {
+    match db {
         Db::Sqlite(_) => SQLITE,
         Db::Postgres(_) => POSTGRES,
-    };
+    }
+}
+
+pub(crate) async fn run(db: &Db) -> Result<Vec<i64>> {
+    run_list(db, list(db)).await
+}
+
+async fn run_list(db: &Db, list: &[(i64, &str, &str)]) -> Result<Vec<i64>> {
     let mut applied = Vec::new();
     on!(db, p => {
         sqlx::raw_sql(TABLE).execute(p).await?;
@@ -83,6 +92,53 @@ mod tests {
         };
         for (s, p) in SQLITE.iter().zip(POSTGRES) {
             assert_eq!(columns(s.2), columns(p.2), "migration {}", s.0);
+        }
+    }
+
+    /// Migration 10 moves each dossier's snapshot to its own table, byte
+    /// for byte, and the row no longer carries it.
+    #[test]
+    fn snapshots_move_apart_with_their_bytes() {
+        for b in crate::testing::backends() {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let dir = crate::testing::scratch_dir(b).expect("dir");
+                let url = crate::testing::fresh_database_url(b, &dir).await.expect("database");
+                let opts = crate::Options {
+                    url,
+                    blob_dir: dir.join("blobs"),
+                    blob_store: None,
+                    blob_store_options: Vec::new(),
+                    data_key: crate::DataKey::generate().expect("key"),
+                    max_connections: 2,
+                };
+                let store = crate::Store::open(opts).await.expect("open");
+                let db = store.db();
+                let before: Vec<_> = list(db).iter().filter(|m| m.0 < 10).copied().collect();
+                assert_eq!(run_list(db, &before).await.expect("up to 9").len(), 9);
+                on!(db, p => {
+                    sqlx::query(
+                        "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, \
+                         created_at, updated_at, flags, snapshot) \
+                         VALUES ('d_old', 'p', 'v1', 'u_a', 'draft', 1, $1, 1, 1, '[]', $2)",
+                    )
+                    .bind(vec![7u8; 32])
+                    .bind(b"sealed state".to_vec())
+                    .execute(p)
+                    .await
+                    .expect("old row");
+                });
+                assert_eq!(run(db).await.expect("10"), vec![10]);
+                on!(db, p => {
+                    let body: Vec<u8> = sqlx::query_scalar("SELECT body FROM dossier_snapshots WHERE id = 'd_old'")
+                        .fetch_one(p)
+                        .await
+                        .expect("moved");
+                    assert_eq!(body, b"sealed state");
+                    assert!(sqlx::query("SELECT snapshot FROM dossiers").fetch_all(p).await.is_err(), "column gone");
+                });
+                store.close().await;
+            });
         }
     }
 }

@@ -221,8 +221,9 @@ impl Store {
             (false, false) => ("NULL, NULL", ""),
         };
         let sql = format!(
-            "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, d.snapshot, d.snapshot_version, \
-             d.applicant, {columns} FROM dossiers d {join} WHERE d.state IN ({list})"
+            "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version, \
+             d.applicant, {columns} FROM dossiers d JOIN dossier_snapshots s ON s.id = d.id {join} \
+             WHERE d.state IN ({list})"
         );
         type Lean = (String, String, i64, i64, String, Vec<u8>, Option<i64>, String, Option<Vec<u8>>, Option<String>);
         let rows: Vec<Lean> = on!(self.db(), p => sqlx::query_as(&sql).fetch_all(p).await?);

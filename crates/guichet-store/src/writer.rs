@@ -134,8 +134,8 @@ macro_rules! apply_append {
                 };
                 let inserted = sqlx::query(
                     "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, \
-                     created_at, submitted_at, updated_at, decided_by, amount, flags, snapshot, assignee, decided_at) \
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $12, $13, $14, $15) ON CONFLICT (id) DO NOTHING",
+                     created_at, submitted_at, updated_at, decided_by, amount, flags, assignee, decided_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $8, $10, $11, $12, $13, $14) ON CONFLICT (id) DO NOTHING",
                 )
                 .bind(&a.dossier)
                 .bind(program)
@@ -149,7 +149,6 @@ macro_rules! apply_append {
                 .bind(&a.decided_by)
                 .bind(a.amount)
                 .bind(&a.flags)
-                .bind(snapshot)
                 .bind(a.assignee.clone().flatten())
                 .bind(a.decided_at)
                 .execute(&mut *conn)
@@ -157,38 +156,43 @@ macro_rules! apply_append {
                 if inserted.rows_affected() == 0 {
                     return Err($crate::StoreError::Conflict { current: -1 });
                 }
-            } else {
-                // A new snapshot is current (snapshot_version NULL). Without
-                // one, the stored snapshot stays where it was: $9 is then
-                // the version before these events, kept unless it was
-                // already behind.
-                let sql = if a.snapshot.is_some() {
-                    "UPDATE dossiers SET last_link = $2, state = $3, submitted_at = $4, updated_at = $5, \
-                     decided_by = $6, amount = $7, flags = $8, snapshot = $9, snapshot_version = NULL, \
-                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END, decided_at = $12 WHERE id = $1"
-                } else {
-                    "UPDATE dossiers SET last_link = $2, state = $3, submitted_at = $4, updated_at = $5, \
-                     decided_by = $6, amount = $7, flags = $8, snapshot_version = COALESCE(snapshot_version, $9), \
-                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END, decided_at = $12 WHERE id = $1"
-                };
-                let q = sqlx::query(sql)
+                sqlx::query("INSERT INTO dossier_snapshots (id, body) VALUES ($1, $2)")
                     .bind(&a.dossier)
-                    .bind(link.to_vec())
-                    .bind(&a.state)
-                    .bind(a.submitted_at)
-                    .bind(a.updated_at)
-                    .bind(&a.decided_by)
-                    .bind(a.amount)
-                    .bind(&a.flags);
-                let q = match &a.snapshot {
-                    Some(snapshot) => q.bind(snapshot),
-                    None => q.bind(a.expected),
-                };
-                q.bind(a.assignee.is_some() as i64)
-                    .bind(a.assignee.clone().flatten())
-                    .bind(a.decided_at)
+                    .bind(snapshot)
                     .execute(&mut *conn)
                     .await?;
+            } else {
+                // A new snapshot is current (snapshot_version NULL: $9 is
+                // then -1). Without one, the stored snapshot stays where it
+                // was: $9 is the version before these events, kept unless
+                // it was already behind.
+                sqlx::query(
+                    "UPDATE dossiers SET last_link = $2, state = $3, submitted_at = $4, updated_at = $5, \
+                     decided_by = $6, amount = $7, flags = $8, \
+                     snapshot_version = CASE WHEN $9 < 0 THEN NULL ELSE COALESCE(snapshot_version, $9) END, \
+                     assignee = CASE WHEN $10 = 1 THEN $11 ELSE assignee END, decided_at = $12 WHERE id = $1",
+                )
+                .bind(&a.dossier)
+                .bind(link.to_vec())
+                .bind(&a.state)
+                .bind(a.submitted_at)
+                .bind(a.updated_at)
+                .bind(&a.decided_by)
+                .bind(a.amount)
+                .bind(&a.flags)
+                .bind(if a.snapshot.is_some() { -1 } else { a.expected })
+                .bind(a.assignee.is_some() as i64)
+                .bind(a.assignee.clone().flatten())
+                .bind(a.decided_at)
+                .execute(&mut *conn)
+                .await?;
+                if let Some(snapshot) = &a.snapshot {
+                    sqlx::query("UPDATE dossier_snapshots SET body = $2 WHERE id = $1")
+                        .bind(&a.dossier)
+                        .bind(snapshot)
+                        .execute(&mut *conn)
+                        .await?;
+                }
             }
             // All the events in one statement.
             let aggregate = format!("dossier:{}", a.dossier);
