@@ -25,9 +25,9 @@ echo "== guichet (release, SQLite)"
 cargo bench -q -p guichet-app --bench payments -- "$N" "$M"
 echo "== SQLite's floor for the same batch (Python's sqlite3, guichet's schema)"
 python3 bench/payments/sqlite_floor.py "$N" --files
-python3 bench/payments/sqlite_floor.py "$N" --files --snapshots-apart
+python3 bench/payments/sqlite_floor.py "$N" --files --snapshots-in-rows
 echo "== SQLite's floor for the model the 2-second target needs (ARCHITECTURE.md)"
-python3 bench/payments/sqlite_floor.py "$N" --files --batch-document --snapshots-apart
+python3 bench/payments/sqlite_floor.py "$N" --files --batch-document
 echo "== python-sepaxml (same N transfers)"
 "$VENV/bin/python" bench/payments/sepaxml_pain001.py "$N"
 echo "== Python smtplib, one connection, same kind of sink"

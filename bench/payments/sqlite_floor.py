@@ -8,10 +8,11 @@ the commit. The values are made before the clock starts; nothing is
 sealed, serialized or checked. What guichet adds above this is its own
 work and sqlx's.
 
-    python3 bench/payments/sqlite_floor.py [N] [--snapshots-apart] [--files] [--batch-document]
+    python3 bench/payments/sqlite_floor.py [N] [--snapshots-in-rows] [--files] [--batch-document]
 
---snapshots-apart keeps the snapshots in a table of their own (what the
-dossier UPDATE then rewrites is a small row).
+The snapshots are in a table of their own, as guichet keeps them since
+migration 0010 (what the dossier UPDATE rewrites is a small row);
+--snapshots-in-rows puts them back in the dossier rows, the layout before.
 --files also writes the two bank files in the transaction (43 and 24 MB at
 100,000 payments, as guichet's), which guichet does and the plain floor
 leaves out.
@@ -32,7 +33,7 @@ import time
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 N = int(args[0]) if args else 100_000
-APART = "--snapshots-apart" in sys.argv
+IN_ROWS = "--snapshots-in-rows" in sys.argv
 FILES = "--files" in sys.argv
 DOCUMENT = "--batch-document" in sys.argv
 ROOT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..")
@@ -45,17 +46,23 @@ with tempfile.TemporaryDirectory() as d:
     c.execute("PRAGMA cache_size=-8192")
     for name in sorted(os.listdir(MIGRATIONS)):
         c.executescript(open(os.path.join(MIGRATIONS, name)).read())
-    if APART:
-        c.execute("CREATE TABLE snapshots (id TEXT PRIMARY KEY, body BLOB NOT NULL)")
+    if IN_ROWS:
+        c.execute("ALTER TABLE dossiers ADD COLUMN snapshot BLOB")
     ids = [f"d_{i:032x}" for i in range(N)]
     c.execute("BEGIN")
-    c.executemany(
-        "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, created_at, "
-        "submitted_at, updated_at, flags, snapshot) VALUES (?, 'p', 'v1', ?, 'approved', 5, ?, 1, 3, 4, '[]', ?)",
-        ((i, "u" + i, os.urandom(32), b"" if APART else os.urandom(1100)) for i in ids),
-    )
-    if APART:
-        c.executemany("INSERT INTO snapshots VALUES (?, ?)", ((i, os.urandom(1100)) for i in ids))
+    if IN_ROWS:
+        c.executemany(
+            "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, created_at, "
+            "submitted_at, updated_at, flags, snapshot) VALUES (?, 'p', 'v1', ?, 'approved', 5, ?, 1, 3, 4, '[]', ?)",
+            ((i, "u" + i, os.urandom(32), os.urandom(1100)) for i in ids),
+        )
+    else:
+        c.executemany(
+            "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, created_at, "
+            "submitted_at, updated_at, flags) VALUES (?, 'p', 'v1', ?, 'approved', 5, ?, 1, 3, 4, '[]')",
+            ((i, "u" + i, os.urandom(32)) for i in ids),
+        )
+        c.executemany("INSERT INTO dossier_snapshots (id, body) VALUES (?, ?)", ((i, os.urandom(1100)) for i in ids))
     c.executemany(
         "INSERT INTO users (id, email, name, password_hash, roles, language, verified, active, created_at, contact) "
         "VALUES (?, ?, '', 'h', '[]', 'fr', 1, 1, 1, ?)",
@@ -71,9 +78,9 @@ with tempfile.TemporaryDirectory() as d:
     files = [os.urandom(N * 433), os.urandom(N * 244)] if FILES else []
 
     t0 = time.perf_counter()
-    if APART:
+    if not IN_ROWS:
         sql = "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version, " \
-              "d.applicant, u.contact, u.language FROM dossiers d JOIN snapshots s ON s.id = d.id " \
+              "d.applicant, u.contact, u.language FROM dossiers d JOIN dossier_snapshots s ON s.id = d.id " \
               "LEFT JOIN users u ON u.id = d.applicant " \
               "WHERE d.state IN ('approved', 'agreement_signed', 'payment_returned')"
     else:
@@ -115,7 +122,7 @@ with tempfile.TemporaryDirectory() as d:
     t5 = time.perf_counter()
     assert len(rows) == N
     model = "batch document" if DOCUMENT else "an event per dossier"
-    where = "snapshots apart" if APART else "snapshots in the dossier rows"
+    where = "snapshots in the dossier rows, as before migration 0010" if IN_ROWS else "snapshots apart, guichet's layout"
     print(f"SQLite floor ({model}; {where}; {'with' if FILES else 'without'} the files), {N} payments:")
     print(f"  queue read {t1 - t0:.3f} s; {'files and ' if FILES else ''}payments {t2 - t1:.3f} s, events {t3 - t2:.3f} s, "
           f"dossier rows {t4 - t3:.3f} s, commit {t5 - t4:.3f} s; total {t5 - t0:.3f} s")
