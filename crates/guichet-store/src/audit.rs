@@ -25,9 +25,23 @@ pub(crate) trait EventsLock {
 
 impl EventsLock for sqlx::SqliteConnection {
     async fn lock(&mut self, _exclusive: bool) -> Result<()> {
-        // One writer at a time already: SQLite serializes write transactions.
-        Ok(())
+        // One writer at a time already: SQLite serializes write
+        // transactions. This one takes the write lock now.
+        sqlite_write_lock(self).await
     }
+}
+
+/// On SQLite, takes the database's write lock at the start of a
+/// transaction, before it reads anything. A deferred transaction that reads
+/// and then writes fails at once with "database is locked" when another
+/// connection committed in between (its snapshot is stale: no busy timeout
+/// helps; seen as a 500 when a bank file was handed out while the notices
+/// of the first hand-out were being queued). One that starts by writing
+/// waits for the lock (`busy_timeout`) instead. A write that matches no
+/// row takes the lock and changes nothing.
+pub(crate) async fn sqlite_write_lock(c: &mut sqlx::SqliteConnection) -> Result<()> {
+    sqlx::query("UPDATE schema_migrations SET name = name WHERE version < 0").execute(c).await?;
+    Ok(())
 }
 
 impl EventsLock for sqlx::PgConnection {
