@@ -102,16 +102,7 @@ mod tests {
         for b in crate::testing::backends() {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
-                let dir = crate::testing::scratch_dir(b).expect("dir");
-                let url = crate::testing::fresh_database_url(b, &dir).await.expect("database");
-                let opts = crate::Options {
-                    url,
-                    blob_dir: dir.join("blobs"),
-                    blob_store: None,
-                    blob_store_options: Vec::new(),
-                    data_key: crate::DataKey::generate().expect("key"),
-                    max_connections: 2,
-                };
+                let opts = crate::testing::fresh_options(b).await.expect("database");
                 let store = crate::Store::open(opts).await.expect("open");
                 let db = store.db();
                 let before: Vec<_> = list(db).iter().filter(|m| m.0 < 10).copied().collect();

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::audit::append_event;
-use crate::dossiers::state_name;
+use crate::dossiers::{DOSSIER_FROM, state_name};
 use crate::writer::apply_appends;
 use crate::{DossierRow, NewEvents, Result, Store, StoreError, on};
 use guichet_core::State;
@@ -222,8 +222,7 @@ impl Store {
         };
         let sql = format!(
             "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version, \
-             d.applicant, {columns} FROM dossiers d JOIN dossier_snapshots s ON s.id = d.id {join} \
-             WHERE d.state IN ({list})"
+             d.applicant, {columns} FROM {DOSSIER_FROM} {join} WHERE d.state IN ({list})"
         );
         type Lean = (String, String, i64, i64, String, Vec<u8>, Option<i64>, String, Option<Vec<u8>>, Option<String>);
         let rows: Vec<Lean> = on!(self.db(), p => sqlx::query_as(&sql).fetch_all(p).await?);

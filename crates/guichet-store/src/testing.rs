@@ -40,18 +40,24 @@ pub async fn fresh_database_url(backend: &str, dir: &std::path::Path) -> Result<
     }
 }
 
-/// A migrated store on a new database, with its scratch folder.
-pub async fn fresh_store(backend: &str) -> Result<(Store, Options)> {
+/// Options for a store on a new, empty database (not migrated), with its
+/// scratch folder and a new data key.
+pub async fn fresh_options(backend: &str) -> Result<Options> {
     let dir = scratch_dir(backend)?;
     let url = fresh_database_url(backend, &dir).await?;
-    let opts = Options {
+    Ok(Options {
         url,
         blob_dir: dir.join("blobs"),
         blob_store: None,
         blob_store_options: Vec::new(),
         data_key: DataKey::generate()?,
         max_connections: 8,
-    };
+    })
+}
+
+/// A migrated store on a new database, with its scratch folder.
+pub async fn fresh_store(backend: &str) -> Result<(Store, Options)> {
+    let opts = fresh_options(backend).await?;
     let store = Store::open(opts.clone()).await?;
     store.migrate().await?;
     Ok((store, opts))

@@ -822,6 +822,18 @@ mod tests {
         out
     }
 
+    /// A verified account without roles.
+    fn account(email: &str, name: &str, language: &str) -> NewUser {
+        NewUser {
+            email: email.into(),
+            name: name.into(),
+            password_hash: "h".into(),
+            roles: vec![],
+            language: language.into(),
+            verified: true,
+        }
+    }
+
     fn holds(raw: &[u8], clear: &str) -> bool {
         raw.windows(clear.len()).any(|w| w.eq_ignore_ascii_case(clear.as_bytes()))
     }
@@ -861,12 +873,8 @@ mod tests {
                 assert_eq!(store.seal_clear_rows().await.expect("again"), 0, "sealed once");
 
                 let new = NewUser {
-                    email: "Alice.Tremblay@Example.org".into(),
-                    name: "Alice Tremblay".into(),
-                    password_hash: "h".into(),
                     roles: vec!["citizen".into()],
-                    language: "en".into(),
-                    verified: true,
+                    ..account("Alice.Tremblay@Example.org", "Alice Tremblay", "en")
                 };
                 let alice = store.create_user(new, None, 3).await.expect("alice");
                 store.queue_mail("alice.tremblay@example.org", "Bienvenue", "Bonjour", 4).await.expect("mail");
@@ -909,14 +917,7 @@ mod tests {
                     })
                 );
                 assert_eq!(contacts.get("u_old").map(|c| c.name.as_str()), Some("Odile Ancienne"));
-                let again = NewUser {
-                    email: "odile.ancienne@EXAMPLE.org".into(),
-                    name: "x".into(),
-                    password_hash: "h".into(),
-                    roles: vec![],
-                    language: "fr".into(),
-                    verified: false,
-                };
+                let again = NewUser { verified: false, ..account("odile.ancienne@EXAMPLE.org", "x", "fr") };
                 assert!(matches!(store.create_user(again, None, 7).await, Err(StoreError::Taken(_))), "one account per address");
                 assert_eq!(
                     store.mails_to("odile.ancienne@example.org", 10).await.expect("mails"),
@@ -958,15 +959,7 @@ mod tests {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
                 let (store, opts) = fresh_store(b).await.expect("store");
-                let new = NewUser {
-                    email: "a@example.org".into(),
-                    name: "A".into(),
-                    password_hash: "h".into(),
-                    roles: vec![],
-                    language: "fr".into(),
-                    verified: true,
-                };
-                store.create_user(new, None, 1).await.expect("user");
+                store.create_user(account("a@example.org", "A", "fr"), None, 1).await.expect("user");
                 on!(store.db(), p => {
                     sqlx::query(
                         "INSERT INTO users (id, email, name, password_hash, roles, language, verified, active, created_at) \
@@ -1001,15 +994,8 @@ mod tests {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
                 let (store, _) = fresh_store(b).await.expect("store");
-                let new = NewUser {
-                    email: "Marie@example.org".into(),
-                    name: "Marie Gagnon".into(),
-                    password_hash: "h".into(),
-                    roles: vec![],
-                    language: "en".into(),
-                    verified: true,
-                };
-                let marie = store.create_user(new, None, 1).await.expect("user").id;
+                let marie =
+                    store.create_user(account("Marie@example.org", "Marie Gagnon", "en"), None, 1).await.expect("user").id;
                 for (dossier, applicant) in [("d_marie", marie.as_str()), ("d_nobody", "u_nobody")] {
                     let who = guichet_core::UserId(applicant.into());
                     let events = guichet_core::Dossier::create("p", who, 1).expect("create");
