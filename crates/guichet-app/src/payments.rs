@@ -295,7 +295,6 @@ impl App {
         let batch_id = format!("LOT-{}-{}", today.strftime("%Y%m%d"), &guichet_store::new_id("")?[..8].to_uppercase());
         let actor = UserId(by.id().into());
         let mut payments = Vec::with_capacity(chosen.len());
-        let mut dossiers = Vec::with_capacity(chosen.len());
         // References: one random prefix per batch (44 bits), then the
         // payment's number in the batch: unique, 19 characters as before,
         // and increasing, so the payments' index is written in sequence.
@@ -308,7 +307,9 @@ impl App {
                 queue[i].take().ok_or_else(|| AppError::Internal("a dossier taken twice for a batch".into()))?;
             let bank = bank.ok_or_else(|| AppError::Internal("a ready payment without bank details".into()))?;
             let reference = format!("P{prefix}{n:07}");
-            let events = row.dossier.handle(
+            // The dossier's own rules say whether it may be scheduled; the
+            // batch's event records it (see `Store::create_batch`).
+            row.dossier.handle(
                 Command::SchedulePayment { batch: batch_id.clone(), reference: reference.clone() },
                 &actor,
                 now,
@@ -328,24 +329,15 @@ impl App {
                     remittance,
                     notify,
                 },
-            });
-            dossiers.push(NewEvents {
-                dossier: row.id,
-                expected_version: row.version,
-                program_version: None,
-                after: row.dossier.into_after(&events)?,
-                events,
-                actor: Some(by.id().into()),
-                flags: row.flags,
-                keys: vec![],
-                at: now,
+                version: Some(row.version),
             });
         }
-        self.record_batch(by, batch_id, Direction::Credit, execution, payments, dossiers).await
+        self.record_batch(by, batch_id, Direction::Credit, execution, payments).await
     }
 
-    /// Checks that the bank files can be written, then records the batch,
-    /// its payments and its dossiers' events in one transaction.
+    /// Checks that the bank files can be written, then records the batch
+    /// and its payments (and, for credits, their dossiers' scheduling) in
+    /// one transaction.
     async fn record_batch(
         &self,
         by: &Caller,
@@ -353,7 +345,6 @@ impl App {
         direction: Direction,
         execution: jiff::civil::Date,
         payments: Vec<NewPayment>,
-        dossiers: Vec<NewEvents>,
     ) -> Result<BatchRow> {
         let now = self.now();
         let lines = payments
@@ -388,7 +379,6 @@ impl App {
                 at: now,
                 file_number,
                 payments,
-                dossiers,
                 files,
             })
             .await
@@ -524,6 +514,7 @@ impl App {
     ) -> Result<(Vec<u8>, String, &'static str)> {
         let id = &row.id;
         let payments = self.store.batch_payments(id).await?;
+        let payees = self.store.batch_payees(id).await?;
         let direction = if row.direction == "debit" { Direction::Debit } else { Direction::Credit };
         let execution = row
             .execution_date
@@ -535,7 +526,8 @@ impl App {
             .map_err(|_| AppError::Internal(format!("batch {id}: bad creation time")))?;
         let lines = payments
             .iter()
-            .map(|p| (p.reference.as_str(), p.dossier.as_str(), p.amount, p.currency.as_str(), &p.details));
+            .zip(&payees)
+            .map(|(p, d)| (p.reference.as_str(), p.dossier.as_str(), p.amount, p.currency.as_str(), d));
         let batch = self.pay_batch(id, created, execution, row.file_number, direction, lines)?;
         let totals = batch.check()?;
         if totals.sum != row.total || totals.count as i64 != row.count {
@@ -554,7 +546,8 @@ impl App {
         for id in &ids {
             let row = self.store.batch(id).await?.ok_or(AppError::NotFound)?;
             let payments = self.store.batch_payments(id).await?;
-            self.notify_payments_sent(&row, &payments).await?;
+            let payees = self.store.batch_payees(id).await?;
+            self.notify_payments_sent(&row, &payments, &payees).await?;
             self.store.mark_batch_notified(id, self.now()).await?;
         }
         Ok(ids.len())
@@ -563,7 +556,12 @@ impl App {
     /// Tells each applicant (and a third-party payee with an email) that
     /// the payment left; once per payment, however many exports. Read and
     /// queued in bulk: a batch may hold 100,000 payments.
-    async fn notify_payments_sent(&self, batch: &BatchRow, payments: &[PaymentRow]) -> Result<()> {
+    async fn notify_payments_sent(
+        &self,
+        batch: &BatchRow,
+        payments: &[PaymentRow],
+        payees: &[PayeeDetails],
+    ) -> Result<()> {
         let ids: Vec<String> = payments.iter().map(|p| p.dossier.clone()).collect();
         let heads = self.store.dossier_heads(&ids).await?;
         let mut applicants: Vec<String> = heads.values().map(|h| h.0.clone()).collect();
@@ -573,7 +571,7 @@ impl App {
         let date = batch.execution_date.parse::<jiff::civil::Date>().map_err(|e| AppError::Internal(e.to_string()))?;
         let dates = [Self::date_text(date, "fr"), Self::date_text(date, "en")];
         let mut mails = Vec::with_capacity(payments.len());
-        for p in payments {
+        for (p, payee) in payments.iter().zip(payees) {
             let Some((applicant, program, version)) = heads.get(&p.dossier) else { continue };
             let Some(user) = contacts.get(applicant) else { continue };
             let prog = self.program_version(program, version, None).await?;
@@ -584,7 +582,7 @@ impl App {
                     ("name", name.to_owned()),
                     ("program", prog.program.title.get(rl).to_owned()),
                     ("amount", Self::money_text(p.amount, lang)),
-                    ("payee", p.details.name.clone()),
+                    ("payee", payee.name.clone()),
                     ("date", dates[usize::from(lang == "en")].clone()),
                     ("reference", p.reference.clone()),
                     ("link", format!("{}/demandes/{}", self.config.base_url, p.dossier)),
@@ -601,8 +599,8 @@ impl App {
                 });
             };
             push("applicant", &user.email, &user.name);
-            if let Some(email) = &p.details.notify {
-                push("payee", email, &p.details.name);
+            if let Some(email) = &payee.notify {
+                push("payee", email, &payee.name);
             }
         }
         self.store.queue_mails_once(&mails, self.now()).await?;
@@ -982,13 +980,14 @@ impl App {
                     remittance: format!("{} {}", row.program, row.id),
                     notify: None,
                 },
+                version: None,
             });
         }
         if payments.is_empty() {
             return Err(AppError::invalid("not_ready", "no loan with a debit authorization is due"));
         }
         let id = format!("PAD-{}-{}", execution.strftime("%Y%m%d"), &guichet_store::new_id("")?[..8].to_uppercase());
-        self.record_batch(by, id, Direction::Debit, execution, payments, vec![]).await
+        self.record_batch(by, id, Direction::Debit, execution, payments).await
     }
 
     /// A dossier's payments (for its page).

@@ -95,6 +95,28 @@ macro_rules! append_event {
 }
 pub(crate) use append_event;
 
+/// The schedulings left for a dossier after its own last event (versions
+/// `expected`, `expected + 1`…, smallest last in `slots`), moved to its
+/// events; a break if one does not fit there.
+fn trailing_slots(
+    aggregate: &str,
+    slots: &mut Vec<(i64, Event)>,
+    mut expected: i64,
+    events: &mut Vec<Event>,
+) -> Option<String> {
+    while let Some((v, e)) = slots.pop() {
+        if v != expected {
+            return Some(format!(
+                "{aggregate}: a payment batch scheduled its payment at version {v}, where its history has {}",
+                if v < expected { "another event" } else { "a gap before it" }
+            ));
+        }
+        events.push(e);
+        expected += 1;
+    }
+    None
+}
+
 /// The organization's checkpoint key (Ed25519). Until the organization's
 /// PAdES key signs checkpoints, this software key does; keep its PKCS#8
 /// file with the other secrets.
@@ -245,6 +267,14 @@ impl Store {
         let mut expected_idx = 0i64;
         let mut prev: Hash = [0u8; 32];
         let mut dossier_events: Vec<Event> = Vec::new();
+        // The dossiers' payments scheduled by batches, from the batches'
+        // own (chained) events: they take their place in each dossier's
+        // history, at the version each names.
+        let mut slots = match self.batch_slots().await? {
+            Ok(s) => s,
+            Err(broken) => return Ok(Some(broken)),
+        };
+        let mut dossier_slots: Vec<(i64, Event)> = Vec::new();
         loop {
             let rows: Vec<(String, i64, Vec<u8>, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
                 "SELECT aggregate, idx, body, link FROM events WHERE aggregate > $1 OR (aggregate = $1 AND idx > $2) \
@@ -259,6 +289,9 @@ impl Store {
             for (aggregate, idx, body, link) in rows {
                 if current.as_deref() != Some(&aggregate) {
                     if let Some(done) = current.take() {
+                        if let Some(b) = trailing_slots(&done, &mut dossier_slots, expected_idx, &mut dossier_events) {
+                            return Ok(Some(b));
+                        }
                         if let Some(b) = self.finish_aggregate(&done, &dossier_events, &prev, report).await? {
                             return Ok(Some(b));
                         }
@@ -268,8 +301,19 @@ impl Store {
                     expected_idx = 0;
                     prev = [0u8; 32];
                     dossier_events.clear();
+                    dossier_slots =
+                        aggregate.strip_prefix("dossier:").and_then(|id| slots.remove(id)).unwrap_or_default();
+                    dossier_slots.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
+                }
+                // A version a batch's event holds for this dossier.
+                while dossier_slots.last().is_some_and(|(v, _)| *v == expected_idx) {
+                    if let Some((_, e)) = dossier_slots.pop() {
+                        dossier_events.push(e);
+                    }
+                    expected_idx += 1;
                 }
                 let here = format!("{aggregate} event {idx}");
+
                 if idx != expected_idx {
                     return Ok(Some(format!("{here}: expected event {expected_idx} (an event is missing)")));
                 }
@@ -299,15 +343,59 @@ impl Store {
             }
         }
         if let Some(done) = current.take() {
+            if let Some(b) = trailing_slots(&done, &mut dossier_slots, expected_idx, &mut dossier_events) {
+                return Ok(Some(b));
+            }
             if let Some(b) = self.finish_aggregate(&done, &dossier_events, &prev, report).await? {
                 return Ok(Some(b));
             }
+        }
+        if let Some((id, _)) = slots.iter().next() {
+            return Ok(Some(format!("dossier:{id}: a payment batch scheduled its payment but it has no events")));
         }
         let rows = self.count_dossiers().await?;
         if rows as usize != report.dossiers {
             return Ok(Some(format!("{rows} dossiers are stored but {} have events", report.dossiers)));
         }
         Ok(None)
+    }
+
+    /// What the batches' events scheduled: dossier → [(version, event)],
+    /// or the first batch event that cannot be read.
+    async fn batch_slots(
+        &self,
+    ) -> Result<std::result::Result<std::collections::HashMap<String, Vec<(i64, Event)>>, String>> {
+        let rows: Vec<(String, i64, i64, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT aggregate, idx, at, body FROM events WHERE kind = 'batch_created' ORDER BY seq",
+        )
+        .fetch_all(p)
+        .await?);
+        let mut out: std::collections::HashMap<String, Vec<(i64, Event)>> = Default::default();
+        for (aggregate, idx, at, body) in rows {
+            let here = format!("{aggregate} event {idx}");
+            let Some(batch) = aggregate.strip_prefix("batch:") else { continue };
+            #[derive(serde::Deserialize)]
+            struct Created {
+                #[serde(default)]
+                scheduled: Vec<(String, String, Option<i64>)>,
+            }
+            let created: Created = match self
+                .inner
+                .cipher
+                .open(&format!("{aggregate}#{idx}"), &body)
+                .map(|plain| serde_json::from_slice(&plain).map_err(|e| format!("{here}: unreadable event: {e}")))
+            {
+                Ok(Ok(c)) => c,
+                Ok(Err(e)) => return Ok(Err(e)),
+                Err(e) => return Ok(Err(format!("{here}: {e}"))),
+            };
+            for (reference, dossier, version) in created.scheduled {
+                let Some(version) = version else { continue };
+                let e = Event::PaymentScheduled { at, batch: Some(batch.to_owned()), reference: Some(reference) };
+                out.entry(dossier).or_default().push((version, e));
+            }
+        }
+        Ok(Ok(out))
     }
 
     /// For a dossier: its row must be what its events replay to.

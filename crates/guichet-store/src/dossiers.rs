@@ -75,6 +75,11 @@ pub struct StoredEvent {
     pub event: serde_json::Value,
     /// Hex of the chain link after this event.
     pub link: String,
+    /// The chain that holds this event when it is not the aggregate's own:
+    /// a payment batch's (`batch:ID`), whose one event scheduled the
+    /// payments of all its dossiers (`link` is then that event's link).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chain: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -254,25 +259,33 @@ impl Store {
                 }
                 q.fetch_all(p).await?
             });
+            let ids: Vec<String> = chunk.iter().map(|(i, _)| rows[*i].id.clone()).collect();
+            let mut slots = self.scheduled_by_batches(&ids, from).await?;
             let mut later: std::collections::HashMap<String, Vec<(i64, Vec<u8>)>> = Default::default();
             for (aggregate, idx, body) in found {
                 later.entry(aggregate).or_default().push((idx, body));
             }
             for ((i, from), aggregate) in chunk.iter().zip(&aggregates) {
-                let mut events = later.remove(aggregate).unwrap_or_default();
+                // Its own events and the batches' schedulings, by version.
+                let mut events: Vec<(i64, Event)> = later
+                    .remove(aggregate)
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|(idx, body)| Ok((*idx, self.open_event(aggregate, *idx, body)?)))
+                    .collect::<Result<_>>()?;
+                events.extend(slots.remove(&rows[*i].id).unwrap_or_default());
                 // Only up to the version read: a write that landed between
                 // the row's read and this one is not part of that row.
                 let to = rows[*i].version;
                 events.retain(|(idx, _)| (*from..to).contains(idx));
                 events.sort_by_key(|(idx, _)| *idx);
                 let row = &mut rows[*i];
-                if events.len() as i64 != row.version - from {
+                if events.len() as i64 != row.version - from
+                    || events.iter().zip(*from..).any(|((idx, _), expected)| *idx != expected)
+                {
                     return Err(StoreError::Corrupt(format!("{aggregate}: events missing after its snapshot")));
                 }
-                let events = events
-                    .iter()
-                    .map(|(idx, body)| self.open_event(aggregate, *idx, body))
-                    .collect::<Result<Vec<Event>>>()?;
+                let events: Vec<Event> = events.into_iter().map(|(_, e)| e).collect();
                 row.dossier = row
                     .dossier
                     .after(&events)
@@ -280,6 +293,40 @@ impl Store {
             }
         }
         Ok(())
+    }
+
+    /// The payments that batches scheduled for these dossiers at version
+    /// `from` or later (the batch's event stands for an event of the
+    /// dossier there: see [`Store::create_batch`]), as the dossier's event
+    /// at that version: id → [(version, event)].
+    pub(crate) async fn scheduled_by_batches(
+        &self,
+        ids: &[String],
+        from: i64,
+    ) -> Result<std::collections::HashMap<String, Vec<(i64, Event)>>> {
+        let mut out: std::collections::HashMap<String, Vec<(i64, Event)>> = Default::default();
+        if ids.is_empty() {
+            return Ok(out);
+        }
+        let mut m = crate::Marks::new(self.pg());
+        let sql = format!(
+            "SELECT p.dossier, p.version, p.reference, p.batch, b.created_at FROM payments p \
+             JOIN payment_batches b ON b.id = p.batch WHERE p.version >= {} AND p.dossier IN ({})",
+            m.next(),
+            m.list(ids.len())
+        );
+        let found: Vec<(String, i64, String, String, i64)> = on!(self.db(), p => {
+            let mut q = sqlx::query_as(&sql).bind(from);
+            for id in ids {
+                q = q.bind(id);
+            }
+            q.fetch_all(p).await?
+        });
+        for (dossier, version, reference, batch, at) in found {
+            let event = Event::PaymentScheduled { at, batch: Some(batch), reference: Some(reference) };
+            out.entry(dossier).or_default().push((version, event));
+        }
+        Ok(out)
     }
 
     /// An event of `aggregate` as stored (sealed JSON), opened.
@@ -325,12 +372,42 @@ impl Store {
         .bind(aggregate)
         .fetch_all(p)
         .await?);
-        rows.into_iter()
+        let mut out = rows
+            .into_iter()
             .map(|(seq, idx, kind, actor, at, body, link)| {
                 let event = self.open_event(aggregate, idx, &body)?;
-                Ok(StoredEvent { seq, index: idx, kind, actor, at, event, link: crate::hex(&link) })
+                Ok(StoredEvent { seq, index: idx, kind, actor, at, event, link: crate::hex(&link), chain: None })
             })
-            .collect()
+            .collect::<Result<Vec<_>>>()?;
+        if let Some(id) = aggregate.strip_prefix("dossier:") {
+            // The payments its batches scheduled, with the batch's event.
+            type Row = (i64, String, String, String, i64, i64, Vec<u8>);
+            let rows: Vec<Row> = on!(self.db(), p => sqlx::query_as(
+                "SELECT p.version, p.reference, p.batch, b.created_by, b.created_at, e.seq, e.link FROM payments p \
+                 JOIN payment_batches b ON b.id = p.batch \
+                 JOIN events e ON e.aggregate = 'batch:' || p.batch AND e.idx = 0 \
+                 WHERE p.dossier = $1 AND p.version IS NOT NULL",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?);
+            for (version, reference, batch, by, at, seq, link) in rows {
+                let e = Event::PaymentScheduled { at, batch: Some(batch.clone()), reference: Some(reference) };
+                let event = serde_json::to_value(&e).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                out.push(StoredEvent {
+                    seq,
+                    index: version,
+                    kind: event_kind(&event),
+                    actor: Some(by),
+                    at,
+                    event,
+                    link: crate::hex(&link),
+                    chain: Some(format!("batch:{batch}")),
+                });
+            }
+            out.sort_by_key(|e| e.index);
+        }
+        Ok(out)
     }
 
     /// A page of dossier summaries and the cursor of the next page.

@@ -33,7 +33,16 @@ pub struct NewPayment {
     pub amount: i64,
     pub currency: String,
     pub details: PayeeDetails,
+    /// For a credit: the dossier's version when it was read for the batch.
+    /// The batch's event schedules the dossier's payment at that version
+    /// (the dossier moves to `payment_scheduled`, version + 1); the batch
+    /// is refused whole if any dossier changed since. `None`: the dossier
+    /// does not change (a debit).
+    pub version: Option<i64>,
 }
+
+/// How many payees one sealed slice of a batch holds.
+const PAYEE_SLICE: usize = 1000;
 
 #[derive(Debug)]
 pub struct NewBatch {
@@ -51,8 +60,6 @@ pub struct NewBatch {
     /// (`Conflict { current: -3 }` if another batch took it since).
     pub file_number: i64,
     pub payments: Vec<NewPayment>,
-    /// The dossiers' events (payment scheduled), written with the batch.
-    pub dossiers: Vec<NewEvents>,
     /// The bank files, written once now: the second officer approves
     /// these bytes (their SHA-256 is on the batch) and they are kept sealed.
     pub files: Vec<BatchFile>,
@@ -109,8 +116,6 @@ pub struct PaymentRow {
     /// `scheduled`, `paid`, `returned` or `rejected`.
     pub state: String,
     pub reason: Option<String>,
-    #[serde(skip)]
-    pub details: PayeeDetails,
     pub updated_at: i64,
 }
 
@@ -152,11 +157,11 @@ type BatchTuple = (
     Option<String>,
     Option<i64>,
 );
-type PaymentTuple = (String, String, String, i64, String, String, Option<String>, Vec<u8>, i64);
+type PaymentTuple = (String, String, String, i64, String, String, Option<String>, i64);
 
 const BATCH_COLUMNS: &str = "id, direction, state, currency, count, total, file_number, created_local, execution_date, \
      created_by, created_at, approved_by, approved_at, pain001_sha256, cpa005_sha256, exported_at";
-const PAYMENT_COLUMNS: &str = "reference, batch, dossier, amount, currency, state, reason, details, updated_at";
+const PAYMENT_COLUMNS: &str = "reference, batch, dossier, amount, currency, state, reason, updated_at";
 
 fn batch_row(r: BatchTuple) -> BatchRow {
     BatchRow {
@@ -179,24 +184,20 @@ fn batch_row(r: BatchTuple) -> BatchRow {
     }
 }
 
-impl Store {
-    fn payment_row(&self, r: PaymentTuple) -> Result<PaymentRow> {
-        let plain = self.inner.cipher.open(&format!("payment:{}", r.0), &r.7)?;
-        let details =
-            serde_json::from_slice(&plain).map_err(|e| StoreError::Corrupt(format!("payment {}: {e}", r.0)))?;
-        Ok(PaymentRow {
-            reference: r.0,
-            batch: r.1,
-            dossier: r.2,
-            amount: r.3,
-            currency: r.4,
-            state: r.5,
-            reason: r.6,
-            details,
-            updated_at: r.8,
-        })
+fn payment_row(r: PaymentTuple) -> PaymentRow {
+    PaymentRow {
+        reference: r.0,
+        batch: r.1,
+        dossier: r.2,
+        amount: r.3,
+        currency: r.4,
+        state: r.5,
+        reason: r.6,
+        updated_at: r.7,
     }
+}
 
+impl Store {
     /// Dossiers in any of `states`, opened (for the payment queue and the
     /// loans), oldest change first. With `contacts`, each comes with its
     /// applicant's contact details, read in the same query (a queue of
@@ -288,19 +289,24 @@ impl Store {
         Ok(out)
     }
 
-    /// Creates a batch with its payments and the dossiers' events, in one
-    /// transaction; the file creation number is the next one. A dossier
-    /// changed meanwhile fails the whole batch (a conflict), nothing kept.
+    /// Creates a batch with its payments, in one transaction; the file
+    /// creation number is the next one. The batch is the record of its
+    /// payments: one event (`batch_created`, which names each payment's
+    /// dossier and the version it took), its payees sealed in slices, a
+    /// lean row per payment, and the dossiers moved to `payment_scheduled`
+    /// by one statement. A dossier changed since it was read fails the
+    /// whole batch (a conflict), nothing kept.
     pub async fn create_batch(&self, b: NewBatch) -> Result<BatchRow> {
         let c = &self.inner.cipher;
-        let mut sealed = Vec::with_capacity(b.payments.len());
-        for p in &b.payments {
-            let json = serde_json::to_vec(&p.details).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-            sealed.push(c.seal(&format!("payment:{}", p.reference), &json)?);
+        let mut slices = Vec::with_capacity(b.payments.len().div_ceil(PAYEE_SLICE));
+        for (n, chunk) in b.payments.chunks(PAYEE_SLICE).enumerate() {
+            let list: Vec<&PayeeDetails> = chunk.iter().map(|p| &p.details).collect();
+            let json = serde_json::to_vec(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            slices.push(c.seal(&format!("batch-payees:{}:{n}", b.id), &json)?);
         }
-        let appends = b.dossiers.into_iter().map(|n| self.prepare_append_with(n, false)).collect::<Result<Vec<_>>>()?;
         let total: i64 = b.payments.iter().map(|p| p.amount).sum();
         let count = b.payments.len() as i64;
+        let scheduled = b.payments.iter().filter(|p| p.version.is_some()).count() as u64;
         let mut files = Vec::with_capacity(b.files.len());
         for f in &b.files {
             file_column(&f.format)?;
@@ -309,14 +315,17 @@ impl Store {
         }
         let sha_of = |format: &str| files.iter().find(|f| f.0 == format).map(|f| f.1.clone());
         let (pain001, cpa005) = (sha_of("pain001"), sha_of("cpa005"));
+        // The payments in file order: [reference, dossier, version taken
+        // (null: the dossier does not change)].
         let event = serde_json::json!({
             "type": "batch_created", "direction": b.direction, "count": count, "total": total,
             "currency": b.currency, "execution_date": b.execution_date,
             "pain001_sha256": pain001, "cpa005_sha256": cpa005,
-            "payments": b.payments.iter().map(|p| &p.reference).collect::<Vec<_>>(),
+            "scheduled": b.payments.iter().map(|p| (&p.reference, &p.dossier, p.version)).collect::<Vec<_>>(),
         });
         let aggregate = format!("batch:{}", b.id);
         let pg = matches!(self.db(), crate::Db::Postgres(_));
+        let empty = if pg { "''::bytea" } else { "x''" };
         on!(self.db(), p => {
             let mut tx = p.begin().await?;
             crate::audit::lock_events_shared(self.db(), &mut *tx).await?;
@@ -352,38 +361,66 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            // Many rows per statement.
-            for (chunk_no, chunk) in b.payments.chunks(500).enumerate() {
+            for (n, body) in slices.iter().enumerate() {
+                sqlx::query("INSERT INTO batch_payees (batch, slice, body) VALUES ($1, $2, $3)")
+                    .bind(&b.id)
+                    .bind(n as i64)
+                    .bind(body)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            // Many lean rows per statement; the batch id and the time once.
+            for (chunk_no, chunk) in b.payments.chunks(1000).enumerate() {
+                // Numbered placeholders ($1 and $2 repeated), which both
+                // databases read.
                 let mut sql = String::from(
-                    "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at) VALUES ",
+                    "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at, \
+                     version) VALUES ",
                 );
-                let mut m = crate::Marks::new(pg);
                 for i in 0..chunk.len() {
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    let (a, b2) = (m.list(6), m.list(2));
-                    sql.push_str(&format!("({a}, 'scheduled', {b2})"));
+                    let k = 3 + 6 * i;
+                    sql.push_str(&format!(
+                        "(${k}, $1, ${}, ${}, ${}, ${}, 'scheduled', {empty}, $2, ${})",
+                        k + 1,
+                        k + 2,
+                        k + 3,
+                        k + 4,
+                        k + 5
+                    ));
                 }
-                let mut q = sqlx::query(&sql);
+                let mut q = sqlx::query(&sql).bind(&b.id).bind(b.at);
                 for (i, pay) in chunk.iter().enumerate() {
-                    let seq = (chunk_no * 500 + i) as i64;
-                    q = q
-                        .bind(&pay.reference)
-                        .bind(&b.id)
-                        .bind(seq)
-                        .bind(&pay.dossier)
-                        .bind(pay.amount)
-                        .bind(&pay.currency)
-                        .bind(&sealed[seq as usize])
-                        .bind(b.at);
+                    let seq = (chunk_no * 1000 + i) as i64;
+                    q = q.bind(&pay.reference).bind(seq).bind(&pay.dossier).bind(pay.amount).bind(&pay.currency)
+                        .bind(pay.version);
                 }
                 q.execute(&mut *tx).await.map_err(|e| {
                     if crate::unique_violation(&e) { StoreError::Taken("a payment reference") } else { e.into() }
                 })?;
             }
             append_event!(&mut *tx, self, &aggregate, Some(b.created_by.as_str()), b.at, &event);
-            apply_appends!(&mut *tx, &appends, pg)?;
+            // The dossiers leave the queue: each at the version the batch
+            // read (its snapshot stays there; reads replay the batch's
+            // scheduling after it).
+            if scheduled > 0 {
+                let moved = sqlx::query(
+                    "UPDATE dossiers SET state = 'payment_scheduled', version = p.version + 1, updated_at = $2, \
+                     snapshot_version = COALESCE(dossiers.snapshot_version, p.version) \
+                     FROM payments p WHERE p.batch = $1 AND p.version IS NOT NULL AND p.dossier = dossiers.id \
+                     AND dossiers.version = p.version",
+                )
+                .bind(&b.id)
+                .bind(b.at)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if moved != scheduled {
+                    return Err(StoreError::Conflict { current: -1 });
+                }
+            }
             tx.commit().await?;
         });
         self.batch(&b.id).await?.ok_or(StoreError::NotFound)
@@ -408,18 +445,64 @@ impl Store {
         Ok(rows.into_iter().map(batch_row).collect())
     }
 
-    /// A batch's payments in file order, opened.
+    /// A batch's payments in file order.
     pub async fn batch_payments(&self, id: &str) -> Result<Vec<PaymentRow>> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE batch = $1 ORDER BY seq");
         let rows: Vec<PaymentTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(id).fetch_all(p).await?);
-        rows.into_iter().map(|r| self.payment_row(r)).collect()
+        Ok(rows.into_iter().map(payment_row).collect())
+    }
+
+    /// A batch's payees in file order (one per payment of
+    /// [`Store::batch_payments`]), opened: from the batch's sealed slices,
+    /// or, for a batch built before them, from each payment's row.
+    pub async fn batch_payees(&self, id: &str) -> Result<Vec<PayeeDetails>> {
+        let slices: Vec<(i64, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+            "SELECT slice, body FROM batch_payees WHERE batch = $1 ORDER BY slice",
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?);
+        let count: i64 = on!(self.db(), p => sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE batch = $1")
+            .bind(id)
+            .fetch_one(p)
+            .await?);
+        let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        if slices.is_empty() {
+            let rows: Vec<(String, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
+                "SELECT reference, details FROM payments WHERE batch = $1 ORDER BY seq",
+            )
+            .bind(id)
+            .fetch_all(p)
+            .await?);
+            for (reference, sealed) in rows {
+                let plain = self.inner.cipher.open(&format!("payment:{reference}"), &sealed)?;
+                out.push(
+                    serde_json::from_slice(&plain)
+                        .map_err(|e| StoreError::Corrupt(format!("payment {reference}: {e}")))?,
+                );
+            }
+        } else {
+            for (n, (slice, sealed)) in slices.into_iter().enumerate() {
+                if slice != n as i64 {
+                    return Err(StoreError::Corrupt(format!("batch {id}: payee slice {n} is missing")));
+                }
+                let plain = self.inner.cipher.open(&format!("batch-payees:{id}:{n}"), &sealed)?;
+                let list: Vec<PayeeDetails> = serde_json::from_slice(&plain)
+                    .map_err(|e| StoreError::Corrupt(format!("batch {id}, payees {n}: {e}")))?;
+                out.extend(list);
+            }
+        }
+        if out.len() as i64 != count {
+            return Err(StoreError::Corrupt(format!("batch {id}: {count} payments but {} payees", out.len())));
+        }
+        Ok(out)
     }
 
     /// Payments by reference (those that exist).
     pub async fn payments_by_reference(&self, references: &[String]) -> Result<Vec<PaymentRow>> {
         let select = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE reference IN");
         let rows: Vec<PaymentTuple> = self.select_in(&select, references).await?;
-        rows.into_iter().map(|r| self.payment_row(r)).collect()
+        Ok(rows.into_iter().map(payment_row).collect())
     }
 
     /// Where the payments named stand (those that exist), payees left sealed.
@@ -442,7 +525,7 @@ impl Store {
     pub async fn dossier_payments(&self, dossier: &str) -> Result<Vec<PaymentRow>> {
         let sql = format!("SELECT {PAYMENT_COLUMNS} FROM payments WHERE dossier = $1 ORDER BY updated_at, reference");
         let rows: Vec<PaymentTuple> = on!(self.db(), p => sqlx::query_as(&sql).bind(dossier).fetch_all(p).await?);
-        rows.into_iter().map(|r| self.payment_row(r)).collect()
+        Ok(rows.into_iter().map(payment_row).collect())
     }
 
     /// The second officer's approval. Refused (`Conflict`) unless the batch

@@ -85,7 +85,6 @@ fn every_route_for_every_role() {
                 at: 1,
                 file_number: 1,
                 payments: vec![],
-                dossiers: vec![],
                 files: vec![],
             }))
             .expect("batch")

@@ -1,0 +1,16 @@
+-- A batch is the record of its payments. Its payees (name, bank details,
+-- remittance, a third party's email) are sealed in slices of 1,000, in the
+-- files' order, instead of one sealed value per payment row; a payment row
+-- is a lean index (reference, batch, number, dossier, amount, state), its
+-- `details` left empty.
+CREATE TABLE batch_payees (
+  batch TEXT NOT NULL REFERENCES payment_batches(id),
+  slice BIGINT NOT NULL,
+  body BYTEA NOT NULL,
+  PRIMARY KEY (batch, slice)
+);
+-- The dossier version a payment took: the batch's own event (batch_created,
+-- chained in `batch:ID`) schedules the payment of each of its dossiers at
+-- that version, in place of an event of each dossier. NULL: scheduled by
+-- an event of the dossier (before this migration), or a debit.
+ALTER TABLE payments ADD COLUMN version BIGINT;
