@@ -135,4 +135,57 @@ mod tests {
             });
         }
     }
+
+    /// A batch built before migration 11 keeps its payees in its payment
+    /// rows, each sealed: they are still read, in file order.
+    #[test]
+    fn payees_of_a_batch_from_before_slices_are_read_from_its_rows() {
+        for b in crate::testing::backends() {
+            let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
+            rt.block_on(async {
+                let opts = crate::testing::fresh_options(b).await.expect("database");
+                let store = crate::Store::open(opts).await.expect("open");
+                let db = store.db();
+                let before: Vec<_> = list(db).iter().filter(|m| m.0 < 11).copied().collect();
+                assert_eq!(run_list(db, &before).await.expect("up to 10").len(), 10);
+                let payee = |name: &str| crate::PayeeDetails {
+                    name: name.into(),
+                    institution: "006".into(),
+                    transit: "10000".into(),
+                    account: "1234567".into(),
+                    remittance: "r".into(),
+                    notify: None,
+                };
+                let sealed = |reference: &str, name: &str| {
+                    let json = serde_json::to_vec(&payee(name)).expect("json");
+                    store.inner.cipher.seal(&format!("payment:{reference}"), &json).expect("seal")
+                };
+                on!(db, p => {
+                    sqlx::query(
+                        "INSERT INTO payment_batches (id, direction, state, currency, count, total, file_number, \
+                         created_local, execution_date, created_by, created_at) \
+                         VALUES ('B', 'credit', 'created', 'CAD', 2, 3, 1, '', '', 'u', 1)",
+                    )
+                    .execute(p)
+                    .await
+                    .expect("old batch");
+                    for (seq, reference, name) in [(1i64, "P2", "Bob"), (0, "P1", "Alice")] {
+                        sqlx::query(
+                            "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, \
+                             updated_at) VALUES ($1, 'B', $2, 'd', 1, 'CAD', 'scheduled', $3, 1)",
+                        )
+                        .bind(reference)
+                        .bind(seq)
+                        .bind(sealed(reference, name))
+                        .execute(p)
+                        .await
+                        .expect("old payment");
+                    }
+                });
+                assert_eq!(run(db).await.expect("11"), vec![11]);
+                assert_eq!(store.batch_payees("B").await.expect("payees"), vec![payee("Alice"), payee("Bob")]);
+                store.close().await;
+            });
+        }
+    }
 }

@@ -369,32 +369,33 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            // Many lean rows per statement; the batch id and the time once.
-            for (chunk_no, chunk) in b.payments.chunks(1000).enumerate() {
-                // Numbered placeholders ($1 and $2 repeated), which both
-                // databases read.
+            // Many lean rows per statement (placeholders in the order of
+            // the text: SQLite's `?`; numbered ones cost SQLite a lookup by
+            // name per value).
+            for (chunk_no, chunk) in b.payments.chunks(500).enumerate() {
                 let mut sql = String::from(
                     "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at, \
                      version) VALUES ",
                 );
+                let mut m = crate::Marks::new(pg);
                 for i in 0..chunk.len() {
                     if i > 0 {
                         sql.push_str(", ");
                     }
-                    let k = 3 + 6 * i;
-                    sql.push_str(&format!(
-                        "(${k}, $1, ${}, ${}, ${}, ${}, 'scheduled', {empty}, $2, ${})",
-                        k + 1,
-                        k + 2,
-                        k + 3,
-                        k + 4,
-                        k + 5
-                    ));
+                    let (a, b2) = (m.list(6), m.list(2));
+                    sql.push_str(&format!("({a}, 'scheduled', {empty}, {b2})"));
                 }
-                let mut q = sqlx::query(&sql).bind(&b.id).bind(b.at);
+                let mut q = sqlx::query(&sql);
                 for (i, pay) in chunk.iter().enumerate() {
-                    let seq = (chunk_no * 1000 + i) as i64;
-                    q = q.bind(&pay.reference).bind(seq).bind(&pay.dossier).bind(pay.amount).bind(&pay.currency)
+                    let seq = (chunk_no * 500 + i) as i64;
+                    q = q
+                        .bind(&pay.reference)
+                        .bind(&b.id)
+                        .bind(seq)
+                        .bind(&pay.dossier)
+                        .bind(pay.amount)
+                        .bind(&pay.currency)
+                        .bind(b.at)
                         .bind(pay.version);
                 }
                 q.execute(&mut *tx).await.map_err(|e| {

@@ -655,6 +655,90 @@ fn bulk_writes_leave_snapshots_behind_and_reads_replay_them() {
     });
 }
 
+/// A batch schedules its dossiers' payments by its one event: each dossier
+/// moves to `payment_scheduled` at the version the batch read, its history
+/// shows the batch's event there, and the audit replays it. A dossier
+/// changed since it was read refuses the whole batch, nothing kept; a
+/// dossier put back in the queue by hand (to be paid twice) breaks the
+/// audit.
+#[test]
+fn a_batch_schedules_its_dossiers_by_one_event() {
+    on_each(|store, opts| async move {
+        let url = opts.url.clone();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let (id, _) = new_dossier(&store, "u_a", serde_json::json!({"n": i}), 1).await;
+            run(&store, &id, "u_a", Command::Submit, 2).await.expect("submit");
+            let cmd = Command::Decide { decision: approved(1_000 + i, "u_agent", 3), agreement_required: false };
+            run(&store, &id, "u_agent", cmd, 3).await.expect("decide");
+            ids.push(id);
+        }
+        let batch_of = |rows: &std::collections::HashMap<String, guichet_store::DossierRow>| {
+            ids.iter()
+                .enumerate()
+                .map(|(i, id)| guichet_store::NewPayment {
+                    version: Some(rows[id].version),
+                    ..payment(&format!("PAY-{i}"), id, 1_000 + i as i64, "Alice")
+                })
+                .collect::<Vec<_>>()
+        };
+        let read = store.dossiers(&ids).await.expect("read");
+        // The third changes after the read: a new account proposed.
+        let details =
+            guichet_core::BankDetails { institution: "006".into(), transit: "10000".into(), account: "7654321".into() };
+        run(&store, &ids[2], "u_agent", Command::ProposeBankChange { details }, 4).await.expect("propose");
+        let stale = credit_batch(&store, "B0", batch_of(&read)).await;
+        assert!(matches!(stale, Err(StoreError::Conflict { .. })), "{stale:?}");
+        assert!(store.batch("B0").await.expect("read").is_none(), "nothing kept");
+        assert!(store.batch_payments("B0").await.expect("read").is_empty(), "no payment kept");
+        let now = store.dossiers(&ids).await.expect("read");
+        assert_eq!((now[&ids[0]].state, now[&ids[0]].version), (State::Approved, read[&ids[0]].version));
+
+        let batch = credit_batch(&store, "B1", batch_of(&now)).await.expect("batch");
+        assert_eq!((batch.count, batch.total), (3, 3_003));
+        for (i, id) in ids.iter().enumerate() {
+            let before = now[id].version;
+            let row = store.dossier(id).await.expect("read").expect("exists");
+            assert_eq!((row.state, row.version), (State::PaymentScheduled, before + 1), "dossier {i}");
+            assert_eq!(row.dossier.payment_reference, Some(format!("PAY-{i}")));
+            let history = store.events(&format!("dossier:{id}")).await.expect("history");
+            assert_eq!(history.len() as i64, before + 1, "its own events and the batch's");
+            let last = history.last().expect("an event");
+            assert_eq!(
+                (last.index, last.kind.as_str(), last.chain.as_deref()),
+                (before, "payment_scheduled", Some("batch:B1"))
+            );
+            assert_eq!(last.event["reference"], format!("PAY-{i}"));
+        }
+        // The batch's one event names every dossier and its version.
+        let own = store.events("batch:B1").await.expect("batch events");
+        assert_eq!(own.len(), 1);
+        assert_eq!(own[0].event["scheduled"].as_array().map(Vec::len), Some(3));
+        let report = store.verify_audit(None).await.expect("verify");
+        assert_eq!(report.first_broken, None);
+        // The next write of a scheduled dossier follows the batch's event.
+        let v = run(&store, &ids[0], "u_finance", Command::MarkPaid { reference: "PAY-0".into() }, 5).await;
+        assert_eq!(v.expect("paid"), now[&ids[0]].version + 2);
+        assert_eq!(store.verify_audit(None).await.expect("verify").first_broken, None);
+
+        // By hand, the second dossier back in the queue, as if never paid.
+        store.close().await;
+        use sqlx::Connection;
+        let tamper = "UPDATE dossiers SET state = 'approved', version = version - 1 WHERE id = $1";
+        if url.starts_with("sqlite") {
+            let mut c = sqlx::SqliteConnection::connect(&url).await.expect("connect");
+            sqlx::query(tamper).bind(&ids[1]).execute(&mut c).await.expect("tamper");
+        } else {
+            let mut c = sqlx::PgConnection::connect(&url).await.expect("connect");
+            sqlx::query(tamper).bind(&ids[1]).execute(&mut c).await.expect("tamper");
+        }
+        let store = Store::open(opts).await.expect("reopen");
+        let broken = store.verify_audit(None).await.expect("verify").first_broken.expect("broken");
+        assert!(broken.starts_with(&format!("dossier:{}", ids[1])), "{broken}");
+        store.close().await;
+    });
+}
+
 /// Bulk writes past their statements' sizes (300 dossiers per update, 400
 /// events, 1,000 payments per statement and payees per sealed slice,
 /// catch-ups 200 at a time): 1,050 payments scheduled, some paid one by one (their snapshots current
