@@ -106,6 +106,9 @@ fn main() {
                         .expect("decide"),
                 );
                 let after = Dossier::replay(&events).expect("replay");
+                // The line the service writes with a decision.
+                let payment_line =
+                    app.payment_line_json(&program.id, &program.version, &after).await.expect("payment line");
                 let write = NewEvents {
                     dossier: format!("d_{i:032x}"),
                     expected_version: 0,
@@ -116,6 +119,7 @@ fn main() {
                     flags: vec![],
                     keys: vec![],
                     at: 4,
+                    payment_line,
                 };
                 let store = store.clone();
                 tasks.push(tokio::spawn(async move { store.append(write).await.expect("append") }));

@@ -472,6 +472,7 @@ impl App {
         )?;
         let id = guichet_store::new_id("e_")?;
         let after = row.dossier.after(&dossier_events)?;
+        let payment_line = self.payment_line_json(&row.program, &row.program_version, &after).await?;
         let version = self
             .store
             .write_envelope(
@@ -493,6 +494,7 @@ impl App {
                     flags: row.flags.clone(),
                     keys: vec![],
                     at: now,
+                    payment_line,
                 }),
             )
             .await?;
@@ -675,6 +677,7 @@ impl App {
                         now,
                     )?;
                     let dafter = drow.dossier.after(&dev)?;
+                    let payment_line = self.payment_line_json(&drow.program, &drow.program_version, &dafter).await?;
                     dossier_write = Some(NewEvents {
                         dossier: drow.id.clone(),
                         expected_version: drow.version,
@@ -685,6 +688,7 @@ impl App {
                         flags: drow.flags.clone(),
                         keys: vec![],
                         at: now,
+                        payment_line,
                     });
                 }
             }

@@ -271,6 +271,7 @@ impl App {
                 flags: flags.clone(),
                 keys,
                 at: now,
+                payment_line: self.payment_line_json(&row.program, &row.program_version, &after).await?,
             })
             .await?;
         // What was written, without reading it back.
@@ -412,6 +413,7 @@ impl App {
                 flags: flags.clone(),
                 keys,
                 at: now,
+                payment_line: None,
             })
             .await?;
         let view = DossierView::of(DossierRow {

@@ -9,7 +9,7 @@ use guichet_pay::{Batch, Direction, Originator, Payment};
 use guichet_store::{
     BatchFile, BatchRow, DossierRow, NewBatch, NewEvents, NewPayment, PayeeDetails, PaymentRow, Settlement,
 };
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use sha2::Digest;
 
 use crate::{App, AppError, Caller, DossierView, Result};
@@ -74,6 +74,39 @@ pub struct ReadyPayment {
     pub blocked: Option<String>,
     pub state: State,
     pub updated_at: i64,
+}
+
+/// The states a dossier of the payment queue is in.
+const QUEUE_STATES: [State; 3] = [State::Approved, State::AgreementSigned, State::PaymentReturned];
+
+/// A dossier's line in the payment queue, as the service computed it from
+/// the dossier when it last wrote it (kept sealed beside the dossier).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PayLine {
+    /// Cents, as decided.
+    pub amount: i64,
+    /// A third-party payee's name (the program's question); `None`: the
+    /// payee is the applicant, named as their account is when read.
+    pub name: Option<String>,
+    /// A third-party payee's email, told when the payment leaves.
+    pub notify: Option<String>,
+    pub bank: Option<BankDetails>,
+    /// Whether the dossier's state lets a payment go out.
+    pub payable: bool,
+    /// Why the amount or the bank details keep it back, if they do.
+    pub blocked: Option<String>,
+    /// A loan waiting for its agreement: not listed at all.
+    pub awaiting_agreement: bool,
+}
+
+/// A dossier of the payment queue: as listed, and what a batch takes.
+#[derive(Debug)]
+struct Queued {
+    id: String,
+    program: String,
+    version: i64,
+    ready: ReadyPayment,
+    line: PayLine,
 }
 
 /// A loan's repayment position.
@@ -146,43 +179,60 @@ impl App {
         })
     }
 
-    /// The payee of a dossier: name (`applicant_name`: the applicant's,
-    /// read with the dossier) and bank details (the confirmed change after
-    /// the decision, else the answer the program names).
-    async fn payee_with(
-        &self,
-        row: &DossierRow,
-        applicant_name: Option<String>,
-    ) -> Result<(String, Option<BankDetails>)> {
-        let p = self.program_of(row).await?;
+    /// A dossier's line in the payment queue, from the dossier itself
+    /// (`None` outside the queue's states). Written with every write of a
+    /// dossier (`NewEvents::payment_line`), so the queue opens no dossier.
+    pub async fn payment_line(&self, program: &str, program_version: &str, d: &Dossier) -> Result<Option<PayLine>> {
+        if !QUEUE_STATES.contains(&d.state) {
+            return Ok(None);
+        }
+        let p = self.program_version(program, program_version, None).await?;
         let payee = p.program.payee.as_ref();
-        let answers = &row.dossier.answers;
-        let name = match payee {
-            Some(x) if x.kind == guichet_rules::raw::PayeeKind::ThirdParty => x
-                .name
-                .as_ref()
-                .and_then(|q| answers.get(q))
-                .and_then(|v| v.as_str())
-                .map(str::to_owned)
-                .unwrap_or_default(),
-            _ => applicant_name.unwrap_or_default(),
-        };
-        let bank = row.dossier.bank.clone().or_else(|| {
+        let answers = &d.answers;
+        let third = payee.filter(|x| x.kind == guichet_rules::raw::PayeeKind::ThirdParty);
+        let name = third.map(|x| {
+            x.name.as_ref().and_then(|q| answers.get(q)).and_then(|v| v.as_str()).map(str::to_owned).unwrap_or_default()
+        });
+        let notify = third
+            .and_then(|x| x.email.as_ref())
+            .and_then(|q| answers.get(q))
+            .and_then(|v| v.as_str())
+            .filter(|e| guichet_core::Email::parse(e).is_ok())
+            .map(str::to_owned);
+        let bank = d.bank.clone().or_else(|| {
             payee.and_then(|x| x.bank_account.as_ref()).and_then(|q| answers.get(q)).and_then(bank_from_answer)
         });
-        Ok((name, bank))
+        let amount = d.decision.as_ref().and_then(|x| x.amount).unwrap_or(0);
+        let blocked = Self::blocked_by(d, amount, bank.as_ref());
+        Ok(Some(PayLine {
+            amount,
+            name,
+            notify,
+            bank,
+            payable: d.payable(),
+            blocked,
+            awaiting_agreement: d.state == State::Approved && d.agreement_required,
+        }))
     }
 
-    /// Why a dossier in a payable state cannot be paid now, if it cannot.
-    fn blocked(row: &DossierRow, name: &str, bank: Option<&BankDetails>) -> Option<String> {
-        let d = &row.dossier;
-        if !d.payable() {
-            return Some("not payable in this state".into());
+    /// [`App::payment_line`] as the store keeps it (JSON): what every
+    /// write of a dossier passes as `NewEvents::payment_line` (public for
+    /// writers that bypass the use cases, as the benchmark's setup does).
+    pub async fn payment_line_json(
+        &self,
+        program: &str,
+        program_version: &str,
+        d: &Dossier,
+    ) -> Result<Option<Vec<u8>>> {
+        match self.payment_line(program, program_version, d).await? {
+            Some(l) => Ok(Some(serde_json::to_vec(&l).map_err(|e| AppError::Internal(e.to_string()))?)),
+            None => Ok(None),
         }
-        if row.flags.iter().any(|f| f.starts_with("possible_duplicate")) {
-            return Some("possible duplicate: a case worker must clear the flag".into());
-        }
-        let amount = d.decision.as_ref().and_then(|x| x.amount).unwrap_or(0);
+    }
+
+    /// Why a payable dossier's own state keeps its payment back (the
+    /// amount and the bank details), if it does.
+    fn blocked_by(d: &Dossier, amount: i64, bank: Option<&BankDetails>) -> Option<String> {
         if amount <= 0 {
             return Some("the amount is zero".into());
         }
@@ -198,9 +248,23 @@ impl App {
             return Some("a change of bank details waits for a second employee's confirmation".into());
         }
         match bank {
-            None => return Some("no bank details".into()),
-            Some(b) if b.account().is_err() => return Some("the bank details are not valid".into()),
-            _ => {}
+            None => Some("no bank details".into()),
+            Some(b) if b.account().is_err() => Some("the bank details are not valid".into()),
+            _ => None,
+        }
+    }
+
+    /// Why a line cannot be paid now, if it cannot: its dossier's state,
+    /// a duplicate flag (the row's), its own reasons, then the name.
+    fn blocked(line: &PayLine, flags: &[String], name: &str) -> Option<String> {
+        if !line.payable {
+            return Some("not payable in this state".into());
+        }
+        if flags.iter().any(|f| f.starts_with("possible_duplicate")) {
+            return Some("possible duplicate: a case worker must clear the flag".into());
+        }
+        if let Some(why) = &line.blocked {
+            return Some(why.clone());
         }
         if name.trim().is_empty() {
             return Some("no payee name".into());
@@ -208,28 +272,52 @@ impl App {
         None
     }
 
-    async fn payment_queue(&self) -> Result<Vec<(DossierRow, ReadyPayment, Option<BankDetails>)>> {
-        let states = [State::Approved, State::AgreementSigned, State::PaymentReturned];
-        let rows = self.store.dossiers_in(&states, true).await?;
+    /// The payment queue, each dossier with its line: from the lines
+    /// written with the dossiers; a dossier without one for its current
+    /// version (written before lines, or by a write that kept none) is
+    /// opened and its line computed now.
+    async fn payment_queue(&self) -> Result<Vec<Queued>> {
+        let rows = self.store.payment_queue(&QUEUE_STATES).await?;
+        let missing: Vec<String> = rows.iter().filter(|r| r.line.is_none()).map(|r| r.id.clone()).collect();
+        let mut opened = if missing.is_empty() { Default::default() } else { self.store.dossiers(&missing).await? };
         let mut out = Vec::with_capacity(rows.len());
-        for (row, contact) in rows {
-            let (name, bank) = self.payee_with(&row, contact.map(|c| c.name)).await?;
-            let blocked = Self::blocked(&row, &name, bank.as_ref());
+        for r in rows {
+            let line: PayLine = match &r.line {
+                Some(json) => serde_json::from_slice(json)
+                    .map_err(|e| AppError::Internal(format!("dossier {}: payment line: {e}", r.id)))?,
+                None => {
+                    let Some(full) = opened.remove(&r.id) else { continue };
+                    // Read after the queue: a dossier that moved on since is
+                    // left for the next read.
+                    if full.version != r.version {
+                        continue;
+                    }
+                    match self.payment_line(&r.program, &r.program_version, &full.dossier).await? {
+                        Some(l) => l,
+                        None => continue,
+                    }
+                }
+            };
             // A loan still waiting for its agreement is not in the queue at all.
-            if row.state == State::Approved && row.dossier.agreement_required {
+            if line.awaiting_agreement {
                 continue;
             }
-            let line = ReadyPayment {
-                dossier: row.id.clone(),
-                program: row.program.clone(),
-                amount: row.amount.unwrap_or(0),
-                payee: name,
-                bank: bank.as_ref().and_then(masked),
-                blocked,
-                state: row.state,
-                updated_at: row.updated_at,
+            let name = match &line.name {
+                Some(third_party) => third_party.clone(),
+                None => r.contact.as_ref().map(|c| c.name.clone()).unwrap_or_default(),
             };
-            out.push((row, line, bank));
+            let blocked = Self::blocked(&line, &r.flags, &name);
+            let ready = ReadyPayment {
+                dossier: r.id.clone(),
+                program: r.program.clone(),
+                amount: line.amount,
+                payee: name,
+                bank: line.bank.as_ref().and_then(masked),
+                blocked,
+                state: r.state,
+                updated_at: r.updated_at,
+            };
+            out.push(Queued { id: r.id, program: r.program, version: r.version, ready, line });
         }
         Ok(out)
     }
@@ -238,7 +326,7 @@ impl App {
     /// (agreement signed where needed), and the ones held back, with why.
     pub async fn payments_ready(&self, by: &Caller) -> Result<Vec<ReadyPayment>> {
         by.may(Action::Pay, None)?;
-        Ok(self.payment_queue().await?.into_iter().map(|(_, l, _)| l).collect())
+        Ok(self.payment_queue().await?.into_iter().map(|q| q.ready).collect())
     }
 
     /// Builds a batch of credits from the ready dossiers (all of them, or
@@ -263,14 +351,12 @@ impl App {
         }
         // Taken out of the queue as they go in the batch (nothing copied).
         let mut queue: Vec<Option<_>> = self.payment_queue().await?.into_iter().map(Some).collect();
-        let blocked = |q: &Option<(DossierRow, ReadyPayment, Option<BankDetails>)>| {
-            q.as_ref().and_then(|(_, l, _)| l.blocked.as_deref()).map(str::to_owned)
-        };
+        let blocked = |q: &Option<Queued>| q.as_ref().and_then(|q| q.ready.blocked.as_deref()).map(str::to_owned);
         let chosen: Vec<usize> = if let Some(ids) = only {
             // Looked up by id: an officer may name thousands of a queue of
             // 100,000 (a scan per name was quadratic).
             let by_id: std::collections::HashMap<&str, usize> =
-                queue.iter().enumerate().filter_map(|(i, q)| q.as_ref().map(|(r, _, _)| (r.id.as_str(), i))).collect();
+                queue.iter().enumerate().filter_map(|(i, q)| q.as_ref().map(|q| (q.id.as_str(), i))).collect();
             let mut named = std::collections::HashSet::with_capacity(ids.len());
             let mut chosen = Vec::with_capacity(ids.len());
             for id in ids {
@@ -287,13 +373,12 @@ impl App {
             }
             chosen
         } else {
-            (0..queue.len()).filter(|i| queue[*i].as_ref().is_some_and(|(_, l, _)| l.blocked.is_none())).collect()
+            (0..queue.len()).filter(|i| queue[*i].as_ref().is_some_and(|q| q.ready.blocked.is_none())).collect()
         };
         if chosen.is_empty() {
             return Err(AppError::invalid("not_ready", "no dossier is ready for payment"));
         }
         let batch_id = format!("LOT-{}-{}", today.strftime("%Y%m%d"), &guichet_store::new_id("")?[..8].to_uppercase());
-        let actor = UserId(by.id().into());
         let mut payments = Vec::with_capacity(chosen.len());
         // References: one random prefix per batch (44 bits), then the
         // payment's number in the batch: unique, 19 characters as before,
@@ -303,33 +388,27 @@ impl App {
         }
         let prefix = guichet_store::new_id("")?[..11].to_uppercase();
         for (n, i) in chosen.into_iter().enumerate() {
-            let (row, line, bank) =
-                queue[i].take().ok_or_else(|| AppError::Internal("a dossier taken twice for a batch".into()))?;
-            let bank = bank.ok_or_else(|| AppError::Internal("a ready payment without bank details".into()))?;
+            let q = queue[i].take().ok_or_else(|| AppError::Internal("a dossier taken twice for a batch".into()))?;
+            let bank = q.line.bank.ok_or_else(|| AppError::Internal("a ready payment without bank details".into()))?;
             let reference = format!("P{prefix}{n:07}");
-            // The dossier's own rules say whether it may be scheduled; the
-            // batch's event records it (see `Store::create_batch`).
-            row.dossier.handle(
-                Command::SchedulePayment { batch: batch_id.clone(), reference: reference.clone() },
-                &actor,
-                now,
-            )?;
-            let notify = self.third_party_email(&row).await?;
-            let remittance = format!("{} {}", row.program, row.id);
+            let remittance = format!("{} {}", q.program, q.id);
+            // Ready: its line, written at this version, says the dossier's
+            // own rules allow the payment (`Dossier::payable`); the batch
+            // moves it only if it is still at this version.
             payments.push(NewPayment {
                 reference,
-                dossier: row.id.clone(),
-                amount: line.amount,
+                dossier: q.id,
+                amount: q.ready.amount,
                 currency: "CAD".into(),
                 details: PayeeDetails {
-                    name: line.payee,
+                    name: q.ready.payee,
                     institution: bank.institution,
                     transit: bank.transit,
                     account: bank.account,
                     remittance,
-                    notify,
+                    notify: q.line.notify,
                 },
-                version: Some(row.version),
+                version: Some(q.version),
             });
         }
         self.record_batch(by, batch_id, Direction::Credit, execution, payments).await
@@ -607,19 +686,6 @@ impl App {
         Ok(())
     }
 
-    /// A third-party payee's email (the program names its question), if
-    /// the applicant gave a valid one.
-    async fn third_party_email(&self, row: &DossierRow) -> Result<Option<String>> {
-        let prog = self.program_of(row).await?;
-        let third = prog.program.payee.as_ref().filter(|x| x.kind == guichet_rules::raw::PayeeKind::ThirdParty);
-        Ok(third
-            .and_then(|x| x.email.as_ref())
-            .and_then(|q| row.dossier.answers.get(q))
-            .and_then(|v| v.as_str())
-            .filter(|e| guichet_core::Email::parse(e).is_ok())
-            .map(str::to_owned))
-    }
-
     /// Reminders to borrowers 30 and 7 days before their loan is due (each
     /// once). Returns how many were queued.
     pub async fn repayment_reminders(&self) -> Result<usize> {
@@ -686,12 +752,12 @@ impl App {
             lines.iter().filter_map(|l| payments.get(&l.reference)).map(|p| p.dossier.clone()).collect();
         ids.sort_unstable();
         ids.dedup();
-        let mut touched: std::collections::HashMap<String, (i64, Dossier, Vec<String>)> = self
+        let mut touched: std::collections::HashMap<String, (i64, Dossier, Vec<String>, String)> = self
             .store
             .dossiers(&ids)
             .await?
             .into_iter()
-            .map(|(id, row)| (id, (row.version, row.dossier, row.flags)))
+            .map(|(id, row)| (id, (row.version, row.dossier, row.flags, row.program_version)))
             .collect();
         let mut report = ReturnsReport { paid: 0, returned: 0, repayments: 0, pending };
         for l in &lines {
@@ -759,6 +825,8 @@ impl App {
                             flags: entry.2.clone(),
                             keys: vec![],
                             at: now,
+                            // A returned payment's dossier is back in the queue.
+                            payment_line: self.payment_line_json(&after.program, &entry.3, &after).await?,
                         });
                         entry.0 += events.len() as i64;
                         entry.1 = after;

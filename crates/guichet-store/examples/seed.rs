@@ -103,5 +103,6 @@ fn dossier(i: usize) -> NewEvents {
         flags: if i % 97 == 0 { vec!["possible_duplicate:bank:d_x".into()] } else { vec![] },
         keys: vec![],
         at: t,
+        payment_line: None,
     }
 }

@@ -26,6 +26,11 @@ pub struct NewEvents {
     /// keyed digests are stored.
     pub keys: Vec<(String, String)>,
     pub at: i64,
+    /// The dossier's line in the payment queue after this write (the
+    /// service's JSON, sealed here), for a dossier the queue lists; read
+    /// back by [`Store::payment_queue`] while the dossier stays at this
+    /// write's version.
+    pub payment_line: Option<Vec<u8>>,
 }
 
 /// A dossier as stored.
@@ -203,6 +208,10 @@ impl Store {
             snapshot,
             keys: n.keys.iter().map(|(k, v)| (k.clone(), c.blind(k, v))).collect(),
             program: n.after.program.clone(),
+            line: match &n.payment_line {
+                Some(json) => Some(c.seal(&format!("payment-line:{}", n.dossier), json)?),
+                None => None,
+            },
         };
         Ok(append)
     }

@@ -34,7 +34,7 @@ pub use crypt::DataKey;
 pub use dossiers::{DossierRow, DossierSummary, NewEvents, ProgramStats, Queue, QueueOrder, StoredEvent};
 pub use payments::{
     BatchFile, BatchRow, KeyedMail, MailLogLine, NewBatch, NewPayment, PayeeDetails, PaymentRow, PaymentStatus,
-    Settlement,
+    QueueRow, Settlement,
 };
 pub use signatures::{CertificateRow, EnvelopeRow, EnvelopeWrite, SigningLink};
 pub use users::{ApiToken, Contact, NewUser, OutgoingMail, Session, UserRow};

@@ -1010,6 +1010,7 @@ mod tests {
                         flags: vec![],
                         keys: vec![],
                         at: 1,
+                        payment_line: None,
                     };
                     store.append(write).await.expect("append");
                 }

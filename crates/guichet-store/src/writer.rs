@@ -47,7 +47,30 @@ pub(crate) struct Append {
     pub snapshot: Option<Vec<u8>>,
     pub keys: Vec<(String, Vec<u8>)>,
     pub program: String,
+    /// The dossier's payment line after this write, sealed (see
+    /// `NewEvents::payment_line`).
+    pub line: Option<Vec<u8>>,
 }
+
+/// Writes (or replaces) a dossier's payment line, at the version `a`
+/// brings it to.
+macro_rules! upsert_line {
+    ($conn:expr, $a:expr) => {{
+        let a: &$crate::writer::Append = $a;
+        if let Some(line) = &a.line {
+            sqlx::query(
+                "INSERT INTO payment_lines (dossier, version, body) VALUES ($1, $2, $3) \
+                 ON CONFLICT (dossier) DO UPDATE SET version = excluded.version, body = excluded.body",
+            )
+            .bind(&a.dossier)
+            .bind(a.expected + a.events.len() as i64)
+            .bind(line)
+            .execute(&mut *$conn)
+            .await?;
+        }
+    }};
+}
+pub(crate) use upsert_line;
 
 struct Job {
     append: Append,
@@ -223,6 +246,7 @@ macro_rules! apply_append {
                 .execute(&mut *conn)
                 .await?;
             }
+            $crate::writer::upsert_line!(conn, a);
             Ok::<i64, $crate::StoreError>(version)
         }
         .await
@@ -370,6 +394,11 @@ macro_rules! apply_appends {
                 let done = q.execute(&mut *conn).await?.rows_affected();
                 if done != chunk.len() as u64 {
                     return Err($crate::StoreError::Conflict { current: -1 });
+                }
+                // The few lines (a returned payment's dossier is back in the
+                // queue), one by one.
+                for a in chunk {
+                    $crate::writer::upsert_line!(conn, *a);
                 }
             }
             Ok::<(), $crate::StoreError>(())

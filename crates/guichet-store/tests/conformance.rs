@@ -42,6 +42,7 @@ async fn new_dossier(store: &Store, applicant: &str, answers: serde_json::Value,
             flags: vec![],
             keys: vec![],
             at,
+            payment_line: None,
         })
         .await
         .expect("append");
@@ -69,6 +70,7 @@ async fn run(store: &Store, id: &str, who: &str, cmd: Command, at: i64) -> Resul
             flags: row.flags.clone(),
             keys: vec![],
             at,
+            payment_line: None,
         })
         .await
 }
@@ -109,6 +111,7 @@ fn a_stale_version_is_a_conflict_and_writes_nothing() {
             flags: vec![],
             keys: vec![],
             at: 5,
+            payment_line: None,
         };
         assert!(matches!(store.append(stale(1)).await, Err(StoreError::Conflict { current: 2 })));
         assert_eq!(store.events(&format!("dossier:{id}")).await.expect("events").len(), 2);
@@ -250,6 +253,7 @@ fn duplicates_are_found_by_keyed_digest_among_open_dossiers() {
                     flags: vec![],
                     keys: vec![("bank".into(), if i < 2 { "815-30001-1234567".into() } else { "other".into() })],
                     at: 10,
+                    payment_line: None,
                 })
                 .await
                 .expect("submit");
@@ -496,6 +500,7 @@ fn by_finance(dossier: &str, version: i64, events: Vec<Event>, after: Dossier, a
         flags: vec![],
         keys: vec![],
         at,
+        payment_line: None,
     }
 }
 

@@ -14,3 +14,13 @@ CREATE TABLE batch_payees (
 -- that version, in place of an event of each dossier. NULL: scheduled by
 -- an event of the dossier (before this migration), or a debit.
 ALTER TABLE payments ADD COLUMN version INTEGER;
+-- The payment queue's lean projection: each dossier's payment line (payee,
+-- bank details, amount, whether and why it cannot be paid), sealed, as the
+-- service computed it when it wrote the dossier at `version`. The queue
+-- reads these instead of opening every dossier; a line whose version is
+-- not its dossier's is not used (the queue opens that dossier instead).
+CREATE TABLE payment_lines (
+  dossier TEXT PRIMARY KEY REFERENCES dossiers(id),
+  version INTEGER NOT NULL,
+  body BLOB NOT NULL
+);
