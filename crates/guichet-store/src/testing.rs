@@ -62,3 +62,9 @@ pub async fn fresh_store(backend: &str) -> Result<(Store, Options)> {
     store.migrate().await?;
     Ok((store, opts))
 }
+
+/// Forgets every dossier's payment line (a projection: the payment queue
+/// then opens each dossier instead), so a test can compare both reads.
+pub async fn forget_payment_lines(store: &Store) -> Result<u64> {
+    Ok(crate::on!(store.db(), p => sqlx::query("DELETE FROM payment_lines").execute(p).await?.rows_affected()))
+}

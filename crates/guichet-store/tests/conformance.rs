@@ -744,6 +744,36 @@ fn a_batch_schedules_its_dossiers_by_one_event() {
     });
 }
 
+/// A dossier's payment line is read back, opened, while the dossier stays
+/// at the version it was written with; after a write that keeps none, the
+/// queue has no line for it (the service then opens the dossier).
+#[test]
+fn a_payment_line_holds_for_its_version_only() {
+    on_each(|store, _| async move {
+        let (id, _) = new_dossier(&store, "u_a", serde_json::json!({"n": 1}), 1).await;
+        run(&store, &id, "u_a", Command::Submit, 2).await.expect("submit");
+        let row = store.dossier(&id).await.expect("read").expect("exists");
+        let cmd = Command::Decide { decision: approved(1_000, "u_agent", 3), agreement_required: false };
+        let events = row.dossier.handle(cmd, &UserId("u_agent".into()), 3).expect("decide");
+        let after = row.dossier.after(&events).expect("after");
+        let line = br#"{"amount":1000,"payee":"Alice"}"#.to_vec();
+        let write = NewEvents { payment_line: Some(line.clone()), ..by_finance(&id, row.version, events, after, 3) };
+        let v = store.append(write).await.expect("decide");
+        let queue = store.payment_queue(&[State::Approved]).await.expect("queue");
+        assert_eq!(queue.len(), 1);
+        assert_eq!((queue[0].id.as_str(), queue[0].version, queue[0].state), (id.as_str(), v, State::Approved));
+        assert_eq!(queue[0].line.as_deref(), Some(line.as_slice()), "opened as written");
+        assert_eq!(queue[0].contact, None, "u_a has no account");
+        // Another write, without a line: the old one no longer holds.
+        let details =
+            guichet_core::BankDetails { institution: "006".into(), transit: "10000".into(), account: "7654321".into() };
+        run(&store, &id, "u_agent", Command::ProposeBankChange { details }, 4).await.expect("propose");
+        let queue = store.payment_queue(&[State::Approved]).await.expect("queue");
+        assert_eq!((queue[0].version, queue[0].line.as_deref()), (v + 1, None));
+        assert!(store.payment_queue(&[State::Paid]).await.expect("queue").is_empty());
+    });
+}
+
 /// Bulk writes past their statements' sizes (300 dossiers per update, 400
 /// events, 1,000 payments per statement and payees per sealed slice,
 /// catch-ups 200 at a time): 1,050 payments scheduled, some paid one by one (their snapshots current

@@ -101,6 +101,12 @@ fn signed_loans_are_paid_by_bank_files_and_repaid() {
         assert_eq!(ready_line(&ready, &a)["payee"], "Gestion immobilière Tremblay inc.");
         assert_eq!(ready_line(&ready, &a)["bank"], "815-12345-****567");
         assert!(ready_line(&ready, &c)["blocked"].as_str().is_some_and(|w| w.contains("duplicate")), "{ready}");
+        // The queue read from the payment lines written with the dossiers
+        // is the queue read from the dossiers themselves: with the lines
+        // forgotten, each dossier is opened and gives the same line.
+        let forgotten = s.rt.block_on(guichet_store::testing::forget_payment_lines(&s.app.store)).expect("forget");
+        assert_eq!(forgotten, 3, "a line for each signed loan");
+        assert_eq!(p.fin1.get("/api/v1/payments/ready").1, ready);
 
         // A held-back dossier cannot be forced into a batch.
         let (st, e) = p.fin1.post("/api/v1/payments/batches", json!({"dossiers": [c]}));
