@@ -292,7 +292,7 @@ impl App {
                     if full.version != r.version {
                         continue;
                     }
-                    match self.payment_line(&r.program, &r.program_version, &full.dossier).await? {
+                    match self.payment_line(&r.program, &full.program_version, &full.dossier).await? {
                         Some(l) => l,
                         None => continue,
                     }

@@ -72,6 +72,22 @@ pub struct BatchFile {
     pub bytes: Vec<u8>,
 }
 
+/// zlib at its fastest level: bank files are repetitive text (tags, fixed
+/// fields padded with blanks).
+fn deflate(bytes: &[u8]) -> Result<Vec<u8>> {
+    use std::io::Write;
+    let mut z = flate2::write::ZlibEncoder::new(Vec::with_capacity(bytes.len() / 8), flate2::Compression::fast());
+    z.write_all(bytes).map_err(|e| StoreError::Corrupt(format!("compressing a bank file: {e}")))?;
+    z.finish().map_err(|e| StoreError::Corrupt(format!("compressing a bank file: {e}")))
+}
+
+fn inflate(packed: &[u8]) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut out = Vec::with_capacity(packed.len() * 8);
+    flate2::read::ZlibDecoder::new(packed).read_to_end(&mut out)?;
+    Ok(out)
+}
+
 /// The next batch's sequence number (1, 2, …; never reused).
 const NEXT_FILE_NUMBER: &str = "SELECT CAST(COALESCE(MAX(file_number), 0) + 1 AS BIGINT) FROM payment_batches";
 
@@ -110,7 +126,6 @@ pub struct BatchRow {
 pub struct QueueRow {
     pub id: String,
     pub program: String,
-    pub program_version: String,
     pub applicant: String,
     pub state: State,
     pub version: i64,
@@ -327,38 +342,25 @@ impl Store {
             return Ok(Vec::new());
         }
         let sql = format!(
-            "SELECT d.id, d.program, d.program_version, d.applicant, d.state, d.version, d.updated_at, d.flags, \
-             l.version, l.body, u.contact, u.language FROM dossiers d \
-             LEFT JOIN payment_lines l ON l.dossier = d.id LEFT JOIN users u ON u.id = d.applicant \
-             WHERE d.state IN ({list})"
+            "SELECT d.id, d.program, d.applicant, d.state, d.version, d.updated_at, d.flags, l.body, u.contact, \
+             u.language FROM dossiers d \
+             LEFT JOIN payment_lines l ON l.dossier = d.id AND l.version = d.version \
+             LEFT JOIN users u ON u.id = d.applicant WHERE d.state IN ({list})"
         );
-        type Row = (
-            String,
-            String,
-            String,
-            String,
-            String,
-            i64,
-            i64,
-            String,
-            Option<i64>,
-            Option<Vec<u8>>,
-            Option<Vec<u8>>,
-            Option<String>,
-        );
+        // Few columns: sqlx copies each value of each of 100,000 rows.
+        type Row = (String, String, String, String, i64, i64, String, Option<Vec<u8>>, Option<Vec<u8>>, Option<String>);
         let mut out = Vec::new();
         let c = &self.inner.cipher;
         let mut take = |r: Row| -> Result<()> {
-            let (id, program, program_version, applicant, state, version, updated_at, flags) =
-                (r.0, r.1, r.2, r.3, r.4, r.5, r.6, r.7);
-            let line = match (r.8, r.9) {
-                (Some(v), Some(body)) if v == version => Some(c.open(&format!("payment-line:{id}"), &body)?),
-                _ => None,
+            let (id, program, applicant, state, version, updated_at, flags) = (r.0, r.1, r.2, r.3, r.4, r.5, r.6);
+            let line = match r.7 {
+                Some(body) => Some(c.open(&format!("payment-line:{id}"), &body)?),
+                None => None,
             };
             // The language is never NULL in an account: NULL is no account.
-            let contact = match r.11 {
+            let contact = match r.9 {
                 Some(language) => {
-                    let (email, name) = self.open_contact(&applicant, r.10.as_deref())?;
+                    let (email, name) = self.open_contact(&applicant, r.8.as_deref())?;
                     Some(crate::Contact { email, name, language })
                 }
                 None => None,
@@ -368,7 +370,6 @@ impl Store {
                 flags: serde_json::from_str(&flags).map_err(|e| StoreError::Corrupt(e.to_string()))?,
                 id,
                 program,
-                program_version,
                 applicant,
                 version,
                 updated_at,
@@ -406,14 +407,29 @@ impl Store {
         let total: i64 = b.payments.iter().map(|p| p.amount).sum();
         let count = b.payments.len() as i64;
         let scheduled = b.payments.iter().filter(|p| p.version.is_some()).count() as u64;
-        let mut files = Vec::with_capacity(b.files.len());
+        let mut digests = Vec::with_capacity(b.files.len());
         for f in &b.files {
             file_column(&f.format)?;
-            let sealed = c.seal(&format!("payment-file:{}:{}", b.id, f.format), &f.bytes)?;
-            files.push((f.format.as_str(), crate::hex(&sha2::Sha256::digest(&f.bytes)), sealed));
+            digests.push((f.format.clone(), crate::hex(&sha2::Sha256::digest(&f.bytes))));
         }
-        let sha_of = |format: &str| files.iter().find(|f| f.0 == format).map(|f| f.1.clone());
+        let sha_of = |format: &str| digests.iter().find(|f| f.0 == format).map(|f| f.1.clone());
         let (pain001, cpa005) = (sha_of("pain001"), sha_of("cpa005"));
+        // The files compressed and sealed on another thread while the
+        // transaction writes the rest (tens of MB: the longest step).
+        let sealer = {
+            let store = self.clone();
+            let (id, files) = (b.id.clone(), b.files);
+            tokio::task::spawn_blocking(move || -> Result<Vec<(String, Vec<u8>)>> {
+                files
+                    .into_iter()
+                    .map(|f| {
+                        let packed = deflate(&f.bytes)?;
+                        let sealed = store.inner.cipher.seal(&format!("payment-file:{id}:{}", f.format), &packed)?;
+                        Ok((f.format, sealed))
+                    })
+                    .collect()
+            })
+        };
         // The payments in file order: [reference, dossier, version taken
         // (null: the dossier does not change)].
         let event = serde_json::json!({
@@ -451,15 +467,6 @@ impl Store {
             .bind(&cpa005)
             .execute(&mut *tx)
             .await?;
-            // Their digests are the batch's (pain001_sha256, cpa005_sha256).
-            for (format, _, sealed) in &files {
-                sqlx::query("INSERT INTO payment_files (batch, format, body) VALUES ($1, $2, $3)")
-                    .bind(&b.id)
-                    .bind(*format)
-                    .bind(sealed)
-                    .execute(&mut *tx)
-                    .await?;
-            }
             for (n, body) in slices.iter().enumerate() {
                 sqlx::query("INSERT INTO batch_payees (batch, slice, body) VALUES ($1, $2, $3)")
                     .bind(&b.id)
@@ -520,6 +527,16 @@ impl Store {
                 if moved != scheduled {
                     return Err(StoreError::Conflict { current: -1 });
                 }
+            }
+            // Their digests are the batch's (pain001_sha256, cpa005_sha256).
+            let files = sealer.await.map_err(|e| StoreError::Corrupt(format!("sealing the bank files: {e}")))??;
+            for (format, sealed) in &files {
+                sqlx::query("INSERT INTO payment_files (batch, format, body, encoding) VALUES ($1, $2, $3, 'deflate')")
+                    .bind(&b.id)
+                    .bind(format)
+                    .bind(sealed)
+                    .execute(&mut *tx)
+                    .await?;
             }
             tx.commit().await?;
         });
@@ -662,13 +679,20 @@ impl Store {
     pub async fn payment_file(&self, batch: &str, format: &str) -> Result<Option<(Vec<u8>, String)>> {
         let column = file_column(format)?;
         let sql = format!(
-            "SELECT f.body, b.{column} FROM payment_files f JOIN payment_batches b ON b.id = f.batch \
+            "SELECT f.body, f.encoding, b.{column} FROM payment_files f JOIN payment_batches b ON b.id = f.batch \
              WHERE f.batch = $1 AND f.format = $2"
         );
-        let row: Option<(Vec<u8>, Option<String>)> =
+        let row: Option<(Vec<u8>, Option<String>, Option<String>)> =
             on!(self.db(), p => sqlx::query_as(&sql).bind(batch).bind(format).fetch_optional(p).await?);
-        let Some((sealed, approved)) = row else { return Ok(None) };
-        let bytes = self.inner.cipher.open(&format!("payment-file:{batch}:{format}"), &sealed)?;
+        let Some((sealed, encoding, approved)) = row else { return Ok(None) };
+        let opened = self.inner.cipher.open(&format!("payment-file:{batch}:{format}"), &sealed)?;
+        let bytes = match encoding.as_deref() {
+            None => opened,
+            Some("deflate") => {
+                inflate(&opened).map_err(|e| StoreError::Corrupt(format!("batch {batch}: its {format} file: {e}")))?
+            }
+            Some(other) => return Err(StoreError::Corrupt(format!("batch {batch}: file encoding {other:?}"))),
+        };
         let sha = crate::hex(&sha2::Sha256::digest(&bytes));
         if approved.as_deref() != Some(sha.as_str()) {
             return Err(StoreError::Corrupt(format!("batch {batch}: its {format} file is not the one approved")));
