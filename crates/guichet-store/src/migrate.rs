@@ -137,9 +137,13 @@ mod tests {
     }
 
     /// A batch built before migration 11 keeps its payees in its payment
-    /// rows, each sealed: they are still read, in file order.
+    /// rows, each sealed, and its bank files as written (not compressed):
+    /// both are still read, the payees in file order, the file byte for
+    /// byte.
     #[test]
     fn payees_of_a_batch_from_before_slices_are_read_from_its_rows() {
+        use sha2::Digest;
+        const FILE: &[u8] = b"<Document>pain.001 as written in 2025</Document>";
         for b in crate::testing::backends() {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
@@ -163,12 +167,18 @@ mod tests {
                 on!(db, p => {
                     sqlx::query(
                         "INSERT INTO payment_batches (id, direction, state, currency, count, total, file_number, \
-                         created_local, execution_date, created_by, created_at) \
-                         VALUES ('B', 'credit', 'created', 'CAD', 2, 3, 1, '', '', 'u', 1)",
+                         created_local, execution_date, created_by, created_at, pain001_sha256) \
+                         VALUES ('B', 'credit', 'created', 'CAD', 2, 3, 1, '', '', 'u', 1, $1)",
                     )
+                    .bind(crate::hex(&sha2::Sha256::digest(FILE)))
                     .execute(p)
                     .await
                     .expect("old batch");
+                    sqlx::query("INSERT INTO payment_files (batch, format, body) VALUES ('B', 'pain001', $1)")
+                        .bind(store.inner.cipher.seal("payment-file:B:pain001", FILE).expect("seal"))
+                        .execute(p)
+                        .await
+                        .expect("old file");
                     for (seq, reference, name) in [(1i64, "P2", "Bob"), (0, "P1", "Alice")] {
                         sqlx::query(
                             "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, \
@@ -184,6 +194,8 @@ mod tests {
                 });
                 assert_eq!(run(db).await.expect("11"), vec![11]);
                 assert_eq!(store.batch_payees("B").await.expect("payees"), vec![payee("Alice"), payee("Bob")]);
+                let (bytes, _) = store.payment_file("B", "pain001").await.expect("file").expect("kept");
+                assert_eq!(bytes, FILE);
                 store.close().await;
             });
         }
