@@ -6,8 +6,8 @@
 # SMTP server by guichet and by Python's smtplib on one connection, and
 # SQLite's own floor for the batch's reads and writes (driven from C by
 # Python's sqlite3 on the same schema, nothing sealed or checked), for
-# guichet's model and for the batch-document model ARCHITECTURE.md
-# describes.
+# guichet's model (the batch document, ARCHITECTURE.md) and the models
+# before it.
 #
 #   bash bench/payments_compare.sh [N] [M]      # defaults 100000 10000
 set -euo pipefail
@@ -23,11 +23,11 @@ fi
 echo "== machine"; nproc; grep -m1 'model name' /proc/cpuinfo || true
 echo "== guichet (release, SQLite)"
 cargo bench -q -p guichet-app --bench payments -- "$N" "$M"
-echo "== SQLite's floor for the same batch (Python's sqlite3, guichet's schema)"
+echo "== SQLite's floor for the same batch, guichet's model (Python's sqlite3, guichet's schema)"
+python3 bench/payments/sqlite_floor.py "$N" --files --batch-document
+echo "== SQLite's floor for the models before (an event per dossier; with snapshots in the rows)"
 python3 bench/payments/sqlite_floor.py "$N" --files
 python3 bench/payments/sqlite_floor.py "$N" --files --snapshots-in-rows
-echo "== SQLite's floor for the model the 2-second target needs (ARCHITECTURE.md)"
-python3 bench/payments/sqlite_floor.py "$N" --files --batch-document
 echo "== python-sepaxml (same N transfers)"
 "$VENV/bin/python" bench/payments/sepaxml_pain001.py "$N"
 echo "== Python smtplib, one connection, same kind of sink"

@@ -16,13 +16,16 @@ migration 0010 (what the dossier UPDATE rewrites is a small row);
 --files also writes the two bank files in the transaction (43 and 24 MB at
 100,000 payments, as guichet's), which guichet does and the plain floor
 leaves out.
---batch-document is the floor of another model, not guichet's today: the
-batch holds its payees (in its files) and each payment is a lean index row
-(no sealed details); no dossier event is written and the dossiers leave
-the queue by one set-based UPDATE from the batch's rows (version bumped,
-state checked). Left out: the batch's one event and its one sealed list
-of payees (two rows); kept: the queue read of today's model (that model
-would read a lean projection instead, less).
+--batch-document is the floor of guichet's model since migration 11 (the
+default is the model before it, one event per dossier): the queue is read
+from the payment lines (about 300 sealed bytes per dossier, the dossier's
+plain columns and the applicant's contact), not from the snapshots; the
+batch holds its payees in sealed slices of 1,000 and names its dossiers in
+its one event; each payment is a lean index row; no dossier event is
+written and the dossiers leave the queue by one set-based UPDATE from the
+batch's rows (version bumped, version checked); the two files are stored
+compressed (zlib level 1 of files made like guichet's, as guichet keeps
+them).
 """
 
 import os
@@ -76,9 +79,37 @@ with tempfile.TemporaryDirectory() as d:
     updates = [(os.urandom(32), i) for i in ids]
 
     files = [os.urandom(N * 433), os.urandom(N * 244)] if FILES else []
+    if FILES and DOCUMENT:
+        import zlib
+        xml = "".join(
+            f"<CdtTrfTxInf><PmtId><EndToEndId>P{i:018d}</EndToEndId></PmtId><Amt><InstdAmt Ccy=\"CAD\">"
+            f"{1000 + i % 4000}.{i % 100:02d}</InstdAmt></Amt><CdtrAgt><FinInstnId><ClrSysMmbId><ClrSysId>"
+            f"<Cd>CACPA</Cd></ClrSysId><MmbId>0{i % 900 + 100:03d}{10000 + i % 90000:05d}</MmbId></ClrSysMmbId>"
+            f"</FinInstnId></CdtrAgt><Cdtr><Nm>Menage {i}</Nm></Cdtr><CdtrAcct><Id><Othr><Id>{1000000 + i}</Id>"
+            f"</Othr></Id></CdtrAcct><RmtInf><Ustrd>programme d_{i:032x}</Ustrd></RmtInf></CdtTrfTxInf>\n"
+            for i in range(N)
+        ).encode()
+        fixed = "".join(
+            f"C{i:09d}450{1000 + i:010d}{'':6}0{i % 900 + 100:03d}{10000 + i % 90000:05d}{1000000 + i:<12}"
+            f"{'':25}Menage {i:<23}{'':200}".ljust(240) for i in range(N)
+        ).encode()
+        files = [zlib.compress(xml, 1), zlib.compress(fixed, 1)]
+        print(f"  (files as stored: {len(xml) // 1_000_000} and {len(fixed) // 1_000_000} MB compressed to "
+              f"{len(files[0]) // 1_000_000} and {len(files[1]) // 1_000_000} MB)")
 
+    if DOCUMENT:
+        # The lines the service wrote with each decision.
+        c.execute("BEGIN")
+        c.executemany("INSERT INTO payment_lines (dossier, version, body) VALUES (?, 5, ?)",
+                      ((i, os.urandom(300)) for i in ids))
+        c.execute("COMMIT")
     t0 = time.perf_counter()
-    if not IN_ROWS:
+    if DOCUMENT:
+        sql = "SELECT d.id, d.program, d.applicant, d.state, d.version, d.updated_at, d.flags, l.body, u.contact, " \
+              "u.language FROM dossiers d LEFT JOIN payment_lines l ON l.dossier = d.id AND l.version = d.version " \
+              "LEFT JOIN users u ON u.id = d.applicant " \
+              "WHERE d.state IN ('approved', 'agreement_signed', 'payment_returned')"
+    elif not IN_ROWS:
         sql = "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version, " \
               "d.applicant, u.contact, u.language FROM dossiers d JOIN dossier_snapshots s ON s.id = d.id " \
               "LEFT JOIN users u ON u.id = d.applicant " \
@@ -93,12 +124,23 @@ with tempfile.TemporaryDirectory() as d:
     for n, body in enumerate(files):
         c.execute("INSERT INTO payment_files (batch, format, body) VALUES ('B1', ?, ?)", (f"f{n}", body))
     if DOCUMENT:
-        payments = [(r, n, i, b"") for (r, n, i, _) in payments]
-    c.executemany(
-        "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at) "
-        "VALUES (?, 'B1', ?, ?, 100000, 'CAD', 'scheduled', ?, 9)",
-        payments,
-    )
+        # The payees in sealed slices of 1,000 (about 150 bytes each), the
+        # batch's one event naming every payment's dossier and version.
+        c.executemany("INSERT INTO batch_payees (batch, slice, body) VALUES ('B1', ?, ?)",
+                      ((k, os.urandom(150 * 1000)) for k in range(N // 1000 + 1)))
+        c.execute("INSERT INTO events (aggregate, idx, kind, actor, at, body, link) "
+                  "VALUES ('batch:B1', 0, 'batch_created', 'u_f', 9, ?, ?)", (os.urandom(N * 65), os.urandom(32)))
+        c.executemany(
+            "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at, "
+            "version) VALUES (?, 'B1', ?, ?, 100000, 'CAD', 'scheduled', x'', 9, 5)",
+            [(r, n, i) for (r, n, i, _) in payments],
+        )
+    else:
+        c.executemany(
+            "INSERT INTO payments (reference, batch, seq, dossier, amount, currency, state, details, updated_at) "
+            "VALUES (?, 'B1', ?, ?, 100000, 'CAD', 'scheduled', ?, 9)",
+            payments,
+        )
     t2 = time.perf_counter()
     if not DOCUMENT:
         c.executemany(
@@ -107,9 +149,10 @@ with tempfile.TemporaryDirectory() as d:
         )
     t3 = time.perf_counter()
     if DOCUMENT:
-        done = c.execute("UPDATE dossiers SET state = 'payment_scheduled', version = version + 1, updated_at = 9 "
-                         "WHERE id IN (SELECT dossier FROM payments WHERE batch = 'B1') "
-                         "AND state IN ('approved', 'agreement_signed', 'payment_returned')").rowcount
+        done = c.execute("UPDATE dossiers SET state = 'payment_scheduled', version = p.version + 1, updated_at = 9, "
+                         "snapshot_version = COALESCE(dossiers.snapshot_version, p.version) FROM payments p "
+                         "WHERE p.batch = 'B1' AND p.version IS NOT NULL AND p.dossier = dossiers.id "
+                         "AND dossiers.version = p.version").rowcount
         assert done == N
     else:
         c.executemany(
@@ -121,7 +164,7 @@ with tempfile.TemporaryDirectory() as d:
     c.execute("COMMIT")
     t5 = time.perf_counter()
     assert len(rows) == N
-    model = "batch document" if DOCUMENT else "an event per dossier"
+    model = "batch document, guichet's since migration 11" if DOCUMENT else "an event per dossier, before migration 11"
     where = "snapshots in the dossier rows, as before migration 0010" if IN_ROWS else "snapshots apart, guichet's layout"
     print(f"SQLite floor ({model}; {where}; {'with' if FILES else 'without'} the files), {N} payments:")
     print(f"  queue read {t1 - t0:.3f} s; {'files and ' if FILES else ''}payments {t2 - t1:.3f} s, events {t3 - t2:.3f} s, "
