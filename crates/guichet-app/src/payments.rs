@@ -76,6 +76,11 @@ pub struct ReadyPayment {
     pub updated_at: i64,
 }
 
+/// The format of the payment lines: raise it when what a line holds or
+/// how it is computed changes (payability, the checks of `blocked_by`),
+/// so that lines written before are not trusted.
+pub const PAY_LINE_FORMAT: u32 = 1;
+
 /// The states a dossier of the payment queue is in.
 const QUEUE_STATES: [State; 3] = [State::Approved, State::AgreementSigned, State::PaymentReturned];
 
@@ -83,6 +88,10 @@ const QUEUE_STATES: [State; 3] = [State::Approved, State::AgreementSigned, State
 /// the dossier when it last wrote it (kept sealed beside the dossier).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PayLine {
+    /// The rules it was computed with ([`PAY_LINE_FORMAT`]): a line of
+    /// another format is not used (its dossier is opened instead).
+    #[serde(default)]
+    pub format: u32,
     /// Cents, as decided.
     pub amount: i64,
     /// A third-party payee's name (the program's question); `None`: the
@@ -205,6 +214,7 @@ impl App {
         let amount = d.decision.as_ref().and_then(|x| x.amount).unwrap_or(0);
         let blocked = Self::blocked_by(d, amount, bank.as_ref());
         Ok(Some(PayLine {
+            format: PAY_LINE_FORMAT,
             amount,
             name,
             notify,
@@ -278,13 +288,23 @@ impl App {
     /// opened and its line computed now.
     async fn payment_queue(&self) -> Result<Vec<Queued>> {
         let rows = self.store.payment_queue(&QUEUE_STATES).await?;
-        let missing: Vec<String> = rows.iter().filter(|r| r.line.is_none()).map(|r| r.id.clone()).collect();
+        // The lines kept, read once (a line of another format: none).
+        let kept: Vec<Option<PayLine>> = rows
+            .iter()
+            .map(|r| match &r.line {
+                Some(json) => serde_json::from_slice::<PayLine>(json)
+                    .map(|l| Some(l).filter(|l| l.format == PAY_LINE_FORMAT))
+                    .map_err(|e| AppError::Internal(format!("dossier {}: payment line: {e}", r.id))),
+                None => Ok(None),
+            })
+            .collect::<Result<_>>()?;
+        let missing: Vec<String> =
+            rows.iter().zip(&kept).filter(|(_, l)| l.is_none()).map(|(r, _)| r.id.clone()).collect();
         let mut opened = if missing.is_empty() { Default::default() } else { self.store.dossiers(&missing).await? };
         let mut out = Vec::with_capacity(rows.len());
-        for r in rows {
-            let line: PayLine = match &r.line {
-                Some(json) => serde_json::from_slice(json)
-                    .map_err(|e| AppError::Internal(format!("dossier {}: payment line: {e}", r.id)))?,
+        for (r, kept) in rows.into_iter().zip(kept) {
+            let line: PayLine = match kept {
+                Some(l) => l,
                 None => {
                     let Some(full) = opened.remove(&r.id) else { continue };
                     // Read after the queue: a dossier that moved on since is

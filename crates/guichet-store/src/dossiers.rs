@@ -209,7 +209,11 @@ impl Store {
             keys: n.keys.iter().map(|(k, v)| (k.clone(), c.blind(k, v))).collect(),
             program: n.after.program.clone(),
             line: match &n.payment_line {
-                Some(json) => Some(c.seal(&format!("payment-line:{}", n.dossier), json)?),
+                // Bound to the dossier and the version it holds for.
+                Some(json) => Some(c.seal(
+                    &format!("payment-line:{}:{}", n.dossier, n.expected_version + n.events.len() as i64),
+                    json,
+                )?),
                 None => None,
             },
         };
@@ -276,16 +280,17 @@ impl Store {
             }
             for ((i, from), aggregate) in chunk.iter().zip(&aggregates) {
                 // Its own events and the batches' schedulings, by version.
+                // Only up to the version read: a write that landed between
+                // the row's read and this one is not part of that row.
+                let to = rows[*i].version;
                 let mut events: Vec<(i64, Event)> = later
                     .remove(aggregate)
                     .unwrap_or_default()
                     .iter()
+                    .filter(|(idx, _)| (*from..to).contains(idx))
                     .map(|(idx, body)| Ok((*idx, self.open_event(aggregate, *idx, body)?)))
                     .collect::<Result<_>>()?;
                 events.extend(slots.remove(&rows[*i].id).unwrap_or_default());
-                // Only up to the version read: a write that landed between
-                // the row's read and this one is not part of that row.
-                let to = rows[*i].version;
                 events.retain(|(idx, _)| (*from..to).contains(idx));
                 events.sort_by_key(|(idx, _)| *idx);
                 let row = &mut rows[*i];

@@ -354,7 +354,7 @@ impl Store {
         let mut take = |r: Row| -> Result<()> {
             let (id, program, applicant, state, version, updated_at, flags) = (r.0, r.1, r.2, r.3, r.4, r.5, r.6);
             let line = match r.7 {
-                Some(body) => Some(c.open(&format!("payment-line:{id}"), &body)?),
+                Some(body) => Some(c.open(&format!("payment-line:{id}:{version}"), &body)?),
                 None => None,
             };
             // The language is never NULL in an account: NULL is no account.
@@ -400,7 +400,9 @@ impl Store {
         let c = &self.inner.cipher;
         let mut slices = Vec::with_capacity(b.payments.len().div_ceil(PAYEE_SLICE));
         for (n, chunk) in b.payments.chunks(PAYEE_SLICE).enumerate() {
-            let list: Vec<&PayeeDetails> = chunk.iter().map(|p| &p.details).collect();
+            // Each payee with its payment's reference: bound to it, not to
+            // its place alone.
+            let list: Vec<(&str, &PayeeDetails)> = chunk.iter().map(|p| (p.reference.as_str(), &p.details)).collect();
             let json = serde_json::to_vec(&list).map_err(|e| StoreError::Corrupt(e.to_string()))?;
             slices.push(c.seal(&format!("batch-payees:{}:{n}", b.id), &json)?);
         }
@@ -517,7 +519,8 @@ impl Store {
                     "UPDATE dossiers SET state = 'payment_scheduled', version = p.version + 1, updated_at = $2, \
                      snapshot_version = COALESCE(dossiers.snapshot_version, p.version) \
                      FROM payments p WHERE p.batch = $1 AND p.version IS NOT NULL AND p.dossier = dossiers.id \
-                     AND dossiers.version = p.version",
+                     AND dossiers.version = p.version \
+                     AND dossiers.state IN ('approved', 'agreement_signed', 'payment_returned')",
                 )
                 .bind(&b.id)
                 .bind(b.at)
@@ -579,11 +582,14 @@ impl Store {
         .bind(id)
         .fetch_all(p)
         .await?);
-        let count: i64 = on!(self.db(), p => sqlx::query_scalar("SELECT COUNT(*) FROM payments WHERE batch = $1")
-            .bind(id)
-            .fetch_one(p)
-            .await?);
-        let mut out = Vec::with_capacity(usize::try_from(count).unwrap_or(0));
+        let references: Vec<String> = on!(self.db(), p => sqlx::query_scalar(
+            "SELECT reference FROM payments WHERE batch = $1 ORDER BY seq",
+        )
+        .bind(id)
+        .fetch_all(p)
+        .await?);
+        let count = references.len() as i64;
+        let mut out = Vec::with_capacity(references.len());
         if slices.is_empty() {
             let rows: Vec<(String, Vec<u8>)> = on!(self.db(), p => sqlx::query_as(
                 "SELECT reference, details FROM payments WHERE batch = $1 ORDER BY seq",
@@ -604,9 +610,17 @@ impl Store {
                     return Err(StoreError::Corrupt(format!("batch {id}: payee slice {n} is missing")));
                 }
                 let plain = self.inner.cipher.open(&format!("batch-payees:{id}:{n}"), &sealed)?;
-                let list: Vec<PayeeDetails> = serde_json::from_slice(&plain)
+                let list: Vec<(String, PayeeDetails)> = serde_json::from_slice(&plain)
                     .map_err(|e| StoreError::Corrupt(format!("batch {id}, payees {n}: {e}")))?;
-                out.extend(list);
+                for (reference, payee) in list {
+                    if references.get(out.len()) != Some(&reference) {
+                        return Err(StoreError::Corrupt(format!(
+                            "batch {id}: payee {} is not its payment's ({reference})",
+                            out.len()
+                        )));
+                    }
+                    out.push(payee);
+                }
             }
         }
         if out.len() as i64 != count {
