@@ -302,16 +302,17 @@ impl App {
             rows.iter().zip(&kept).filter(|(_, l)| l.is_none()).map(|(r, _)| r.id.clone()).collect();
         let mut opened = if missing.is_empty() { Default::default() } else { self.store.dossiers(&missing).await? };
         let mut out = Vec::with_capacity(rows.len());
-        for (r, kept) in rows.into_iter().zip(kept) {
+        for (mut r, kept) in rows.into_iter().zip(kept) {
             let line: PayLine = match kept {
                 Some(l) => l,
                 None => {
                     let Some(full) = opened.remove(&r.id) else { continue };
                     // Read after the queue: a dossier that moved on since is
-                    // left for the next read.
-                    if full.version != r.version {
-                        continue;
-                    }
+                    // listed as it is now (a batch then takes that version).
+                    r.version = full.version;
+                    r.state = full.state;
+                    r.updated_at = full.updated_at;
+                    r.flags = full.flags;
                     match self.payment_line(&r.program, &full.program_version, &full.dossier).await? {
                         Some(l) => l,
                         None => continue,

@@ -97,6 +97,15 @@ mod tests {
         }
     }
 
+    /// A fresh store of backend `b` with the migrations before `version`.
+    async fn store_before(b: &str, version: i64) -> crate::Store {
+        let opts = crate::testing::fresh_options(b).await.expect("database");
+        let store = crate::Store::open(opts).await.expect("open");
+        let before: Vec<_> = list(store.db()).iter().filter(|m| m.0 < version).copied().collect();
+        assert_eq!(run_list(store.db(), &before).await.expect("migrations").len() as i64, version - 1);
+        store
+    }
+
     /// Migration 10 moves each dossier's snapshot to its own table, byte
     /// for byte, and the row no longer carries it.
     #[test]
@@ -104,11 +113,8 @@ mod tests {
         for b in crate::testing::backends() {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
-                let opts = crate::testing::fresh_options(b).await.expect("database");
-                let store = crate::Store::open(opts).await.expect("open");
+                let store = store_before(b, 10).await;
                 let db = store.db();
-                let before: Vec<_> = list(db).iter().filter(|m| m.0 < 10).copied().collect();
-                assert_eq!(run_list(db, &before).await.expect("up to 9").len(), 9);
                 on!(db, p => {
                     sqlx::query(
                         "INSERT INTO dossiers (id, program, program_version, applicant, state, version, last_link, \
@@ -147,11 +153,8 @@ mod tests {
         for b in crate::testing::backends() {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
-                let opts = crate::testing::fresh_options(b).await.expect("database");
-                let store = crate::Store::open(opts).await.expect("open");
+                let store = store_before(b, 11).await;
                 let db = store.db();
-                let before: Vec<_> = list(db).iter().filter(|m| m.0 < 11).copied().collect();
-                assert_eq!(run_list(db, &before).await.expect("up to 10").len(), 10);
                 let payee = |name: &str| crate::PayeeDetails {
                     name: name.into(),
                     institution: "006".into(),
