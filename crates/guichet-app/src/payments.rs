@@ -985,9 +985,9 @@ impl App {
         // Real time, not the demo's evaluation date: money is due on real days.
         let today = self.local_date(self.now())?;
         // Contacts read for the open loans only, not every paid grant.
-        let rows = self.store.dossiers_in(&[State::Paid], false).await?;
+        let rows = self.store.dossiers_in(&[State::Paid]).await?;
         let mut open = Vec::new();
-        for (row, _) in rows {
+        for row in rows {
             let p = self.program_of(&row).await?;
             let Some(agreement) = p.program.agreement.as_ref() else { continue };
             if agreement.kind != guichet_rules::raw::AgreementKind::Loan || row.dossier.balance() <= 0 {

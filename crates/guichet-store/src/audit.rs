@@ -104,17 +104,24 @@ fn trailing_slots(
     mut expected: i64,
     events: &mut Vec<Event>,
 ) -> Option<String> {
-    while let Some((v, e)) = slots.pop() {
-        if v != expected {
-            return Some(format!(
-                "{aggregate}: a payment batch scheduled its payment at version {v}, where its history has {}",
-                if v < expected { "another event" } else { "a gap before it" }
-            ));
+    take_slots(slots, &mut expected, events);
+    slots.last().map(|(v, _)| {
+        format!(
+            "{aggregate}: a payment batch scheduled its payment at version {v}, where its history has {}",
+            if *v < expected { "another event" } else { "a gap before it" }
+        )
+    })
+}
+
+/// Moves the schedulings at versions `expected`, `expected + 1`… (the
+/// smallest last in `slots`) to `events`, advancing `expected`.
+fn take_slots(slots: &mut Vec<(i64, Event)>, expected: &mut i64, events: &mut Vec<Event>) {
+    while slots.last().is_some_and(|(v, _)| *v == *expected) {
+        if let Some((_, e)) = slots.pop() {
+            events.push(e);
         }
-        events.push(e);
-        expected += 1;
+        *expected += 1;
     }
-    None
 }
 
 /// The organization's checkpoint key (Ed25519). Until the organization's
@@ -305,15 +312,9 @@ impl Store {
                         aggregate.strip_prefix("dossier:").and_then(|id| slots.remove(id)).unwrap_or_default();
                     dossier_slots.sort_by_key(|(v, _)| std::cmp::Reverse(*v));
                 }
-                // A version a batch's event holds for this dossier.
-                while dossier_slots.last().is_some_and(|(v, _)| *v == expected_idx) {
-                    if let Some((_, e)) = dossier_slots.pop() {
-                        dossier_events.push(e);
-                    }
-                    expected_idx += 1;
-                }
+                // The versions a batch's event holds for this dossier.
+                take_slots(&mut dossier_slots, &mut expected_idx, &mut dossier_events);
                 let here = format!("{aggregate} event {idx}");
-
                 if idx != expected_idx {
                     return Ok(Some(format!("{here}: expected event {expected_idx} (an event is missing)")));
                 }

@@ -215,6 +215,12 @@ fn batch_row(r: BatchTuple) -> BatchRow {
     }
 }
 
+/// `states` as an SQL list of quoted names (`None`: no state).
+fn states_in(states: &[State]) -> Option<String> {
+    let list = states.iter().map(|s| format!("'{}'", state_name(*s).replace('\'', ""))).collect::<Vec<_>>();
+    (!list.is_empty()).then(|| list.join(", "))
+}
+
 fn payment_row(r: PaymentTuple) -> PaymentRow {
     PaymentRow {
         reference: r.0,
@@ -229,66 +235,29 @@ fn payment_row(r: PaymentTuple) -> PaymentRow {
 }
 
 impl Store {
-    /// Dossiers in any of `states`, opened (for the payment queue and the
-    /// loans), oldest change first. With `contacts`, each comes with its
-    /// applicant's contact details, read in the same query (a queue of
-    /// 100,000 needs no second round of lookups) and opened (`None`: no
-    /// account); without, every contact is `None`. A lean read for the
-    /// many: the columns the snapshot does not hold, and the snapshot
-    /// (program, state, dates, assignee and decision come from it).
-    pub async fn dossiers_in(
-        &self,
-        states: &[State],
-        contacts: bool,
-    ) -> Result<Vec<(DossierRow, Option<crate::Contact>)>> {
-        let names: Vec<String> = states.iter().map(|s| state_name(*s)).collect();
-        let list = names.iter().map(|n| format!("'{}'", n.replace('\'', ""))).collect::<Vec<_>>().join(", ");
-        if list.is_empty() {
-            return Ok(Vec::new());
-        }
+    /// Dossiers in any of `states`, opened (the loans), oldest change
+    /// first. A lean read for the many: the columns the snapshot does not
+    /// hold, and the snapshot (program, state, dates, assignee and decision
+    /// come from it).
+    pub async fn dossiers_in(&self, states: &[State]) -> Result<Vec<DossierRow>> {
+        let Some(list) = states_in(states) else { return Ok(Vec::new()) };
         // Sorted here: SQLite would sort the whole rows, snapshots included.
-        let (columns, join) = match (contacts, self.pg()) {
-            (true, _) => ("u.contact, u.language", "LEFT JOIN users u ON u.id = d.applicant"),
-            (false, true) => ("NULL::bytea, NULL::text", ""),
-            (false, false) => ("NULL, NULL", ""),
-        };
         let sql = format!(
             "SELECT d.id, d.program_version, d.version, d.updated_at, d.flags, s.body, d.snapshot_version, \
-             d.applicant, {columns} FROM {DOSSIER_FROM} {join} WHERE d.state IN ({list})"
+             d.applicant FROM {DOSSIER_FROM} WHERE d.state IN ({list})"
         );
-        type Lean = (String, String, i64, i64, String, Vec<u8>, Option<i64>, String, Option<Vec<u8>>, Option<String>);
+        type Lean = (String, String, i64, i64, String, Vec<u8>, Option<i64>, String);
         let mut out = Vec::new();
-        let mut account = Vec::new();
         let mut behind = Vec::new();
         // Each row opened as it comes (a queue of 100,000 never holds its
         // sealed rows and their opened states in memory at once). Not
         // faster: measured as reading them all first, within noise.
-        let mut take = |(
-            id,
-            program_version,
-            version,
-            updated_at,
-            flags,
-            snapshot,
-            snapshot_version,
-            applicant,
-            contact,
-            language,
-        ): Lean|
+        let mut take = |(id, program_version, version, updated_at, flags, snapshot, snapshot_version, applicant): Lean|
          -> Result<()> {
             let dossier = self.open_snapshot(&id, &snapshot)?;
             if let Some(v) = snapshot_version.filter(|v| *v < version) {
                 behind.push((out.len(), v));
             }
-            // The language is never NULL in an account: NULL is no account
-            // (or no join). A contact not sealed is an error, as everywhere.
-            account.push(match language {
-                Some(language) => {
-                    let (email, name) = self.open_contact(&applicant, contact.as_deref())?;
-                    Some(crate::Contact { email, name, language })
-                }
-                None => None,
-            });
             out.push(DossierRow {
                 id,
                 program: String::new(),
@@ -325,8 +294,7 @@ impl Store {
             r.decided_by = d.decision.as_ref().map(|x| x.by.0.clone());
             r.amount = d.decision.as_ref().and_then(|x| x.amount);
         }
-        let mut out: Vec<_> = out.into_iter().zip(account).collect();
-        out.sort_by(|(a, _), (b, _)| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
+        out.sort_by(|a, b| (a.updated_at, &a.id).cmp(&(b.updated_at, &b.id)));
         Ok(out)
     }
 
@@ -336,11 +304,7 @@ impl Store {
     /// service wrote with the dossier's current version (opened), if any.
     /// Nothing else is opened: a queue of 100,000 reads no snapshot.
     pub async fn payment_queue(&self, states: &[State]) -> Result<Vec<QueueRow>> {
-        let names: Vec<String> = states.iter().map(|s| state_name(*s)).collect();
-        let list = names.iter().map(|n| format!("'{}'", n.replace('\'', ""))).collect::<Vec<_>>().join(", ");
-        if list.is_empty() {
-            return Ok(Vec::new());
-        }
+        let Some(list) = states_in(states) else { return Ok(Vec::new()) };
         let sql = format!(
             "SELECT d.id, d.program, d.applicant, d.state, d.version, d.updated_at, d.flags, l.body, u.contact, \
              u.language FROM dossiers d \

@@ -989,7 +989,7 @@ mod tests {
     /// an account whose contact is not sealed is an error, not a payee
     /// without a name.
     #[test]
-    fn dossiers_in_brings_the_applicants_contact_or_refuses_one_not_sealed() {
+    fn the_payment_queue_brings_the_applicants_contact_or_refuses_one_not_sealed() {
         for b in backends() {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
             rt.block_on(async {
@@ -1014,9 +1014,9 @@ mod tests {
                     };
                     store.append(write).await.expect("append");
                 }
-                let read = store.dossiers_in(&[guichet_core::State::Draft], true).await.expect("read");
+                let read = store.payment_queue(&[guichet_core::State::Draft]).await.expect("read");
                 let found: std::collections::HashMap<String, Option<Contact>> =
-                    read.into_iter().map(|(r, c)| (r.id, c)).collect();
+                    read.into_iter().map(|r| (r.id, r.contact)).collect();
                 let expected =
                     Contact { email: "marie@example.org".into(), name: "Marie Gagnon".into(), language: "en".into() };
                 assert_eq!(found.get("d_marie"), Some(&Some(expected)));
@@ -1024,10 +1024,10 @@ mod tests {
                 on!(store.db(), p => {
                     sqlx::query("UPDATE users SET contact = NULL WHERE id = $1").bind(&marie).execute(p).await.expect("clear");
                 });
-                let err = store.dossiers_in(&[guichet_core::State::Draft], true).await.expect_err("not sealed");
+                let err = store.payment_queue(&[guichet_core::State::Draft]).await.expect_err("not sealed");
                 assert!(err.to_string().contains("contact not sealed"), "{err}");
-                // Without contacts asked for, the account is not read.
-                assert_eq!(store.dossiers_in(&[guichet_core::State::Draft], false).await.expect("read").len(), 2);
+                // The loans' read does not read accounts.
+                assert_eq!(store.dossiers_in(&[guichet_core::State::Draft]).await.expect("read").len(), 2);
                 store.close().await;
             });
         }
